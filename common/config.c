@@ -1,0 +1,332 @@
+#include "autoconfig.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <grp.h>
+#include <ini.h>
+#include <stddef.h>
+#include <string.h>
+#include <linux/capability.h>
+#include <sys/prctl.h>
+
+#include "common/config.h"
+#include "common/log.h"
+
+#define OFF(f) offsetof(struct crisp_config, f)
+
+const struct config_key config_keys[] = {
+	{ "crispd", "socket", CFG_PATH, "/run/crisp/crisp.sock", OFF(socket), 0, 0, false,
+	  "CRI gRPC unix socket (ignored under systemd socket activation)" },
+	{ "crispd", "socket_mode", CFG_MODE, "0660", OFF(socket_mode), 0, 07777, false,
+	  "permissions of the socket" },
+	{ "crispd", "socket_group", CFG_STRING, "root", OFF(socket_group), 0, 0, false,
+	  "group owning the socket; root and members of this group may call" },
+	{ "crispd", "root_dir", CFG_PATH, "/var/lib/crisp", OFF(root_dir), 0, 0, false,
+	  "durable state; each helper owns a subdirectory" },
+	{ "crispd", "state_dir", CFG_PATH, "/run/crisp", OFF(state_dir), 0, 0, false,
+	  "volatile state: lock file, the frontend's empty root" },
+	{ "crispd", "helper_dir", CFG_PATH, CRISP_HELPER_DIR, OFF(helper_dir), 0, 0, false,
+	  "directory of crisp-frontend, crisp-imaged, crisp-netd, crisp-runtimed" },
+	{ "crispd", "log_level", CFG_LOGLEVEL, "info", OFF(log_level), 0, 0, true,
+	  "debug, info, notice, warning or error" },
+	{ "crispd", "health_interval", CFG_UINT, "5", OFF(health_interval), 1, 3600, false,
+	  "seconds between health pings; three missed answers restart a process" },
+	{ "crispd", "restart_backoff_max", CFG_UINT, "30", OFF(restart_backoff_max), 1, 3600, true,
+	  "longest wait in seconds before restarting a process that died" },
+	{ "crispd", "crash_loop_limit", CFG_UINT, "5", OFF(crash_loop_limit), 1, 1000, true,
+	  "quick deaths in a row after which a process is reported as crash-looping" },
+	{ "frontend", "user", CFG_STRING, "crisp", OFF(frontend_user), 0, 0, false,
+	  "unprivileged user the frontend runs as" },
+	{ "frontend", "ipc_timeout", CFG_UINT, "120", OFF(ipc_timeout), 1, 86400, false,
+	  "seconds the frontend waits for a helper's answer" },
+	{ "runtime", "cgroup_driver", CFG_CGROUP_DRIVER, "cgroupfs", OFF(cgroup_driver), 0, 0, false,
+	  "cgroupfs or systemd" },
+	{ "runtime", "default_runtime", CFG_STRING, "runc", OFF(default_runtime), 0, 0, false,
+	  "OCI runtime handler used when a pod names none" },
+	{ "runtime", "restrict_oom_score_adj", CFG_TRISTATE, "auto", OFF(restrict_oom_score_adj), 0, 0, false,
+	  "clamp containers' oom_score_adj to crisp's own: auto (when CAP_SYS_RESOURCE is missing), on, off" },
+	{ "cni", "conf_dir", CFG_PATH, "/etc/cni/net.d", OFF(cni_conf_dir), 0, 0, false,
+	  "CNI network configuration directory" },
+	{ "cni", "bin_dirs", CFG_PATHLIST, "/usr/lib/cni:/opt/cni/bin", OFF(cni_bin_dirs), 0, 0, false,
+	  "colon-separated CNI plugin directories, searched in order" },
+};
+const size_t config_nkeys = ARRAY_SIZE(config_keys);
+
+static const struct config_key *config_find(const char *section, const char *name)
+{
+	for (size_t i = 0; i < config_nkeys; i++)
+		if (streq(config_keys[i].section, section) && streq(config_keys[i].name, name))
+			return &config_keys[i];
+	return NULL;
+}
+
+static bool path_ok(const char *v)
+{
+	return v[0] == '/' && strlen(v) < 4096 && !strstr(v, "/../") && !strchr(v, ':') &&
+	       strcmp(v + strlen(v) - (strlen(v) >= 3 ? 3 : 0), "/..") != 0;
+}
+
+static int key_set(struct crisp_config *cfg, const struct config_key *k, const char *v,
+		   struct crisp_error *err)
+{
+	void *field = (char *)cfg + k->offset;
+	uint64_t n;
+	int r;
+
+	switch (k->type) {
+	case CFG_PATH:
+		if (!path_ok(v))
+			return err_set(err, CRISP_E_INVALID, "'%s' is not an absolute path", v);
+		goto string;
+	case CFG_PATHLIST: {
+		_cleanup_free_ char *copy = xstrdup(v);
+		char *save = NULL;
+		for (char *p = strtok_r(copy, ":", &save); p; p = strtok_r(NULL, ":", &save))
+			if (!path_ok(p))
+				return err_set(err, CRISP_E_INVALID, "'%s' is not an absolute path", p);
+		if (!*v)
+			return err_set(err, CRISP_E_INVALID, "empty path list");
+		goto string;
+	}
+	case CFG_STRING:
+		if (!*v)
+			return err_set(err, CRISP_E_INVALID, "empty value");
+	string:
+		free(*(char **)field);
+		*(char **)field = xstrdup(v);
+		return 0;
+	case CFG_UINT:
+		r = parse_uint64(v, 10, k->max, &n);
+		if (r < 0 || n < k->min)
+			return err_set(err, CRISP_E_INVALID, "'%s' is not a number from %llu to %llu", v,
+				       (unsigned long long)k->min, (unsigned long long)k->max);
+		*(uint32_t *)field = (uint32_t)n;
+		return 0;
+	case CFG_MODE:
+		if (v[0] != '0' || parse_uint64(v, 8, k->max, &n) < 0)
+			return err_set(err, CRISP_E_INVALID, "'%s' is not an octal mode like 0660", v);
+		*(uint32_t *)field = (uint32_t)n;
+		return 0;
+	case CFG_LOGLEVEL:
+		r = log_level_from_name(v);
+		if (r < LOG_ERR)
+			return err_set(err, CRISP_E_INVALID,
+				       "'%s' is not a log level (debug, info, notice, warning, error)", v);
+		*(int *)field = r;
+		return 0;
+	case CFG_CGROUP_DRIVER:
+		if (streq(v, "cgroupfs"))
+			*(enum cgroup_driver *)field = CGROUP_DRIVER_CGROUPFS;
+		else if (streq(v, "systemd"))
+			*(enum cgroup_driver *)field = CGROUP_DRIVER_SYSTEMD;
+		else
+			return err_set(err, CRISP_E_INVALID, "'%s' is not cgroupfs or systemd", v);
+		return 0;
+	case CFG_TRISTATE:
+		if (streq(v, "auto"))
+			*(enum tristate *)field = TRI_AUTO;
+		else if (streq(v, "on") || streq(v, "true") || streq(v, "yes"))
+			*(enum tristate *)field = TRI_ON;
+		else if (streq(v, "off") || streq(v, "false") || streq(v, "no"))
+			*(enum tristate *)field = TRI_OFF;
+		else
+			return err_set(err, CRISP_E_INVALID, "'%s' is not auto, on or off", v);
+		return 0;
+	}
+	return err_set(err, CRISP_E_INTERNAL, "bad key type");
+}
+
+char *config_get(const struct crisp_config *cfg, const struct config_key *k)
+{
+	const void *field = (const char *)cfg + k->offset;
+
+	switch (k->type) {
+	case CFG_PATH:
+	case CFG_PATHLIST:
+	case CFG_STRING:
+		return xstrdup(*(char *const *)field);
+	case CFG_UINT:
+		return xasprintf("%u", *(const uint32_t *)field);
+	case CFG_MODE:
+		return xasprintf("%04o", *(const uint32_t *)field);
+	case CFG_LOGLEVEL:
+		return xstrdup(log_level_name(*(const int *)field));
+	case CFG_CGROUP_DRIVER:
+		return xstrdup(*(const enum cgroup_driver *)field == CGROUP_DRIVER_SYSTEMD ? "systemd"
+											   : "cgroupfs");
+	case CFG_TRISTATE: {
+		enum tristate t = *(const enum tristate *)field;
+		return xstrdup(t == TRI_AUTO ? "auto" : t == TRI_ON ? "on" : "off");
+	}
+	}
+	return xstrdup("");
+}
+
+void config_init(struct crisp_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	for (size_t i = 0; i < config_nkeys; i++) {
+		struct crisp_error err;
+		if (key_set(cfg, &config_keys[i], config_keys[i].def, &err) < 0)
+			fatal("built-in default of %s.%s: %s", config_keys[i].section,
+			      config_keys[i].name, err.msg);
+	}
+}
+
+void config_free(struct crisp_config *cfg)
+{
+	for (size_t i = 0; i < config_nkeys; i++) {
+		const struct config_key *k = &config_keys[i];
+		if (k->type == CFG_PATH || k->type == CFG_PATHLIST || k->type == CFG_STRING) {
+			char **p = (char **)((char *)cfg + k->offset);
+			free(*p);
+			*p = NULL;
+		}
+	}
+}
+
+int config_set(struct crisp_config *cfg, const char *key, const char *value, struct crisp_error *err)
+{
+	const char *dot = strchr(key, '.');
+	const struct config_key *k;
+	char section[64];
+
+	if (!dot || (size_t)(dot - key) >= sizeof(section))
+		return err_set(err, CRISP_E_INVALID, "unknown key '%s'", key);
+	memcpy(section, key, dot - key);
+	section[dot - key] = '\0';
+	k = config_find(section, dot + 1);
+	if (!k)
+		return err_set(err, CRISP_E_INVALID, "unknown key '%s'", key);
+	if (key_set(cfg, k, value, err) < 0)
+		return err_prefix(err, "%s", key);
+	return 0;
+}
+
+struct parse_ctx {
+	struct crisp_config *cfg;
+	struct crisp_error *err;
+	bool failed;
+	int line;
+};
+
+static int conf_line(void *user, const char *section, const char *name, const char *value,
+		       int lineno)
+{
+	struct parse_ctx *ctx = user;
+	const struct config_key *k;
+
+	if (ctx->failed)
+		return 0;
+	k = config_find(section, name);
+	if (!k) {
+		ctx->failed = true;
+		ctx->line = lineno;
+		if (!*section)
+			return err_set(ctx->err, CRISP_E_INVALID, "key '%s' outside of any [section]", name) + 1;
+		return err_set(ctx->err, CRISP_E_INVALID, "unknown key '%s' in section [%s]", name, section) + 1;
+	}
+	if (key_set(ctx->cfg, k, value, ctx->err) < 0) {
+		ctx->failed = true;
+		ctx->line = lineno;
+		err_prefix(ctx->err, "%s.%s", section, name);
+		return 0;
+	}
+	return 1;
+}
+
+/* inih without INI_HANDLER_LINENO: keep the line in the context ourselves. */
+struct line_reader {
+	FILE *f;
+	int line;
+	struct parse_ctx *ctx;
+};
+
+static char *reader(char *str, int num, void *stream)
+{
+	struct line_reader *lr = stream;
+	char *r = fgets(str, num, lr->f);
+	if (r)
+		lr->line++;
+	return r;
+}
+
+static int handler_compat(void *user, const char *section, const char *name, const char *value)
+{
+	struct line_reader *lr = user;
+	return conf_line(lr->ctx, section, name, value, lr->line);
+}
+
+static int config_load_file(struct crisp_config *cfg, const char *path, struct crisp_error *err)
+{
+	struct parse_ctx ctx = { .cfg = cfg, .err = err };
+	struct line_reader lr = { .ctx = &ctx };
+	int r;
+
+	lr.f = fopen(path, "re");
+	if (!lr.f)
+		return err_set_errno(err, CRISP_E_INVALID, errno, "%s", path);
+	r = ini_parse_stream(reader, &lr, handler_compat, &lr);
+	fclose(lr.f);
+	if (ctx.failed)
+		return err_prefix(err, "%s:%d", path, ctx.line);
+	if (r != 0)
+		return err_set(err, CRISP_E_INVALID, "%s:%d: syntax error", path, r > 0 ? r : 0);
+	return 0;
+}
+
+static int conf_filter(const struct dirent *d)
+{
+	size_t n = strlen(d->d_name);
+	return d->d_name[0] != '.' && n > 5 && strcmp(d->d_name + n - 5, ".conf") == 0;
+}
+
+int config_load(struct crisp_config *cfg, const char *main_path, bool required,
+		const char *dropin_dir, struct crisp_error *err)
+{
+	struct dirent **names = NULL;
+	int n, r = 0;
+
+	if (main_path) {
+		if (access(main_path, F_OK) == 0 || required) {
+			if (config_load_file(cfg, main_path, err) < 0)
+				return -1;
+		}
+	}
+	if (!dropin_dir)
+		return 0;
+	n = scandir(dropin_dir, &names, conf_filter, alphasort);
+	if (n < 0)
+		return errno == ENOENT ? 0 : err_set_errno(err, CRISP_E_INVALID, errno, "%s", dropin_dir);
+	for (int i = 0; i < n; i++) {
+		if (r == 0) {
+			_cleanup_free_ char *p = xasprintf("%s/%s", dropin_dir, names[i]->d_name);
+			r = config_load_file(cfg, p, err);
+		}
+		free(names[i]);
+	}
+	free(names);
+	return r;
+}
+
+void config_print(const struct crisp_config *cfg, FILE *out)
+{
+	const char *section = NULL;
+
+	for (size_t i = 0; i < config_nkeys; i++) {
+		const struct config_key *k = &config_keys[i];
+		_cleanup_free_ char *v = config_get(cfg, k);
+		if (!streq(section, k->section)) {
+			fprintf(out, "%s[%s]\n", section ? "\n" : "", k->section);
+			section = k->section;
+		}
+		fprintf(out, "# %s\n%s = %s\n", k->doc, k->name, v);
+	}
+}
+
+bool config_restrict_oom(const struct crisp_config *cfg)
+{
+	if (cfg->restrict_oom_score_adj != TRI_AUTO)
+		return cfg->restrict_oom_score_adj == TRI_ON;
+	return prctl(PR_CAPBSET_READ, CAP_SYS_RESOURCE, 0, 0, 0) != 1;
+}

@@ -1,0 +1,79 @@
+/* crisp's configuration: one table of keys (common/config.c) gives each its
+ * section, type, default, whether SIGHUP reloads it, and its documentation.
+ * crispd parses the files (built-in defaults, then crisp.conf, then
+ * crisp.conf.d/\*.conf in lexical order) and hands the effective values to its
+ * children over the supervisor channel as key/value strings, which they apply
+ * with the same validators. */
+#ifndef CRISP_COMMON_CONFIG_H
+#define CRISP_COMMON_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "common/error.h"
+
+enum cgroup_driver { CGROUP_DRIVER_CGROUPFS = 0, CGROUP_DRIVER_SYSTEMD = 1 };
+enum tristate { TRI_AUTO = -1, TRI_OFF = 0, TRI_ON = 1 };
+
+struct crisp_config {
+	/* [crispd] */
+	char *socket;            /* CRI listening socket path */
+	uint32_t socket_mode;    /* permissions of the socket we create */
+	char *socket_group;      /* group owning the socket; its members may call */
+	char *root_dir;          /* durable state: each helper owns a subdirectory */
+	char *state_dir;         /* runtime state (tmpfs): lock, empty chroot, ... */
+	char *helper_dir;        /* where crisp-frontend & co. are installed */
+	int log_level;
+	uint32_t health_interval;    /* seconds between health pings */
+	uint32_t restart_backoff_max; /* seconds */
+	uint32_t crash_loop_limit;   /* consecutive quick deaths before "crash-looping" */
+	/* [frontend] */
+	char *frontend_user;
+	uint32_t ipc_timeout;    /* seconds a frontend waits for a helper's reply */
+	/* [runtime] */
+	enum cgroup_driver cgroup_driver;
+	char *default_runtime;
+	enum tristate restrict_oom_score_adj;
+	/* [cni] */
+	char *cni_conf_dir;
+	char *cni_bin_dirs;      /* colon-separated */
+};
+
+enum config_type { CFG_STRING, CFG_PATH, CFG_PATHLIST, CFG_UINT, CFG_MODE, CFG_LOGLEVEL,
+		   CFG_CGROUP_DRIVER, CFG_TRISTATE };
+
+struct config_key {
+	const char *section;
+	const char *name;
+	enum config_type type;
+	const char *def;         /* default, in file syntax */
+	size_t offset;           /* into struct crisp_config */
+	uint64_t min, max;       /* CFG_UINT bounds */
+	bool reloadable;         /* SIGHUP applies it without a restart */
+	const char *doc;
+};
+
+extern const struct config_key config_keys[];
+extern const size_t config_nkeys;
+
+/* Fill cfg with the built-in defaults. */
+void config_init(struct crisp_config *cfg);
+void config_free(struct crisp_config *cfg);
+/* Load main_path (a missing file is fine unless required) and then every
+ * *.conf of dropin_dir (may be NULL) in lexical order. On error, err names the
+ * file, the line and the key. */
+int config_load(struct crisp_config *cfg, const char *main_path, bool required,
+		const char *dropin_dir, struct crisp_error *err);
+/* Set one key, given as "section.name", from its string form. */
+int config_set(struct crisp_config *cfg, const char *key, const char *value,
+	       struct crisp_error *err);
+/* The value of a key in file syntax; caller frees. */
+char *config_get(const struct crisp_config *cfg, const struct config_key *k);
+/* Print the effective configuration in crisp.conf syntax. */
+void config_print(const struct crisp_config *cfg, FILE *out);
+/* Resolve the "auto" of restrict_oom_score_adj: on when this process lacks
+ * CAP_SYS_RESOURCE in its bounding set (DESIGN.md). */
+bool config_restrict_oom(const struct crisp_config *cfg);
+
+#endif

@@ -1,0 +1,153 @@
+#include "autoconfig.h"
+
+#include <cap-ng.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "common/sandbox.h"
+
+/* What any crisp process does once it runs its loop: libevent (epoll), ipc
+ * (sendmsg/recvmsg with SCM_RIGHTS), timers, memory, logging to stderr, and
+ * exiting. Nothing here opens files, creates sockets, changes ids, mounts or
+ * executes programs. */
+const int sandbox_base_syscalls[] = {
+	SCMP_SYS(read), SCMP_SYS(write), SCMP_SYS(writev), SCMP_SYS(close),
+	SCMP_SYS(sendmsg), SCMP_SYS(recvmsg), SCMP_SYS(sendto), SCMP_SYS(recvfrom),
+	SCMP_SYS(epoll_wait), SCMP_SYS(epoll_pwait), SCMP_SYS(epoll_ctl),
+	SCMP_SYS(poll), SCMP_SYS(ppoll),
+	SCMP_SYS(fcntl), SCMP_SYS(pipe2),
+	SCMP_SYS(clock_gettime), SCMP_SYS(clock_nanosleep), SCMP_SYS(nanosleep),
+	SCMP_SYS(gettimeofday), SCMP_SYS(getpid), SCMP_SYS(gettid), SCMP_SYS(getppid),
+	SCMP_SYS(brk), SCMP_SYS(mmap), SCMP_SYS(munmap), SCMP_SYS(mremap), SCMP_SYS(madvise),
+	SCMP_SYS(mprotect),
+	SCMP_SYS(rt_sigaction), SCMP_SYS(rt_sigprocmask), SCMP_SYS(rt_sigreturn),
+	SCMP_SYS(futex), SCMP_SYS(getrandom), SCMP_SYS(restart_syscall),
+	SCMP_SYS(exit), SCMP_SYS(exit_group),
+	SCMP_SYS(newfstatat), SCMP_SYS(fstat), SCMP_SYS(lseek),
+};
+const size_t sandbox_base_nsyscalls = ARRAY_SIZE(sandbox_base_syscalls);
+
+#ifdef CRISP_SECCOMP_DEBUG
+#include <ucontext.h>
+/* Debug builds trap instead of killing, log the syscall by name and make it
+ * fail with ENOSYS, so one run lists everything a policy is missing. */
+static void on_sigsys(int sig, siginfo_t *si, void *ctx)
+{
+	char buf[160];
+	char *name = seccomp_syscall_resolve_num_arch(SCMP_ARCH_NATIVE, si->si_syscall);
+	int n = snprintf(buf, sizeof(buf), "<3>crisp[%d]: seccomp: forbidden syscall %s (%d)\n",
+			 (int)getpid(), name ? name : "?", si->si_syscall);
+	(void)!write(STDERR_FILENO, buf, n);
+	free(name);
+#if defined(__x86_64__)
+	((ucontext_t *)ctx)->uc_mcontext.gregs[REG_RAX] = -ENOSYS;
+#elif defined(__aarch64__)
+	((ucontext_t *)ctx)->uc_mcontext.regs[0] = -ENOSYS;
+#endif
+}
+#endif
+
+scmp_filter_ctx sandbox_compile(const struct sandbox_policy *p)
+{
+#ifdef CRISP_SECCOMP_DEBUG
+	uint32_t deflt = SCMP_ACT_TRAP;
+#else
+	uint32_t deflt = SCMP_ACT_KILL_PROCESS;
+#endif
+	scmp_filter_ctx ctx = seccomp_init(deflt);
+	int r;
+
+	if (!ctx)
+		fatal("%s: seccomp_init failed", p->name);
+	for (size_t i = 0; i < sandbox_base_nsyscalls; i++)
+		if ((r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, sandbox_base_syscalls[i], 0)) < 0)
+			fatal("%s: seccomp rule for syscall %d: %s", p->name, sandbox_base_syscalls[i],
+			      strerror(-r));
+	for (size_t i = 0; i < p->nsyscalls; i++) {
+		/* A syscall this architecture lacks (e.g. a legacy one) resolves
+		 * to a negative pseudo-number that libseccomp may reject: skip. */
+		if (p->syscalls[i] < 0)
+			continue;
+		if ((r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, p->syscalls[i], 0)) < 0)
+			fatal("%s: seccomp rule for syscall %d: %s", p->name, p->syscalls[i],
+			      strerror(-r));
+	}
+	/* gRPC's threads exist by the time the frontend locks: filter them all. */
+	if ((r = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_TSYNC, 1)) < 0)
+		fatal("%s: seccomp TSYNC: %s", p->name, strerror(-r));
+	return ctx;
+}
+
+void sandbox_enter(const struct sandbox_policy *p)
+{
+	if (p->chroot_dir) {
+		if (chroot(p->chroot_dir) < 0)
+			fatal("%s: chroot %s: %m", p->name, p->chroot_dir);
+		if (chdir("/") < 0)
+			fatal("%s: chdir / in chroot: %m", p->name);
+	}
+	if (p->workdir && chdir(p->workdir) < 0)
+		fatal("%s: chdir %s: %m", p->name, p->workdir);
+
+	capng_clear(CAPNG_SELECT_ALL);
+	for (size_t i = 0; i < p->ncaps; i++)
+		if (capng_update(CAPNG_ADD, CAPNG_EFFECTIVE | CAPNG_PERMITTED | CAPNG_BOUNDING_SET,
+				 p->caps[i]) < 0)
+			fatal("%s: capng_update %d failed", p->name, p->caps[i]);
+	if (p->change_id) {
+		/* Clears the bounding set, drops supplementary groups, sets
+		 * gid then uid, and applies the (empty or minimal) sets. */
+		int r = capng_change_id((int)p->uid, (int)p->gid,
+					CAPNG_DROP_SUPP_GRP | CAPNG_CLEAR_BOUNDING);
+		if (r < 0)
+			fatal("%s: changing to uid %u gid %u failed (%d)", p->name, p->uid, p->gid, r);
+		if (getuid() != p->uid || geteuid() != p->uid || getgid() != p->gid ||
+		    getegid() != p->gid)
+			fatal("%s: ids did not change", p->name);
+		if (p->uid != 0 && setuid(0) == 0)
+			fatal("%s: could regain root after dropping it", p->name);
+		/* Changing credentials clears the parent-death signal. */
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
+	} else if (capng_apply(CAPNG_SELECT_ALL) < 0) {
+		fatal("%s: applying capabilities failed", p->name);
+	}
+	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
+		fatal("%s: clearing ambient capabilities: %m", p->name);
+
+	struct rlimit core = { 0, 0 };
+	if (setrlimit(RLIMIT_CORE, &core) < 0) /* no core dumps of our memory */
+		fatal("%s: RLIMIT_CORE: %m", p->name);
+	if (p->max_files) {
+		struct rlimit nofile = { p->max_files, p->max_files };
+		if (setrlimit(RLIMIT_NOFILE, &nofile) < 0)
+			fatal("%s: RLIMIT_NOFILE: %m", p->name);
+	}
+	if (p->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		fatal("%s: no_new_privs: %m", p->name);
+	/* Not dumpable: other processes of the same uid cannot ptrace or read
+	 * our memory through /proc. */
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+		fatal("%s: PR_SET_DUMPABLE: %m", p->name);
+}
+
+void sandbox_lock(const struct sandbox_policy *p, scmp_filter_ctx filter)
+{
+	int r;
+
+#ifdef CRISP_SECCOMP_DEBUG
+	struct sigaction sa = { .sa_sigaction = on_sigsys, .sa_flags = SA_SIGINFO };
+	sigaction(SIGSYS, &sa, NULL);
+	log_warn("%s: seccomp in debug mode: forbidden syscalls are logged, not fatal", p->name);
+#endif
+	r = seccomp_load(filter);
+	if (r != 0)
+		fatal("%s: loading the seccomp filter failed (%d)", p->name, r);
+	seccomp_release(filter);
+	log_debug("%s: sandboxed (%zu capabilities, seccomp on)", p->name, p->ncaps);
+}

@@ -1,0 +1,46 @@
+/* Privilege drop, one ordered path for every crisp process (STYLE.md):
+ *
+ *   sandbox_compile()  build the seccomp filter while everything still works
+ *   sandbox_enter()    chroot/chdir -> bounding set -> setgroups/setresgid/
+ *                      setresuid -> minimal capabilities, ambient cleared ->
+ *                      rlimits -> no_new_privs
+ *   sandbox_lock()     load the seccomp filter, last (synchronized across
+ *                      threads, for the frontend whose gRPC threads exist by
+ *                      then)
+ *
+ * Every step is fatal on failure: a process that cannot confine itself does
+ * not run. Each process keeps its policy (capabilities, syscall table) in its
+ * own sandbox.c. */
+#ifndef CRISP_COMMON_SANDBOX_H
+#define CRISP_COMMON_SANDBOX_H
+
+#include <seccomp.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+struct sandbox_policy {
+	const char *name;
+	const int *caps;          /* kept in effective, permitted and bounding sets */
+	size_t ncaps;
+	bool change_id;           /* switch to uid/gid (and no supplementary groups) */
+	uid_t uid;
+	gid_t gid;
+	const char *chroot_dir;   /* NULL: no chroot */
+	const char *workdir;      /* chdir here (inside the chroot if any) */
+	bool no_new_privs;
+	unsigned long max_files;  /* RLIMIT_NOFILE; 0 keeps the inherited one */
+	const int *syscalls;      /* seccomp allowlist; everything else kills */
+	size_t nsyscalls;
+};
+
+scmp_filter_ctx sandbox_compile(const struct sandbox_policy *policy);
+void sandbox_enter(const struct sandbox_policy *policy);
+void sandbox_lock(const struct sandbox_policy *policy, scmp_filter_ctx filter);
+
+/* Syscalls every crisp process on a libevent loop with ipc/ needs; each
+ * sandbox.c adds its own. */
+extern const int sandbox_base_syscalls[];
+extern const size_t sandbox_base_nsyscalls;
+
+#endif

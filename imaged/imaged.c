@@ -1,0 +1,63 @@
+/* crisp-imaged: images. Started by crispd; serves the frontend's image
+ * requests. This is the skeleton the image issue fills: start, privilege
+ * drop, event loop, health. */
+#include "autoconfig.h"
+
+#include <signal.h>
+
+#include "common/log.h"
+#include "imaged/imaged.h"
+#include "ipc/child.h"
+
+static void on_health(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessage *req, void *arg)
+{
+	CrispIpc__HealthGetReply reply = CRISP_IPC__HEALTH_GET_REPLY__INIT;
+
+	reply.ready = true;
+	reply.version = (char *)CRISP_VERSION;
+	ipc_reply(chan, msg, &reply.base, NULL, 0);
+}
+
+/* What imaged accepts from the frontend. */
+static const struct ipc_handler frontend_handlers[] = {
+	{ IPC_IMAGED_HEALTH_GET, &crisp_ipc__health_get_request__descriptor, 0, IPC_SMALL, IPC_ANY_STATE, on_health },
+};
+
+static void on_config(struct crisp_config *cfg, bool reload, void *arg)
+{
+	if (reload)
+		return;
+	imaged_sandbox(cfg);
+	log_info("ready");
+}
+
+static void on_channel(const char *peer, uint32_t generation, int fd, void *arg)
+{
+	if (!streq(peer, "frontend"))
+		fatal("crispd offered a channel to '%s'; imaged talks to the frontend only", peer);
+	child_serve_frontend(fd, IPC_IMAGED_VERSION, frontend_handlers, ARRAY_SIZE(frontend_handlers));
+}
+
+static void on_term(evutil_socket_t sig, short what, void *arg)
+{
+	log_info("stopping");
+	event_base_loopbreak(arg);
+}
+
+int main(void)
+{
+	static const struct child_ops ops = { .name = "imaged", .on_config = on_config,
+					      .on_channel = on_channel };
+	struct event_base *base;
+
+	log_init("crisp-imaged", LOG_INFO);
+	signal(SIGPIPE, SIG_IGN);
+	base = event_base_new();
+	if (!base)
+		fatal("event_base_new failed");
+	event_add(evsignal_new(base, SIGTERM, on_term, base), NULL);
+	event_add(evsignal_new(base, SIGINT, on_term, base), NULL);
+	child_start(base, &ops, NULL);
+	event_base_dispatch(base);
+	return 0;
+}

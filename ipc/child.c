@@ -1,0 +1,161 @@
+#include "autoconfig.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "ipc/child.h"
+
+enum { CHILD_UNCONFIGURED = 1, CHILD_CONFIGURED = 2 };
+
+static struct {
+	struct event_base *base;
+	const struct child_ops *ops;
+	void *arg;
+	struct ipc_chan *chan;
+	uint32_t state;
+	struct crisp_config cfg;
+	/* helpers: the frontend channel */
+	struct ipc_chan *fe;
+	struct ipc_chan_ops fe_ops;
+	const struct ipc_handler *fe_table;
+	size_t fe_n;
+} child;
+
+struct crisp_config *child_config(void) { return &child.cfg; }
+
+static void on_config_set(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessage *req, void *arg)
+{
+	CrispIpc__ConfigSet *set = (CrispIpc__ConfigSet *)req;
+	struct crisp_config cfg;
+	struct crisp_error err;
+
+	/* Apply to a copy first: a reload never leaves a half-applied config. */
+	config_init(&cfg);
+	for (size_t i = 0; i < set->n_items; i++) {
+		if (config_set(&cfg, set->items[i]->key, set->items[i]->value, &err) < 0) {
+			/* crispd validated these: a mismatch is a version skew. */
+			config_free(&cfg);
+			return ipc_violation(chan, "configuration from crispd: %s", err.msg);
+		}
+	}
+	config_free(&child.cfg);
+	child.cfg = cfg;
+	log_set_level(child.cfg.log_level);
+	child.state = CHILD_CONFIGURED;
+	child.ops->on_config(&child.cfg, set->reload, child.arg);
+}
+
+static void on_channel_open(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessage *req, void *arg)
+{
+	CrispIpc__ChannelOpen *co = (CrispIpc__ChannelOpen *)req;
+
+	if (!child.ops->on_channel)
+		return ipc_violation(chan, "no peer channels expected");
+	child.ops->on_channel(co->peer, co->generation, ipc_msg_take_fd(msg, 0), child.arg);
+}
+
+static void on_ping(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessage *req, void *arg)
+{
+	CrispIpc__HealthPing *ping = (CrispIpc__HealthPing *)req;
+	CrispIpc__HealthPong pong = CRISP_IPC__HEALTH_PONG__INIT;
+
+	pong.seq = ping->seq;
+	ipc_send(chan, IPC_SUP_HEALTH_PONG, 0, msg->id, &pong.base, NULL, 0);
+}
+
+static void on_process_state(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessage *req, void *arg)
+{
+	if (!child.ops->on_process_state)
+		return ipc_violation(chan, "process states are for the frontend only");
+	child.ops->on_process_state((CrispIpc__ProcessStateSet *)req, child.arg);
+}
+
+static const struct ipc_handler control_handlers[] = {
+	{ IPC_SUP_CONFIG_SET, &crisp_ipc__config_set__descriptor, 0, IPC_MEDIUM, IPC_ANY_STATE, on_config_set },
+	{ IPC_SUP_CHANNEL_OPEN, &crisp_ipc__channel_open__descriptor, 1, IPC_SMALL, CHILD_CONFIGURED, on_channel_open },
+	{ IPC_SUP_HEALTH_PING, &crisp_ipc__health_ping__descriptor, 0, IPC_SMALL, IPC_ANY_STATE, on_ping },
+	{ IPC_SUP_PROCESS_STATE_SET, &crisp_ipc__process_state_set__descriptor, 0, IPC_MEDIUM, CHILD_CONFIGURED, on_process_state },
+};
+
+static void on_request(struct ipc_chan *chan, struct ipc_msg *msg, void *arg)
+{
+	ipc_dispatch(control_handlers, ARRAY_SIZE(control_handlers), chan, msg, child.state, NULL);
+}
+
+static void on_close(struct ipc_chan *chan, const char *why, void *arg)
+{
+	/* Without crispd nobody would restart us or our peers: leave. */
+	log_notice("channel to crispd closed (%s), exiting", why);
+	exit(0);
+}
+
+static void on_fe_request(struct ipc_chan *chan, struct ipc_msg *msg, void *arg)
+{
+	ipc_dispatch(child.fe_table, child.fe_n, chan, msg, child.state, NULL);
+}
+
+static void on_fe_close(struct ipc_chan *chan, const char *why, void *arg)
+{
+	if (streq(why, "protocol violation"))
+		fatal("the frontend broke the protocol; exiting so crispd restarts us clean");
+	log_info("frontend channel closed (%s)", why);
+	if (child.fe == chan)
+		child.fe = NULL;
+	ipc_chan_free(chan);
+}
+
+void child_serve_frontend(int fd, uint32_t version, const struct ipc_handler *table, size_t n)
+{
+	if (child.fe)
+		ipc_chan_free(child.fe);
+	child.fe_ops = (struct ipc_chan_ops){
+		.self = child.ops->name, .peer = "frontend", .version = version,
+		.on_request = on_fe_request, .on_close = on_fe_close,
+	};
+	child.fe_table = table;
+	child.fe_n = n;
+	child.fe = ipc_chan_new(child.base, fd, &child.fe_ops, NULL);
+}
+
+#ifdef CRISP_TEST_HOOKS
+/* Test hook: SIGUSR2 makes the process attempt a syscall no crisp seccomp
+ * policy allows, so the tests can prove the filter kills it. Without a filter
+ * reboot() with bad magic just fails with EINVAL/EPERM. */
+static void on_sigusr2(evutil_socket_t sig, short what, void *arg)
+{
+	log_notice("test hook: attempting the forbidden syscall reboot");
+	syscall(SYS_reboot, 0, 0, 0, NULL);
+	log_notice("test hook: reboot returned: no seccomp filter stopped it");
+}
+#endif
+
+void child_start(struct event_base *base, const struct child_ops *ops, void *arg)
+{
+	static struct ipc_chan_ops chan_ops = {
+		.self = NULL, .peer = "crispd", .version = IPC_SUP_VERSION,
+		.on_request = on_request, .on_close = on_close,
+	};
+
+	/* If crispd dies without closing the channel, the kernel tells us. */
+	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	if (getppid() == 1)
+		fatal("started without crispd: %s is run by crispd only", ops->name);
+	if (fcntl(CHILD_CONTROL_FD, F_GETFD) < 0)
+		fatal("no control channel on fd %d: %s is run by crispd only", CHILD_CONTROL_FD, ops->name);
+	child.base = base;
+	child.ops = ops;
+	child.arg = arg;
+	child.state = CHILD_UNCONFIGURED;
+	config_init(&child.cfg);
+	chan_ops.self = ops->name;
+	child.chan = ipc_chan_new(base, CHILD_CONTROL_FD, &chan_ops, NULL);
+#ifdef CRISP_TEST_HOOKS
+	struct event *ev = evsignal_new(base, SIGUSR2, on_sigusr2, NULL);
+	event_add(ev, NULL);
+#endif
+}

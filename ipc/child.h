@@ -1,0 +1,38 @@
+/* The process side of the channel to crispd, shared by the frontend and the
+ * helpers: crispd hands it over on fd 3. It answers health pings by itself,
+ * applies the configuration crispd sends, and passes on the channels to peer
+ * processes. When crispd goes away the process exits: it is never left
+ * running unsupervised. */
+#ifndef CRISP_IPC_CHILD_H
+#define CRISP_IPC_CHILD_H
+
+#include <stdbool.h>
+
+#include "common/config.h"
+#include "ipc/msg.h"
+
+#define CHILD_CONTROL_FD 3
+#define CHILD_LISTEN_FD 4 /* the frontend's CRI listening socket */
+
+struct child_ops {
+	const char *name; /* "frontend", "imaged", "netd", "runtimed" */
+	/* The first ConfigSet (reload false), then one after each SIGHUP. */
+	void (*on_config)(struct crisp_config *cfg, bool reload, void *arg);
+	/* A fresh channel to peer; ownership of fd passes to the callee. */
+	void (*on_channel)(const char *peer, uint32_t generation, int fd, void *arg);
+	/* Frontend only (NULL elsewhere: the message is then a violation). */
+	void (*on_process_state)(const CrispIpc__ProcessStateSet *set, void *arg);
+};
+
+/* Start talking to crispd on CHILD_CONTROL_FD. */
+void child_start(struct event_base *base, const struct child_ops *ops, void *arg);
+/* Helpers: serve the frontend on a channel crispd handed over (from
+ * on_channel), replacing the previous one. Requests go through table; a
+ * violation by the frontend makes the helper exit (crispd restarts it with a
+ * clean address space), a plain hang-up just waits for the next channel. */
+void child_serve_frontend(int fd, uint32_t version, const struct ipc_handler *table, size_t n);
+
+/* The configuration received from crispd (valid after the first on_config). */
+struct crisp_config *child_config(void);
+
+#endif

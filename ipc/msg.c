@@ -1,0 +1,73 @@
+/* Message names for logs, and the policy-carrying dispatch of requests. */
+#include "autoconfig.h"
+
+#include <stdio.h>
+
+#include "common/log.h"
+#include "ipc/msg.h"
+
+static const struct {
+	uint16_t type;
+	const char *name;
+} type_names[] = {
+	{ IPC_HELLO, "IPC_HELLO" },
+	{ IPC_ERROR, "IPC_ERROR" },
+	{ IPC_SUP_CONFIG_SET, "IPC_SUP_CONFIG_SET" },
+	{ IPC_SUP_CHANNEL_OPEN, "IPC_SUP_CHANNEL_OPEN" },
+	{ IPC_SUP_HEALTH_PING, "IPC_SUP_HEALTH_PING" },
+	{ IPC_SUP_PROCESS_STATE_SET, "IPC_SUP_PROCESS_STATE_SET" },
+	{ IPC_SUP_HEALTH_PONG, "IPC_SUP_HEALTH_PONG" },
+	{ IPC_IMAGED_HEALTH_GET, "IPC_IMAGED_HEALTH_GET" },
+	{ IPC_NETD_HEALTH_GET, "IPC_NETD_HEALTH_GET" },
+	{ IPC_NETD_POD_CIDR_SET, "IPC_NETD_POD_CIDR_SET" },
+	{ IPC_RUNTIMED_HEALTH_GET, "IPC_RUNTIMED_HEALTH_GET" },
+};
+
+const char *ipc_type_name(uint16_t type)
+{
+	static char unknown[32];
+
+	for (size_t i = 0; i < ARRAY_SIZE(type_names); i++)
+		if (type_names[i].type == type)
+			return type_names[i].name;
+	snprintf(unknown, sizeof(unknown), "IPC_UNKNOWN(0x%04x)", type);
+	return unknown;
+}
+
+int ipc_dispatch(const struct ipc_handler *table, size_t n, struct ipc_chan *chan,
+		 struct ipc_msg *msg, uint32_t state, void *arg)
+{
+	const struct ipc_handler *h = NULL;
+	ProtobufCMessage *req;
+
+	for (size_t i = 0; i < n; i++)
+		if (table[i].type == msg->type)
+			h = &table[i];
+	if (!h) {
+		ipc_violation(chan, "unexpected message %s", ipc_type_name(msg->type));
+		return -1;
+	}
+	if (msg->nfds != h->nfds) {
+		ipc_violation(chan, "%s with %u fds, expected %u", ipc_type_name(msg->type), msg->nfds,
+			      h->nfds);
+		return -1;
+	}
+	if (msg->len > h->max_len) {
+		ipc_violation(chan, "%s of %zu bytes, at most %u allowed", ipc_type_name(msg->type),
+			      msg->len, h->max_len);
+		return -1;
+	}
+	if (!(h->states & state)) {
+		ipc_violation(chan, "%s not allowed in state 0x%x", ipc_type_name(msg->type), state);
+		return -1;
+	}
+	req = protobuf_c_message_unpack(h->desc, NULL, msg->len, msg->data);
+	if (!req) {
+		ipc_violation(chan, "malformed %s", ipc_type_name(msg->type));
+		return -1;
+	}
+	log_debug("ipc: %s #%u from %s", ipc_type_name(msg->type), msg->id, ipc_chan_peer(chan));
+	h->fn(chan, msg, req, arg);
+	protobuf_c_message_free_unpacked(req, NULL);
+	return 0;
+}

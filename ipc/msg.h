@@ -1,0 +1,76 @@
+/* The message vocabulary of every crisp channel, named
+ * IPC_<PEER>_<OBJECT>_<VERB>, and the dispatch tables that carry policy.
+ *
+ * A request travels with its type in the frame header and one payload message
+ * of ipc/ipc.proto; its reply carries the same type with IPC_F_REPLY and the
+ * reply payload, or IPC_ERROR with IPC_F_REPLY and an Error. Every reply
+ * echoes the request id. */
+#ifndef CRISP_IPC_MSG_H
+#define CRISP_IPC_MSG_H
+
+#include <stdint.h>
+
+#include "ipc/ipc.h"
+#include "ipc/ipc.pb-c.h"
+
+/* Vocabulary versions, checked by the hello at connect. Bump one whenever a
+ * message of that channel changes meaning. */
+#define IPC_SUP_VERSION 1
+#define IPC_IMAGED_VERSION 1
+#define IPC_NETD_VERSION 1
+#define IPC_RUNTIMED_VERSION 1
+
+enum ipc_type {
+	IPC_HELLO = 1,
+	IPC_ERROR = 2,
+
+	/* crispd -> every process */
+	IPC_SUP_CONFIG_SET = 0x100,    /* ConfigSet */
+	IPC_SUP_CHANNEL_OPEN,          /* ChannelOpen + 1 fd */
+	IPC_SUP_HEALTH_PING,           /* HealthPing */
+	IPC_SUP_PROCESS_STATE_SET,     /* ProcessStateSet, to the frontend only */
+	/* every process -> crispd */
+	IPC_SUP_HEALTH_PONG = 0x180,   /* HealthPong */
+
+	/* frontend -> imaged */
+	IPC_IMAGED_HEALTH_GET = 0x200, /* HealthGetRequest -> HealthGetReply */
+
+	/* frontend -> netd */
+	IPC_NETD_HEALTH_GET = 0x300,   /* HealthGetRequest -> HealthGetReply */
+	IPC_NETD_POD_CIDR_SET,         /* PodCidrSetRequest -> Empty */
+
+	/* frontend -> runtimed */
+	IPC_RUNTIMED_HEALTH_GET = 0x400, /* HealthGetRequest -> HealthGetReply */
+
+#ifdef CRISP_TEST_HOOKS
+	IPC_TEST_UNKNOWN = 0x7fff,     /* never handled: lets tests send garbage */
+#endif
+};
+
+/* "IPC_NETD_POD_CIDR_SET" for logs; "IPC_UNKNOWN(0x1234)" style for others. */
+const char *ipc_type_name(uint16_t type);
+
+/* Size bounds used by the dispatch tables. */
+#define IPC_SMALL (4u << 10)
+#define IPC_MEDIUM (256u << 10)
+
+/* One row of a dispatch table: what a receiver accepts, and in which state. */
+struct ipc_handler {
+	uint16_t type;
+	const ProtobufCMessageDescriptor *desc; /* payload of the request */
+	uint8_t nfds;                           /* exact number of fds that come with it */
+	uint32_t max_len;                       /* payload bound */
+	uint32_t states;                        /* bit mask of receiver states it is allowed in */
+	void (*fn)(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessage *req, void *arg);
+};
+
+#define IPC_ANY_STATE 0xffffffffu
+
+/* Find msg's row, check fds, size and state, unpack the payload and call the
+ * handler (the payload is freed after it returns). Anything that does not fit
+ * is a protocol violation: the channel is closed through ipc_violation() and
+ * -1 returned. */
+int ipc_dispatch(const struct ipc_handler *table, size_t n, struct ipc_chan *chan,
+		 struct ipc_msg *msg, uint32_t state, void *arg);
+
+#endif

@@ -1,0 +1,107 @@
+/* crisp-netd: pod networking. Started by crispd; serves the frontend's
+ * network requests. This is the skeleton the network issue fills: start,
+ * privilege drop, event loop, network readiness, the pod CIDR. */
+#include "autoconfig.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "ipc/child.h"
+#include "netd/netd.h"
+
+static struct {
+	char *pod_cidr; /* from UpdateRuntimeConfig; handed to plugins that use it */
+	char last_reason[64];
+} netd;
+
+static void on_health(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessage *req, void *arg)
+{
+	CrispIpc__HealthGetReply reply = CRISP_IPC__HEALTH_GET_REPLY__INIT;
+	struct cni_status st;
+
+	cni_conf_status(child_config(), &st);
+	reply.ready = st.ready;
+	reply.version = (char *)CRISP_VERSION;
+	if (!st.ready) {
+		reply.reason = st.reason;
+		reply.message = st.message;
+	}
+	/* Log changes of readiness once, not on every Status call. */
+	if (!streq(netd.last_reason, st.ready ? "ready" : st.reason)) {
+		if (st.ready)
+			log_info("network ready: network '%s' from %s", st.network, st.file);
+		else
+			log_warn("network not ready: %s", st.message);
+		snprintf(netd.last_reason, sizeof(netd.last_reason), "%s", st.ready ? "ready" : st.reason);
+	}
+	ipc_reply(chan, msg, &reply.base, NULL, 0);
+}
+
+static void on_pod_cidr_set(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessage *req, void *arg)
+{
+	CrispIpc__PodCidrSetRequest *r = (CrispIpc__PodCidrSetRequest *)req;
+	CrispIpc__Empty empty = CRISP_IPC__EMPTY__INIT;
+	struct crisp_error err;
+	char why[256];
+
+	/* The frontend checked it too; we do not rely on that. */
+	if (strlen(r->pod_cidr) > 128 || cidr_list_valid(r->pod_cidr, why, sizeof(why)) < 0) {
+		err_set(&err, CRISP_E_INVALID, "pod CIDR: %s", why);
+		ipc_reply_error(chan, msg, &err);
+		return;
+	}
+	if (!streq(netd.pod_cidr, r->pod_cidr)) {
+		log_info("pod CIDR is now %s", r->pod_cidr);
+		free(netd.pod_cidr);
+		netd.pod_cidr = xstrdup(r->pod_cidr);
+	}
+	ipc_reply(chan, msg, &empty.base, NULL, 0);
+}
+
+/* What netd accepts from the frontend. */
+static const struct ipc_handler frontend_handlers[] = {
+	{ IPC_NETD_HEALTH_GET, &crisp_ipc__health_get_request__descriptor, 0, IPC_SMALL, IPC_ANY_STATE, on_health },
+	{ IPC_NETD_POD_CIDR_SET, &crisp_ipc__pod_cidr_set_request__descriptor, 0, IPC_SMALL, IPC_ANY_STATE, on_pod_cidr_set },
+};
+
+static void on_config(struct crisp_config *cfg, bool reload, void *arg)
+{
+	if (reload)
+		return;
+	netd_sandbox(cfg);
+	log_info("ready");
+}
+
+static void on_channel(const char *peer, uint32_t generation, int fd, void *arg)
+{
+	if (!streq(peer, "frontend"))
+		fatal("crispd offered a channel to '%s'; netd talks to the frontend only", peer);
+	child_serve_frontend(fd, IPC_NETD_VERSION, frontend_handlers, ARRAY_SIZE(frontend_handlers));
+}
+
+static void on_term(evutil_socket_t sig, short what, void *arg)
+{
+	log_info("stopping");
+	event_base_loopbreak(arg);
+}
+
+int main(void)
+{
+	static const struct child_ops ops = { .name = "netd", .on_config = on_config,
+					      .on_channel = on_channel };
+	struct event_base *base;
+
+	log_init("crisp-netd", LOG_INFO);
+	signal(SIGPIPE, SIG_IGN);
+	base = event_base_new();
+	if (!base)
+		fatal("event_base_new failed");
+	event_add(evsignal_new(base, SIGTERM, on_term, base), NULL);
+	event_add(evsignal_new(base, SIGINT, on_term, base), NULL);
+	child_start(base, &ops, NULL);
+	event_base_dispatch(base);
+	return 0;
+}

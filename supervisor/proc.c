@@ -1,0 +1,474 @@
+#include "autoconfig.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "ipc/child.h"
+#include "ipc/msg.h"
+#include "supervisor/proc.h"
+
+enum proc_state { PS_STOPPED, PS_RUNNING, PS_BACKOFF, PS_CRASHLOOP };
+
+static const char *const state_names[] = {
+	[PS_STOPPED] = "stopped", [PS_RUNNING] = "running",
+	[PS_BACKOFF] = "backoff", [PS_CRASHLOOP] = "crash-looping",
+};
+
+enum { PROC_FRONTEND, PROC_IMAGED, PROC_NETD, PROC_RUNTIMED, PROC__MAX };
+
+/* A process that lived this long was healthy: its backoff starts over. */
+#define HEALTHY_RUN_MS 60000
+#define BACKOFF_FIRST_MS 100
+/* Health pings a process may leave unanswered before it is killed. */
+#define MAX_MISSED_PINGS 3
+#define SHUTDOWN_GRACE_S 5
+
+struct proc {
+	const char *name;
+	const char *binary;
+	enum proc_state state;
+	pid_t pid;
+	struct ipc_chan *ctl;
+	unsigned restarts;       /* starts after the first */
+	unsigned quick_deaths;   /* deaths in a row that came before HEALTHY_RUN_MS */
+	uint64_t started_ms;
+	time_t started_at;
+	char last_exit[96];
+	struct event *restart_timer;
+	uint64_t ping_sent, pong_seen;
+	uint32_t generation;     /* of the frontend<->helper channel */
+	struct ipc_chan_ops ops; /* of the control channel */
+};
+
+static struct {
+	struct event_base *base;
+	struct crisp_config *cfg;
+	int listen_fd;
+	struct proc procs[PROC__MAX];
+	struct event *health_timer, *kill_timer;
+	uint64_t ping_seq;
+	bool shutting_down;
+	void (*shutdown_done)(void);
+} sup = {
+	.procs = {
+		[PROC_FRONTEND] = { .name = "frontend", .binary = "crisp-frontend" },
+		[PROC_IMAGED] = { .name = "imaged", .binary = "crisp-imaged" },
+		[PROC_NETD] = { .name = "netd", .binary = "crisp-netd" },
+		[PROC_RUNTIMED] = { .name = "runtimed", .binary = "crisp-runtimed" },
+	},
+};
+
+static void proc_spawn(struct proc *p);
+
+static struct proc *proc_by_chan(struct ipc_chan *chan)
+{
+	for (int i = 0; i < PROC__MAX; i++)
+		if (sup.procs[i].ctl == chan)
+			return &sup.procs[i];
+	return NULL;
+}
+
+/* ---- messages to the processes ------------------------------------------- */
+
+static void send_config(struct proc *p, bool reload)
+{
+	CrispIpc__ConfigSet set = CRISP_IPC__CONFIG_SET__INIT;
+	CrispIpc__ConfigItem items[64], *ptrs[64];
+	char *keys[64], *values[64];
+	size_t n = config_nkeys;
+
+	if (n > ARRAY_SIZE(items))
+		fatal("too many configuration keys");
+	for (size_t i = 0; i < n; i++) {
+		const struct config_key *k = &config_keys[i];
+		crisp_ipc__config_item__init(&items[i]);
+		keys[i] = xasprintf("%s.%s", k->section, k->name);
+		values[i] = config_get(sup.cfg, k);
+		items[i].key = keys[i];
+		items[i].value = values[i];
+		ptrs[i] = &items[i];
+	}
+	set.items = ptrs;
+	set.n_items = n;
+	set.reload = reload;
+	ipc_send(p->ctl, IPC_SUP_CONFIG_SET, 0, 0, &set.base, NULL, 0);
+	for (size_t i = 0; i < n; i++) {
+		free(keys[i]);
+		free(values[i]);
+	}
+}
+
+/* Push every process's state to the frontend, for Status. */
+static void send_states(void)
+{
+	struct proc *fe = &sup.procs[PROC_FRONTEND];
+	CrispIpc__ProcessStateSet set = CRISP_IPC__PROCESS_STATE_SET__INIT;
+	CrispIpc__ProcessInfo infos[PROC__MAX], *ptrs[PROC__MAX];
+
+	if (!fe->ctl || sup.shutting_down)
+		return;
+	for (int i = 0; i < PROC__MAX; i++) {
+		struct proc *p = &sup.procs[i];
+		crisp_ipc__process_info__init(&infos[i]);
+		infos[i].name = (char *)p->name;
+		infos[i].pid = p->pid;
+		infos[i].restarts = p->restarts;
+		infos[i].state = (char *)state_names[p->state];
+		infos[i].last_exit = p->last_exit;
+		infos[i].started_at = p->started_at;
+		infos[i].version = (char *)CRISP_VERSION;
+		ptrs[i] = &infos[i];
+	}
+	set.processes = ptrs;
+	set.n_processes = PROC__MAX;
+	ipc_send(fe->ctl, IPC_SUP_PROCESS_STATE_SET, 0, 0, &set.base, NULL, 0);
+}
+
+static void send_channel(struct proc *p, const char *peer, uint32_t gen, int fd)
+{
+	CrispIpc__ChannelOpen co = CRISP_IPC__CHANNEL_OPEN__INIT;
+
+	co.peer = (char *)peer;
+	co.generation = gen;
+	ipc_send(p->ctl, IPC_SUP_CHANNEL_OPEN, 0, 0, &co.base, &fd, 1);
+}
+
+/* A fresh socketpair between the frontend and helper h, one end each. Old
+ * ends (if any) are closed by their owners when they get the new one. */
+static void connect_pair(struct proc *h)
+{
+	struct proc *fe = &sup.procs[PROC_FRONTEND];
+	int sv[2];
+
+	if (fe->state != PS_RUNNING || h->state != PS_RUNNING || !fe->ctl || !h->ctl)
+		return;
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+		/* Only fd exhaustion gets here: the helper's health check will
+		 * not notice, so kill it and let the restart retry. */
+		log_err("socketpair for frontend<->%s: %m; restarting %s", h->name, h->name);
+		kill(h->pid, SIGKILL);
+		return;
+	}
+	h->generation++;
+	send_channel(fe, h->name, h->generation, sv[0]);
+	send_channel(h, fe->name, h->generation, sv[1]);
+}
+
+/* ---- control channel ------------------------------------------------------ */
+
+static void on_pong(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessage *req, void *arg)
+{
+	struct proc *p = proc_by_chan(chan);
+	CrispIpc__HealthPong *pong = (CrispIpc__HealthPong *)req;
+
+	if (p && pong->seq <= p->ping_sent && pong->seq > p->pong_seen)
+		p->pong_seen = pong->seq;
+}
+
+/* All crispd accepts from its children: the health protocol. */
+static const struct ipc_handler ctl_handlers[] = {
+	{ IPC_SUP_HEALTH_PONG, &crisp_ipc__health_pong__descriptor, 0, IPC_SMALL, IPC_ANY_STATE, on_pong },
+};
+
+static void on_ctl_request(struct ipc_chan *chan, struct ipc_msg *msg, void *arg)
+{
+	ipc_dispatch(ctl_handlers, ARRAY_SIZE(ctl_handlers), chan, msg, 1, NULL);
+}
+
+static void on_ctl_ready(struct ipc_chan *chan, void *arg)
+{
+	struct proc *p = proc_by_chan(chan);
+
+	if (!p)
+		return;
+	log_debug("%s (pid %d) is up", p->name, p->pid);
+}
+
+static void on_ctl_close(struct ipc_chan *chan, const char *why, void *arg)
+{
+	struct proc *p = proc_by_chan(chan);
+
+	if (!p)
+		return;
+	p->ctl = NULL;
+	ipc_chan_free(chan);
+	/* A live child without its control channel is broken (or broke the
+	 * protocol): kill it; the SIGCHLD path restarts it. */
+	if (p->pid > 0 && !sup.shutting_down) {
+		/* A plain hang-up mostly means the process is exiting anyway. */
+		log_msg(streq(why, "protocol violation") ? LOG_WARNING : LOG_DEBUG,
+			"%s (pid %d) closed its control channel (%s); killing it", p->name, p->pid, why);
+		kill(p->pid, SIGKILL);
+	}
+}
+
+/* ---- spawning ----------------------------------------------------------- */
+
+static _noreturn_ void exec_child(struct proc *p, int ctl_fd)
+{
+	_cleanup_free_ char *path = xasprintf("%s/%s", sup.cfg->helper_dir, p->binary);
+	char *argv[] = { (char *)p->binary, NULL };
+	sigset_t all;
+	int c, l = -1, devnull;
+
+	/* Undo what the parent's loop set up: default handlers, empty mask. */
+	for (int s = 1; s < NSIG; s++)
+		signal(s, SIG_DFL);
+	sigemptyset(&all);
+	sigprocmask(SIG_SETMASK, &all, NULL);
+	/* Own process group: a ^C at crispd's terminal reaches crispd only,
+	 * which then stops everyone in order. */
+	setpgid(0, 0);
+	c = fcntl(ctl_fd, F_DUPFD, 10);
+	if (p == &sup.procs[PROC_FRONTEND])
+		l = fcntl(sup.listen_fd, F_DUPFD, 10);
+	devnull = open("/dev/null", O_RDWR);
+	if (c < 0 || devnull < 0 || dup2(devnull, 0) < 0 || dup2(c, CHILD_CONTROL_FD) < 0 ||
+	    (l >= 0 && dup2(l, CHILD_LISTEN_FD) < 0))
+		_exit(126);
+	/* Only fds 0-2, the control channel and (frontend) the listener. */
+	close_range(l >= 0 ? CHILD_LISTEN_FD + 1 : CHILD_CONTROL_FD + 1, ~0U, 0);
+	execv(path, argv);
+	log_crit("cannot execute %s: %m", path);
+	_exit(127);
+}
+
+static void proc_spawn(struct proc *p)
+{
+	char restart[32] = "";
+	int sv[2];
+	pid_t pid;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+		log_err("cannot start %s: socketpair: %m", p->name);
+		return;
+	}
+	pid = fork();
+	if (pid < 0) {
+		log_err("cannot start %s: fork: %m", p->name);
+		close(sv[0]);
+		close(sv[1]);
+		return;
+	}
+	if (pid == 0)
+		exec_child(p, sv[1]);
+	close(sv[1]);
+	p->pid = pid;
+	p->state = PS_RUNNING;
+	p->started_ms = now_ms();
+	p->started_at = time(NULL);
+	p->ping_sent = p->pong_seen = 0;
+	p->ops = (struct ipc_chan_ops){
+		.self = "crispd", .peer = p->name, .version = IPC_SUP_VERSION,
+		.on_ready = on_ctl_ready, .on_request = on_ctl_request, .on_close = on_ctl_close,
+	};
+	p->ctl = ipc_chan_new(sup.base, sv[0], &p->ops, NULL);
+	if (p->restarts)
+		snprintf(restart, sizeof(restart), ", restart %u", p->restarts);
+	log_info("started %s (pid %d)%s", p->name, pid, restart);
+	send_config(p, false);
+	if (p == &sup.procs[PROC_FRONTEND]) {
+		for (int i = PROC_IMAGED; i < PROC__MAX; i++)
+			connect_pair(&sup.procs[i]);
+	} else {
+		connect_pair(p);
+	}
+	send_states();
+}
+
+/* ---- deaths and restarts --------------------------------------------------- */
+
+static void describe_status(int status, char *buf, size_t len)
+{
+	if (WIFEXITED(status)) {
+		snprintf(buf, len, "exit status %d", WEXITSTATUS(status));
+	} else if (WIFSIGNALED(status)) {
+		const char *abbrev = sigabbrev_np(WTERMSIG(status));
+		snprintf(buf, len, "killed by signal %d (SIG%s)%s", WTERMSIG(status),
+			 abbrev ? abbrev : "?", WCOREDUMP(status) ? ", core dumped" : "");
+	} else {
+		snprintf(buf, len, "wait status 0x%x", status);
+	}
+}
+
+static void on_restart_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct proc *p = arg;
+
+	if (sup.shutting_down || p->pid > 0)
+		return;
+	p->restarts++;
+	proc_spawn(p);
+}
+
+static uint64_t backoff_ms(unsigned quick_deaths)
+{
+	uint64_t ms = BACKOFF_FIRST_MS, max = (uint64_t)sup.cfg->restart_backoff_max * 1000;
+
+	for (unsigned i = 1; i < quick_deaths && ms < max; i++)
+		ms *= 2;
+	return ms < max ? ms : max;
+}
+
+static void proc_died(struct proc *p, int status)
+{
+	uint64_t ran = now_ms() - p->started_ms, delay;
+	struct timeval tv;
+
+	describe_status(status, p->last_exit, sizeof(p->last_exit));
+	if (p->ctl) {
+		ipc_chan_free(p->ctl);
+		p->ctl = NULL;
+	}
+	p->pid = 0;
+	if (sup.shutting_down) {
+		log_info("%s stopped (%s)", p->name, p->last_exit);
+		p->state = PS_STOPPED;
+		return;
+	}
+	p->quick_deaths = ran >= HEALTHY_RUN_MS ? 1 : p->quick_deaths + 1;
+	delay = backoff_ms(p->quick_deaths);
+	if (p->quick_deaths >= sup.cfg->crash_loop_limit) {
+		if (p->state != PS_CRASHLOOP)
+			log_crit("%s is crash-looping: %u quick deaths in a row, last %s; "
+				 "retrying every %llu ms; Status reports it", p->name, p->quick_deaths,
+				 p->last_exit, (unsigned long long)delay);
+		p->state = PS_CRASHLOOP;
+	} else {
+		p->state = PS_BACKOFF;
+	}
+	log_err("%s died after %llu ms: %s; restart %u in %llu ms", p->name,
+		(unsigned long long)ran, p->last_exit, p->restarts + 1, (unsigned long long)delay);
+	tv.tv_sec = delay / 1000;
+	tv.tv_usec = (delay % 1000) * 1000;
+	evtimer_add(p->restart_timer, &tv);
+	send_states();
+}
+
+void proc_reap(void)
+{
+	int status;
+	pid_t pid;
+
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		for (int i = 0; i < PROC__MAX; i++)
+			if (sup.procs[i].pid == pid)
+				proc_died(&sup.procs[i], status);
+	}
+	if (sup.shutting_down) {
+		for (int i = 0; i < PROC__MAX; i++)
+			if (sup.procs[i].pid > 0)
+				return;
+		if (sup.kill_timer)
+			event_del(sup.kill_timer);
+		if (sup.shutdown_done) {
+			void (*done)(void) = sup.shutdown_done;
+			sup.shutdown_done = NULL;
+			done();
+		}
+	}
+}
+
+/* ---- health --------------------------------------------------------------- */
+
+static void on_health_timer(evutil_socket_t fd, short what, void *arg)
+{
+	CrispIpc__HealthPing ping = CRISP_IPC__HEALTH_PING__INIT;
+
+	for (int i = 0; i < PROC__MAX; i++) {
+		struct proc *p = &sup.procs[i];
+		if (p->pid <= 0 || !p->ctl)
+			continue;
+		/* A process whose loop is stuck answers no ping: after a few it
+		 * is killed and restarted like any other death. */
+		if (p->ping_sent - p->pong_seen >= MAX_MISSED_PINGS) {
+			log_err("%s (pid %d) answered no health ping for %u s; killing it", p->name,
+				p->pid, MAX_MISSED_PINGS * sup.cfg->health_interval);
+			kill(p->pid, SIGKILL);
+			continue;
+		}
+		ping.seq = p->ping_sent = ++sup.ping_seq;
+		ipc_send(p->ctl, IPC_SUP_HEALTH_PING, 0, 0, &ping.base, NULL, 0);
+	}
+}
+
+/* ---- public ---------------------------------------------------------------- */
+
+void proc_init(struct event_base *base, struct crisp_config *cfg, int listen_fd)
+{
+	struct timeval tv = { cfg->health_interval, 0 };
+
+	sup.base = base;
+	sup.cfg = cfg;
+	sup.listen_fd = listen_fd;
+	for (int i = 0; i < PROC__MAX; i++)
+		sup.procs[i].restart_timer = evtimer_new(base, on_restart_timer, &sup.procs[i]);
+	sup.health_timer = event_new(base, -1, EV_PERSIST, on_health_timer, NULL);
+	event_add(sup.health_timer, &tv);
+}
+
+void proc_start_all(void)
+{
+	/* Helpers first, so the frontend gets all its channels at once. */
+	for (int i = PROC__MAX - 1; i >= 0; i--)
+		proc_spawn(&sup.procs[i]);
+}
+
+static void on_kill_timer(evutil_socket_t fd, short what, void *arg)
+{
+	for (int i = 0; i < PROC__MAX; i++) {
+		struct proc *p = &sup.procs[i];
+		if (p->pid > 0) {
+			log_warn("%s (pid %d) did not stop within %d s; killing it", p->name, p->pid,
+				 SHUTDOWN_GRACE_S);
+			kill(p->pid, SIGKILL);
+		}
+	}
+}
+
+void proc_shutdown(void (*done)(void))
+{
+	struct timeval tv = { SHUTDOWN_GRACE_S, 0 };
+
+	if (sup.shutting_down)
+		return;
+	sup.shutting_down = true;
+	sup.shutdown_done = done;
+	event_del(sup.health_timer);
+	for (int i = 0; i < PROC__MAX; i++) {
+		struct proc *p = &sup.procs[i];
+		evtimer_del(p->restart_timer);
+		if (p->pid > 0)
+			kill(p->pid, SIGTERM);
+		else
+			p->state = PS_STOPPED;
+	}
+	sup.kill_timer = evtimer_new(sup.base, on_kill_timer, NULL);
+	evtimer_add(sup.kill_timer, &tv);
+	proc_reap();
+}
+
+void proc_reload(void)
+{
+	for (int i = 0; i < PROC__MAX; i++) {
+		struct proc *p = &sup.procs[i];
+		if (p->ctl)
+			send_config(p, true);
+		/* The operator may have fixed what made it crash: try now. */
+		if (p->state == PS_CRASHLOOP && p->pid <= 0) {
+			log_notice("reload: restarting crash-looping %s now", p->name);
+			p->quick_deaths = 0;
+			evtimer_del(p->restart_timer);
+			p->restarts++;
+			proc_spawn(p);
+		}
+	}
+}
