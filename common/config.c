@@ -81,10 +81,11 @@ static int key_set(struct crisp_config *cfg, const struct config_key *k, const c
 	case CFG_PATHLIST: {
 		_cleanup_free_ char *copy = xstrdup(v);
 		char *save = NULL;
-		for (char *p = strtok_r(copy, ":", &save); p; p = strtok_r(NULL, ":", &save))
+		size_t npaths = 0;
+		for (char *p = strtok_r(copy, ":", &save); p; p = strtok_r(NULL, ":", &save), npaths++)
 			if (!path_ok(p))
 				return err_set(err, CRISP_E_INVALID, "'%s' is not an absolute path", p);
-		if (!*v)
+		if (npaths == 0) /* "" or ":" */
 			return err_set(err, CRISP_E_INVALID, "empty path list");
 		goto string;
 	}
@@ -239,6 +240,8 @@ static int conf_line(void *user, const char *section, const char *name, const ch
 struct line_reader {
 	FILE *f;
 	int line;
+	int too_long; /* the line that did not fit inih's buffer, or 0 */
+	int indented; /* an indented (continuation) line, or 0 */
 	struct parse_ctx *ctx;
 };
 
@@ -246,8 +249,31 @@ static char *reader(char *str, int num, void *stream)
 {
 	struct line_reader *lr = stream;
 	char *r = fgets(str, num, lr->f);
-	if (r)
-		lr->line++;
+	size_t n;
+	int ch;
+
+	if (!r)
+		return NULL;
+	lr->line++;
+	/* inih takes an indented line for the continuation of the previous
+	 * value: "  socket_group = x" would silently become part of the value
+	 * above it. Refuse indented lines instead. */
+	if ((r[0] == ' ' || r[0] == '\t') && r[strspn(r, " \t\r\n")] != '\0' &&
+	    r[strspn(r, " \t")] != '#' && r[strspn(r, " \t")] != ';') {
+		lr->indented = lr->line;
+		return NULL;
+	}
+	n = strlen(r);
+	/* inih reads into a fixed buffer and would take the rest of a longer
+	 * line for a line of its own: a cut value, or the tail parsed as a key.
+	 * Stop at such a line instead. */
+	if (n > 0 && n == (size_t)num - 1 && r[n - 1] != '\n') {
+		ch = getc(lr->f);
+		if (ch != '\n' && ch != EOF) {
+			lr->too_long = lr->line;
+			return NULL;
+		}
+	}
 	return r;
 }
 
@@ -270,6 +296,12 @@ static int config_load_file(struct crisp_config *cfg, const char *path, struct c
 	fclose(lr.f);
 	if (ctx.failed)
 		return err_prefix(err, "%s:%d", path, ctx.line);
+	if (lr.indented)
+		return err_set(err, CRISP_E_INVALID,
+			       "%s:%d: indented line (continuation lines are not supported)", path,
+			       lr.indented);
+	if (lr.too_long)
+		return err_set(err, CRISP_E_INVALID, "%s:%d: line too long", path, lr.too_long);
 	if (r != 0)
 		return err_set(err, CRISP_E_INVALID, "%s:%d: syntax error", path, r > 0 ? r : 0);
 	return 0;

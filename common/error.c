@@ -29,6 +29,8 @@ const char *err_code_name(enum crisp_errcode code)
 }
 
 static int err_vset(struct crisp_error *err, enum crisp_errcode code, const char *fmt, va_list ap)
+	_printf_(3, 0);
+static int err_vset(struct crisp_error *err, enum crisp_errcode code, const char *fmt, va_list ap)
 {
 	if (!err)
 		return -1;

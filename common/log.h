@@ -17,7 +17,7 @@ int log_level_from_name(const char *name);
 const char *log_level_name(int level);
 
 void log_msg(int prio, const char *fmt, ...) _printf_(2, 3);
-void log_vmsg(int prio, const char *fmt, va_list ap);
+void log_vmsg(int prio, const char *fmt, va_list ap) _printf_(2, 0);
 
 #define log_crit(...) log_msg(LOG_CRIT, __VA_ARGS__)
 #define log_err(...) log_msg(LOG_ERR, __VA_ARGS__)

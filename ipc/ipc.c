@@ -304,7 +304,9 @@ static void chan_close(struct ipc_chan *c, const char *why)
 	while ((p = LIST_FIRST(&c->pending)))
 		pending_fail(p, CRISP_E_UNAVAILABLE, "%s went away (%s) during %s", c->peer, why,
 			     ipc_type_name(p->type));
-	if (c->ops->on_close)
+	/* A failed call's callback may have freed the channel: then its owner
+	 * is done with it, and c->arg may be gone. */
+	if (c->ops->on_close && !c->free_me)
 		c->ops->on_close(c, why, c->arg);
 }
 
@@ -397,6 +399,11 @@ static bool handle_frame(struct ipc_chan *c, const struct ipc_hdr *h, const uint
 	struct ipc_msg m = { .type = h->type, .flags = h->flags, .id = h->id, .data = data,
 			     .len = h->len, .nfds = h->nfds };
 
+	/* fds queue up in arrival order and each frame takes as many as it
+	 * announces. The kernel may deliver a frame's fds together with bytes of
+	 * the frame before it, so a peer that lies about which frame its fds
+	 * belong to cannot be caught here; it gains nothing by it either: the
+	 * dispatch table still checks the count each message type allows. */
 	if (h->nfds > c->nqfds) {
 		ipc_violation(c, "frame announces %u fds, %u arrived", h->nfds, c->nqfds);
 		return false;
