@@ -30,7 +30,7 @@ const struct config_key config_keys[] = {
 	{ "crispd", "log_level", CFG_LOGLEVEL, "info", OFF(log_level), 0, 0, true,
 	  "debug, info, notice, warning or error" },
 	{ "crispd", "health_interval", CFG_UINT, "5", OFF(health_interval), 1, 3600, false,
-	  "seconds between health pings; three missed answers restart a process" },
+	  "seconds between health pings; a process that misses three in a row is killed and restarted" },
 	{ "crispd", "restart_backoff_max", CFG_UINT, "30", OFF(restart_backoff_max), 1, 3600, true,
 	  "longest wait in seconds before restarting a process that died" },
 	{ "crispd", "crash_loop_limit", CFG_UINT, "5", OFF(crash_loop_limit), 1, 1000, true,

@@ -5,6 +5,9 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -84,8 +87,30 @@ scmp_filter_ctx sandbox_compile(const struct sandbox_policy *p)
 	return ctx;
 }
 
+static void readonly_host(const struct sandbox_policy *p)
+{
+	struct mount_attr ro = { .attr_set = MOUNT_ATTR_RDONLY };
+	struct mount_attr rw = { .attr_clr = MOUNT_ATTR_RDONLY,
+				 .attr_set = MOUNT_ATTR_NODEV | MOUNT_ATTR_NOSUID };
+
+	if (unshare(CLONE_NEWNS) < 0)
+		fatal("%s: unshare(CLONE_NEWNS): %m", p->name);
+	/* Host mounts still reach us; nothing we do reaches the host. */
+	if (mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0)
+		fatal("%s: making / a slave mount: %m", p->name);
+	if (mount_setattr(AT_FDCWD, "/", AT_RECURSIVE, &ro, sizeof(ro)) < 0)
+		fatal("%s: making / read-only: %m", p->name);
+	for (const char *const *w = p->writable_paths; *w; w++) {
+		if (mount(*w, *w, NULL, MS_BIND | MS_REC, NULL) < 0 ||
+		    mount_setattr(AT_FDCWD, *w, AT_RECURSIVE, &rw, sizeof(rw)) < 0)
+			fatal("%s: making %s writable: %m", p->name, *w);
+	}
+}
+
 void sandbox_enter(const struct sandbox_policy *p)
 {
+	if (p->writable_paths)
+		readonly_host(p);
 	if (p->chroot_dir) {
 		if (chroot(p->chroot_dir) < 0)
 			fatal("%s: chroot %s: %m", p->name, p->chroot_dir);

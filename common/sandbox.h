@@ -1,7 +1,7 @@
 /* Privilege drop, one ordered path for every crisp process (STYLE.md):
  *
  *   sandbox_compile()  build the seccomp filter while everything still works
- *   sandbox_enter()    chroot/chdir -> bounding set -> setgroups/setresgid/
+ *   sandbox_enter()    read-only mount namespace -> chroot/chdir -> bounding set -> setgroups/setresgid/
  *                      setresuid -> minimal capabilities, ambient cleared ->
  *                      rlimits -> no_new_privs
  *   sandbox_lock()     load the seccomp filter, last (synchronized across
@@ -26,6 +26,11 @@ struct sandbox_policy {
 	bool change_id;           /* switch to uid/gid (and no supplementary groups) */
 	uid_t uid;
 	gid_t gid;
+	/* A private mount namespace in which the whole host is read-only
+	 * except these directories (nodev, nosuid). NULL: host mounts as is.
+	 * For processes without CAP_SYS_ADMIN, whose uid 0 would otherwise
+	 * still own and so may write most of the host's files. */
+	const char *const *writable_paths;
 	const char *chroot_dir;   /* NULL: no chroot */
 	const char *workdir;      /* chdir here (inside the chroot if any) */
 	bool no_new_privs;

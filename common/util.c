@@ -173,6 +173,10 @@ int cidr_list_valid(const char *s, char *why, size_t whylen)
 	char *save = NULL;
 	int family, n = 0;
 
+	if (strlen(s) > CIDR_LIST_MAX) {
+		snprintf(why, whylen, "a pod CIDR list is at most %d characters", CIDR_LIST_MAX);
+		return -1;
+	}
 	for (char *c = strtok_r(copy, ",", &save); c; c = strtok_r(NULL, ",", &save), n++) {
 		if (cidr_valid(c, &family, why, whylen) < 0)
 			return -1;

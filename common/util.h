@@ -55,4 +55,5 @@ uint64_t now_ms(void);
 
 /* "10.88.0.0/16" or a comma-separated list of IPv4/IPv6 CIDRs, at most one
  * of each family (dual stack): 0 if valid. */
+#define CIDR_LIST_MAX 256
 int cidr_list_valid(const char *s, char *why, size_t whylen);

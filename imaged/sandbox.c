@@ -1,7 +1,8 @@
 /* imaged's confinement. imaged will parse the most hostile input crisp sees
  * (registry responses, manifests, tar layers), so it keeps only what writing
  * image content with its original ownership and modes needs, never executes
- * anything, and works inside its own directory. */
+ * anything, and sees the whole host read-only but its own directory (where
+ * device nodes it creates do not work: nodev). */
 #include "autoconfig.h"
 
 #include <linux/capability.h>
@@ -34,8 +35,10 @@ static const int imaged_syscalls[] = {
 void imaged_sandbox(const struct crisp_config *cfg)
 {
 	_cleanup_free_ char *home = xasprintf("%s/imaged", cfg->root_dir);
+	const char *writable[] = { home, NULL };
 	struct sandbox_policy policy = {
 		.name = "imaged",
+		.writable_paths = writable,
 		.caps = imaged_caps,
 		.ncaps = ARRAY_SIZE(imaged_caps),
 		.workdir = home,

@@ -3,7 +3,10 @@
  * privilege drop, event loop, network readiness, the pod CIDR. */
 #include "autoconfig.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +19,42 @@ static struct {
 	char *pod_cidr; /* from UpdateRuntimeConfig; handed to plugins that use it */
 	char last_reason[64];
 } netd;
+
+/* The pod CIDR is durable: kubelet sends it only when it changes, so a netd
+ * restart must not forget it. One small file in netd's own directory (our
+ * working directory), replaced atomically. */
+#define POD_CIDR_FILE "pod_cidr"
+
+static int pod_cidr_store(const char *cidr, struct crisp_error *err)
+{
+	_cleanup_close_ int fd = open(POD_CIDR_FILE ".tmp", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	size_t n = strlen(cidr);
+
+	if (fd < 0)
+		return err_set_errno(err, CRISP_E_INTERNAL, errno, "cannot store the pod CIDR");
+	if (write(fd, cidr, n) != (ssize_t)n || fsync(fd) < 0 ||
+	    rename(POD_CIDR_FILE ".tmp", POD_CIDR_FILE) < 0)
+		return err_set_errno(err, CRISP_E_INTERNAL, errno, "cannot store the pod CIDR");
+	return 0;
+}
+
+static void pod_cidr_load(void)
+{
+	char buf[CIDR_LIST_MAX + 1], why[256];
+	_cleanup_close_ int fd = open(POD_CIDR_FILE, O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return;
+	n = read(fd, buf, sizeof(buf) - 1);
+	buf[n > 0 ? n : 0] = '\0';
+	if (n <= 0 || cidr_list_valid(buf, why, sizeof(why)) < 0) {
+		log_warn("ignoring stored pod CIDR: %s", n <= 0 ? "empty" : why);
+		return;
+	}
+	netd.pod_cidr = xstrdup(buf);
+	log_info("pod CIDR %s (stored)", netd.pod_cidr);
+}
 
 static void on_health(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessage *req, void *arg)
 {
@@ -48,12 +87,17 @@ static void on_pod_cidr_set(struct ipc_chan *chan, struct ipc_msg *msg, Protobuf
 	char why[256];
 
 	/* The frontend checked it too; we do not rely on that. */
-	if (strlen(r->pod_cidr) > 128 || cidr_list_valid(r->pod_cidr, why, sizeof(why)) < 0) {
+	if (cidr_list_valid(r->pod_cidr, why, sizeof(why)) < 0) {
 		err_set(&err, CRISP_E_INVALID, "pod CIDR: %s", why);
 		ipc_reply_error(chan, msg, &err);
 		return;
 	}
 	if (!streq(netd.pod_cidr, r->pod_cidr)) {
+		if (pod_cidr_store(r->pod_cidr, &err) < 0) {
+			log_err("%s", err.msg);
+			ipc_reply_error(chan, msg, &err);
+			return;
+		}
 		log_info("pod CIDR is now %s", r->pod_cidr);
 		free(netd.pod_cidr);
 		netd.pod_cidr = xstrdup(r->pod_cidr);
@@ -69,8 +113,13 @@ static const struct ipc_handler frontend_handlers[] = {
 
 static void on_config(struct crisp_config *cfg, bool reload, void *arg)
 {
+	_cleanup_free_ char *home = xasprintf("%s/netd", cfg->root_dir);
+
 	if (reload)
 		return;
+	if (chdir(home) < 0)
+		fatal("chdir %s: %m", home);
+	pod_cidr_load();
 	netd_sandbox(cfg);
 	log_info("ready");
 }

@@ -113,16 +113,26 @@ static gid_t check_environment(const struct crisp_config *cfg)
 	static const char *const helpers[] = { "crisp-frontend", "crisp-imaged", "crisp-netd",
 					       "crisp-runtimed" };
 	struct group *gr = getgrnam(cfg->socket_group);
+	gid_t gid;
 
 	if (!gr) {
 		fprintf(stderr, "crispd: crispd.socket_group: group '%s' does not exist\n",
 			cfg->socket_group);
 		exit(2);
 	}
-	if (!getpwnam(cfg->frontend_user)) {
+	gid = gr->gr_gid; /* getpwnam below may reuse getgrnam's buffer */
+	struct passwd *pw = getpwnam(cfg->frontend_user);
+
+	if (!pw) {
 		fprintf(stderr, "crispd: frontend.user: user '%s' does not exist "
 			"(create it with scripts/create-user %s)\n", cfg->frontend_user,
 			cfg->frontend_user);
+		exit(2);
+	}
+	/* The frontend parses network input: it must never hold root. */
+	if (pw->pw_uid == 0 || pw->pw_gid == 0) {
+		fprintf(stderr, "crispd: frontend.user: '%s' has uid %u gid %u; the frontend needs "
+			"an unprivileged user and group\n", cfg->frontend_user, pw->pw_uid, pw->pw_gid);
 		exit(2);
 	}
 	for (size_t i = 0; i < ARRAY_SIZE(helpers); i++) {
@@ -133,7 +143,7 @@ static gid_t check_environment(const struct crisp_config *cfg)
 			exit(2);
 		}
 	}
-	return gr->gr_gid;
+	return gid;
 }
 
 /* root_dir and state_dir, a private directory per helper, and the empty,

@@ -43,7 +43,9 @@ struct proc {
 	time_t started_at;
 	char last_exit[96];
 	struct event *restart_timer;
-	uint64_t ping_sent, pong_seen;
+	uint64_t ping_seq;       /* of the last ping sent */
+	unsigned unanswered;     /* pings sent since the last pong */
+	bool crashlooping;       /* quick deaths reached crash_loop_limit */
 	uint32_t generation;     /* of the frontend<->helper channel */
 	struct ipc_chan_ops ops; /* of the control channel */
 };
@@ -121,7 +123,7 @@ static void send_states(void)
 		infos[i].name = (char *)p->name;
 		infos[i].pid = p->pid;
 		infos[i].restarts = p->restarts;
-		infos[i].state = (char *)state_names[p->state];
+		infos[i].state = (char *)(p->crashlooping ? "crash-looping" : state_names[p->state]);
 		infos[i].last_exit = p->last_exit;
 		infos[i].started_at = p->started_at;
 		infos[i].version = (char *)CRISP_VERSION;
@@ -169,8 +171,10 @@ static void on_pong(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessage
 	struct proc *p = proc_by_chan(chan);
 	CrispIpc__HealthPong *pong = (CrispIpc__HealthPong *)req;
 
-	if (p && pong->seq <= p->ping_sent && pong->seq > p->pong_seen)
-		p->pong_seen = pong->seq;
+	/* Only an answer to the latest ping counts: a process that answers
+	 * late is still slow. */
+	if (p && pong->seq == p->ping_seq)
+		p->unanswered = 0;
 }
 
 /* All crispd accepts from its children: the health protocol. */
@@ -265,7 +269,8 @@ static void proc_spawn(struct proc *p)
 	p->state = PS_RUNNING;
 	p->started_ms = now_ms();
 	p->started_at = time(NULL);
-	p->ping_sent = p->pong_seen = 0;
+	p->ping_seq = 0;
+	p->unanswered = 0;
 	p->ops = (struct ipc_chan_ops){
 		.self = "crispd", .peer = p->name, .version = IPC_SUP_VERSION,
 		.on_ready = on_ctl_ready, .on_request = on_ctl_request, .on_close = on_ctl_close,
@@ -334,13 +339,22 @@ static void proc_died(struct proc *p, int status)
 		p->state = PS_STOPPED;
 		return;
 	}
-	p->quick_deaths = ran >= HEALTHY_RUN_MS ? 1 : p->quick_deaths + 1;
+	if (ran >= HEALTHY_RUN_MS) {
+		p->quick_deaths = 0;
+		p->crashlooping = false;
+	}
+	p->quick_deaths++;
 	delay = backoff_ms(p->quick_deaths);
 	if (p->quick_deaths >= sup.cfg->crash_loop_limit) {
-		if (p->state != PS_CRASHLOOP)
+		/* Keep trying, at the slowest pace: whatever breaks it may be
+		 * fixed (a full disk, a missing binary) without anyone
+		 * restarting crispd. Say it loudly once. */
+		delay = (uint64_t)sup.cfg->restart_backoff_max * 1000;
+		if (!p->crashlooping)
 			log_crit("%s is crash-looping: %u quick deaths in a row, last %s; "
 				 "retrying every %llu ms; Status reports it", p->name, p->quick_deaths,
 				 p->last_exit, (unsigned long long)delay);
+		p->crashlooping = true;
 		p->state = PS_CRASHLOOP;
 	} else {
 		p->state = PS_BACKOFF;
@@ -389,13 +403,14 @@ static void on_health_timer(evutil_socket_t fd, short what, void *arg)
 			continue;
 		/* A process whose loop is stuck answers no ping: after a few it
 		 * is killed and restarted like any other death. */
-		if (p->ping_sent - p->pong_seen >= MAX_MISSED_PINGS) {
+		if (p->unanswered >= MAX_MISSED_PINGS) {
 			log_err("%s (pid %d) answered no health ping for %u s; killing it", p->name,
 				p->pid, MAX_MISSED_PINGS * sup.cfg->health_interval);
 			kill(p->pid, SIGKILL);
 			continue;
 		}
-		ping.seq = p->ping_sent = ++sup.ping_seq;
+		ping.seq = p->ping_seq = ++sup.ping_seq;
+		p->unanswered++;
 		ipc_send(p->ctl, IPC_SUP_HEALTH_PING, 0, 0, &ping.base, NULL, 0);
 	}
 }
@@ -463,9 +478,10 @@ void proc_reload(void)
 		if (p->ctl)
 			send_config(p, true);
 		/* The operator may have fixed what made it crash: try now. */
-		if (p->state == PS_CRASHLOOP && p->pid <= 0) {
+		if (p->crashlooping && p->pid <= 0) {
 			log_notice("reload: restarting crash-looping %s now", p->name);
 			p->quick_deaths = 0;
+			p->crashlooping = false;
 			evtimer_del(p->restart_timer);
 			p->restarts++;
 			proc_spawn(p);
