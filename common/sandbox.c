@@ -39,15 +39,27 @@ const size_t sandbox_base_nsyscalls = ARRAY_SIZE(sandbox_base_syscalls);
 #ifdef CRISP_SECCOMP_DEBUG
 #include <ucontext.h>
 /* Debug builds trap instead of killing, log the syscall by name and make it
- * fail with ENOSYS, so one run lists everything a policy is missing. */
+ * fail with ENOSYS, so one run lists everything a policy is missing. The
+ * names are resolved before the filter is loaded: the handler itself must
+ * not allocate (malloc may be the very call that trapped). */
+#define DEBUG_MAX_SYSCALL 512
+static char *debug_names[DEBUG_MAX_SYSCALL];
+
+static void debug_names_init(void)
+{
+	for (int i = 0; i < DEBUG_MAX_SYSCALL; i++)
+		if (!debug_names[i])
+			debug_names[i] = seccomp_syscall_resolve_num_arch(SCMP_ARCH_NATIVE, i);
+}
+
 static void on_sigsys(int sig, siginfo_t *si, void *ctx)
 {
 	char buf[160];
-	char *name = seccomp_syscall_resolve_num_arch(SCMP_ARCH_NATIVE, si->si_syscall);
+	int nr = si->si_syscall;
+	const char *name = nr >= 0 && nr < DEBUG_MAX_SYSCALL && debug_names[nr] ? debug_names[nr] : "?";
 	int n = snprintf(buf, sizeof(buf), "<3>crisp[%d]: seccomp: forbidden syscall %s (%d)\n",
-			 (int)getpid(), name ? name : "?", si->si_syscall);
+			 (int)getpid(), name, nr);
 	(void)!write(STDERR_FILENO, buf, n);
-	free(name);
 #if defined(__x86_64__)
 	((ucontext_t *)ctx)->uc_mcontext.gregs[REG_RAX] = -ENOSYS;
 #elif defined(__aarch64__)
@@ -167,6 +179,7 @@ void sandbox_lock(const struct sandbox_policy *p, scmp_filter_ctx filter)
 
 #ifdef CRISP_SECCOMP_DEBUG
 	struct sigaction sa = { .sa_sigaction = on_sigsys, .sa_flags = SA_SIGINFO };
+	debug_names_init();
 	sigaction(SIGSYS, &sa, NULL);
 	log_warn("%s: seccomp in debug mode: forbidden syscalls are logged, not fatal", p->name);
 #endif

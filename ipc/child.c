@@ -122,6 +122,15 @@ void child_serve_frontend(int fd, uint32_t version, const struct ipc_handler *ta
 	child.fe = ipc_chan_new(child.base, fd, &child.fe_ops, NULL);
 }
 
+void child_restart_peer(const char *name, const char *reason)
+{
+	CrispIpc__ProcessRestartRequest req = CRISP_IPC__PROCESS_RESTART_REQUEST__INIT;
+
+	req.name = (char *)name;
+	req.reason = (char *)reason;
+	ipc_send(child.chan, IPC_SUP_PROCESS_RESTART, 0, 0, &req.base, NULL, 0);
+}
+
 #ifdef CRISP_TEST_HOOKS
 /* Test hook: SIGUSR2 makes the process attempt a syscall no crisp seccomp
  * policy allows, so the tests can prove the filter kills it. Without a filter

@@ -32,6 +32,9 @@ void child_start(struct event_base *base, const struct child_ops *ops, void *arg
  * clean address space), a plain hang-up just waits for the next channel. */
 void child_serve_frontend(int fd, uint32_t version, const struct ipc_handler *table, size_t n);
 
+/* Frontend: ask crispd to restart helper `name`, which broke the protocol. */
+void child_restart_peer(const char *name, const char *reason);
+
 /* The configuration received from crispd (valid after the first on_config). */
 struct crisp_config *child_config(void);
 

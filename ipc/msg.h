@@ -31,6 +31,7 @@ enum ipc_type {
 	IPC_SUP_PROCESS_STATE_SET,     /* ProcessStateSet, to the frontend only */
 	/* every process -> crispd */
 	IPC_SUP_HEALTH_PONG = 0x180,   /* HealthPong */
+	IPC_SUP_PROCESS_RESTART,       /* ProcessRestartRequest, from the frontend only */
 
 	/* frontend -> imaged */
 	IPC_IMAGED_HEALTH_GET = 0x200, /* HealthGetRequest -> HealthGetReply */

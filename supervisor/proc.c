@@ -177,14 +177,43 @@ static void on_pong(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessage
 		p->unanswered = 0;
 }
 
-/* All crispd accepts from its children: the health protocol. */
+static void on_restart_request(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessage *req,
+			       void *arg)
+{
+	CrispIpc__ProcessRestartRequest *r = (CrispIpc__ProcessRestartRequest *)req;
+
+	for (int i = PROC_IMAGED; i < PROC__MAX; i++) {
+		struct proc *p = &sup.procs[i];
+		if (!streq(p->name, r->name))
+			continue;
+		if (p->pid > 0) {
+			log_warn("frontend reports that %s (pid %d) broke the protocol (%.200s); "
+				 "restarting it", p->name, p->pid, r->reason);
+			kill(p->pid, SIGKILL);
+		}
+		return;
+	}
+	ipc_violation(chan, "restart request for unknown process '%.32s'", r->name);
+}
+
+/* Sender bits for the state argument of ipc_dispatch. */
+enum { FROM_FRONTEND = 1, FROM_HELPER = 2 };
+
+/* All crispd accepts from its children: the health protocol, and the
+ * frontend's report of a helper that broke the protocol. */
 static const struct ipc_handler ctl_handlers[] = {
-	{ IPC_SUP_HEALTH_PONG, &crisp_ipc__health_pong__descriptor, 0, IPC_SMALL, IPC_ANY_STATE, on_pong },
+	{ IPC_SUP_HEALTH_PONG, &crisp_ipc__health_pong__descriptor, 0, IPC_SMALL,
+	  FROM_FRONTEND | FROM_HELPER, on_pong },
+	{ IPC_SUP_PROCESS_RESTART, &crisp_ipc__process_restart_request__descriptor, 0, IPC_SMALL,
+	  FROM_FRONTEND, on_restart_request },
 };
 
 static void on_ctl_request(struct ipc_chan *chan, struct ipc_msg *msg, void *arg)
 {
-	ipc_dispatch(ctl_handlers, ARRAY_SIZE(ctl_handlers), chan, msg, 1, NULL);
+	struct proc *p = proc_by_chan(chan);
+	uint32_t from = p == &sup.procs[PROC_FRONTEND] ? FROM_FRONTEND : FROM_HELPER;
+
+	ipc_dispatch(ctl_handlers, ARRAY_SIZE(ctl_handlers), chan, msg, from, NULL);
 }
 
 static void on_ctl_ready(struct ipc_chan *chan, void *arg)

@@ -1,0 +1,56 @@
+/* The CRI method table: every method of runtime.v1.RuntimeService and
+ * runtime.v1.ImageService with the policy that goes with it (does it change
+ * state, and so gets audited; is it server-streaming) and its handler, or
+ * NULL for "not implemented yet". The request and response types come from
+ * the protobuf-c service descriptors at start-up. */
+#ifndef CRISP_FRONTEND_CRI_METHODS_H
+#define CRISP_FRONTEND_CRI_METHODS_H
+
+#include <protobuf-c/protobuf-c.h>
+#include <stdbool.h>
+
+#include "common/error.h"
+#include "frontend/grpc_server.h"
+
+#define CRI_MUTATES 0x1   /* changes state: every call is audited */
+#define CRI_STREAMING 0x2 /* server-streaming */
+
+typedef void (*cri_handler_fn)(struct rpc *rpc);
+
+struct cri_method {
+	const char *service; /* "runtime.v1.RuntimeService" */
+	const char *name;    /* "Version" */
+	unsigned flags;
+	cri_handler_fn handler;
+	/* filled by cri_methods_init() */
+	char path[96]; /* "/runtime.v1.RuntimeService/Version" */
+	const ProtobufCMessageDescriptor *input, *output;
+};
+
+extern struct cri_method cri_methods[];
+extern const size_t cri_nmethods;
+
+/* Bind the table to the generated service descriptors; a method on one side
+ * only means the table is out of date with cri-api.proto, which is fatal. */
+void cri_methods_init(void);
+
+/* A call to rpc->method arrived with these request bytes (data NULL: the
+ * client sent no message). Unpacks, validates, runs the handler. */
+void cri_dispatch(struct rpc *rpc, const uint8_t *data, size_t len);
+
+/* Finish a call, with the audit line for mutating methods. */
+void cri_reply(struct rpc *rpc, const ProtobufCMessage *resp);
+void cri_fail(struct rpc *rpc, const struct crisp_error *err);
+void cri_failf(struct rpc *rpc, enum crisp_errcode code, const char *fmt, ...) _printf_(3, 4);
+
+/* The one place crisp errors become gRPC status codes. */
+grpc_status_code cri_status_from_err(enum crisp_errcode code);
+const char *cri_status_name(grpc_status_code code);
+
+/* Handlers (frontend/cri_runtime.c). */
+void cri_version(struct rpc *rpc);
+void cri_status(struct rpc *rpc);
+void cri_runtime_config(struct rpc *rpc);
+void cri_update_runtime_config(struct rpc *rpc);
+
+#endif
