@@ -1,0 +1,130 @@
+"""pytest fixtures for crisp's integration tests (see harness.py).
+
+Fixtures:
+  cri             the generated CRI messages module (session)
+  crispd_factory  make(config=..., cni_conflist=..., start=True) -> Crispd;
+                  every crispd made is stopped and its temp dir removed
+  crispd          a fresh running crispd for one test (empty CNI conf dir)
+  crispd_net      a fresh running crispd with a bridge conflist (NetworkReady)
+  shared_crispd   one running crispd per test module, for tests that only read
+
+A failing test gets the log of every crispd that was running appended to its
+report. Each test has a time limit (CRISP_TEST_TIMEOUT, default 120 s).
+"""
+
+import os
+import pwd
+import shutil
+import signal
+import stat
+import tempfile
+
+import pytest
+
+import harness
+
+TEST_TIMEOUT = int(os.environ.get("CRISP_TEST_TIMEOUT", "120"))
+
+
+def pytest_sessionstart(session):
+    problems = []
+    if os.geteuid() != 0:
+        problems.append("the integration tests run crispd as root; run them as root")
+    for name in ("crispd",) + harness.PROCESSES:
+        p = os.path.join(harness.BUILD, name)
+        if not os.access(p, os.X_OK):
+            problems.append("%s is missing: build first (./build.sh test)" % p)
+    try:
+        pwd.getpwnam("crisp")
+    except KeyError:
+        problems.append("no 'crisp' user: run scripts/create-user crisp")
+    if shutil.which("protoc") is None:
+        problems.append("protoc is missing: apt-get install protobuf-compiler")
+    session.config._crisp_problems = problems
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _preconditions(request):
+    problems = request.config._crisp_problems
+    if problems:
+        # A test that cannot run is a failure, never a skip: a missing build
+        # must not look like a green run.
+        pytest.fail("cannot run the integration tests:\n  " + "\n  ".join(problems),
+                    pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def cri_gen_dir():
+    d = tempfile.mkdtemp(prefix="crisp-it-pb-", dir="/tmp")
+    # Readable by the uid-65534 client of the auth tests.
+    os.chmod(d, 0o755)
+    harness.load_cri(d)
+    for f in os.listdir(d):
+        os.chmod(os.path.join(d, f), stat.S_IRUSR | stat.S_IWUSR | stat.S_IRGRP | stat.S_IROTH)
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def cri(cri_gen_dir):
+    return harness.cri
+
+
+@pytest.fixture
+def crispd_factory(cri):
+    made = []
+
+    def make(config=None, cni_conflist=False, start=True, **start_kw):
+        c = harness.Crispd(config=config, cni_conflist=cni_conflist)
+        made.append(c)
+        if start:
+            c.start(**start_kw)
+        return c
+
+    yield make
+    for c in made:
+        c.cleanup()
+
+
+@pytest.fixture
+def crispd(crispd_factory):
+    return crispd_factory()
+
+
+@pytest.fixture
+def crispd_net(crispd_factory):
+    return crispd_factory(cni_conflist=True)
+
+
+@pytest.fixture(scope="module")
+def shared_crispd(cri):
+    c = harness.Crispd(cni_conflist=True)
+    try:
+        c.start()
+        yield c
+    finally:
+        c.cleanup()
+
+
+def _alarm(signum, frame):
+    raise TimeoutError("test exceeded its %d s time limit" % TEST_TIMEOUT)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item):
+    old = signal.signal(signal.SIGALRM, _alarm)
+    signal.alarm(TEST_TIMEOUT)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    rep = outcome.get_result()
+    if rep.failed and harness.LIVE:
+        for c in harness.LIVE:
+            rep.sections.append(("crispd log (%s, pid %s)" % (c.dir, c.pid), c.tail()))
