@@ -30,10 +30,11 @@ RUN_PKGS=(
 	runc containernetworking-plugins iproute2
 )
 # Test client (grpc + protobuf from Debian, for /usr/bin/python3), protoc for
-# the CRI messages, systemd-socket-activate, test images, valgrind.
+# the CRI messages, systemd-socket-activate, test images, valgrind, and
+# clang-format for the style check.
 TEST_PKGS=(
 	python3 python3-pytest python3-grpcio python3-protobuf protobuf-compiler
-	systemd busybox-static valgrind util-linux passwd
+	systemd busybox-static valgrind util-linux passwd clang-format
 )
 COMMON_CONFIGURE=(--prefix=/usr/local --sysconfdir=/etc --localstatedir=/var)
 

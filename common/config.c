@@ -30,7 +30,8 @@ const struct config_key config_keys[] = {
 	{ "crispd", "log_level", CFG_LOGLEVEL, "info", OFF(log_level), 0, 0, true,
 	  "debug, info, notice, warning or error" },
 	{ "crispd", "health_interval", CFG_UINT, "5", OFF(health_interval), 1, 3600, false,
-	  "seconds between health pings; a process that misses three in a row is killed and restarted" },
+	  "seconds between health pings; a process that misses three in a row is killed and "
+	  "restarted" },
 	{ "crispd", "restart_backoff_max", CFG_UINT, "30", OFF(restart_backoff_max), 1, 3600, true,
 	  "longest wait in seconds before restarting a process that died" },
 	{ "crispd", "crash_loop_limit", CFG_UINT, "5", OFF(crash_loop_limit), 1, 1000, true,
@@ -39,16 +40,18 @@ const struct config_key config_keys[] = {
 	  "unprivileged user the frontend runs as" },
 	{ "frontend", "ipc_timeout", CFG_UINT, "120", OFF(ipc_timeout), 1, 86400, false,
 	  "seconds the frontend waits for a helper's answer" },
-	{ "runtime", "cgroup_driver", CFG_CGROUP_DRIVER, "cgroupfs", OFF(cgroup_driver), 0, 0, false,
-	  "cgroupfs or systemd" },
+	{ "runtime", "cgroup_driver", CFG_CGROUP_DRIVER, "cgroupfs", OFF(cgroup_driver), 0, 0,
+	  false, "cgroupfs or systemd" },
 	{ "runtime", "default_runtime", CFG_STRING, "runc", OFF(default_runtime), 0, 0, false,
 	  "OCI runtime handler used when a pod names none" },
-	{ "runtime", "restrict_oom_score_adj", CFG_TRISTATE, "auto", OFF(restrict_oom_score_adj), 0, 0, false,
-	  "clamp containers' oom_score_adj to crisp's own: auto (when CAP_SYS_RESOURCE is missing), on, off" },
+	{ "runtime", "restrict_oom_score_adj", CFG_TRISTATE, "auto", OFF(restrict_oom_score_adj), 0,
+	  0, false,
+	  "clamp containers' oom_score_adj to crisp's own: auto (when CAP_SYS_RESOURCE is "
+	  "missing), on, off" },
 	{ "cni", "conf_dir", CFG_PATH, "/etc/cni/net.d", OFF(cni_conf_dir), 0, 0, false,
 	  "CNI network configuration directory" },
-	{ "cni", "bin_dirs", CFG_PATHLIST, "/usr/lib/cni:/opt/cni/bin", OFF(cni_bin_dirs), 0, 0, false,
-	  "colon-separated CNI plugin directories, searched in order" },
+	{ "cni", "bin_dirs", CFG_PATHLIST, "/usr/lib/cni:/opt/cni/bin", OFF(cni_bin_dirs), 0, 0,
+	  false, "colon-separated CNI plugin directories, searched in order" },
 };
 const size_t config_nkeys = ARRAY_SIZE(config_keys);
 
@@ -82,9 +85,11 @@ static int key_set(struct crisp_config *cfg, const struct config_key *k, const c
 		_cleanup_free_ char *copy = xstrdup(v);
 		char *save = NULL;
 		size_t npaths = 0;
-		for (char *p = strtok_r(copy, ":", &save); p; p = strtok_r(NULL, ":", &save), npaths++)
+		for (char *p = strtok_r(copy, ":", &save); p;
+		     p = strtok_r(NULL, ":", &save), npaths++)
 			if (!path_ok(p))
-				return err_set(err, CRISP_E_INVALID, "'%s' is not an absolute path", p);
+				return err_set(err, CRISP_E_INVALID, "'%s' is not an absolute path",
+					       p);
 		if (npaths == 0) /* "" or ":" */
 			return err_set(err, CRISP_E_INVALID, "empty path list");
 		goto string;
@@ -99,20 +104,23 @@ static int key_set(struct crisp_config *cfg, const struct config_key *k, const c
 	case CFG_UINT:
 		r = parse_uint64(v, 10, k->max, &n);
 		if (r < 0 || n < k->min)
-			return err_set(err, CRISP_E_INVALID, "'%s' is not a number from %llu to %llu", v,
+			return err_set(err, CRISP_E_INVALID,
+				       "'%s' is not a number from %llu to %llu", v,
 				       (unsigned long long)k->min, (unsigned long long)k->max);
 		*(uint32_t *)field = (uint32_t)n;
 		return 0;
 	case CFG_MODE:
 		if (v[0] != '0' || parse_uint64(v, 8, k->max, &n) < 0)
-			return err_set(err, CRISP_E_INVALID, "'%s' is not an octal mode like 0660", v);
+			return err_set(err, CRISP_E_INVALID, "'%s' is not an octal mode like 0660",
+				       v);
 		*(uint32_t *)field = (uint32_t)n;
 		return 0;
 	case CFG_LOGLEVEL:
 		r = log_level_from_name(v);
 		if (r < LOG_ERR)
-			return err_set(err, CRISP_E_INVALID,
-				       "'%s' is not a log level (debug, info, notice, warning, error)", v);
+			return err_set(
+				err, CRISP_E_INVALID,
+				"'%s' is not a log level (debug, info, notice, warning, error)", v);
 		*(int *)field = r;
 		return 0;
 	case CFG_CGROUP_DRIVER:
@@ -153,8 +161,9 @@ char *config_get(const struct crisp_config *cfg, const struct config_key *k)
 	case CFG_LOGLEVEL:
 		return xstrdup(log_level_name(*(const int *)field));
 	case CFG_CGROUP_DRIVER:
-		return xstrdup(*(const enum cgroup_driver *)field == CGROUP_DRIVER_SYSTEMD ? "systemd"
-											   : "cgroupfs");
+		return xstrdup(*(const enum cgroup_driver *)field == CGROUP_DRIVER_SYSTEMD
+				       ? "systemd"
+				       : "cgroupfs");
 	case CFG_TRISTATE: {
 		enum tristate t = *(const enum tristate *)field;
 		return xstrdup(t == TRI_AUTO ? "auto" : t == TRI_ON ? "on" : "off");
@@ -186,7 +195,8 @@ void config_free(struct crisp_config *cfg)
 	}
 }
 
-int config_set(struct crisp_config *cfg, const char *key, const char *value, struct crisp_error *err)
+int config_set(struct crisp_config *cfg, const char *key, const char *value,
+	       struct crisp_error *err)
 {
 	const char *dot = strchr(key, '.');
 	const struct config_key *k;
@@ -212,7 +222,7 @@ struct parse_ctx {
 };
 
 static int conf_line(void *user, const char *section, const char *name, const char *value,
-		       int lineno)
+		     int lineno)
 {
 	struct parse_ctx *ctx = user;
 	const struct config_key *k;
@@ -224,8 +234,12 @@ static int conf_line(void *user, const char *section, const char *name, const ch
 		ctx->failed = true;
 		ctx->line = lineno;
 		if (!*section)
-			return err_set(ctx->err, CRISP_E_INVALID, "key '%s' outside of any [section]", name) + 1;
-		return err_set(ctx->err, CRISP_E_INVALID, "unknown key '%s' in section [%s]", name, section) + 1;
+			return err_set(ctx->err, CRISP_E_INVALID,
+				       "key '%s' outside of any [section]", name) +
+			       1;
+		return err_set(ctx->err, CRISP_E_INVALID, "unknown key '%s' in section [%s]", name,
+			       section) +
+		       1;
 	}
 	if (key_set(ctx->cfg, k, value, ctx->err) < 0) {
 		ctx->failed = true;
@@ -329,7 +343,9 @@ int config_load(struct crisp_config *cfg, const char *main_path, bool required,
 		return 0;
 	n = scandir(dropin_dir, &names, conf_filter, alphasort);
 	if (n < 0)
-		return errno == ENOENT ? 0 : err_set_errno(err, CRISP_E_INVALID, errno, "%s", dropin_dir);
+		return errno == ENOENT
+			       ? 0
+			       : err_set_errno(err, CRISP_E_INVALID, errno, "%s", dropin_dir);
 	for (int i = 0; i < n; i++) {
 		if (r == 0) {
 			_cleanup_free_ char *p = xasprintf("%s/%s", dropin_dir, names[i]->d_name);

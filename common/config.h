@@ -13,44 +13,59 @@
 
 #include "common/error.h"
 
-enum cgroup_driver { CGROUP_DRIVER_CGROUPFS = 0, CGROUP_DRIVER_SYSTEMD = 1 };
-enum tristate { TRI_AUTO = -1, TRI_OFF = 0, TRI_ON = 1 };
+enum cgroup_driver {
+	CGROUP_DRIVER_CGROUPFS = 0,
+	CGROUP_DRIVER_SYSTEMD = 1
+};
+enum tristate {
+	TRI_AUTO = -1,
+	TRI_OFF = 0,
+	TRI_ON = 1
+};
 
 struct crisp_config {
 	/* [crispd] */
-	char *socket;            /* CRI listening socket path */
-	uint32_t socket_mode;    /* permissions of the socket we create */
-	char *socket_group;      /* group owning the socket; its members may call */
-	char *root_dir;          /* durable state: each helper owns a subdirectory */
-	char *state_dir;         /* runtime state (tmpfs): lock, empty chroot, ... */
-	char *helper_dir;        /* where crisp-frontend & co. are installed */
+	char *socket;         /* CRI listening socket path */
+	uint32_t socket_mode; /* permissions of the socket we create */
+	char *socket_group;   /* group owning the socket; its members may call */
+	char *root_dir;       /* durable state: each helper owns a subdirectory */
+	char *state_dir;      /* runtime state (tmpfs): lock, empty chroot, ... */
+	char *helper_dir;     /* where crisp-frontend & co. are installed */
 	int log_level;
-	uint32_t health_interval;    /* seconds between health pings */
+	uint32_t health_interval;     /* seconds between health pings */
 	uint32_t restart_backoff_max; /* seconds */
-	uint32_t crash_loop_limit;   /* consecutive quick deaths before "crash-looping" */
+	uint32_t crash_loop_limit;    /* consecutive quick deaths before "crash-looping" */
 	/* [frontend] */
 	char *frontend_user;
-	uint32_t ipc_timeout;    /* seconds a frontend waits for a helper's reply */
+	uint32_t ipc_timeout; /* seconds a frontend waits for a helper's reply */
 	/* [runtime] */
 	enum cgroup_driver cgroup_driver;
 	char *default_runtime;
 	enum tristate restrict_oom_score_adj;
 	/* [cni] */
 	char *cni_conf_dir;
-	char *cni_bin_dirs;      /* colon-separated */
+	char *cni_bin_dirs; /* colon-separated */
 };
 
-enum config_type { CFG_STRING, CFG_PATH, CFG_PATHLIST, CFG_UINT, CFG_MODE, CFG_LOGLEVEL,
-		   CFG_CGROUP_DRIVER, CFG_TRISTATE };
+enum config_type {
+	CFG_STRING,
+	CFG_PATH,
+	CFG_PATHLIST,
+	CFG_UINT,
+	CFG_MODE,
+	CFG_LOGLEVEL,
+	CFG_CGROUP_DRIVER,
+	CFG_TRISTATE
+};
 
 struct config_key {
 	const char *section;
 	const char *name;
 	enum config_type type;
-	const char *def;         /* default, in file syntax */
-	size_t offset;           /* into struct crisp_config */
-	uint64_t min, max;       /* CFG_UINT bounds */
-	bool reloadable;         /* SIGHUP applies it without a restart */
+	const char *def;   /* default, in file syntax */
+	size_t offset;     /* into struct crisp_config */
+	uint64_t min, max; /* CFG_UINT bounds */
+	bool reloadable;   /* SIGHUP applies it without a restart */
 	const char *doc;
 };
 

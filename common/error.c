@@ -48,7 +48,8 @@ int err_set(struct crisp_error *err, enum crisp_errcode code, const char *fmt, .
 	return -1;
 }
 
-int err_set_errno(struct crisp_error *err, enum crisp_errcode code, int errnum, const char *fmt, ...)
+int err_set_errno(struct crisp_error *err, enum crisp_errcode code, int errnum, const char *fmt,
+		  ...)
 {
 	va_list ap;
 	size_t n;
@@ -59,7 +60,8 @@ int err_set_errno(struct crisp_error *err, enum crisp_errcode code, int errnum, 
 	err_vset(err, code, fmt, ap);
 	va_end(ap);
 	n = strlen(err->msg);
-	snprintf(err->msg + n, sizeof(err->msg) - n, ": %s", strerror(errnum < 0 ? -errnum : errnum));
+	snprintf(err->msg + n, sizeof(err->msg) - n, ": %s",
+		 strerror(errnum < 0 ? -errnum : errnum));
 	return -1;
 }
 

@@ -32,8 +32,8 @@ struct crisp_error {
  * err may be NULL. */
 int err_set(struct crisp_error *err, enum crisp_errcode code, const char *fmt, ...) _printf_(3, 4);
 /* Same, appending ": strerror(errnum)". errnum may be negative. */
-int err_set_errno(struct crisp_error *err, enum crisp_errcode code, int errnum,
-		  const char *fmt, ...) _printf_(4, 5);
+int err_set_errno(struct crisp_error *err, enum crisp_errcode code, int errnum, const char *fmt,
+		  ...) _printf_(4, 5);
 /* Prefix the message with context as the error goes up: "ctx: old message". */
 int err_prefix(struct crisp_error *err, const char *fmt, ...) _printf_(2, 3);
 void err_clear(struct crisp_error *err);

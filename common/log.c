@@ -11,7 +11,7 @@ static const char *log_progname = "crisp";
 static int log_level = LOG_INFO;
 
 static const char *const level_names[] = {
-	[LOG_EMERG] = "emerg", [LOG_ALERT] = "alert", [LOG_CRIT] = "crit",
+	[LOG_EMERG] = "emerg", [LOG_ALERT] = "alert",     [LOG_CRIT] = "crit",
 	[LOG_ERR] = "error",   [LOG_WARNING] = "warning", [LOG_NOTICE] = "notice",
 	[LOG_INFO] = "info",   [LOG_DEBUG] = "debug",
 };
@@ -22,8 +22,14 @@ void log_init(const char *progname, int level)
 	log_level = level;
 }
 
-void log_set_level(int level) { log_level = level; }
-int log_get_level(void) { return log_level; }
+void log_set_level(int level)
+{
+	log_level = level;
+}
+int log_get_level(void)
+{
+	return log_level;
+}
 
 int log_level_from_name(const char *name)
 {

@@ -20,19 +20,45 @@
  * exiting. Nothing here opens files, creates sockets, changes ids, mounts or
  * executes programs. */
 const int sandbox_base_syscalls[] = {
-	SCMP_SYS(read), SCMP_SYS(write), SCMP_SYS(writev), SCMP_SYS(close),
-	SCMP_SYS(sendmsg), SCMP_SYS(recvmsg), SCMP_SYS(sendto), SCMP_SYS(recvfrom),
-	SCMP_SYS(epoll_wait), SCMP_SYS(epoll_pwait), SCMP_SYS(epoll_ctl),
-	SCMP_SYS(poll), SCMP_SYS(ppoll),
-	SCMP_SYS(fcntl), SCMP_SYS(pipe2),
-	SCMP_SYS(clock_gettime), SCMP_SYS(clock_nanosleep), SCMP_SYS(nanosleep),
-	SCMP_SYS(gettimeofday), SCMP_SYS(getpid), SCMP_SYS(gettid), SCMP_SYS(getppid),
-	SCMP_SYS(brk), SCMP_SYS(mmap), SCMP_SYS(munmap), SCMP_SYS(mremap), SCMP_SYS(madvise),
+	SCMP_SYS(read),
+	SCMP_SYS(write),
+	SCMP_SYS(writev),
+	SCMP_SYS(close),
+	SCMP_SYS(sendmsg),
+	SCMP_SYS(recvmsg),
+	SCMP_SYS(sendto),
+	SCMP_SYS(recvfrom),
+	SCMP_SYS(epoll_wait),
+	SCMP_SYS(epoll_pwait),
+	SCMP_SYS(epoll_ctl),
+	SCMP_SYS(poll),
+	SCMP_SYS(ppoll),
+	SCMP_SYS(fcntl),
+	SCMP_SYS(pipe2),
+	SCMP_SYS(clock_gettime),
+	SCMP_SYS(clock_nanosleep),
+	SCMP_SYS(nanosleep),
+	SCMP_SYS(gettimeofday),
+	SCMP_SYS(getpid),
+	SCMP_SYS(gettid),
+	SCMP_SYS(getppid),
+	SCMP_SYS(brk),
+	SCMP_SYS(mmap),
+	SCMP_SYS(munmap),
+	SCMP_SYS(mremap),
+	SCMP_SYS(madvise),
 	SCMP_SYS(mprotect),
-	SCMP_SYS(rt_sigaction), SCMP_SYS(rt_sigprocmask), SCMP_SYS(rt_sigreturn),
-	SCMP_SYS(futex), SCMP_SYS(getrandom), SCMP_SYS(restart_syscall),
-	SCMP_SYS(exit), SCMP_SYS(exit_group),
-	SCMP_SYS(newfstatat), SCMP_SYS(fstat), SCMP_SYS(lseek),
+	SCMP_SYS(rt_sigaction),
+	SCMP_SYS(rt_sigprocmask),
+	SCMP_SYS(rt_sigreturn),
+	SCMP_SYS(futex),
+	SCMP_SYS(getrandom),
+	SCMP_SYS(restart_syscall),
+	SCMP_SYS(exit),
+	SCMP_SYS(exit_group),
+	SCMP_SYS(newfstatat),
+	SCMP_SYS(fstat),
+	SCMP_SYS(lseek),
 };
 const size_t sandbox_base_nsyscalls = ARRAY_SIZE(sandbox_base_syscalls);
 
@@ -56,7 +82,8 @@ static void on_sigsys(int sig, siginfo_t *si, void *ctx)
 {
 	char buf[160];
 	int nr = si->si_syscall;
-	const char *name = nr >= 0 && nr < DEBUG_MAX_SYSCALL && debug_names[nr] ? debug_names[nr] : "?";
+	const char *name = nr >= 0 && nr < DEBUG_MAX_SYSCALL && debug_names[nr] ? debug_names[nr]
+										: "?";
 	int n = snprintf(buf, sizeof(buf), "<3>crisp[%d]: seccomp: forbidden syscall %s (%d)\n",
 			 (int)getpid(), name, nr);
 	(void)!write(STDERR_FILENO, buf, n);
@@ -82,8 +109,8 @@ scmp_filter_ctx sandbox_compile(const struct sandbox_policy *p)
 		fatal("%s: seccomp_init failed", p->name);
 	for (size_t i = 0; i < sandbox_base_nsyscalls; i++)
 		if ((r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, sandbox_base_syscalls[i], 0)) < 0)
-			fatal("%s: seccomp rule for syscall %d: %s", p->name, sandbox_base_syscalls[i],
-			      strerror(-r));
+			fatal("%s: seccomp rule for syscall %d: %s", p->name,
+			      sandbox_base_syscalls[i], strerror(-r));
 	for (size_t i = 0; i < p->nsyscalls; i++) {
 		/* A syscall this architecture lacks (e.g. a legacy one) resolves
 		 * to a negative pseudo-number that libseccomp may reject: skip. */
@@ -143,7 +170,8 @@ void sandbox_enter(const struct sandbox_policy *p)
 		int r = capng_change_id((int)p->uid, (int)p->gid,
 					CAPNG_DROP_SUPP_GRP | CAPNG_CLEAR_BOUNDING);
 		if (r < 0)
-			fatal("%s: changing to uid %u gid %u failed (%d)", p->name, p->uid, p->gid, r);
+			fatal("%s: changing to uid %u gid %u failed (%d)", p->name, p->uid, p->gid,
+			      r);
 		if (getuid() != p->uid || geteuid() != p->uid || getgid() != p->gid ||
 		    getegid() != p->gid)
 			fatal("%s: ids did not change", p->name);

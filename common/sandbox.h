@@ -21,9 +21,9 @@
 
 struct sandbox_policy {
 	const char *name;
-	const int *caps;          /* kept in effective, permitted and bounding sets */
+	const int *caps; /* kept in effective, permitted and bounding sets */
 	size_t ncaps;
-	bool change_id;           /* switch to uid/gid (and no supplementary groups) */
+	bool change_id; /* switch to uid/gid (and no supplementary groups) */
 	uid_t uid;
 	gid_t gid;
 	/* A private mount namespace in which the whole host is read-only
@@ -31,11 +31,11 @@ struct sandbox_policy {
 	 * For processes without CAP_SYS_ADMIN, whose uid 0 would otherwise
 	 * still own and so may write most of the host's files. */
 	const char *const *writable_paths;
-	const char *chroot_dir;   /* NULL: no chroot */
-	const char *workdir;      /* chdir here (inside the chroot if any) */
+	const char *chroot_dir; /* NULL: no chroot */
+	const char *workdir;    /* chdir here (inside the chroot if any) */
 	bool no_new_privs;
-	unsigned long max_files;  /* RLIMIT_NOFILE; 0 keeps the inherited one */
-	const int *syscalls;      /* seccomp allowlist; everything else kills */
+	unsigned long max_files; /* RLIMIT_NOFILE; 0 keeps the inherited one */
+	const int *syscalls;     /* seccomp allowlist; everything else kills */
 	size_t nsyscalls;
 };
 

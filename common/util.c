@@ -154,7 +154,8 @@ static int cidr_valid(const char *s, int *ret_family, char *why, size_t whylen)
 	addr[slash - s] = '\0';
 	family = strchr(addr, ':') ? AF_INET6 : AF_INET;
 	if (inet_pton(family, addr, buf) != 1) {
-		snprintf(why, whylen, "'%s' is not an IP%s address", addr, family == AF_INET6 ? "v6" : "v4");
+		snprintf(why, whylen, "'%s' is not an IP%s address", addr,
+			 family == AF_INET6 ? "v6" : "v4");
 		return -1;
 	}
 	if (parse_uint64(slash + 1, 10, family == AF_INET6 ? 128 : 32, &prefix) < 0) {

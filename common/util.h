@@ -18,13 +18,26 @@
 #define _noreturn_ __attribute__((noreturn))
 #define _unused_ __attribute__((unused))
 
-static inline void freep(void *p) { free(*(void **)p); }
+static inline void freep(void *p)
+{
+	free(*(void **)p);
+}
 void closep(int *fd);
 
 /* Hand ownership of a pointer or fd to someone else: the cleanup attribute of
  * the variable then has nothing left to release. */
-#define TAKE_PTR(p) ({ __typeof__(p) _p = (p); (p) = NULL; _p; })
-#define TAKE_FD(fd) ({ int _fd = (fd); (fd) = -1; _fd; })
+#define TAKE_PTR(p)                     \
+	({                              \
+		__typeof__(p) _p = (p); \
+		(p) = NULL;             \
+		_p;                     \
+	})
+#define TAKE_FD(fd)             \
+	({                      \
+		int _fd = (fd); \
+		(fd) = -1;      \
+		_fd;            \
+	})
 
 /* Allocation failure in a daemon this small is not recoverable in any useful
  * way; these abort with a message instead of returning NULL. */
@@ -46,7 +59,10 @@ int parse_uint64(const char *s, int base, uint64_t max, uint64_t *ret);
 /* Create a directory and its parents with the given mode (existing ones kept). */
 int mkdir_p(const char *path, unsigned mode);
 
-static inline bool streq(const char *a, const char *b) { return a && b && __builtin_strcmp(a, b) == 0; }
+static inline bool streq(const char *a, const char *b)
+{
+	return a && b && __builtin_strcmp(a, b) == 0;
+}
 
 /* Monotonic clock in milliseconds. */
 uint64_t now_ms(void);

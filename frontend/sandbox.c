@@ -90,9 +90,11 @@ void frontend_sandbox_rules(scmp_filter_ctx filter)
 	if (r < 0)
 		fatal("frontend: seccomp rule for clone3: %s", strerror(-r));
 	r = seccomp_rule_add(filter, SCMP_ACT_ALLOW, SCMP_SYS(clone), 1,
-			     SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_THREAD | CLONE_NEWUSER | CLONE_NEWNS |
-					 CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS |
-					 CLONE_NEWCGROUP, CLONE_THREAD));
+			     SCMP_A0(SCMP_CMP_MASKED_EQ,
+				     CLONE_THREAD | CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID |
+					     CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS |
+					     CLONE_NEWCGROUP,
+				     CLONE_THREAD));
 	if (r < 0)
 		fatal("frontend: seccomp rule for clone: %s", strerror(-r));
 	/* gRPC names its threads. Nothing else of prctl: PR_SET_DUMPABLE

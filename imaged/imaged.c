@@ -20,7 +20,8 @@ static void on_health(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessa
 
 /* What imaged accepts from the frontend. */
 static const struct ipc_handler frontend_handlers[] = {
-	{ IPC_IMAGED_HEALTH_GET, &crisp_ipc__health_get_request__descriptor, 0, IPC_SMALL, IPC_ANY_STATE, on_health },
+	{ IPC_IMAGED_HEALTH_GET, &crisp_ipc__health_get_request__descriptor, 0, IPC_SMALL,
+	  IPC_ANY_STATE, on_health },
 };
 
 static void on_config(struct crisp_config *cfg, bool reload, void *arg)
@@ -35,7 +36,8 @@ static void on_channel(const char *peer, uint32_t generation, int fd, void *arg)
 {
 	if (!streq(peer, "frontend"))
 		fatal("crispd offered a channel to '%s'; imaged talks to the frontend only", peer);
-	child_serve_frontend(fd, IPC_IMAGED_VERSION, frontend_handlers, ARRAY_SIZE(frontend_handlers));
+	child_serve_frontend(fd, IPC_IMAGED_VERSION, frontend_handlers,
+			     ARRAY_SIZE(frontend_handlers));
 }
 
 static void on_term(evutil_socket_t sig, short what, void *arg)
@@ -46,7 +48,8 @@ static void on_term(evutil_socket_t sig, short what, void *arg)
 
 int main(void)
 {
-	static const struct child_ops ops = { .name = "imaged", .on_config = on_config,
+	static const struct child_ops ops = { .name = "imaged",
+					      .on_config = on_config,
 					      .on_channel = on_channel };
 	struct event_base *base;
 

@@ -22,14 +22,13 @@ static const int imaged_caps[] = {
 /* Beyond sandbox_base_syscalls: only the calls of filesystem work under
  * imaged's own root. No execve, no socket creation, no mount. */
 static const int imaged_syscalls[] = {
-	SCMP_SYS(openat), SCMP_SYS(openat2), SCMP_SYS(getdents64), SCMP_SYS(statx),
-	SCMP_SYS(statfs), SCMP_SYS(fstatfs),
-	SCMP_SYS(mkdirat), SCMP_SYS(unlinkat), SCMP_SYS(renameat2), SCMP_SYS(linkat),
-	SCMP_SYS(symlinkat), SCMP_SYS(readlinkat), SCMP_SYS(mknodat),
-	SCMP_SYS(fchownat), SCMP_SYS(fchown), SCMP_SYS(fchmodat), SCMP_SYS(fchmod),
-	SCMP_SYS(utimensat), SCMP_SYS(fsetxattr), SCMP_SYS(fgetxattr), SCMP_SYS(flistxattr),
-	SCMP_SYS(fsync), SCMP_SYS(fdatasync), SCMP_SYS(ftruncate), SCMP_SYS(fallocate),
-	SCMP_SYS(pread64), SCMP_SYS(pwrite64), SCMP_SYS(umask),
+	SCMP_SYS(openat),     SCMP_SYS(openat2),   SCMP_SYS(getdents64), SCMP_SYS(statx),
+	SCMP_SYS(statfs),     SCMP_SYS(fstatfs),   SCMP_SYS(mkdirat),    SCMP_SYS(unlinkat),
+	SCMP_SYS(renameat2),  SCMP_SYS(linkat),    SCMP_SYS(symlinkat),  SCMP_SYS(readlinkat),
+	SCMP_SYS(mknodat),    SCMP_SYS(fchownat),  SCMP_SYS(fchown),     SCMP_SYS(fchmodat),
+	SCMP_SYS(fchmod),     SCMP_SYS(utimensat), SCMP_SYS(fsetxattr),  SCMP_SYS(fgetxattr),
+	SCMP_SYS(flistxattr), SCMP_SYS(fsync),     SCMP_SYS(fdatasync),  SCMP_SYS(ftruncate),
+	SCMP_SYS(fallocate),  SCMP_SYS(pread64),   SCMP_SYS(pwrite64),   SCMP_SYS(umask),
 };
 
 void imaged_sandbox(const struct crisp_config *cfg)

@@ -10,7 +10,10 @@
 #include "common/log.h"
 #include "ipc/child.h"
 
-enum { CHILD_UNCONFIGURED = 1, CHILD_CONFIGURED = 2 };
+enum {
+	CHILD_UNCONFIGURED = 1,
+	CHILD_CONFIGURED = 2
+};
 
 static struct {
 	struct event_base *base;
@@ -26,9 +29,13 @@ static struct {
 	size_t fe_n;
 } child;
 
-struct crisp_config *child_config(void) { return &child.cfg; }
+struct crisp_config *child_config(void)
+{
+	return &child.cfg;
+}
 
-static void on_config_set(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessage *req, void *arg)
+static void on_config_set(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessage *req,
+			  void *arg)
 {
 	CrispIpc__ConfigSet *set = (CrispIpc__ConfigSet *)req;
 	struct crisp_config cfg;
@@ -50,7 +57,8 @@ static void on_config_set(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCM
 	child.ops->on_config(&child.cfg, set->reload, child.arg);
 }
 
-static void on_channel_open(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessage *req, void *arg)
+static void on_channel_open(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessage *req,
+			    void *arg)
 {
 	CrispIpc__ChannelOpen *co = (CrispIpc__ChannelOpen *)req;
 
@@ -68,7 +76,8 @@ static void on_ping(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessage
 	ipc_send(chan, IPC_SUP_HEALTH_PONG, 0, msg->id, &pong.base, NULL, 0);
 }
 
-static void on_process_state(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessage *req, void *arg)
+static void on_process_state(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessage *req,
+			     void *arg)
 {
 	if (!child.ops->on_process_state)
 		return ipc_violation(chan, "process states are for the frontend only");
@@ -76,10 +85,14 @@ static void on_process_state(struct ipc_chan *chan, struct ipc_msg *msg, Protobu
 }
 
 static const struct ipc_handler control_handlers[] = {
-	{ IPC_SUP_CONFIG_SET, &crisp_ipc__config_set__descriptor, 0, IPC_MEDIUM, IPC_ANY_STATE, on_config_set },
-	{ IPC_SUP_CHANNEL_OPEN, &crisp_ipc__channel_open__descriptor, 1, IPC_SMALL, CHILD_CONFIGURED, on_channel_open },
-	{ IPC_SUP_HEALTH_PING, &crisp_ipc__health_ping__descriptor, 0, IPC_SMALL, IPC_ANY_STATE, on_ping },
-	{ IPC_SUP_PROCESS_STATE_SET, &crisp_ipc__process_state_set__descriptor, 0, IPC_MEDIUM, CHILD_CONFIGURED, on_process_state },
+	{ IPC_SUP_CONFIG_SET, &crisp_ipc__config_set__descriptor, 0, IPC_MEDIUM, IPC_ANY_STATE,
+	  on_config_set },
+	{ IPC_SUP_CHANNEL_OPEN, &crisp_ipc__channel_open__descriptor, 1, IPC_SMALL,
+	  CHILD_CONFIGURED, on_channel_open },
+	{ IPC_SUP_HEALTH_PING, &crisp_ipc__health_ping__descriptor, 0, IPC_SMALL, IPC_ANY_STATE,
+	  on_ping },
+	{ IPC_SUP_PROCESS_STATE_SET, &crisp_ipc__process_state_set__descriptor, 0, IPC_MEDIUM,
+	  CHILD_CONFIGURED, on_process_state },
 };
 
 static void on_request(struct ipc_chan *chan, struct ipc_msg *msg, void *arg)
@@ -114,8 +127,11 @@ void child_serve_frontend(int fd, uint32_t version, const struct ipc_handler *ta
 	if (child.fe)
 		ipc_chan_free(child.fe);
 	child.fe_ops = (struct ipc_chan_ops){
-		.self = child.ops->name, .peer = "frontend", .version = version,
-		.on_request = on_fe_request, .on_close = on_fe_close,
+		.self = child.ops->name,
+		.peer = "frontend",
+		.version = version,
+		.on_request = on_fe_request,
+		.on_close = on_fe_close,
 	};
 	child.fe_table = table;
 	child.fe_n = n;
@@ -146,8 +162,11 @@ static void on_sigusr2(evutil_socket_t sig, short what, void *arg)
 void child_start(struct event_base *base, const struct child_ops *ops, void *arg)
 {
 	static struct ipc_chan_ops chan_ops = {
-		.self = NULL, .peer = "crispd", .version = IPC_SUP_VERSION,
-		.on_request = on_request, .on_close = on_close,
+		.self = NULL,
+		.peer = "crispd",
+		.version = IPC_SUP_VERSION,
+		.on_request = on_request,
+		.on_close = on_close,
 	};
 
 	/* If crispd dies without closing the channel, the kernel tells us. */
@@ -155,7 +174,8 @@ void child_start(struct event_base *base, const struct child_ops *ops, void *arg
 	if (getppid() == 1)
 		fatal("started without crispd: %s is run by crispd only", ops->name);
 	if (fcntl(CHILD_CONTROL_FD, F_GETFD) < 0)
-		fatal("no control channel on fd %d: %s is run by crispd only", CHILD_CONTROL_FD, ops->name);
+		fatal("no control channel on fd %d: %s is run by crispd only", CHILD_CONTROL_FD,
+		      ops->name);
 	child.base = base;
 	child.ops = ops;
 	child.arg = arg;

@@ -14,7 +14,7 @@
 #include "ipc/msg.h"
 
 struct ipc_hdr {
-	uint32_t len;   /* payload bytes after the header */
+	uint32_t len; /* payload bytes after the header */
 	uint16_t type;
 	uint16_t flags;
 	uint32_t id;
@@ -65,7 +65,7 @@ struct ipc_chan {
 	LIST_HEAD(, pending) pending;
 	uint32_t next_id;
 	bool ready, closed;
-	int busy;        /* > 0 while we run callbacks: freeing is deferred */
+	int busy; /* > 0 while we run callbacks: freeing is deferred */
 	bool free_me;
 	int peer_pid;
 	char peer[32];
@@ -250,7 +250,8 @@ uint32_t ipc_call(struct ipc_chan *c, uint16_t type, const ProtobufCMessage *req
 	}
 	id = ++c->next_id ? c->next_id : ++c->next_id;
 	if (ipc_send(c, type, 0, id, req, fds, nfds) < 0) {
-		err_set(&err, CRISP_E_UNAVAILABLE, "cannot send %s to %s", ipc_type_name(type), c->peer);
+		err_set(&err, CRISP_E_UNAVAILABLE, "cannot send %s to %s", ipc_type_name(type),
+			c->peer);
 		fn(NULL, NULL, &err, arg);
 		return 0;
 	}
@@ -277,7 +278,7 @@ void ipc_call_cancel(struct ipc_chan *c, uint32_t id)
 
 	if (!c)
 		return;
-	LIST_FOREACH(p, &c->pending, entry) {
+	LIST_FOREACH (p, &c->pending, entry) {
 		if (p->id == id) {
 			pending_free(p);
 			return;
@@ -337,8 +338,8 @@ static void handle_hello(struct ipc_chan *c, struct ipc_msg *m)
 	if (!h)
 		return ipc_violation(c, "malformed hello");
 	if (h->version != c->ops->version || !streq(h->process, c->ops->peer)) {
-		ipc_violation(c, "hello from '%.32s' version %u, expected '%s' version %u", h->process,
-			      h->version, c->ops->peer, c->ops->version);
+		ipc_violation(c, "hello from '%.32s' version %u, expected '%s' version %u",
+			      h->process, h->version, c->ops->peer, c->ops->version);
 		crisp_ipc__hello__free_unpacked(h, NULL);
 		return;
 	}
@@ -354,7 +355,7 @@ static void handle_reply(struct ipc_chan *c, struct ipc_msg *m)
 	struct pending *p;
 	ProtobufCMessage *reply;
 
-	LIST_FOREACH(p, &c->pending, entry)
+	LIST_FOREACH (p, &c->pending, entry)
 		if (p->id == m->id)
 			break;
 	if (!p) {
@@ -396,8 +397,12 @@ static void handle_reply(struct ipc_chan *c, struct ipc_msg *m)
 /* Returns false when the channel must not be touched any more. */
 static bool handle_frame(struct ipc_chan *c, const struct ipc_hdr *h, const uint8_t *data)
 {
-	struct ipc_msg m = { .type = h->type, .flags = h->flags, .id = h->id, .data = data,
-			     .len = h->len, .nfds = h->nfds };
+	struct ipc_msg m = { .type = h->type,
+			     .flags = h->flags,
+			     .id = h->id,
+			     .data = data,
+			     .len = h->len,
+			     .nfds = h->nfds };
 
 	/* fds queue up in arrival order and each frame takes as many as it
 	 * announces. The kernel may deliver a frame's fds together with bytes of
@@ -433,7 +438,9 @@ static int read_some(struct ipc_chan *c)
 		struct cmsghdr align;
 	} cm;
 	struct iovec iov;
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.buf,
+	struct msghdr mh = { .msg_iov = &iov,
+			     .msg_iovlen = 1,
+			     .msg_control = cm.buf,
 			     .msg_controllen = sizeof(cm.buf) };
 	struct cmsghdr *cmsg;
 	ssize_t n;
@@ -511,7 +518,8 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
 		ipc_chan_free(c);
 }
 
-struct ipc_chan *ipc_chan_new(struct event_base *base, int fd, const struct ipc_chan_ops *ops, void *arg)
+struct ipc_chan *ipc_chan_new(struct event_base *base, int fd, const struct ipc_chan_ops *ops,
+			      void *arg)
 {
 	struct ipc_chan *c = xcalloc(1, sizeof(*c));
 	CrispIpc__Hello hello = CRISP_IPC__HELLO__INIT;
@@ -550,7 +558,8 @@ void ipc_chan_free(struct ipc_chan *c)
 			event_del(c->rev);
 			event_del(c->wev);
 			while ((p = LIST_FIRST(&c->pending)))
-				pending_fail(p, CRISP_E_UNAVAILABLE, "channel to %s closed", c->peer);
+				pending_fail(p, CRISP_E_UNAVAILABLE, "channel to %s closed",
+					     c->peer);
 		}
 		return;
 	}
@@ -572,6 +581,15 @@ void ipc_chan_free(struct ipc_chan *c)
 	free(c);
 }
 
-bool ipc_chan_ready(const struct ipc_chan *c) { return c && c->ready && !c->closed; }
-int ipc_chan_peer_pid(const struct ipc_chan *c) { return c ? c->peer_pid : 0; }
-const char *ipc_chan_peer(const struct ipc_chan *c) { return c ? c->peer : "?"; }
+bool ipc_chan_ready(const struct ipc_chan *c)
+{
+	return c && c->ready && !c->closed;
+}
+int ipc_chan_peer_pid(const struct ipc_chan *c)
+{
+	return c ? c->peer_pid : 0;
+}
+const char *ipc_chan_peer(const struct ipc_chan *c)
+{
+	return c ? c->peer : "?";
+}

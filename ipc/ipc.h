@@ -37,9 +37,9 @@ struct ipc_msg {
 };
 
 struct ipc_chan_ops {
-	const char *self;       /* our name, sent in the Hello */
-	const char *peer;       /* the name the peer must announce */
-	uint32_t version;       /* vocabulary version both ends must speak */
+	const char *self; /* our name, sent in the Hello */
+	const char *peer; /* the name the peer must announce */
+	uint32_t version; /* vocabulary version both ends must speak */
 	void (*on_ready)(struct ipc_chan *chan, void *arg);
 	/* Every message that is not a reply. */
 	void (*on_request)(struct ipc_chan *chan, struct ipc_msg *msg, void *arg);
@@ -62,7 +62,8 @@ int ipc_send(struct ipc_chan *chan, uint16_t type, uint16_t flags, uint32_t id,
 	     const ProtobufCMessage *payload, int *fds, unsigned nfds);
 int ipc_reply(struct ipc_chan *chan, const struct ipc_msg *req, const ProtobufCMessage *payload,
 	      int *fds, unsigned nfds);
-int ipc_reply_error(struct ipc_chan *chan, const struct ipc_msg *req, const struct crisp_error *err);
+int ipc_reply_error(struct ipc_chan *chan, const struct ipc_msg *req,
+		    const struct crisp_error *err);
 
 /* The reply of an ipc_call(). On success err is NULL, reply is the unpacked
  * payload (freed after the callback) and msg carries any fds. On failure
@@ -74,13 +75,14 @@ typedef void (*ipc_reply_fn)(ProtobufCMessage *reply, struct ipc_msg *msg,
  * type the reply must have, reply_nfds the most fds it may bring. Returns the
  * call id (never 0), or 0 with fn already called with an UNAVAILABLE error. */
 uint32_t ipc_call(struct ipc_chan *chan, uint16_t type, const ProtobufCMessage *req, int *fds,
-		  unsigned nfds, const ProtobufCMessageDescriptor *reply_desc,
-		  unsigned reply_nfds, unsigned timeout_ms, ipc_reply_fn fn, void *arg);
+		  unsigned nfds, const ProtobufCMessageDescriptor *reply_desc, unsigned reply_nfds,
+		  unsigned timeout_ms, ipc_reply_fn fn, void *arg);
 /* Forget a pending call: its callback will not run. */
 void ipc_call_cancel(struct ipc_chan *chan, uint32_t id);
 
 /* Close the channel for a protocol violation: logged, then on_close. */
-void ipc_violation(struct ipc_chan *chan, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void ipc_violation(struct ipc_chan *chan, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 
 int ipc_msg_take_fd(struct ipc_msg *msg, unsigned i);
 

@@ -49,8 +49,8 @@ int ipc_dispatch(const struct ipc_handler *table, size_t n, struct ipc_chan *cha
 		return -1;
 	}
 	if (msg->nfds != h->nfds) {
-		ipc_violation(chan, "%s with %u fds, expected %u", ipc_type_name(msg->type), msg->nfds,
-			      h->nfds);
+		ipc_violation(chan, "%s with %u fds, expected %u", ipc_type_name(msg->type),
+			      msg->nfds, h->nfds);
 		return -1;
 	}
 	if (msg->len > h->max_len) {
@@ -59,7 +59,8 @@ int ipc_dispatch(const struct ipc_handler *table, size_t n, struct ipc_chan *cha
 		return -1;
 	}
 	if (!(h->states & state)) {
-		ipc_violation(chan, "%s not allowed in state 0x%x", ipc_type_name(msg->type), state);
+		ipc_violation(chan, "%s not allowed in state 0x%x", ipc_type_name(msg->type),
+			      state);
 		return -1;
 	}
 	req = protobuf_c_message_unpack(h->desc, NULL, msg->len, msg->data);

@@ -25,26 +25,26 @@ enum ipc_type {
 	IPC_ERROR = 2,
 
 	/* crispd -> every process */
-	IPC_SUP_CONFIG_SET = 0x100,    /* ConfigSet */
-	IPC_SUP_CHANNEL_OPEN,          /* ChannelOpen + 1 fd */
-	IPC_SUP_HEALTH_PING,           /* HealthPing */
-	IPC_SUP_PROCESS_STATE_SET,     /* ProcessStateSet, to the frontend only */
+	IPC_SUP_CONFIG_SET = 0x100, /* ConfigSet */
+	IPC_SUP_CHANNEL_OPEN,       /* ChannelOpen + 1 fd */
+	IPC_SUP_HEALTH_PING,        /* HealthPing */
+	IPC_SUP_PROCESS_STATE_SET,  /* ProcessStateSet, to the frontend only */
 	/* every process -> crispd */
-	IPC_SUP_HEALTH_PONG = 0x180,   /* HealthPong */
-	IPC_SUP_PROCESS_RESTART,       /* ProcessRestartRequest, from the frontend only */
+	IPC_SUP_HEALTH_PONG = 0x180, /* HealthPong */
+	IPC_SUP_PROCESS_RESTART,     /* ProcessRestartRequest, from the frontend only */
 
 	/* frontend -> imaged */
 	IPC_IMAGED_HEALTH_GET = 0x200, /* HealthGetRequest -> HealthGetReply */
 
 	/* frontend -> netd */
-	IPC_NETD_HEALTH_GET = 0x300,   /* HealthGetRequest -> HealthGetReply */
-	IPC_NETD_POD_CIDR_SET,         /* PodCidrSetRequest -> Empty */
+	IPC_NETD_HEALTH_GET = 0x300, /* HealthGetRequest -> HealthGetReply */
+	IPC_NETD_POD_CIDR_SET,       /* PodCidrSetRequest -> Empty */
 
 	/* frontend -> runtimed */
 	IPC_RUNTIMED_HEALTH_GET = 0x400, /* HealthGetRequest -> HealthGetReply */
 
 #ifdef CRISP_TEST_HOOKS
-	IPC_TEST_UNKNOWN = 0x7fff,     /* never handled: lets tests send garbage */
+	IPC_TEST_UNKNOWN = 0x7fff, /* never handled: lets tests send garbage */
 #endif
 };
 

@@ -88,7 +88,8 @@ static int load_file(const struct crisp_config *cfg, const char *path, bool is_l
 	if (!json_is_object(root) || !name || !*name)
 		snprintf(why, len, "no network \"name\"");
 	else if (!version || !version_supported(version))
-		snprintf(why, len, "cniVersion '%s' is not supported", version ? version : "(none)");
+		snprintf(why, len, "cniVersion '%s' is not supported",
+			 version ? version : "(none)");
 	else if (is_list && (!json_is_array(plugins) || json_array_size(plugins) == 0))
 		snprintf(why, len, "no \"plugins\" list");
 	else

@@ -27,7 +27,8 @@ static struct {
 
 static int pod_cidr_store(const char *cidr, struct crisp_error *err)
 {
-	_cleanup_close_ int fd = open(POD_CIDR_FILE ".tmp", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	_cleanup_close_ int fd = open(POD_CIDR_FILE ".tmp",
+				      O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	size_t n = strlen(cidr);
 
 	if (fd < 0)
@@ -74,12 +75,14 @@ static void on_health(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessa
 			log_info("network ready: network '%s' from %s", st.network, st.file);
 		else
 			log_warn("network not ready: %s", st.message);
-		snprintf(netd.last_reason, sizeof(netd.last_reason), "%s", st.ready ? "ready" : st.reason);
+		snprintf(netd.last_reason, sizeof(netd.last_reason), "%s",
+			 st.ready ? "ready" : st.reason);
 	}
 	ipc_reply(chan, msg, &reply.base, NULL, 0);
 }
 
-static void on_pod_cidr_set(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessage *req, void *arg)
+static void on_pod_cidr_set(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessage *req,
+			    void *arg)
 {
 	CrispIpc__PodCidrSetRequest *r = (CrispIpc__PodCidrSetRequest *)req;
 	CrispIpc__Empty empty = CRISP_IPC__EMPTY__INIT;
@@ -107,8 +110,10 @@ static void on_pod_cidr_set(struct ipc_chan *chan, struct ipc_msg *msg, Protobuf
 
 /* What netd accepts from the frontend. */
 static const struct ipc_handler frontend_handlers[] = {
-	{ IPC_NETD_HEALTH_GET, &crisp_ipc__health_get_request__descriptor, 0, IPC_SMALL, IPC_ANY_STATE, on_health },
-	{ IPC_NETD_POD_CIDR_SET, &crisp_ipc__pod_cidr_set_request__descriptor, 0, IPC_SMALL, IPC_ANY_STATE, on_pod_cidr_set },
+	{ IPC_NETD_HEALTH_GET, &crisp_ipc__health_get_request__descriptor, 0, IPC_SMALL,
+	  IPC_ANY_STATE, on_health },
+	{ IPC_NETD_POD_CIDR_SET, &crisp_ipc__pod_cidr_set_request__descriptor, 0, IPC_SMALL,
+	  IPC_ANY_STATE, on_pod_cidr_set },
 };
 
 static void on_config(struct crisp_config *cfg, bool reload, void *arg)
@@ -128,7 +133,8 @@ static void on_channel(const char *peer, uint32_t generation, int fd, void *arg)
 {
 	if (!streq(peer, "frontend"))
 		fatal("crispd offered a channel to '%s'; netd talks to the frontend only", peer);
-	child_serve_frontend(fd, IPC_NETD_VERSION, frontend_handlers, ARRAY_SIZE(frontend_handlers));
+	child_serve_frontend(fd, IPC_NETD_VERSION, frontend_handlers,
+			     ARRAY_SIZE(frontend_handlers));
 }
 
 static void on_term(evutil_socket_t sig, short what, void *arg)
@@ -139,7 +145,8 @@ static void on_term(evutil_socket_t sig, short what, void *arg)
 
 int main(void)
 {
-	static const struct child_ops ops = { .name = "netd", .on_config = on_config,
+	static const struct child_ops ops = { .name = "netd",
+					      .on_config = on_config,
 					      .on_channel = on_channel };
 	struct event_base *base;
 

@@ -14,9 +14,9 @@ void netd_sandbox(const struct crisp_config *cfg);
  * order, the first valid one). */
 struct cni_status {
 	bool ready;
-	char file[256];     /* the chosen file, when ready */
-	char network[128];  /* its network name */
-	char reason[64];    /* CamelCase, when not ready */
+	char file[256];    /* the chosen file, when ready */
+	char network[128]; /* its network name */
+	char reason[64];   /* CamelCase, when not ready */
 	char message[512];
 };
 void cni_conf_status(const struct crisp_config *cfg, struct cni_status *st);

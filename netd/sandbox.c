@@ -16,10 +16,19 @@ static const int netd_caps[] = {
 };
 
 static const int netd_syscalls[] = {
-	SCMP_SYS(openat), SCMP_SYS(getdents64), SCMP_SYS(statx), SCMP_SYS(access),
-	SCMP_SYS(faccessat), SCMP_SYS(faccessat2), SCMP_SYS(readlinkat), SCMP_SYS(pread64),
+	SCMP_SYS(openat),
+	SCMP_SYS(getdents64),
+	SCMP_SYS(statx),
+	SCMP_SYS(access),
+	SCMP_SYS(faccessat),
+	SCMP_SYS(faccessat2),
+	SCMP_SYS(readlinkat),
+	SCMP_SYS(pread64),
 	/* durable state in its own directory, replaced atomically */
-	SCMP_SYS(fsync), SCMP_SYS(rename), SCMP_SYS(renameat), SCMP_SYS(renameat2),
+	SCMP_SYS(fsync),
+	SCMP_SYS(rename),
+	SCMP_SYS(renameat),
+	SCMP_SYS(renameat2),
 };
 
 void netd_sandbox(const struct crisp_config *cfg)

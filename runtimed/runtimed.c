@@ -20,7 +20,9 @@ static struct {
 static char *find_in_path(const char *name)
 {
 	const char *path = getenv("PATH");
-	_cleanup_free_ char *copy = xstrdup(path && *path ? path : "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+	_cleanup_free_ char *copy = xstrdup(
+		path && *path ? path
+			      : "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
 	char *save = NULL;
 
 	if (strchr(name, '/'))
@@ -54,7 +56,8 @@ static void on_health(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessa
 
 /* What runtimed accepts from the frontend. */
 static const struct ipc_handler frontend_handlers[] = {
-	{ IPC_RUNTIMED_HEALTH_GET, &crisp_ipc__health_get_request__descriptor, 0, IPC_SMALL, IPC_ANY_STATE, on_health },
+	{ IPC_RUNTIMED_HEALTH_GET, &crisp_ipc__health_get_request__descriptor, 0, IPC_SMALL,
+	  IPC_ANY_STATE, on_health },
 };
 
 static void on_config(struct crisp_config *cfg, bool reload, void *arg)
@@ -74,8 +77,10 @@ static void on_config(struct crisp_config *cfg, bool reload, void *arg)
 static void on_channel(const char *peer, uint32_t generation, int fd, void *arg)
 {
 	if (!streq(peer, "frontend"))
-		fatal("crispd offered a channel to '%s'; runtimed talks to the frontend only", peer);
-	child_serve_frontend(fd, IPC_RUNTIMED_VERSION, frontend_handlers, ARRAY_SIZE(frontend_handlers));
+		fatal("crispd offered a channel to '%s'; runtimed talks to the frontend only",
+		      peer);
+	child_serve_frontend(fd, IPC_RUNTIMED_VERSION, frontend_handlers,
+			     ARRAY_SIZE(frontend_handlers));
 }
 
 static void on_term(evutil_socket_t sig, short what, void *arg)
@@ -86,7 +91,8 @@ static void on_term(evutil_socket_t sig, short what, void *arg)
 
 int main(void)
 {
-	static const struct child_ops ops = { .name = "runtimed", .on_config = on_config,
+	static const struct child_ops ops = { .name = "runtimed",
+					      .on_config = on_config,
 					      .on_channel = on_channel };
 	struct event_base *base;
 

@@ -13,19 +13,18 @@
 #include "runtimed/runtimed.h"
 
 static const int runtimed_caps[] = {
-	CAP_CHOWN,        /* hand container state files to their users */
-	CAP_DAC_OVERRIDE, /* reach container files whatever their modes */
-	CAP_FOWNER,
-	CAP_KILL,         /* stop containers of any uid */
-	CAP_SYS_ADMIN,    /* mount root filesystems, /dev/shm, cgroup writes */
-	CAP_SYS_PTRACE,   /* /proc/<pid>/{ns,root,status} of container processes */
+	CAP_CHOWN,                  /* hand container state files to their users */
+	CAP_DAC_OVERRIDE,           /* reach container files whatever their modes */
+	CAP_FOWNER,       CAP_KILL, /* stop containers of any uid */
+	CAP_SYS_ADMIN,              /* mount root filesystems, /dev/shm, cgroup writes */
+	CAP_SYS_PTRACE,             /* /proc/<pid>/{ns,root,status} of container processes */
 };
 
 static const int runtimed_syscalls[] = {
-	SCMP_SYS(openat), SCMP_SYS(getdents64), SCMP_SYS(statx), SCMP_SYS(statfs),
-	SCMP_SYS(fstatfs), SCMP_SYS(access), SCMP_SYS(faccessat), SCMP_SYS(faccessat2),
-	SCMP_SYS(readlinkat), SCMP_SYS(pread64), SCMP_SYS(pwrite64),
-	SCMP_SYS(kill), SCMP_SYS(wait4), SCMP_SYS(waitid),
+	SCMP_SYS(openat),     SCMP_SYS(getdents64), SCMP_SYS(statx),     SCMP_SYS(statfs),
+	SCMP_SYS(fstatfs),    SCMP_SYS(access),     SCMP_SYS(faccessat), SCMP_SYS(faccessat2),
+	SCMP_SYS(readlinkat), SCMP_SYS(pread64),    SCMP_SYS(pwrite64),  SCMP_SYS(kill),
+	SCMP_SYS(wait4),      SCMP_SYS(waitid),
 };
 
 void runtimed_sandbox(const struct crisp_config *cfg)

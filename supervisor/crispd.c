@@ -27,7 +27,7 @@ static struct {
 	struct crisp_config cfg;
 	const char *config_path;
 	bool config_required;
-	int cli_log_level;    /* -1: from the config */
+	int cli_log_level; /* -1: from the config */
 	bool activated;
 	int listen_fd, socket_lock_fd, state_lock_fd;
 } crispd = { .cli_log_level = -1, .listen_fd = -1, .socket_lock_fd = -1, .state_lock_fd = -1 };
@@ -124,15 +124,18 @@ static gid_t check_environment(const struct crisp_config *cfg)
 	struct passwd *pw = getpwnam(cfg->frontend_user);
 
 	if (!pw) {
-		fprintf(stderr, "crispd: frontend.user: user '%s' does not exist "
-			"(create it with scripts/create-user %s)\n", cfg->frontend_user,
-			cfg->frontend_user);
+		fprintf(stderr,
+			"crispd: frontend.user: user '%s' does not exist "
+			"(create it with scripts/create-user %s)\n",
+			cfg->frontend_user, cfg->frontend_user);
 		exit(2);
 	}
 	/* The frontend parses network input: it must never hold root. */
 	if (pw->pw_uid == 0 || pw->pw_gid == 0) {
-		fprintf(stderr, "crispd: frontend.user: '%s' has uid %u gid %u; the frontend needs "
-			"an unprivileged user and group\n", cfg->frontend_user, pw->pw_uid, pw->pw_gid);
+		fprintf(stderr,
+			"crispd: frontend.user: '%s' has uid %u gid %u; the frontend needs "
+			"an unprivileged user and group\n",
+			cfg->frontend_user, pw->pw_uid, pw->pw_gid);
 		exit(2);
 	}
 	for (size_t i = 0; i < ARRAY_SIZE(helpers); i++) {
@@ -201,8 +204,8 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 			if (streq(old, new))
 				continue;
 			if (!k->reloadable) {
-				log_warn("reload: %s.%s changed; restart crispd to apply it", k->section,
-					 k->name);
+				log_warn("reload: %s.%s changed; restart crispd to apply it",
+					 k->section, k->name);
 				continue;
 			}
 			_cleanup_free_ char *key = xasprintf("%s.%s", k->section, k->name);

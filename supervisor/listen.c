@@ -53,7 +53,8 @@ static int move_high(int fd, struct crisp_error *err)
 static int listen_activated(int n, struct crisp_error *err)
 {
 	if (n != 1)
-		return err_set(err, CRISP_E_INVALID, "systemd passed %d sockets, crispd takes exactly one", n);
+		return err_set(err, CRISP_E_INVALID,
+			       "systemd passed %d sockets, crispd takes exactly one", n);
 	if (sd_is_socket_unix(SD_LISTEN_FDS_START, SOCK_STREAM, 1, NULL, 0) <= 0)
 		return err_set(err, CRISP_E_INVALID,
 			       "the socket systemd passed is not a listening unix stream socket");
@@ -61,8 +62,8 @@ static int listen_activated(int n, struct crisp_error *err)
 	return move_high(SD_LISTEN_FDS_START, err);
 }
 
-int listen_setup(const struct crisp_config *cfg, gid_t group, bool *ret_activated,
-		 int *ret_lock_fd, struct crisp_error *err)
+int listen_setup(const struct crisp_config *cfg, gid_t group, bool *ret_activated, int *ret_lock_fd,
+		 struct crisp_error *err)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	_cleanup_free_ char *dir = NULL, *lock = NULL;
@@ -94,7 +95,8 @@ int listen_setup(const struct crisp_config *cfg, gid_t group, bool *ret_activate
 	if (lock_fd < 0)
 		return -1;
 	if (unlink(cfg->socket) < 0 && errno != ENOENT)
-		return err_set_errno(err, CRISP_E_INTERNAL, errno, "cannot remove stale %s", cfg->socket);
+		return err_set_errno(err, CRISP_E_INTERNAL, errno, "cannot remove stale %s",
+				     cfg->socket);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
 		return err_set_errno(err, CRISP_E_INTERNAL, errno, "socket");

@@ -16,7 +16,7 @@ int lock_acquire(const char *path, struct crisp_error *err);
 /* The listening socket: LISTEN_FDS from systemd if present (*ret_activated
  * set), otherwise a fresh socket at cfg->socket with the configured mode and
  * group. Either way the fd is close-on-exec, non-blocking and above fd 9. */
-int listen_setup(const struct crisp_config *cfg, gid_t group, bool *ret_activated,
-		 int *ret_lock_fd, struct crisp_error *err);
+int listen_setup(const struct crisp_config *cfg, gid_t group, bool *ret_activated, int *ret_lock_fd,
+		 struct crisp_error *err);
 
 #endif

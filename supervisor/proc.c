@@ -15,14 +15,27 @@
 #include "ipc/msg.h"
 #include "supervisor/proc.h"
 
-enum proc_state { PS_STOPPED, PS_RUNNING, PS_BACKOFF, PS_CRASHLOOP };
-
-static const char *const state_names[] = {
-	[PS_STOPPED] = "stopped", [PS_RUNNING] = "running",
-	[PS_BACKOFF] = "backoff", [PS_CRASHLOOP] = "crash-looping",
+enum proc_state {
+	PS_STOPPED,
+	PS_RUNNING,
+	PS_BACKOFF,
+	PS_CRASHLOOP
 };
 
-enum { PROC_FRONTEND, PROC_IMAGED, PROC_NETD, PROC_RUNTIMED, PROC__MAX };
+static const char *const state_names[] = {
+	[PS_STOPPED] = "stopped",
+	[PS_RUNNING] = "running",
+	[PS_BACKOFF] = "backoff",
+	[PS_CRASHLOOP] = "crash-looping",
+};
+
+enum {
+	PROC_FRONTEND,
+	PROC_IMAGED,
+	PROC_NETD,
+	PROC_RUNTIMED,
+	PROC__MAX
+};
 
 /* A process that lived this long was healthy: its backoff starts over. */
 #define HEALTHY_RUN_MS 60000
@@ -37,8 +50,8 @@ struct proc {
 	enum proc_state state;
 	pid_t pid;
 	struct ipc_chan *ctl;
-	unsigned restarts;       /* starts after the first */
-	unsigned quick_deaths;   /* deaths in a row that came before HEALTHY_RUN_MS */
+	unsigned restarts;     /* starts after the first */
+	unsigned quick_deaths; /* deaths in a row that came before HEALTHY_RUN_MS */
 	uint64_t started_ms;
 	time_t started_at;
 	char last_exit[96];
@@ -123,7 +136,8 @@ static void send_states(void)
 		infos[i].name = (char *)p->name;
 		infos[i].pid = p->pid;
 		infos[i].restarts = p->restarts;
-		infos[i].state = (char *)(p->crashlooping ? "crash-looping" : state_names[p->state]);
+		infos[i].state = (char *)(p->crashlooping ? "crash-looping"
+							  : state_names[p->state]);
 		infos[i].last_exit = p->last_exit;
 		infos[i].started_at = p->started_at;
 		infos[i].version = (char *)CRISP_VERSION;
@@ -188,7 +202,8 @@ static void on_restart_request(struct ipc_chan *chan, struct ipc_msg *msg, Proto
 			continue;
 		if (p->pid > 0) {
 			log_warn("frontend reports that %s (pid %d) broke the protocol (%.200s); "
-				 "restarting it", p->name, p->pid, r->reason);
+				 "restarting it",
+				 p->name, p->pid, r->reason);
 			kill(p->pid, SIGKILL);
 		}
 		return;
@@ -197,7 +212,10 @@ static void on_restart_request(struct ipc_chan *chan, struct ipc_msg *msg, Proto
 }
 
 /* Sender bits for the state argument of ipc_dispatch. */
-enum { FROM_FRONTEND = 1, FROM_HELPER = 2 };
+enum {
+	FROM_FRONTEND = 1,
+	FROM_HELPER = 2
+};
 
 /* All crispd accepts from its children: the health protocol, and the
  * frontend's report of a helper that broke the protocol. */
@@ -238,7 +256,8 @@ static void on_ctl_close(struct ipc_chan *chan, const char *why, void *arg)
 	if (p->pid > 0 && !sup.shutting_down) {
 		/* A plain hang-up mostly means the process is exiting anyway. */
 		log_msg(streq(why, "protocol violation") ? LOG_WARNING : LOG_DEBUG,
-			"%s (pid %d) closed its control channel (%s); killing it", p->name, p->pid, why);
+			"%s (pid %d) closed its control channel (%s); killing it", p->name, p->pid,
+			why);
 		kill(p->pid, SIGKILL);
 	}
 }
@@ -301,8 +320,12 @@ static void proc_spawn(struct proc *p)
 	p->ping_seq = 0;
 	p->unanswered = 0;
 	p->ops = (struct ipc_chan_ops){
-		.self = "crispd", .peer = p->name, .version = IPC_SUP_VERSION,
-		.on_ready = on_ctl_ready, .on_request = on_ctl_request, .on_close = on_ctl_close,
+		.self = "crispd",
+		.peer = p->name,
+		.version = IPC_SUP_VERSION,
+		.on_ready = on_ctl_ready,
+		.on_request = on_ctl_request,
+		.on_close = on_ctl_close,
 	};
 	p->ctl = ipc_chan_new(sup.base, sv[0], &p->ops, NULL);
 	if (p->restarts)
@@ -381,8 +404,8 @@ static void proc_died(struct proc *p, int status)
 		delay = (uint64_t)sup.cfg->restart_backoff_max * 1000;
 		if (!p->crashlooping)
 			log_crit("%s is crash-looping: %u quick deaths in a row, last %s; "
-				 "retrying every %llu ms; Status reports it", p->name, p->quick_deaths,
-				 p->last_exit, (unsigned long long)delay);
+				 "retrying every %llu ms; Status reports it",
+				 p->name, p->quick_deaths, p->last_exit, (unsigned long long)delay);
 		p->crashlooping = true;
 		p->state = PS_CRASHLOOP;
 	} else {
@@ -471,8 +494,8 @@ static void on_kill_timer(evutil_socket_t fd, short what, void *arg)
 	for (int i = 0; i < PROC__MAX; i++) {
 		struct proc *p = &sup.procs[i];
 		if (p->pid > 0) {
-			log_warn("%s (pid %d) did not stop within %d s; killing it", p->name, p->pid,
-				 SHUTDOWN_GRACE_S);
+			log_warn("%s (pid %d) did not stop within %d s; killing it", p->name,
+				 p->pid, SHUTDOWN_GRACE_S);
 			kill(p->pid, SIGKILL);
 		}
 	}
