@@ -32,35 +32,15 @@ static void on_config(struct crisp_config *cfg, bool reload, void *arg)
 	log_info("ready");
 }
 
-static void on_channel(const char *peer, uint32_t generation, int fd, void *arg)
-{
-	if (!streq(peer, "frontend"))
-		fatal("crispd offered a channel to '%s'; imaged talks to the frontend only", peer);
-	child_serve_frontend(fd, IPC_IMAGED_VERSION, frontend_handlers,
-			     ARRAY_SIZE(frontend_handlers));
-}
-
-static void on_term(evutil_socket_t sig, short what, void *arg)
-{
-	log_info("stopping");
-	event_base_loopbreak(arg);
-}
-
 int main(void)
 {
-	static const struct child_ops ops = { .name = "imaged",
-					      .on_config = on_config,
-					      .on_channel = on_channel };
-	struct event_base *base;
+	static const struct child_ops ops = {
+		.name = "imaged",
+		.on_config = on_config,
+		.frontend_version = IPC_IMAGED_VERSION,
+		.frontend_handlers = frontend_handlers,
+		.n_frontend_handlers = ARRAY_SIZE(frontend_handlers),
+	};
 
-	log_init("crisp-imaged", LOG_INFO);
-	signal(SIGPIPE, SIG_IGN);
-	base = event_base_new();
-	if (!base)
-		fatal("event_base_new failed");
-	event_add(evsignal_new(base, SIGTERM, on_term, base), NULL);
-	event_add(evsignal_new(base, SIGINT, on_term, base), NULL);
-	child_start(base, &ops, NULL);
-	event_base_dispatch(base);
-	return 0;
+	return child_main("crisp-imaged", &ops);
 }

@@ -25,8 +25,6 @@ static struct {
 	/* helpers: the frontend channel */
 	struct ipc_chan *fe;
 	struct ipc_chan_ops fe_ops;
-	const struct ipc_handler *fe_table;
-	size_t fe_n;
 } child;
 
 struct crisp_config *child_config(void)
@@ -57,14 +55,19 @@ static void on_config_set(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCM
 	child.ops->on_config(&child.cfg, set->reload, child.arg);
 }
 
+static void serve_frontend(const char *peer, int fd);
+
 static void on_channel_open(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessage *req,
 			    void *arg)
 {
 	CrispIpc__ChannelOpen *co = (CrispIpc__ChannelOpen *)req;
 
-	if (!child.ops->on_channel)
-		return ipc_violation(chan, "no peer channels expected");
-	child.ops->on_channel(co->peer, co->generation, ipc_msg_take_fd(msg, 0), child.arg);
+	if (child.ops->on_channel)
+		child.ops->on_channel(co->peer, co->generation, ipc_msg_take_fd(msg, 0), child.arg);
+	else if (child.ops->frontend_handlers)
+		serve_frontend(co->peer, ipc_msg_take_fd(msg, 0));
+	else
+		ipc_violation(chan, "no peer channels expected");
 }
 
 static void on_ping(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessage *req, void *arg)
@@ -109,7 +112,8 @@ static void on_close(struct ipc_chan *chan, const char *why, void *arg)
 
 static void on_fe_request(struct ipc_chan *chan, struct ipc_msg *msg, void *arg)
 {
-	ipc_dispatch(child.fe_table, child.fe_n, chan, msg, child.state, NULL);
+	ipc_dispatch(child.ops->frontend_handlers, child.ops->n_frontend_handlers, chan, msg,
+		     child.state, NULL);
 }
 
 static void on_fe_close(struct ipc_chan *chan, const char *why, void *arg)
@@ -122,19 +126,20 @@ static void on_fe_close(struct ipc_chan *chan, const char *why, void *arg)
 	ipc_chan_free(chan);
 }
 
-void child_serve_frontend(int fd, uint32_t version, const struct ipc_handler *table, size_t n)
+static void serve_frontend(const char *peer, int fd)
 {
+	if (!streq(peer, "frontend"))
+		fatal("crispd offered a channel to '%s'; %s talks to the frontend only", peer,
+		      child.ops->name);
 	if (child.fe)
 		ipc_chan_free(child.fe);
 	child.fe_ops = (struct ipc_chan_ops){
 		.self = child.ops->name,
 		.peer = "frontend",
-		.version = version,
+		.version = child.ops->frontend_version,
 		.on_request = on_fe_request,
 		.on_close = on_fe_close,
 	};
-	child.fe_table = table;
-	child.fe_n = n;
 	child.fe = ipc_chan_new(child.base, fd, &child.fe_ops, NULL);
 }
 
@@ -187,4 +192,26 @@ void child_start(struct event_base *base, const struct child_ops *ops, void *arg
 	struct event *ev = evsignal_new(base, SIGUSR2, on_sigusr2, NULL);
 	event_add(ev, NULL);
 #endif
+}
+
+static void on_term(evutil_socket_t sig, short what, void *arg)
+{
+	log_info("stopping");
+	event_base_loopbreak(arg);
+}
+
+int child_main(const char *progname, const struct child_ops *ops)
+{
+	struct event_base *base;
+
+	log_init(progname, LOG_INFO);
+	signal(SIGPIPE, SIG_IGN);
+	base = event_base_new();
+	if (!base)
+		fatal("event_base_new failed");
+	event_add(evsignal_new(base, SIGTERM, on_term, base), NULL);
+	event_add(evsignal_new(base, SIGINT, on_term, base), NULL);
+	child_start(base, ops, NULL);
+	event_base_dispatch(base);
+	return 0;
 }

@@ -18,19 +18,25 @@ struct child_ops {
 	const char *name; /* "frontend", "imaged", "netd", "runtimed" */
 	/* The first ConfigSet (reload false), then one after each SIGHUP. */
 	void (*on_config)(struct crisp_config *cfg, bool reload, void *arg);
-	/* A fresh channel to peer; ownership of fd passes to the callee. */
+	/* Frontend: a fresh channel to peer; ownership of fd passes to the
+	 * callee. Helpers leave it NULL and give their vocabulary below. */
 	void (*on_channel)(const char *peer, uint32_t generation, int fd, void *arg);
+	/* Helpers: what they accept from the frontend. Each channel crispd
+	 * hands over replaces the previous one; a violation by the frontend
+	 * makes the helper exit (crispd restarts it with a clean address
+	 * space), a plain hang-up just waits for the next channel. */
+	uint32_t frontend_version;
+	const struct ipc_handler *frontend_handlers;
+	size_t n_frontend_handlers;
 	/* Frontend only (NULL elsewhere: the message is then a violation). */
 	void (*on_process_state)(const CrispIpc__ProcessStateSet *set, void *arg);
 };
 
 /* Start talking to crispd on CHILD_CONTROL_FD. */
 void child_start(struct event_base *base, const struct child_ops *ops, void *arg);
-/* Helpers: serve the frontend on a channel crispd handed over (from
- * on_channel), replacing the previous one. Requests go through table; a
- * violation by the frontend makes the helper exit (crispd restarts it with a
- * clean address space), a plain hang-up just waits for the next channel. */
-void child_serve_frontend(int fd, uint32_t version, const struct ipc_handler *table, size_t n);
+/* Helpers: the whole main. Sets up logging and the loop, stops on SIGTERM
+ * or SIGINT, and runs until then; returns the exit status. */
+int child_main(const char *progname, const struct child_ops *ops);
 
 /* Frontend: ask crispd to restart helper `name`, which broke the protocol. */
 void child_restart_peer(const char *name, const char *reason);
