@@ -4,7 +4,6 @@
 #include "autoconfig.h"
 
 #include <errno.h>
-#include <signal.h>
 #include <string.h>
 #include <unistd.h>
 
