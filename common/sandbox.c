@@ -128,15 +128,19 @@ scmp_filter_ctx sandbox_compile(const struct sandbox_policy *p)
 
 static void readonly_host(const struct sandbox_policy *p)
 {
-	struct mount_attr ro = { .attr_set = MOUNT_ATTR_RDONLY };
+	/* nodev too: read-only does not stop writes to a block device, and no
+	 * crisp process with this policy needs a device node. */
+	struct mount_attr ro = { .attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NODEV |
+					     MOUNT_ATTR_NOSUID };
 	struct mount_attr rw = { .attr_clr = MOUNT_ATTR_RDONLY,
 				 .attr_set = MOUNT_ATTR_NODEV | MOUNT_ATTR_NOSUID };
 
 	if (unshare(CLONE_NEWNS) < 0)
 		fatal("%s: unshare(CLONE_NEWNS): %m", p->name);
-	/* Host mounts still reach us; nothing we do reaches the host. */
-	if (mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0)
-		fatal("%s: making / a slave mount: %m", p->name);
+	/* Private both ways: nothing we do reaches the host, and what the host
+	 * mounts later (pod volumes, say) never appears here writable. */
+	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+		fatal("%s: making / a private mount: %m", p->name);
 	if (mount_setattr(AT_FDCWD, "/", AT_RECURSIVE, &ro, sizeof(ro)) < 0)
 		fatal("%s: making / read-only: %m", p->name);
 	for (const char *const *w = p->writable_paths; *w; w++) {

@@ -3,7 +3,6 @@
  * drop, event loop, health. */
 #include "autoconfig.h"
 
-
 #include "common/log.h"
 #include "imaged/imaged.h"
 #include "ipc/child.h"

@@ -206,6 +206,7 @@ int child_main(const char *progname, const struct child_ops *ops)
 
 	log_init(progname, LOG_INFO);
 	signal(SIGPIPE, SIG_IGN);
+	signal(SIGHUP, SIG_IGN); /* reloads come from crispd, as ConfigSet */
 	base = event_base_new();
 	if (!base)
 		fatal("event_base_new failed");

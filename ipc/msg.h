@@ -15,7 +15,7 @@
 
 /* Vocabulary versions, checked by the hello at connect. Bump one whenever a
  * message of that channel changes meaning. */
-#define IPC_SUP_VERSION 1
+#define IPC_SUP_VERSION 2
 #define IPC_IMAGED_VERSION 1
 #define IPC_NETD_VERSION 1
 #define IPC_RUNTIMED_VERSION 1

@@ -30,10 +30,19 @@ static int pod_cidr_store(const char *cidr, struct crisp_error *err)
 				      O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	size_t n = strlen(cidr);
 
+	_cleanup_close_ int dir = -1;
+
 	if (fd < 0)
 		return err_set_errno(err, CRISP_E_INTERNAL, errno, "cannot store the pod CIDR");
 	if (write(fd, cidr, n) != (ssize_t)n || fsync(fd) < 0 ||
-	    rename(POD_CIDR_FILE ".tmp", POD_CIDR_FILE) < 0)
+	    rename(POD_CIDR_FILE ".tmp", POD_CIDR_FILE) < 0) {
+		err_set_errno(err, CRISP_E_INTERNAL, errno, "cannot store the pod CIDR");
+		unlink(POD_CIDR_FILE ".tmp");
+		return -1;
+	}
+	/* The rename itself must reach the disk too. */
+	dir = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dir < 0 || fsync(dir) < 0)
 		return err_set_errno(err, CRISP_E_INTERNAL, errno, "cannot store the pod CIDR");
 	return 0;
 }

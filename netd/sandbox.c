@@ -29,6 +29,8 @@ static const int netd_syscalls[] = {
 	SCMP_SYS(rename),
 	SCMP_SYS(renameat),
 	SCMP_SYS(renameat2),
+	SCMP_SYS(unlink),
+	SCMP_SYS(unlinkat),
 };
 
 void netd_sandbox(const struct crisp_config *cfg)

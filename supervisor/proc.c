@@ -453,6 +453,14 @@ static void on_health_timer(evutil_socket_t fd, short what, void *arg)
 		struct proc *p = &sup.procs[i];
 		if (p->pid <= 0 || !p->ctl)
 			continue;
+		if (p->crashlooping && now_ms() - p->started_ms >= HEALTHY_RUN_MS) {
+			log_notice("%s recovered: running for %d s since its last restart", p->name,
+				   HEALTHY_RUN_MS / 1000);
+			p->crashlooping = false;
+			p->quick_deaths = 0;
+			p->state = PS_RUNNING;
+			send_states();
+		}
 		/* A process whose loop is stuck answers no ping: after a few it
 		 * is killed and restarted like any other death. */
 		if (p->unanswered >= MAX_MISSED_PINGS) {
