@@ -40,10 +40,11 @@ static int pod_cidr_store(const char *cidr, struct crisp_error *err)
 		unlink(POD_CIDR_FILE ".tmp");
 		return -1;
 	}
-	/* The rename itself must reach the disk too. */
+	/* The rename must reach the disk too; if that fails the new value is
+	 * in place all the same, so it is used, and the failure only logged. */
 	dir = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dir < 0 || fsync(dir) < 0)
-		return err_set_errno(err, CRISP_E_INTERNAL, errno, "cannot store the pod CIDR");
+		log_warn("pod CIDR stored, but syncing netd's directory failed: %m");
 	return 0;
 }
 
