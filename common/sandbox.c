@@ -7,6 +7,7 @@
 #include <string.h>
 #include <fcntl.h>
 #include <sched.h>
+#include <stdint.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -95,6 +96,29 @@ static void on_sigsys(int sig, siginfo_t *si, void *ctx)
 }
 #endif
 
+/* Threads only: no fork, no new namespaces (a uid 0 without CAP_SYS_ADMIN
+ * could still make a user namespace and be root in it). clone3 keeps its
+ * flags in memory where seccomp cannot look, so it fails with ENOSYS, which
+ * glibc answers by using clone, whose flags a filter can see. */
+static void allow_threads(const struct sandbox_policy *p, scmp_filter_ctx ctx)
+{
+	const uint64_t forbidden = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET |
+				   CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP;
+	int r;
+
+	r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0);
+	if (r == 0)
+		r = seccomp_rule_add(
+			ctx, SCMP_ACT_ALLOW, SCMP_SYS(clone), 1,
+			SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_THREAD | forbidden, CLONE_THREAD));
+	if (r == 0)
+		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(set_robust_list), 0);
+	if (r == 0)
+		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(rseq), 0);
+	if (r < 0)
+		fatal("%s: seccomp rules for threads: %s", p->name, strerror(-r));
+}
+
 scmp_filter_ctx sandbox_compile(const struct sandbox_policy *p)
 {
 #ifdef CRISP_SECCOMP_DEBUG
@@ -120,6 +144,8 @@ scmp_filter_ctx sandbox_compile(const struct sandbox_policy *p)
 			fatal("%s: seccomp rule for syscall %d: %s", p->name, p->syscalls[i],
 			      strerror(-r));
 	}
+	if (p->threads)
+		allow_threads(p, ctx);
 	/* gRPC's threads exist by the time the frontend locks: filter them all. */
 	if ((r = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_TSYNC, 1)) < 0)
 		fatal("%s: seccomp TSYNC: %s", p->name, strerror(-r));

@@ -35,6 +35,7 @@ struct sandbox_policy {
 	const char *workdir;    /* chdir here (inside the chroot if any) */
 	bool no_new_privs;
 	unsigned long max_files; /* RLIMIT_NOFILE; 0 keeps the inherited one */
+	bool threads;            /* may start threads (clone for threads only) */
 	const int *syscalls;     /* seccomp allowlist; everything else kills */
 	size_t nsyscalls;
 };

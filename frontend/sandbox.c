@@ -33,11 +33,8 @@ static const int frontend_syscalls[] = {
 	SCMP_SYS(shutdown),
 	/* gRPC checks the kernel version once, for socket error queues */
 	SCMP_SYS(uname),
-	/* gRPC grows its thread pools on demand: glibc's pthread_create, with
-	 * clone limited to threads below (clone3 fails with ENOSYS, so glibc
-	 * falls back to clone, whose flags a filter can see). */
-	SCMP_SYS(set_robust_list),
-	SCMP_SYS(rseq),
+	/* gRPC grows its thread pools on demand (policy.threads: clone for
+	 * threads only), and asks about their scheduling */
 	SCMP_SYS(sched_getparam),
 	SCMP_SYS(sched_getscheduler),
 	SCMP_SYS(sched_yield),
@@ -57,6 +54,7 @@ void frontend_sandbox_policy(struct sandbox_policy *p, uid_t uid, gid_t gid, con
 		.chroot_dir = chroot_dir,
 		.workdir = "/",
 		.no_new_privs = true,
+		.threads = true,
 		.max_files = 0, /* crispd's limit: enough for the kubelet's few connections */
 		.syscalls = frontend_syscalls,
 		.nsyscalls = ARRAY_SIZE(frontend_syscalls),
@@ -83,20 +81,6 @@ void frontend_sandbox_rules(scmp_filter_ctx filter)
 			fatal("frontend: seccomp rule for syscall %d: %s", frontend_refused[i],
 			      strerror(-r));
 	}
-	/* Threads only: no fork, no new namespaces. clone3 keeps its flags in
-	 * memory where seccomp cannot look, so it is refused with ENOSYS,
-	 * which glibc answers by using clone. */
-	r = seccomp_rule_add(filter, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0);
-	if (r < 0)
-		fatal("frontend: seccomp rule for clone3: %s", strerror(-r));
-	r = seccomp_rule_add(filter, SCMP_ACT_ALLOW, SCMP_SYS(clone), 1,
-			     SCMP_A0(SCMP_CMP_MASKED_EQ,
-				     CLONE_THREAD | CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID |
-					     CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS |
-					     CLONE_NEWCGROUP,
-				     CLONE_THREAD));
-	if (r < 0)
-		fatal("frontend: seccomp rule for clone: %s", strerror(-r));
 	/* gRPC names its threads. Nothing else of prctl: PR_SET_DUMPABLE
 	 * would let processes of our uid read our memory again. */
 	r = seccomp_rule_add(filter, SCMP_ACT_ALLOW, SCMP_SYS(prctl), 1,
