@@ -31,10 +31,12 @@ RUN_PKGS=(
 )
 # Test client (grpc + protobuf from Debian, for /usr/bin/python3), protoc for
 # the CRI messages, systemd-socket-activate, test images, valgrind, and
-# clang-format for the style check.
+# clang-format for the style check; for the image tests a registry, zstd
+# layers, and certificates and signed tokens (python3-cryptography).
 TEST_PKGS=(
 	python3 python3-pytest python3-grpcio python3-protobuf protobuf-compiler
 	systemd busybox-static valgrind util-linux passwd clang-format
+	docker-registry zstd python3-cryptography
 )
 COMMON_CONFIGURE=(--prefix=/usr/local --sysconfdir=/etc --localstatedir=/var)
 

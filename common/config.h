@@ -38,6 +38,12 @@ struct crisp_config {
 	/* [frontend] */
 	char *frontend_user;
 	uint32_t ipc_timeout; /* seconds a frontend waits for a helper's reply */
+	/* [images] */
+	uint32_t max_concurrent_downloads;
+	uint32_t pull_progress_timeout; /* seconds without a byte before a pull fails */
+	uint32_t max_layer_entries;
+	uint32_t max_layer_size_mb;  /* uncompressed */
+	uint32_t max_layer_path_len; /* bytes of a name or link target */
 	/* [runtime] */
 	enum cgroup_driver cgroup_driver;
 	char *default_runtime;

@@ -55,12 +55,12 @@ struct cri_method cri_methods[] = {
 	{ RT, "StreamPodSandboxMetrics", S, NULL },
 	{ RT, "RuntimeConfig", 0, cri_runtime_config },
 	{ RT, "UpdatePodSandboxResources", M, NULL },
-	{ IM, "ListImages", 0, NULL },
+	{ IM, "ListImages", 0, cri_list_images },
 	{ IM, "StreamImages", S, NULL },
-	{ IM, "ImageStatus", 0, NULL },
-	{ IM, "PullImage", M, NULL },
-	{ IM, "RemoveImage", M, NULL },
-	{ IM, "ImageFsInfo", 0, NULL },
+	{ IM, "ImageStatus", 0, cri_image_status },
+	{ IM, "PullImage", M, cri_pull_image },
+	{ IM, "RemoveImage", M, cri_remove_image },
+	{ IM, "ImageFsInfo", 0, cri_image_fs_info },
 };
 const size_t cri_nmethods = ARRAY_SIZE(cri_methods);
 
@@ -196,6 +196,63 @@ void cri_failf(struct rpc *rpc, enum crisp_errcode code, const char *fmt, ...)
 	cri_fail(rpc, &err);
 }
 
+static bool varint(const uint8_t **p, const uint8_t *end, uint64_t *ret)
+{
+	*ret = 0;
+	for (int shift = 0; *p < end && shift < 64; shift += 7) {
+		uint8_t b = *(*p)++;
+		*ret |= (uint64_t)(b & 0x7f) << shift;
+		if (!(b & 0x80))
+			return true;
+	}
+	return false;
+}
+
+/* Whether a string field anywhere in the message holds a NUL byte.
+ * protobuf-c hands strings over as C strings, so "abc\0def" would silently
+ * become "abc": an id or image name that is not what the client sent. The
+ * bytes were already accepted by protobuf_c_message_unpack, so this walk
+ * only looks for what it cannot see; anything odd simply ends it. */
+static bool nul_in_strings(const ProtobufCMessageDescriptor *d, const uint8_t *p, size_t len,
+			   int depth)
+{
+	const uint8_t *end = p + len;
+	uint64_t key, n;
+
+	while (p < end && depth < 64) {
+		if (!varint(&p, end, &key))
+			return false;
+		switch (key & 7) {
+		case 0:
+			if (!varint(&p, end, &n))
+				return false;
+			break;
+		case 1:
+			p += 8;
+			break;
+		case 5:
+			p += 4;
+			break;
+		case 2: {
+			const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field(
+				d, (unsigned)(key >> 3));
+			if (!varint(&p, end, &n) || n > (uint64_t)(end - p))
+				return false;
+			if (f && f->type == PROTOBUF_C_TYPE_STRING && memchr(p, 0, n))
+				return true;
+			if (f && f->type == PROTOBUF_C_TYPE_MESSAGE &&
+			    nul_in_strings(f->descriptor, p, n, depth + 1))
+				return true;
+			p += n;
+			break;
+		}
+		default:
+			return false;
+		}
+	}
+	return false;
+}
+
 void cri_dispatch(struct rpc *rpc, const uint8_t *data, size_t len)
 {
 	const struct cri_method *m = rpc->method;
@@ -206,6 +263,9 @@ void cri_dispatch(struct rpc *rpc, const uint8_t *data, size_t len)
 		rpc->req = protobuf_c_message_unpack(m->input, NULL, len, data);
 	if (!rpc->req)
 		return cri_failf(rpc, CRISP_E_INVALID, "malformed %s", m->input->name);
+	if (data && nul_in_strings(m->input, data, len, 0))
+		return cri_failf(rpc, CRISP_E_INVALID, "malformed %s: a string holds a NUL byte",
+				 m->input->name);
 	if (!m->handler)
 		return cri_failf(rpc, CRISP_E_UNIMPLEMENTED, "%s is not implemented by crisp yet",
 				 m->name);

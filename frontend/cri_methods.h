@@ -53,4 +53,11 @@ void cri_status(struct rpc *rpc);
 void cri_runtime_config(struct rpc *rpc);
 void cri_update_runtime_config(struct rpc *rpc);
 
+/* Handlers (frontend/cri_image.c). */
+void cri_list_images(struct rpc *rpc);
+void cri_image_status(struct rpc *rpc);
+void cri_pull_image(struct rpc *rpc);
+void cri_remove_image(struct rpc *rpc);
+void cri_image_fs_info(struct rpc *rpc);
+
 #endif

@@ -215,7 +215,9 @@ void helper_call(enum helper_id id, uint16_t type, const ProtobufCMessage *req,
 		fn(NULL, NULL, &err, arg);
 		return;
 	}
-	if (!timeout_ms)
+	if (timeout_ms == HELPER_NO_TIMEOUT)
+		timeout_ms = 0;
+	else if (!timeout_ms)
 		timeout_ms = frontend_config()->ipc_timeout * 1000;
 	ipc_call(h->chan, type, req, NULL, 0, reply_desc, 0, timeout_ms, fn, arg);
 }

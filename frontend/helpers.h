@@ -27,7 +27,10 @@ void helpers_process_states(const CrispIpc__ProcessStateSet *set);
 void helpers_close_all(void);
 
 /* ipc_call() to helper h with the given timeout (0: the configured
- * ipc_timeout). fn always runs exactly once, maybe before this returns. */
+ * ipc_timeout; HELPER_NO_TIMEOUT: none, for work that takes as long as it
+ * takes and has its own progress checks). fn always runs exactly once,
+ * maybe before this returns. */
+#define HELPER_NO_TIMEOUT (~0u)
 void helper_call(enum helper_id h, uint16_t type, const ProtobufCMessage *req,
 		 const ProtobufCMessageDescriptor *reply_desc, unsigned timeout_ms, ipc_reply_fn fn,
 		 void *arg);

@@ -1,44 +1,107 @@
-/* crisp-imaged: images. Started by crispd; serves the frontend's image
- * requests. This is the skeleton the image issue fills: start, privilege
- * drop, event loop, health. */
+/* crisp-imaged: images. Started by crispd; pulls images from registries into
+ * its content store, unpacks their layers into snapshots, and answers the
+ * frontend's image requests. Start-up opens everything under its own
+ * directory while it still may, undoes what a crash interrupted, then drops
+ * to its sandbox (imaged/sandbox.c) before it serves anything. */
 #include "autoconfig.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include "common/log.h"
+#include "imaged/content.h"
 #include "imaged/imaged.h"
-#include "ipc/child.h"
+#include "imaged/registry.h"
+#include "imaged/store.h"
+#include "imaged/worker.h"
 
-static void on_health(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessage *req, void *arg)
+/* Partial downloads older than this are given up (a resumed pull finds the
+ * recent ones). */
+#define INGEST_MAX_AGE_S (24 * 3600)
+#define UNPACK_THREADS 2
+
+struct imaged_ctx imaged = { .root_fd = -1, .snap_fd = -1 };
+
+static int open_dir(int at, const char *name, struct crisp_error *err)
 {
-	CrispIpc__HealthGetReply reply = CRISP_IPC__HEALTH_GET_REPLY__INIT;
+	int fd;
 
-	reply.ready = true;
-	reply.version = (char *)CRISP_VERSION;
-	ipc_reply(chan, msg, &reply.base, NULL, 0);
+	if (mkdirat(at, name, 0700) < 0 && errno != EEXIST)
+		return err_set_errno(err, CRISP_E_INTERNAL, errno, "cannot create %s", name);
+	fd = openat(at, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return err_set_errno(err, CRISP_E_INTERNAL, errno, "cannot open %s", name);
+	return fd;
 }
 
-/* What imaged accepts from the frontend. */
-static const struct ipc_handler frontend_handlers[] = {
-	{ IPC_IMAGED_HEALTH_GET, &crisp_ipc__health_get_request__descriptor, 0, IPC_SMALL,
-	  IPC_ANY_STATE, on_health },
-};
+/* Loopback registries speak plain HTTP unless configured otherwise, as
+ * Docker and containerd treat 127.0.0.0/8 and localhost as insecure. */
+static struct registry *make_registry(const struct crisp_config *cfg, struct crisp_error *err)
+{
+	struct registry_options opt;
+
+	registry_options_init(&opt);
+	opt.user_agent = "crisp/" CRISP_VERSION;
+	opt.max_transfers = cfg->max_concurrent_downloads;
+	opt.low_speed_timeout = cfg->pull_progress_timeout;
+	return registry_new(imaged.base, &opt, err);
+}
+
+static void setup(const struct crisp_config *cfg)
+{
+	_cleanup_free_ char *home = xasprintf("%s/imaged", cfg->root_dir);
+	_cleanup_free_ char *db = xasprintf("%s/metadata.db", home);
+	struct crisp_error err;
+
+	imaged.cfg = cfg;
+	imaged.base = child_base();
+	imaged.root_fd = open(home, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (imaged.root_fd < 0)
+		fatal("cannot open %s: %m", home);
+	imaged.snap_fd = open_dir(imaged.root_fd, "snapshots", &err);
+	if (imaged.snap_fd < 0)
+		fatal("%s", err.msg);
+	imaged.store = store_open(db, &err);
+	if (!imaged.store)
+		fatal("%s", err.msg);
+	imaged.content = content_open(imaged.root_fd, &err);
+	if (!imaged.content)
+		fatal("%s", err.msg);
+	if (worker_init(imaged.base, UNPACK_THREADS, &err) < 0)
+		fatal("%s", err.msg);
+	imaged.registry = make_registry(cfg, &err);
+	if (!imaged.registry)
+		fatal("%s", err.msg);
+	snapshot_recover();
+	if (content_ingest_gc(imaged.content, INGEST_MAX_AGE_S, &err) < 0)
+		log_warn("%s", err.msg);
+}
 
 static void on_config(struct crisp_config *cfg, bool reload, void *arg)
 {
+	scmp_filter_ctx filter;
+
 	if (reload)
 		return;
-	imaged_sandbox(cfg);
+	filter = imaged_sandbox_enter(cfg);
+	setup(cfg);
+	imaged_sandbox_lock(filter);
+	/* What a crash left unreferenced goes now, not at the first removal. */
+	images_gc();
 	log_info("ready");
 }
 
 int main(void)
 {
-	static const struct child_ops ops = {
+	static struct child_ops ops = {
 		.name = "imaged",
 		.on_config = on_config,
 		.frontend_version = IPC_IMAGED_VERSION,
-		.frontend_handlers = frontend_handlers,
-		.n_frontend_handlers = ARRAY_SIZE(frontend_handlers),
 	};
 
+	ops.frontend_handlers = imaged_frontend_handlers;
+	ops.n_frontend_handlers = imaged_n_frontend_handlers;
 	return child_main("crisp-imaged", &ops);
 }

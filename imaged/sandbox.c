@@ -19,34 +19,54 @@ static const int imaged_caps[] = {
 	CAP_SETFCAP,      /* security.capability xattrs from the layer */
 };
 
-/* Beyond sandbox_base_syscalls: only the calls of filesystem work under
- * imaged's own root. No execve, no socket creation, no mount. */
+/* Beyond sandbox_base_syscalls: the filesystem work of the content store,
+ * the snapshots and SQLite under imaged's own root; the network calls of
+ * the registry client (libcurl: TCP sockets, its resolver); threads for
+ * unpacking (policy.threads). No execve, no mount, no namespaces. */
 static const int imaged_syscalls[] = {
-	SCMP_SYS(openat),     SCMP_SYS(openat2),   SCMP_SYS(getdents64), SCMP_SYS(statx),
-	SCMP_SYS(statfs),     SCMP_SYS(fstatfs),   SCMP_SYS(mkdirat),    SCMP_SYS(unlinkat),
-	SCMP_SYS(renameat2),  SCMP_SYS(linkat),    SCMP_SYS(symlinkat),  SCMP_SYS(readlinkat),
-	SCMP_SYS(mknodat),    SCMP_SYS(fchownat),  SCMP_SYS(fchown),     SCMP_SYS(fchmodat),
-	SCMP_SYS(fchmod),     SCMP_SYS(utimensat), SCMP_SYS(fsetxattr),  SCMP_SYS(fgetxattr),
-	SCMP_SYS(flistxattr), SCMP_SYS(fsync),     SCMP_SYS(fdatasync),  SCMP_SYS(ftruncate),
-	SCMP_SYS(fallocate),  SCMP_SYS(pread64),   SCMP_SYS(pwrite64),   SCMP_SYS(umask),
+	/* files */
+	SCMP_SYS(openat), SCMP_SYS(openat2), SCMP_SYS(getdents64), SCMP_SYS(statx),
+	SCMP_SYS(statfs), SCMP_SYS(fstatfs), SCMP_SYS(mkdirat), SCMP_SYS(unlinkat),
+	SCMP_SYS(unlink), SCMP_SYS(renameat2), SCMP_SYS(rename), SCMP_SYS(linkat),
+	SCMP_SYS(symlinkat), SCMP_SYS(readlinkat), SCMP_SYS(readlink), SCMP_SYS(mknodat),
+	SCMP_SYS(fchownat), SCMP_SYS(fchown), SCMP_SYS(fchmodat), SCMP_SYS(fchmod),
+	SCMP_SYS(utimensat), SCMP_SYS(fsetxattr), SCMP_SYS(fgetxattr), SCMP_SYS(flistxattr),
+	SCMP_SYS(fsync), SCMP_SYS(syncfs), SCMP_SYS(fdatasync), SCMP_SYS(ftruncate),
+	SCMP_SYS(fallocate), SCMP_SYS(pread64), SCMP_SYS(pwrite64), SCMP_SYS(umask),
+	SCMP_SYS(access), SCMP_SYS(faccessat), SCMP_SYS(faccessat2), SCMP_SYS(getcwd),
+	SCMP_SYS(flock), SCMP_SYS(geteuid), /* SQLite, when it creates its journal as root */
+	/* network: the registry client */
+	SCMP_SYS(socket), SCMP_SYS(connect), SCMP_SYS(getsockopt), SCMP_SYS(setsockopt),
+	SCMP_SYS(getsockname), SCMP_SYS(getpeername), SCMP_SYS(shutdown), SCMP_SYS(socketpair),
+	SCMP_SYS(uname), SCMP_SYS(sched_getaffinity), SCMP_SYS(sched_yield), SCMP_SYS(eventfd2),
+	SCMP_SYS(epoll_create1), SCMP_SYS(ioctl),
+	SCMP_SYS(sendmmsg), /* glibc resolver: A and AAAA queries in one call */
 };
 
-void imaged_sandbox(const struct crisp_config *cfg)
-{
-	_cleanup_free_ char *home = xasprintf("%s/imaged", cfg->root_dir);
-	const char *writable[] = { home, NULL };
-	struct sandbox_policy policy = {
-		.name = "imaged",
-		.writable_paths = writable,
-		.caps = imaged_caps,
-		.ncaps = ARRAY_SIZE(imaged_caps),
-		.workdir = home,
-		.no_new_privs = true,
-		.syscalls = imaged_syscalls,
-		.nsyscalls = ARRAY_SIZE(imaged_syscalls),
-	};
-	scmp_filter_ctx filter = sandbox_compile(&policy);
+static struct sandbox_policy policy = {
+	.name = "imaged",
+	.caps = imaged_caps,
+	.ncaps = ARRAY_SIZE(imaged_caps),
+	.no_new_privs = true,
+	.threads = true,
+	.syscalls = imaged_syscalls,
+	.nsyscalls = ARRAY_SIZE(imaged_syscalls),
+};
 
+scmp_filter_ctx imaged_sandbox_enter(const struct crisp_config *cfg)
+{
+	static const char *writable[2];
+	scmp_filter_ctx filter;
+
+	writable[0] = xasprintf("%s/imaged", cfg->root_dir);
+	policy.writable_paths = writable;
+	policy.workdir = writable[0];
+	filter = sandbox_compile(&policy);
 	sandbox_enter(&policy);
+	return filter;
+}
+
+void imaged_sandbox_lock(scmp_filter_ctx filter)
+{
 	sandbox_lock(&policy, filter);
 }

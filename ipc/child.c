@@ -25,7 +25,13 @@ static struct {
 	/* helpers: the frontend channel */
 	struct ipc_chan *fe;
 	struct ipc_chan_ops fe_ops;
+	uint64_t fe_generation;
 } child;
+
+struct event_base *child_base(void)
+{
+	return child.base;
+}
 
 struct crisp_config *child_config(void)
 {
@@ -141,6 +147,33 @@ static void serve_frontend(const char *peer, int fd)
 		.on_close = on_fe_close,
 	};
 	child.fe = ipc_chan_new(child.base, fd, &child.fe_ops, NULL);
+	child.fe_generation++;
+}
+
+void child_defer(const struct ipc_msg *req, struct child_deferred *ret)
+{
+	ret->generation = child.fe_generation;
+	ret->type = req->type;
+	ret->id = req->id;
+}
+
+static bool deferred_live(const struct child_deferred *d)
+{
+	return child.fe && d->generation == child.fe_generation;
+}
+
+void child_reply(const struct child_deferred *d, const ProtobufCMessage *payload)
+{
+	if (deferred_live(d))
+		ipc_send(child.fe, d->type, IPC_F_REPLY, d->id, payload, NULL, 0);
+}
+
+void child_reply_error(const struct child_deferred *d, const struct crisp_error *err)
+{
+	struct ipc_msg req = { .type = d->type, .id = d->id };
+
+	if (deferred_live(d))
+		ipc_reply_error(child.fe, &req, err);
 }
 
 void child_restart_peer(const char *name, const char *reason)

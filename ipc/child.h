@@ -38,8 +38,23 @@ void child_start(struct event_base *base, const struct child_ops *ops, void *arg
  * or SIGINT, and runs until then; returns the exit status. */
 int child_main(const char *progname, const struct child_ops *ops);
 
+/* Helpers: answering a request later, after long work. A deferred reply
+ * remembers the channel generation: if the frontend reconnected meanwhile,
+ * the request died with the old channel and its reply is dropped. */
+struct child_deferred {
+	uint64_t generation;
+	uint16_t type;
+	uint32_t id;
+};
+void child_defer(const struct ipc_msg *req, struct child_deferred *ret);
+void child_reply(const struct child_deferred *d, const ProtobufCMessage *payload);
+void child_reply_error(const struct child_deferred *d, const struct crisp_error *err);
+
 /* Frontend: ask crispd to restart helper `name`, which broke the protocol. */
 void child_restart_peer(const char *name, const char *reason);
+
+/* The process's event loop (valid from child_start on). */
+struct event_base *child_base(void);
 
 /* The configuration received from crispd (valid after the first on_config). */
 struct crisp_config *child_config(void);

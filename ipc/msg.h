@@ -16,7 +16,7 @@
 /* Vocabulary versions, checked by the hello at connect. Bump one whenever a
  * message of that channel changes meaning. */
 #define IPC_SUP_VERSION 2
-#define IPC_IMAGED_VERSION 1
+#define IPC_IMAGED_VERSION 2
 #define IPC_NETD_VERSION 1
 #define IPC_RUNTIMED_VERSION 1
 
@@ -35,6 +35,11 @@ enum ipc_type {
 
 	/* frontend -> imaged */
 	IPC_IMAGED_HEALTH_GET = 0x200, /* HealthGetRequest -> HealthGetReply */
+	IPC_IMAGED_IMAGE_PULL,         /* ImagePullRequest -> ImagePullReply */
+	IPC_IMAGED_IMAGE_LIST,         /* ImageListRequest -> ImageListReply */
+	IPC_IMAGED_IMAGE_STATUS,       /* ImageStatusRequest -> ImageStatusReply */
+	IPC_IMAGED_IMAGE_REMOVE,       /* ImageRemoveRequest -> Empty */
+	IPC_IMAGED_FS_INFO_GET,        /* Empty -> ImageFsInfoReply */
 
 	/* frontend -> netd */
 	IPC_NETD_HEALTH_GET = 0x300, /* HealthGetRequest -> HealthGetReply */

@@ -8,6 +8,9 @@ Fixtures:
   crispd_net      a fresh running crispd with a bridge conflist (NetworkReady)
   shared_crispd   one running crispd per test module, for tests that only read
 
+The registry fixtures (registry, flaky, token_registry, ...) are in
+fixtures_registry.py.
+
 A failing test gets the log of every crispd that was running appended to its
 report. Each test has a time limit (CRISP_TEST_TIMEOUT, default 120 s).
 """
@@ -22,6 +25,7 @@ import tempfile
 import pytest
 
 import harness
+from fixtures_registry import *  # noqa: F401,F403 (registry fixtures, see there)
 
 TEST_TIMEOUT = int(os.environ.get("CRISP_TEST_TIMEOUT", "120"))
 

@@ -83,7 +83,8 @@ def test_update_runtime_config_invalid(shared_crispd, cri, cidr):
     assert e.code() == grpc.StatusCode.INVALID_ARGUMENT, (e.code(), e.details())
 
 
-@pytest.mark.parametrize("method", ["ListContainers", "PullImage"])
+@pytest.mark.parametrize("method", ["RunPodSandbox", "ListContainers", "CreateContainer",
+                                    "ExecSync"])
 def test_unimplemented_method(shared_crispd, cri, method):
     e = rpc_error(shared_crispd.call, method)
     assert e.code() == grpc.StatusCode.UNIMPLEMENTED, (e.code(), e.details())

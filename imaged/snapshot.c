@@ -1,0 +1,164 @@
+/* Snapshot directories. Each snapshot the store knows has a numeric id and a
+ * directory snapshots/<id>/ whose fs/ holds the layer (or, for a container,
+ * the writable upper layer beside its overlay work dir). Everything goes
+ * through directory fds: ids are numbers we made, never names from input. */
+#include "autoconfig.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "imaged/imaged.h"
+#include "imaged/store.h"
+
+/* Remove everything below dirfd (not dirfd itself); consumes dirfd. */
+static int clear_dir(int dirfd, int depth)
+{
+	DIR *d = fdopendir(dirfd);
+	struct dirent *e;
+	int r = 0;
+
+	if (!d) {
+		close(dirfd);
+		return -errno;
+	}
+	while ((e = readdir(d))) {
+		if (streq(e->d_name, ".") || streq(e->d_name, ".."))
+			continue;
+		if (unlinkat(dirfd, e->d_name, 0) == 0)
+			continue;
+		if (errno != EISDIR || depth > 4096) {
+			r = -errno;
+			continue;
+		}
+		/* Layers can be made read-only by their own modes: imaged
+		 * has CAP_DAC_OVERRIDE and CAP_FOWNER for exactly this. */
+		int sub = openat(dirfd, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (sub < 0 || clear_dir(sub, depth + 1) < 0 ||
+		    unlinkat(dirfd, e->d_name, AT_REMOVEDIR) < 0)
+			r = -errno;
+	}
+	closedir(d);
+	return r;
+}
+
+int snapshot_dir_create(int64_t id, struct crisp_error *err)
+{
+	char name[32];
+	int dfd, fs;
+
+	snprintf(name, sizeof(name), "%" PRId64, id);
+	if (mkdirat(imaged.snap_fd, name, 0700) < 0 && errno != EEXIST)
+		return err_set_errno(err, CRISP_E_INTERNAL, errno, "cannot create snapshot %s",
+				     name);
+	dfd = openat(imaged.snap_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (dfd < 0)
+		return err_set_errno(err, CRISP_E_INTERNAL, errno, "cannot open snapshot %s", name);
+	/* 0755: the layer's own root directory mode comes from its "./" entry,
+	 * if it has one. */
+	if (mkdirat(dfd, "fs", 0755) < 0 && errno != EEXIST) {
+		err_set_errno(err, CRISP_E_INTERNAL, errno, "cannot create snapshot %s/fs", name);
+		close(dfd);
+		return -1;
+	}
+	fs = openat(dfd, "fs", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	close(dfd);
+	if (fs < 0)
+		return err_set_errno(err, CRISP_E_INTERNAL, errno, "cannot open snapshot %s/fs",
+				     name);
+	return fs;
+}
+
+int snapshot_dir_open(int64_t id, struct crisp_error *err)
+{
+	char name[48];
+	int fd;
+
+	snprintf(name, sizeof(name), "%" PRId64 "/fs", id);
+	fd = openat(imaged.snap_fd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return err_set_errno(err, CRISP_E_INTERNAL, errno, "cannot open snapshot %s", name);
+	return fd;
+}
+
+int snapshot_dir_remove(int64_t id, struct crisp_error *err)
+{
+	char name[32];
+	int dfd, r;
+
+	snprintf(name, sizeof(name), "%" PRId64, id);
+	dfd = openat(imaged.snap_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (dfd < 0)
+		return errno == ENOENT ? 0
+				       : err_set_errno(err, CRISP_E_INTERNAL, errno,
+						       "cannot open snapshot %s", name);
+	r = clear_dir(dfd, 0);
+	if (r < 0 || unlinkat(imaged.snap_fd, name, AT_REMOVEDIR) < 0)
+		return err_set_errno(err, CRISP_E_INTERNAL, r < 0 ? r : errno,
+				     "cannot remove snapshot %s", name);
+	return 0;
+}
+
+/* ---- recovery at start ------------------------------------------------------ */
+
+struct known {
+	int64_t *ids;
+	size_t n;
+};
+
+static int collect(const struct store_snapshot *s, void *arg)
+{
+	struct known *k = arg;
+	struct crisp_error err;
+
+	/* An unpack that a crash interrupted: its layer is incomplete. */
+	if (s->kind == STORE_SNAPSHOT_ACTIVE && strncmp(s->key, "extract-", 8) == 0) {
+		log_info("removing interrupted unpack %s (snapshot %" PRId64 ")", s->key, s->id);
+		if (snapshot_dir_remove(s->id, &err) < 0 ||
+		    store_snapshot_remove(imaged.store, s->key, &err) < 0)
+			log_warn("%s", err.msg);
+		return 0;
+	}
+	k->ids = xrealloc(k->ids, (k->n + 1) * sizeof(*k->ids));
+	k->ids[k->n++] = s->id;
+	return 0;
+}
+
+void snapshot_recover(void)
+{
+	struct known k = { 0 };
+	struct crisp_error err;
+	struct dirent *e;
+	DIR *d;
+	int fd;
+
+	if (store_snapshot_list(imaged.store, collect, &k, &err) < 0)
+		log_warn("snapshot recovery: %s", err.msg);
+	fd = dup(imaged.snap_fd);
+	d = fd >= 0 ? fdopendir(fd) : NULL;
+	while (d && (e = readdir(d))) {
+		char *end;
+		int64_t id;
+		bool owned = false;
+
+		if (e->d_name[0] == '.')
+			continue;
+		id = strtoll(e->d_name, &end, 10);
+		for (size_t i = 0; i < k.n && !*end; i++)
+			owned |= k.ids[i] == id;
+		if (owned)
+			continue;
+		log_info("removing snapshot directory %s that no snapshot owns", e->d_name);
+		if (*end || snapshot_dir_remove(id, &err) < 0)
+			log_warn("cannot remove snapshots/%s", e->d_name);
+	}
+	if (d)
+		closedir(d);
+	free(k.ids);
+}
