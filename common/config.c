@@ -203,19 +203,159 @@ void config_free(struct crisp_config *cfg)
 			*p = NULL;
 		}
 	}
+	for (size_t i = 0; i < cfg->n_registries; i++) {
+		free(cfg->registries[i].host);
+		free(cfg->registries[i].mirrors);
+		free(cfg->registries[i].ca_file);
+	}
+	free(cfg->registries);
+	cfg->registries = NULL;
+	cfg->n_registries = 0;
+}
+
+/* ---- [registry "HOST"] sections ------------------------------------------------ */
+
+/* The host of a registry section name, or NULL if it is not one. */
+static char *registry_section_host(const char *section)
+{
+	size_t n = strlen(section);
+
+	if (strncmp(section, "registry \"", 10) != 0 || n < 12 || section[n - 1] != '"')
+		return NULL;
+	return strndup(section + 10, n - 11);
+}
+
+static bool registry_host_ok(const char *h)
+{
+	/* host[:port] or [v6]:port, as image references write them */
+	return *h && strlen(h) < 256 &&
+	       strspn(h, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-:[]") ==
+		       strlen(h);
+}
+
+static bool url_list_ok(const char *v)
+{
+	_cleanup_free_ char *copy = xstrdup(v);
+	char *save = NULL;
+
+	for (char *u = strtok_r(copy, ", ", &save); u; u = strtok_r(NULL, ", ", &save))
+		if ((strncmp(u, "https://", 8) != 0 && strncmp(u, "http://", 7) != 0) ||
+		    strpbrk(u, "\"'\\") || strlen(u) > 1024)
+			return false;
+	return true;
+}
+
+static int parse_bool(const char *v, bool *ret)
+{
+	if (streq(v, "true") || streq(v, "yes") || streq(v, "on"))
+		*ret = true;
+	else if (streq(v, "false") || streq(v, "no") || streq(v, "off"))
+		*ret = false;
+	else
+		return -1;
+	return 0;
+}
+
+static struct registry_conf *registry_get(struct crisp_config *cfg, const char *host,
+					  struct crisp_error *err)
+{
+	struct registry_conf *r;
+
+	for (size_t i = 0; i < cfg->n_registries; i++)
+		if (streq(cfg->registries[i].host, host))
+			return &cfg->registries[i];
+	if (cfg->n_registries >= CONFIG_MAX_REGISTRIES) {
+		err_set(err, CRISP_E_INVALID, "more than %d registry sections",
+			CONFIG_MAX_REGISTRIES);
+		return NULL;
+	}
+	cfg->registries = xrealloc(cfg->registries,
+				   (cfg->n_registries + 1) * sizeof(*cfg->registries));
+	r = &cfg->registries[cfg->n_registries++];
+	memset(r, 0, sizeof(*r));
+	r->host = xstrdup(host);
+	return r;
+}
+
+static int registry_set(struct crisp_config *cfg, const char *host, const char *name, const char *v,
+			struct crisp_error *err)
+{
+	struct registry_conf *r;
+
+	if (!registry_host_ok(host))
+		return err_set(err, CRISP_E_INVALID, "'%s' is not a registry host", host);
+	r = registry_get(cfg, host, err);
+	if (!r)
+		return -1;
+	if (streq(name, "mirrors")) {
+		if (*v && !url_list_ok(v))
+			return err_set(err, CRISP_E_INVALID, "'%s' is not a list of http(s) URLs",
+				       v);
+		free(r->mirrors);
+		r->mirrors = *v ? xstrdup(v) : NULL;
+	} else if (streq(name, "plain_http")) {
+		if (parse_bool(v, &r->plain_http) < 0)
+			return err_set(err, CRISP_E_INVALID, "'%s' is not true or false", v);
+	} else if (streq(name, "insecure_skip_verify")) {
+		if (parse_bool(v, &r->insecure_skip_verify) < 0)
+			return err_set(err, CRISP_E_INVALID, "'%s' is not true or false", v);
+	} else if (streq(name, "ca_file")) {
+		if (*v && !path_ok(v))
+			return err_set(err, CRISP_E_INVALID, "'%s' is not an absolute path", v);
+		free(r->ca_file);
+		r->ca_file = *v ? xstrdup(v) : NULL;
+	} else {
+		return err_set(err, CRISP_E_INVALID, "unknown key '%s' in a registry section",
+			       name);
+	}
+	return 0;
+}
+
+void config_foreach(const struct crisp_config *cfg, config_item_fn fn, void *arg)
+{
+	for (size_t i = 0; i < config_nkeys; i++) {
+		const struct config_key *k = &config_keys[i];
+		_cleanup_free_ char *key = xasprintf("%s.%s", k->section, k->name);
+		_cleanup_free_ char *v = config_get(cfg, k);
+		fn(key, v, arg);
+	}
+	for (size_t i = 0; i < cfg->n_registries; i++) {
+		const struct registry_conf *r = &cfg->registries[i];
+		const struct {
+			const char *name, *value;
+		} items[] = {
+			{ "mirrors", r->mirrors ? r->mirrors : "" },
+			{ "plain_http", r->plain_http ? "true" : "false" },
+			{ "insecure_skip_verify", r->insecure_skip_verify ? "true" : "false" },
+			{ "ca_file", r->ca_file ? r->ca_file : "" },
+		};
+		for (size_t j = 0; j < ARRAY_SIZE(items); j++) {
+			_cleanup_free_ char *key = xasprintf("registry \"%s\".%s", r->host,
+							     items[j].name);
+			fn(key, items[j].value, arg);
+		}
+	}
 }
 
 int config_set(struct crisp_config *cfg, const char *key, const char *value,
 	       struct crisp_error *err)
 {
-	const char *dot = strchr(key, '.');
+	/* Names have no dots; a section may ([registry "a.b"]). */
+	const char *dot = strrchr(key, '.');
 	const struct config_key *k;
-	char section[64];
+	char section[300];
+	_cleanup_free_ char *host = NULL;
 
 	if (!dot || (size_t)(dot - key) >= sizeof(section))
 		return err_set(err, CRISP_E_INVALID, "unknown key '%s'", key);
 	memcpy(section, key, dot - key);
 	section[dot - key] = '\0';
+	host = registry_section_host(section);
+	if (host) {
+		if (registry_set(cfg, host, dot + 1, value, err) < 0)
+			return err_prefix(err, "%s", key);
+		return 0;
+	}
 	k = config_find(section, dot + 1);
 	if (!k)
 		return err_set(err, CRISP_E_INVALID, "unknown key '%s'", key);
@@ -236,9 +376,19 @@ static int conf_line(void *user, const char *section, const char *name, const ch
 {
 	struct parse_ctx *ctx = user;
 	const struct config_key *k;
+	_cleanup_free_ char *host = NULL;
 
 	if (ctx->failed)
 		return 0;
+	host = registry_section_host(section);
+	if (host) {
+		if (registry_set(ctx->cfg, host, name, value, ctx->err) == 0)
+			return 1;
+		ctx->failed = true;
+		ctx->line = lineno;
+		err_prefix(ctx->err, "[%s] %s", section, name);
+		return 0;
+	}
 	k = config_find(section, name);
 	if (!k) {
 		ctx->failed = true;
@@ -379,6 +529,14 @@ void config_print(const struct crisp_config *cfg, FILE *out)
 			section = k->section;
 		}
 		fprintf(out, "# %s\n%s = %s\n", k->doc, k->name, v);
+	}
+	for (size_t i = 0; i < cfg->n_registries; i++) {
+		const struct registry_conf *r = &cfg->registries[i];
+		fprintf(out,
+			"\n[registry \"%s\"]\nmirrors = %s\nplain_http = %s\n"
+			"insecure_skip_verify = %s\nca_file = %s\n",
+			r->host, r->mirrors ? r->mirrors : "", r->plain_http ? "true" : "false",
+			r->insecure_skip_verify ? "true" : "false", r->ca_file ? r->ca_file : "");
 	}
 }
 

@@ -23,6 +23,18 @@ enum tristate {
 	TRI_ON = 1
 };
 
+/* [registry "HOST"]: how imaged reaches one registry host, as it appears
+ * in image references ("docker.io", "registry.example:5000"). */
+struct registry_conf {
+	char *host;
+	char *mirrors;             /* comma-separated http(s) URLs, tried first */
+	bool plain_http;           /* http instead of https */
+	bool insecure_skip_verify; /* https without certificate checks */
+	char *ca_file;             /* PEM bundle to trust for this host */
+};
+
+#define CONFIG_MAX_REGISTRIES 64
+
 struct crisp_config {
 	/* [crispd] */
 	char *socket;         /* CRI listening socket path */
@@ -51,6 +63,9 @@ struct crisp_config {
 	/* [cni] */
 	char *cni_conf_dir;
 	char *cni_bin_dirs; /* colon-separated */
+	/* [registry "HOST"] sections */
+	struct registry_conf *registries;
+	size_t n_registries;
 };
 
 enum config_type {
@@ -91,6 +106,11 @@ int config_set(struct crisp_config *cfg, const char *key, const char *value,
 	       struct crisp_error *err);
 /* The value of a key in file syntax; caller frees. */
 char *config_get(const struct crisp_config *cfg, const struct config_key *k);
+/* Every key and value of cfg, registry sections included, as config_set
+ * takes them ("section.name"); how crispd hands the config over. */
+typedef void (*config_item_fn)(const char *key, const char *value, void *arg);
+void config_foreach(const struct crisp_config *cfg, config_item_fn fn, void *arg);
+
 /* Print the effective configuration in crisp.conf syntax. */
 void config_print(const struct crisp_config *cfg, FILE *out);
 /* Resolve the "auto" of restrict_oom_score_adj: on when this process lacks

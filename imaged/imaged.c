@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -36,17 +37,55 @@ static int open_dir(int at, const char *name, struct crisp_error *err)
 	return fd;
 }
 
-/* Loopback registries speak plain HTTP unless configured otherwise, as
- * Docker and containerd treat 127.0.0.0/8 and localhost as insecure. */
+/* "a, b c" -> { "a", "b", "c", NULL }; the strings live in *ret_buf. */
+static const char **split_urls(const char *list, char **ret_buf)
+{
+	const char **v = xcalloc(strlen(list) / 2 + 2, sizeof(*v));
+	char *save = NULL;
+	size_t n = 0;
+
+	*ret_buf = xstrdup(list);
+	for (char *u = strtok_r(*ret_buf, ", ", &save); u; u = strtok_r(NULL, ", ", &save))
+		v[n++] = u;
+	return v;
+}
+
+/* The [registry "HOST"] sections of the configuration. Hosts without one:
+ * HTTPS with the system's CAs, except loopback registries, which speak
+ * plain HTTP as Docker and containerd treat 127.0.0.0/8 and localhost. */
 static struct registry *make_registry(const struct crisp_config *cfg, struct crisp_error *err)
 {
+	struct registry_host *hosts = xcalloc(cfg->n_registries + 1, sizeof(*hosts));
+	const char ***mirrors = xcalloc(cfg->n_registries + 1, sizeof(*mirrors));
+	char **bufs = xcalloc(cfg->n_registries + 1, sizeof(*bufs));
 	struct registry_options opt;
+	struct registry *reg;
 
 	registry_options_init(&opt);
 	opt.user_agent = "crisp/" CRISP_VERSION;
 	opt.max_transfers = cfg->max_concurrent_downloads;
 	opt.low_speed_timeout = cfg->pull_progress_timeout;
-	return registry_new(imaged.base, &opt, err);
+	for (size_t i = 0; i < cfg->n_registries; i++) {
+		const struct registry_conf *r = &cfg->registries[i];
+		hosts[i].host = r->host;
+		hosts[i].plain_http = r->plain_http;
+		hosts[i].insecure_skip_verify = r->insecure_skip_verify;
+		hosts[i].ca_file = r->ca_file;
+		if (r->mirrors)
+			hosts[i].mirrors = mirrors[i] = split_urls(r->mirrors, &bufs[i]);
+	}
+	opt.hosts = hosts;
+	opt.nhosts = cfg->n_registries;
+	/* registry_new copies what it keeps. */
+	reg = registry_new(imaged.base, &opt, err);
+	for (size_t i = 0; i < cfg->n_registries; i++) {
+		free(mirrors[i]);
+		free(bufs[i]);
+	}
+	free(mirrors);
+	free(bufs);
+	free(hosts);
+	return reg;
 }
 
 static void setup(const struct crisp_config *cfg)

@@ -50,7 +50,8 @@ struct pull_layer {
 	enum layer_state state;
 	struct content_ingest *ing;
 	struct registry_request *req;
-	struct event *retry; /* waiting for another download of the same blob */
+	struct event *retry;       /* waiting for another download of the same blob */
+	uint64_t got, last_log_ms; /* download progress, for the log */
 	struct unpack_result res;
 };
 
@@ -350,9 +351,23 @@ static void commit_done(void *arg, const struct crisp_error *err)
 	layer_unpack(l);
 }
 
+/* Long downloads say how far they are, every so often. */
+#define PROGRESS_LOG_MS 10000
+
 static int blob_write(void *arg, const void *buf, size_t n, struct crisp_error *err)
 {
 	struct pull_layer *l = arg;
+	uint64_t now = now_ms();
+
+	l->got += n;
+	if (!l->last_log_ms)
+		l->last_log_ms = now;
+	if (now - l->last_log_ms >= PROGRESS_LOG_MS) {
+		l->last_log_ms = now;
+		log_info("pulling %s: layer %zu/%zu %s: %" PRIu64 " of %" PRId64 " MiB", l->p->key,
+			 l->idx + 1, l->p->m.n_layers, l->desc->digest, l->got >> 20,
+			 l->desc->size >> 20);
+	}
 	return content_ingest_write(l->ing, buf, n, err);
 }
 

@@ -93,32 +93,39 @@ static struct proc *proc_by_chan(struct ipc_chan *chan)
 
 /* ---- messages to the processes ------------------------------------------- */
 
+struct config_items {
+	CrispIpc__ConfigItem **items;
+	size_t n;
+};
+
+static void add_item(const char *key, const char *value, void *arg)
+{
+	struct config_items *c = arg;
+	CrispIpc__ConfigItem *it = xmalloc(sizeof(*it));
+
+	crisp_ipc__config_item__init(it);
+	it->key = xstrdup(key);
+	it->value = xstrdup(value);
+	c->items = xrealloc(c->items, (c->n + 1) * sizeof(*c->items));
+	c->items[c->n++] = it;
+}
+
 static void send_config(struct proc *p, bool reload)
 {
 	CrispIpc__ConfigSet set = CRISP_IPC__CONFIG_SET__INIT;
-	CrispIpc__ConfigItem items[64], *ptrs[64];
-	char *keys[64], *values[64];
-	size_t n = config_nkeys;
+	struct config_items c = { 0 };
 
-	if (n > ARRAY_SIZE(items))
-		fatal("too many configuration keys");
-	for (size_t i = 0; i < n; i++) {
-		const struct config_key *k = &config_keys[i];
-		crisp_ipc__config_item__init(&items[i]);
-		keys[i] = xasprintf("%s.%s", k->section, k->name);
-		values[i] = config_get(sup.cfg, k);
-		items[i].key = keys[i];
-		items[i].value = values[i];
-		ptrs[i] = &items[i];
-	}
-	set.items = ptrs;
-	set.n_items = n;
+	config_foreach(sup.cfg, add_item, &c);
+	set.items = c.items;
+	set.n_items = c.n;
 	set.reload = reload;
 	ipc_send(p->ctl, IPC_SUP_CONFIG_SET, 0, 0, &set.base, NULL, 0);
-	for (size_t i = 0; i < n; i++) {
-		free(keys[i]);
-		free(values[i]);
+	for (size_t i = 0; i < c.n; i++) {
+		free(c.items[i]->key);
+		free(c.items[i]->value);
+		free(c.items[i]);
 	}
+	free(c.items);
 }
 
 /* Push every process's state to the frontend, for Status. */

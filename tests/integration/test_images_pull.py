@@ -548,3 +548,51 @@ def test_image_fs_info(crispd, registry):
     assert fs.inodes_used.value > before.image_filesystems[0].inodes_used.value
     assert fs.inodes_used.value >= len(img.layers[0].entries), fs
     assert fs.timestamp > 0
+
+
+# --- per-registry configuration ---------------------------------------------------
+
+
+def test_pull_through_mirror(crispd_factory, registry):
+    """[registry "HOST"] mirrors: a pull of a docker.io image is served by the
+    mirror (the local registry), never reaching docker.io (this machine has
+    no route there: a miss would fail the pull)."""
+    img = images.busybox_image()
+    pushed = push(registry, img, "mirrored/busybox", "v1")
+    c = crispd_factory(config={
+        'registry "docker.io"': {"mirrors": "http://%s" % pushed.host},
+    })
+    wait_imaged(c)
+    ref = "docker.io/mirrored/busybox:v1"
+    assert pull(c, ref) == img.id
+    st = status(c, ref)
+    assert ref in st.image.repo_tags
+
+
+def test_registry_section_plain_http_required_for_non_loopback_name(crispd_factory, registry):
+    """A registry reached by a name other than a loopback address speaks
+    HTTPS unless its section says plain_http: localhost is plain HTTP by
+    default, and a section can turn that off again."""
+    img = images.busybox_image()
+    pushed = push(registry, img, "plain/busybox", "v1")
+    port = pushed.host.rsplit(":", 1)[1]
+    host = "localhost:%s" % port
+    c = crispd_factory(config={'registry "%s"' % host: {"plain_http": "false"}})
+    wait_imaged(c)
+    e = pull_error(c, "%s/plain/busybox:v1" % host)
+    assert e.code() != grpc.StatusCode.OK
+    c.stop()
+    c.update_config({'registry "%s"' % host: {"plain_http": "true"}})
+    start(c)
+    assert pull(c, "%s/plain/busybox:v1" % host) == img.id
+
+
+def test_registry_section_bad_key_refused(crispd_factory):
+    """An unknown key in a registry section stops crispd before it starts
+    anything, naming the file, the line, the section and the key."""
+    c = crispd_factory(config={'registry "docker.io"': {"bogus": "1"}}, start=False)
+    c.write_config()
+    proc = subprocess.run([os.path.join(harness.BUILD, "crispd"), "--config", c.conf,
+                           "--print-config"], capture_output=True, text=True)
+    assert proc.returncode == 2, proc
+    assert "[registry \"docker.io\"] bogus: unknown key 'bogus' in a registry section" in proc.stderr
