@@ -112,6 +112,16 @@ int parse_uint64(const char *s, int base, uint64_t max, uint64_t *ret)
 	return 0;
 }
 
+int mkdir_openat(int dirfd, const char *name, unsigned mode)
+{
+	int fd;
+
+	if (mkdirat(dirfd, name, mode) < 0 && errno != EEXIST)
+		return -errno;
+	fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	return fd < 0 ? -errno : fd;
+}
+
 int mkdir_p(const char *path, unsigned mode)
 {
 	_cleanup_free_ char *p = xstrdup(path);

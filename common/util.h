@@ -56,6 +56,10 @@ int fd_set_cloexec(int fd, bool on);
  * -ERANGE instead of silently accepting junk. */
 int parse_uint64(const char *s, int base, uint64_t max, uint64_t *ret);
 
+/* Create directory name under dirfd (kept if it exists) and open it, never
+ * through a symlink planted in its place: an fd, or -errno. */
+int mkdir_openat(int dirfd, const char *name, unsigned mode);
+
 /* Create a directory and its parents with the given mode (existing ones kept). */
 int mkdir_p(const char *path, unsigned mode);
 

@@ -108,17 +108,14 @@ static int bad_digest(const char *digest, struct crisp_error *err)
 		       shown(digest, buf, sizeof(buf)));
 }
 
+/* mkdir_openat refuses a symlink planted in place of a store directory,
+ * which would send blobs elsewhere. */
 static int open_subdir(int dirfd, const char *name, const char *path, struct crisp_error *err)
 {
-	int fd;
+	int fd = mkdir_openat(dirfd, name, 0700);
 
-	if (mkdirat(dirfd, name, 0700) < 0 && errno != EEXIST)
-		return err_set_errno(err, CRISP_E_INTERNAL, errno, "creating %s", path);
-	/* O_NOFOLLOW: a symlink planted in place of a store directory would
-	 * send blobs elsewhere. */
-	fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
-		return err_set_errno(err, CRISP_E_INTERNAL, errno, "opening %s", path);
+		return err_set_errno(err, CRISP_E_INTERNAL, fd, "opening %s", path);
 	return fd;
 }
 

@@ -25,18 +25,6 @@
 
 struct imaged_ctx imaged = { .root_fd = -1, .snap_fd = -1 };
 
-static int open_dir(int at, const char *name, struct crisp_error *err)
-{
-	int fd;
-
-	if (mkdirat(at, name, 0700) < 0 && errno != EEXIST)
-		return err_set_errno(err, CRISP_E_INTERNAL, errno, "cannot create %s", name);
-	fd = openat(at, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		return err_set_errno(err, CRISP_E_INTERNAL, errno, "cannot open %s", name);
-	return fd;
-}
-
 /* "a, b c" -> { "a", "b", "c", NULL }; the strings live in *ret_buf. */
 static const char **split_urls(const char *list, char **ret_buf)
 {
@@ -99,9 +87,9 @@ static void setup(const struct crisp_config *cfg)
 	imaged.root_fd = open(home, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (imaged.root_fd < 0)
 		fatal("cannot open %s: %m", home);
-	imaged.snap_fd = open_dir(imaged.root_fd, "snapshots", &err);
+	imaged.snap_fd = mkdir_openat(imaged.root_fd, "snapshots", 0700);
 	if (imaged.snap_fd < 0)
-		fatal("%s", err.msg);
+		fatal("cannot open %s/snapshots: %s", home, strerror(-imaged.snap_fd));
 	imaged.store = store_open(db, &err);
 	if (!imaged.store)
 		fatal("%s", err.msg);

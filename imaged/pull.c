@@ -209,6 +209,23 @@ static void layer_done(struct pull_layer *l)
 	unpack_next(p);
 }
 
+/* A worker job of p has reported: true when nothing more is to be done for
+ * it (the pull is over, maybe freed now, or this job failed it). */
+static bool job_end(struct pull *p, const struct crisp_error *err)
+{
+	p->jobs--;
+	if (p->finished) {
+		if (p->jobs == 0)
+			pull_free(p);
+		return true;
+	}
+	if (err->code != CRISP_E_OK) {
+		pull_fail(p, err);
+		return true;
+	}
+	return false;
+}
+
 /* ---- unpacking (worker thread) ------------------------------------------------- */
 
 static void unpack_work(void *arg, struct crisp_error *err)
@@ -285,15 +302,9 @@ static void unpack_done(void *arg, const struct crisp_error *err)
 	struct pull_layer *l = arg;
 	struct pull *p = l->p;
 
-	p->jobs--;
 	p->unpacking = false;
-	if (p->finished) {
-		if (p->jobs == 0)
-			pull_free(p);
+	if (job_end(p, err))
 		return;
-	}
-	if (err->code != CRISP_E_OK)
-		return pull_fail(p, err);
 	log_debug("unpacked layer %zu of %s: %" PRIu64 " entries", l->idx, p->key, l->res.entries);
 	layer_done(l);
 }
@@ -340,14 +351,8 @@ static void commit_done(void *arg, const struct crisp_error *err)
 	struct pull_layer *l = arg;
 	struct pull *p = l->p;
 
-	p->jobs--;
-	if (p->finished) {
-		if (p->jobs == 0)
-			pull_free(p);
+	if (job_end(p, err))
 		return;
-	}
-	if (err->code != CRISP_E_OK)
-		return pull_fail(p, err);
 	layer_unpack(l);
 }
 
