@@ -41,7 +41,7 @@ const struct config_key config_keys[] = {
 	{ "frontend", "ipc_timeout", CFG_UINT, "120", OFF(ipc_timeout), 1, 86400, false,
 	  "seconds the frontend waits for a helper's answer" },
 	{ "images", "max_concurrent_downloads", CFG_UINT, "3", OFF(max_concurrent_downloads), 1, 64,
-	  false, "layers of one pull downloaded at the same time" },
+	  false, "registry transfers (of all pulls together) at the same time" },
 	{ "images", "pull_progress_timeout", CFG_UINT, "60", OFF(pull_progress_timeout), 5, 3600,
 	  false, "seconds a pull may go without receiving a byte before it fails" },
 	{ "images", "max_layer_entries", CFG_UINT, "1000000", OFF(max_layer_entries), 1, 100000000,
@@ -240,7 +240,7 @@ static bool url_list_ok(const char *v)
 
 	for (char *u = strtok_r(copy, ", ", &save); u; u = strtok_r(NULL, ", ", &save))
 		if ((strncmp(u, "https://", 8) != 0 && strncmp(u, "http://", 7) != 0) ||
-		    strpbrk(u, "\"'\\") || strlen(u) > 1024)
+		    strpbrk(u, "\"'\\?#") || strlen(u) > 1024)
 			return false;
 	return true;
 }

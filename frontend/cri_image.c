@@ -10,9 +10,13 @@
 #include "frontend/cri_methods.h"
 #include "frontend/helpers.h"
 
-/* Longest image reference or id the frontend forwards (imaged has its own,
- * stricter limits). */
-#define IMAGE_NAME_MAX 4096
+/* Longest image reference or id the frontend forwards, and longest
+ * credential field. imaged refuses longer messages as protocol violations
+ * (and restarts), so what a client sends must be bounded here, with an
+ * error the client can read: 1 KiB names, 16 KiB per credential (JWTs are
+ * a few KiB), well inside imaged's bounds for these messages. */
+#define IMAGE_NAME_MAX 1024
+#define AUTH_FIELD_MAX (16 * 1024)
 
 static const char *image_of(const Runtime__V1__ImageSpec *spec)
 {
@@ -176,6 +180,12 @@ void cri_pull_image(struct rpc *rpc)
 	pull.image = (char *)image_of(req->image);
 	if (check_image(pull.image, true, &err) < 0)
 		return cri_fail(rpc, &err);
+	if (a && (strlen(a->username) > AUTH_FIELD_MAX || strlen(a->password) > AUTH_FIELD_MAX ||
+		  strlen(a->auth) > AUTH_FIELD_MAX || strlen(a->server_address) > AUTH_FIELD_MAX ||
+		  strlen(a->identity_token) > AUTH_FIELD_MAX ||
+		  strlen(a->registry_token) > AUTH_FIELD_MAX))
+		return cri_failf(rpc, CRISP_E_INVALID, "auth: a credential is longer than %d bytes",
+				 AUTH_FIELD_MAX);
 	if (a) {
 		auth.username = a->username;
 		auth.password = a->password;

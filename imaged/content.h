@@ -1,7 +1,7 @@
 /* imaged's content store: blobs addressed by their digest under imaged's
  * root directory.
  *
- *	blobs/sha256/<64 hex>    complete, verified blobs, read-only (0444)
+ *	blobs/sha256/<64 hex>    complete, verified blobs, read-only (0400)
  *	blobs/sha512/<128 hex>
  *	ingest/<hex>             downloads in progress (0600), named after the
  *	                         digest they must reach so a retried download

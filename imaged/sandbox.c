@@ -5,8 +5,12 @@
  * device nodes it creates do not work: nodev). */
 #include "autoconfig.h"
 
+#include <errno.h>
 #include <linux/capability.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 
+#include "common/log.h"
 #include "common/sandbox.h"
 #include "imaged/imaged.h"
 
@@ -35,11 +39,11 @@ static const int imaged_syscalls[] = {
 	SCMP_SYS(fallocate), SCMP_SYS(pread64), SCMP_SYS(pwrite64), SCMP_SYS(umask),
 	SCMP_SYS(access), SCMP_SYS(faccessat), SCMP_SYS(faccessat2), SCMP_SYS(getcwd),
 	SCMP_SYS(flock), SCMP_SYS(geteuid), /* SQLite, when it creates its journal as root */
-	/* network: the registry client */
-	SCMP_SYS(socket), SCMP_SYS(connect), SCMP_SYS(getsockopt), SCMP_SYS(setsockopt),
-	SCMP_SYS(getsockname), SCMP_SYS(getpeername), SCMP_SYS(shutdown), SCMP_SYS(socketpair),
-	SCMP_SYS(uname), SCMP_SYS(sched_getaffinity), SCMP_SYS(sched_yield), SCMP_SYS(eventfd2),
-	SCMP_SYS(epoll_create1), SCMP_SYS(ioctl),
+	/* network: the registry client (socket and ioctl: argument rules below) */
+	SCMP_SYS(connect), SCMP_SYS(getsockopt), SCMP_SYS(setsockopt), SCMP_SYS(getsockname),
+	SCMP_SYS(getpeername), SCMP_SYS(shutdown), SCMP_SYS(socketpair), SCMP_SYS(uname),
+	SCMP_SYS(sched_getaffinity), SCMP_SYS(sched_yield), SCMP_SYS(eventfd2),
+	SCMP_SYS(epoll_create1),
 	SCMP_SYS(sendmmsg), /* glibc resolver: A and AAAA queries in one call */
 };
 
@@ -53,6 +57,29 @@ static struct sandbox_policy policy = {
 	.nsyscalls = ARRAY_SIZE(imaged_syscalls),
 };
 
+/* Sockets to registries only: TCP over IPv4 or IPv6. A unix socket would let
+ * imaged's uid 0 talk to local daemons (the system bus, systemd, crisp's own
+ * CRI socket), which a read-only view of the host does not stop; glibc asks
+ * for one to reach nscd and copes with EACCES. ioctl: FIONREAD (glibc's
+ * resolver) and FIONBIO only; anything else (a terminal's TIOCSTI, say) is
+ * a violation like any other syscall. */
+static void network_rules(scmp_filter_ctx f)
+{
+	int r = 0;
+
+	r |= seccomp_rule_add(f, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1,
+			      SCMP_A0(SCMP_CMP_EQ, AF_INET));
+	r |= seccomp_rule_add(f, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1,
+			      SCMP_A0(SCMP_CMP_EQ, AF_INET6));
+	r |= seccomp_rule_add(f, SCMP_ACT_ERRNO(EACCES), SCMP_SYS(socket), 1,
+			      SCMP_A0(SCMP_CMP_EQ, AF_UNIX));
+	r |= seccomp_rule_add(f, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
+			      SCMP_A1(SCMP_CMP_EQ, FIONREAD));
+	r |= seccomp_rule_add(f, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1, SCMP_A1(SCMP_CMP_EQ, FIONBIO));
+	if (r)
+		fatal("imaged: seccomp network rules failed");
+}
+
 scmp_filter_ctx imaged_sandbox_enter(const struct crisp_config *cfg)
 {
 	static const char *writable[2];
@@ -62,6 +89,7 @@ scmp_filter_ctx imaged_sandbox_enter(const struct crisp_config *cfg)
 	policy.writable_paths = writable;
 	policy.workdir = writable[0];
 	filter = sandbox_compile(&policy);
+	network_rules(filter);
 	sandbox_enter(&policy);
 	return filter;
 }

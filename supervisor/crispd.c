@@ -171,6 +171,27 @@ static void make_dirs(const struct crisp_config *cfg)
 		fatal("cannot create %s: %m", empty);
 }
 
+static void append_registry_item(const char *key, const char *value, void *arg)
+{
+	char **s = arg, *n;
+
+	if (strncmp(key, "registry ", 9) != 0)
+		return;
+	n = xasprintf("%s%s=%s\n", *s ? *s : "", key, value);
+	free(*s);
+	*s = n;
+}
+
+/* Registry sections are read by imaged at its start only. */
+static bool registries_differ(const struct crisp_config *a, const struct crisp_config *b)
+{
+	_cleanup_free_ char *sa = NULL, *sb = NULL;
+
+	config_foreach(a, append_registry_item, &sa);
+	config_foreach(b, append_registry_item, &sb);
+	return !streq(sa ? sa : "", sb ? sb : "");
+}
+
 static void on_shutdown_done(void)
 {
 	event_base_loopbreak(crispd.base);
@@ -212,6 +233,9 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 			config_set(&crispd.cfg, key, new, NULL);
 			log_notice("reload: %s.%s = %s", k->section, k->name, new);
 		}
+		if (registries_differ(&crispd.cfg, &cfg))
+			log_warn("reload: [registry] sections changed; restart crispd to apply "
+				 "them");
 		config_free(&cfg);
 		log_set_level(crispd.cfg.log_level);
 		proc_reload();

@@ -7,6 +7,7 @@ not be, and imaged still alive (same pid)."""
 
 import base64
 import os
+import subprocess
 
 import grpc
 import pytest
@@ -17,7 +18,8 @@ import registry as registry_mod
 from test_images_pull import (assert_alive, blob_files, image_of, imaged_pid, imaged_root,
                               layer_snapshot_ids, list_images, mounted_image, pull, pull_error,
                               push, ready_crispd, snapshot_dirs, snapshot_fs, snapshot_rows,
-                              unverified_blobs)
+                              spec, unverified_blobs)
+from harness import rpc_error
 
 
 @pytest.fixture
@@ -408,3 +410,37 @@ def test_empty_and_id_references(crispd):
     e = pull_error(crispd, "sha256:" + "a" * 64)
     assert e.code() == grpc.StatusCode.INVALID_ARGUMENT, (e.code(), e.details())
     assert "id" in e.details(), e.details()
+
+
+# --- bounds the frontend must enforce before imaged sees the request ---------------
+
+
+def test_oversized_names_and_credentials_refused_by_frontend(crispd):
+    """A name or credential beyond what imaged accepts is refused with
+    INVALID_ARGUMENT by the frontend: imaged would take the oversized message
+    for a protocol violation and restart, failing every call in flight."""
+    before = imaged_pid(crispd)
+    long_name = "docker.io/library/" + "a" * 4000
+    for method, req in (
+            ("ImageStatus", harness.cri.ImageStatusRequest(image=spec(long_name))),
+            ("RemoveImage", harness.cri.RemoveImageRequest(image=spec(long_name))),
+            ("ListImages", harness.cri.ListImagesRequest(
+                filter=harness.cri.ImageFilter(image=spec(long_name)))),
+            ("PullImage", harness.cri.PullImageRequest(
+                image=spec("127.0.0.1:1/x:y"),
+                auth=harness.cri.AuthConfig(username="u", password="p" * 300000)))):
+        e = rpc_error(crispd.call, method, req, timeout=10)
+        assert e.code() == grpc.StatusCode.INVALID_ARGUMENT, (method, e)
+    assert_alive(crispd, before)
+
+
+def test_mirror_url_with_query_refused_at_start(crispd_factory):
+    """crispd checks mirror URLs as imaged will: a query or fragment is a
+    configuration error (exit 2), not an imaged crash loop."""
+    c = crispd_factory(config={'registry "docker.io"': {"mirrors": "http://m.example/?x=1"}},
+                       start=False)
+    c.write_config()
+    proc = subprocess.run([os.path.join(harness.BUILD, "crispd"), "--config", c.conf,
+                           "--print-config"], capture_output=True, text=True)
+    assert proc.returncode == 2, proc
+    assert "not a list of http(s) URLs" in proc.stderr
