@@ -18,6 +18,8 @@
 #include <sys/queue.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+
 #include "common/log.h"
 #include "imaged/content.h"
 #include "imaged/image_config.h"
@@ -60,6 +62,7 @@ struct pull {
 	char *key; /* normalized reference */
 	struct image_ref ref;
 	struct registry_auth *auth; /* NULL: anonymous */
+	unsigned char who[32];      /* SHA-256 of the credentials, to join pulls */
 	struct child_deferred *waiters;
 	size_t n_waiters;
 	struct registry_request *req; /* manifest or config in flight */
@@ -603,6 +606,28 @@ static void on_manifest(void *arg, const struct registry_manifest *m, const stru
 
 /* ---- start ------------------------------------------------------------------ */
 
+/* A digest of the credentials: equal for equal credentials, and no copy of
+ * them kept for the comparison. */
+static void auth_hash(const CrispIpc__RegistryAuth *a, unsigned char out[32])
+{
+	const char *fields[] = { a ? a->username : "", a ? a->password : "", a ? a->auth : "",
+				 a ? a->identity_token : "", a ? a->registry_token : "" };
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+
+	if (!md)
+		abort();
+	EVP_DigestInit_ex(md, EVP_sha256(), NULL);
+	for (size_t i = 0; i < ARRAY_SIZE(fields); i++) {
+		const char *f = fields[i] ? fields[i] : "";
+		/* length first, so field boundaries cannot shift */
+		uint64_t n = strlen(f);
+		EVP_DigestUpdate(md, &n, sizeof(n));
+		EVP_DigestUpdate(md, f, n);
+	}
+	EVP_DigestFinal_ex(md, out, NULL);
+	EVP_MD_CTX_free(md);
+}
+
 static char *dup_or_null(const char *s)
 {
 	return s && *s ? xstrdup(s) : NULL;
@@ -614,6 +639,7 @@ void pull_start(const char *image, const CrispIpc__RegistryAuth *auth,
 	struct image_ref ref;
 	struct crisp_error err;
 	struct pull *p;
+	unsigned char who[32];
 	char *key;
 
 	if (image_ref_parse(image, &ref, &err) < 0)
@@ -625,8 +651,12 @@ void pull_start(const char *image, const CrispIpc__RegistryAuth *auth,
 		return child_reply_error(d, &err);
 	}
 	key = image_ref_string(&ref);
+	auth_hash(auth, who);
 	LIST_FOREACH (p, &pulls, entry) {
-		if (streq(p->key, key)) {
+		/* Only a pull with the same credentials is joined: one that has
+		 * none (or wrong ones) must not fail another that has good ones,
+		 * nor lend it access it was not given. */
+		if (streq(p->key, key) && memcmp(p->who, who, sizeof(who)) == 0) {
 			log_info("pull of %s joins the one in progress", key);
 			p->waiters = xrealloc(p->waiters, (p->n_waiters + 1) * sizeof(*p->waiters));
 			p->waiters[p->n_waiters++] = *d;
@@ -637,6 +667,7 @@ void pull_start(const char *image, const CrispIpc__RegistryAuth *auth,
 	}
 	p = xcalloc(1, sizeof(*p));
 	p->key = key;
+	memcpy(p->who, who, sizeof(who));
 	p->ref = ref;
 	p->start_ms = now_ms();
 	p->waiters = xmalloc(sizeof(*p->waiters));
