@@ -261,7 +261,10 @@ static void unpack_work(void *arg, struct crisp_error *err)
 	/* An active snapshot first, so a crash mid-unpack is found and undone
 	 * at the next start (snapshot_recover). */
 	snprintf(key, sizeof(key), "extract-%.71s-%" PRIu64, l->chain_id + 7, now_ms());
-	if (store_snapshot_put(imaged.store, key, NULL, STORE_SNAPSHOT_ACTIVE, &id, err) < 0)
+	/* Its parent is the layer below, committed already (layers unpack in
+	 * order): GC then keeps a whole chain while anything above needs it. */
+	if (store_snapshot_put(imaged.store, key, l->idx ? l->p->layers[l->idx - 1].chain_id : NULL,
+			       STORE_SNAPSHOT_ACTIVE, &id, err) < 0)
 		goto out;
 	fs = snapshot_dir_create(id, err);
 	blob = fs < 0 ? -1 : content_open_blob(imaged.content, l->desc->digest);
