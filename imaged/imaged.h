@@ -46,6 +46,20 @@ void images_gc(void);
 int snapshot_dir_create(int64_t id, struct crisp_error *err); /* returns an fd on fs */
 int snapshot_dir_remove(int64_t id, struct crisp_error *err);
 int snapshot_dir_open(int64_t id, struct crisp_error *err); /* O_PATH fd on fs */
+/* A container's writable snapshot: upper and work directories over the
+ * committed layer snapshots chain_ids (lowest first, n may be 0). Paths are
+ * absolute, under <root_dir>/imaged/snapshots. */
+struct snapshot_mount {
+	char **lowerdirs; /* topmost first */
+	size_t n_lowerdirs;
+	char *upperdir, *workdir;
+};
+int snapshot_prepare(const char *container_id, char *const *chain_ids, size_t n,
+		     struct snapshot_mount *ret, struct crisp_error *err);
+/* CRISP_E_NOT_FOUND if the container has no snapshot. */
+int snapshot_remove(const char *container_id, struct crisp_error *err);
+void snapshot_mount_done(struct snapshot_mount *m);
+
 /* At start: drop unpacks a crash interrupted and directories no snapshot
  * owns. */
 void snapshot_recover(void);

@@ -295,6 +295,53 @@ void images_gc(void)
 		log_info("gc: removed %u blobs and snapshots", n);
 }
 
+static void on_snapshot_prepare(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessage *req,
+				void *arg)
+{
+	CrispIpc__SnapshotPrepareRequest *r = (CrispIpc__SnapshotPrepareRequest *)req;
+	CrispIpc__SnapshotMount reply = CRISP_IPC__SNAPSHOT_MOUNT__INIT;
+	static char *options[] = { (char *)"userxattr" };
+	_cleanup_free_ char **chain = NULL;
+	struct snapshot_mount m = { 0 };
+	struct store_image *img = NULL;
+	struct crisp_error err;
+
+	if (image_lookup(r->image, STORE_LOAD_LAYERS, &img, &err) < 0)
+		return (void)ipc_reply_error(chan, msg, &err);
+	chain = xcalloc(img->n_layers + 1, sizeof(*chain));
+	for (size_t i = 0; i < img->n_layers; i++)
+		chain[i] = img->layers[i].chain_id;
+	if (snapshot_prepare(r->container_id, chain, img->n_layers, &m, &err) < 0) {
+		store_image_free(img);
+		return (void)ipc_reply_error(chan, msg, &err);
+	}
+	store_image_free(img);
+	reply.type = (char *)"overlay";
+	reply.lowerdirs = m.lowerdirs;
+	reply.n_lowerdirs = m.n_lowerdirs;
+	reply.upperdir = m.upperdir;
+	reply.workdir = m.workdir;
+	/* whiteouts and opaque dirs are in the user.overlay.* form */
+	reply.options = options;
+	reply.n_options = ARRAY_SIZE(options);
+	ipc_reply(chan, msg, &reply.base, NULL, 0);
+	snapshot_mount_done(&m);
+}
+
+static void on_snapshot_remove(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessage *req,
+			       void *arg)
+{
+	CrispIpc__SnapshotRemoveRequest *r = (CrispIpc__SnapshotRemoveRequest *)req;
+	CrispIpc__Empty empty = CRISP_IPC__EMPTY__INIT;
+	struct crisp_error err;
+
+	if (snapshot_remove(r->container_id, &err) < 0)
+		return (void)ipc_reply_error(chan, msg, &err);
+	ipc_reply(chan, msg, &empty.base, NULL, 0);
+	/* The image may have gone while the container kept its layers. */
+	images_gc();
+}
+
 const struct ipc_handler imaged_frontend_handlers[] = {
 	{ IPC_IMAGED_HEALTH_GET, &crisp_ipc__health_get_request__descriptor, 0, IPC_SMALL,
 	  IPC_ANY_STATE, on_health },
@@ -308,5 +355,9 @@ const struct ipc_handler imaged_frontend_handlers[] = {
 	  IPC_ANY_STATE, on_remove },
 	{ IPC_IMAGED_FS_INFO_GET, &crisp_ipc__empty__descriptor, 0, IPC_SMALL, IPC_ANY_STATE,
 	  on_fs_info },
+	{ IPC_IMAGED_SNAPSHOT_PREPARE, &crisp_ipc__snapshot_prepare_request__descriptor, 0,
+	  IPC_SMALL, IPC_ANY_STATE, on_snapshot_prepare },
+	{ IPC_IMAGED_SNAPSHOT_REMOVE, &crisp_ipc__snapshot_remove_request__descriptor, 0, IPC_SMALL,
+	  IPC_ANY_STATE, on_snapshot_remove },
 };
 const size_t imaged_n_frontend_handlers = ARRAY_SIZE(imaged_frontend_handlers);

@@ -162,3 +162,120 @@ void snapshot_recover(void)
 		closedir(d);
 	free(k.ids);
 }
+
+/* ---- containers' writable snapshots ---------------------------------------------- */
+
+#define CONTAINER_ID_LEN 64
+
+static int container_key(const char *id, char key[16 + CONTAINER_ID_LEN], struct crisp_error *err)
+{
+	/* The frontend made the id; it is checked all the same, since it
+	 * becomes a database key. */
+	if (!id || strlen(id) != CONTAINER_ID_LEN ||
+	    strspn(id, "0123456789abcdef") != CONTAINER_ID_LEN)
+		return err_set(err, CRISP_E_INVALID,
+			       "container id must be 64 lowercase hex digits");
+	snprintf(key, 16 + CONTAINER_ID_LEN, "container-%s", id);
+	return 0;
+}
+
+static char *snapshot_path(int64_t id, const char *leaf)
+{
+	return xasprintf("%s/imaged/snapshots/%" PRId64 "/%s", imaged.cfg->root_dir, id, leaf);
+}
+
+void snapshot_mount_done(struct snapshot_mount *m)
+{
+	for (size_t i = 0; i < m->n_lowerdirs; i++)
+		free(m->lowerdirs[i]);
+	free(m->lowerdirs);
+	free(m->upperdir);
+	free(m->workdir);
+	memset(m, 0, sizeof(*m));
+}
+
+/* The committed snapshots of the chain, topmost first. */
+static int chain_lowerdirs(char *const *chain_ids, size_t n, struct snapshot_mount *m,
+			   struct crisp_error *err)
+{
+	m->lowerdirs = xcalloc(n + 1, sizeof(*m->lowerdirs));
+	for (size_t i = n; i-- > 0;) {
+		struct store_snapshot *s;
+		bool committed;
+
+		if (store_snapshot_get(imaged.store, chain_ids[i], &s, err) < 0)
+			return err_prefix(err, "layer %zu of the image is not unpacked", i);
+		committed = s->kind == STORE_SNAPSHOT_COMMITTED;
+		if (committed)
+			m->lowerdirs[m->n_lowerdirs++] = snapshot_path(s->id, "fs");
+		store_snapshot_free(s);
+		if (!committed)
+			return err_set(err, CRISP_E_PRECONDITION,
+				       "layer %zu is still being unpacked", i);
+	}
+	return 0;
+}
+
+int snapshot_prepare(const char *container_id, char *const *chain_ids, size_t n,
+		     struct snapshot_mount *ret, struct crisp_error *err)
+{
+	struct snapshot_mount m = { 0 };
+	char key[16 + CONTAINER_ID_LEN];
+	int64_t id;
+	int fs, dfd = -1;
+	char name[32];
+
+	if (container_key(container_id, key, err) < 0 || chain_lowerdirs(chain_ids, n, &m, err) < 0)
+		goto fail;
+	if (store_snapshot_put(imaged.store, key, n ? chain_ids[n - 1] : NULL,
+			       STORE_SNAPSHOT_ACTIVE, &id, err) < 0)
+		goto fail;
+	fs = snapshot_dir_create(id, err);
+	if (fs < 0)
+		goto undo;
+	close(fs);
+	snprintf(name, sizeof(name), "%" PRId64, id);
+	dfd = openat(imaged.snap_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	/* overlayfs wants its work dir empty and on the upper's filesystem; an
+	 * image without layers still needs one lower dir: an empty one. */
+	if (dfd < 0 || mkdirat(dfd, "work", 0700) < 0 || (!n && mkdirat(dfd, "empty", 0755) < 0)) {
+		err_set_errno(err, CRISP_E_INTERNAL, errno, "creating snapshot %s", name);
+		goto undo;
+	}
+	close(dfd);
+	if (!n)
+		m.lowerdirs[m.n_lowerdirs++] = snapshot_path(id, "empty");
+	m.upperdir = snapshot_path(id, "fs");
+	m.workdir = snapshot_path(id, "work");
+	*ret = m;
+	return 0;
+undo:
+	safe_close(dfd);
+	{
+		struct crisp_error e2;
+		if (snapshot_dir_remove(id, &e2) < 0 ||
+		    store_snapshot_remove(imaged.store, key, &e2) < 0)
+			log_warn("undoing snapshot %s: %s", key, e2.msg);
+	}
+fail:
+	snapshot_mount_done(&m);
+	return -1;
+}
+
+int snapshot_remove(const char *container_id, struct crisp_error *err)
+{
+	char key[16 + CONTAINER_ID_LEN];
+	struct store_snapshot *s;
+	int64_t id;
+
+	if (container_key(container_id, key, err) < 0 ||
+	    store_snapshot_get(imaged.store, key, &s, err) < 0)
+		return -1;
+	id = s->id;
+	store_snapshot_free(s);
+	/* The directory first: a crash in between leaves a row whose
+	 * directory is gone, which a retried remove finishes. */
+	if (snapshot_dir_remove(id, err) < 0 || store_snapshot_remove(imaged.store, key, err) < 0)
+		return -1;
+	return 0;
+}
