@@ -6,8 +6,10 @@ transient failures, a transparent retry), nothing written where it should
 not be, and imaged still alive (same pid)."""
 
 import base64
+import concurrent.futures
 import os
 import subprocess
+import time
 
 import grpc
 import pytest
@@ -444,3 +446,27 @@ def test_mirror_url_with_query_refused_at_start(crispd_factory):
                            "--print-config"], capture_output=True, text=True)
     assert proc.returncode == 2, proc
     assert "not a list of http(s) URLs" in proc.stderr
+
+
+def test_concurrent_pulls_with_other_credentials_do_not_join(crispd, token_registry, token_server):
+    """An anonymous pull in progress must not swallow a concurrent pull of the
+    same image that brings good credentials: the second runs on its own and
+    succeeds, the first fails. (A delay on the manifest keeps both in flight
+    together.)"""
+    img = images.busybox_image(env=["WHICH=join-creds"])
+    p = push(token_registry, img, "private/joincreds", "v1")
+    proxy = registry_mod.FlakyProxy(token_registry).start()
+    try:
+        proxy.delay(registry_mod.manifest_path("private/joincreds", "v1"), 1.5)
+        ref = p.via(proxy.host)
+        with concurrent.futures.ThreadPoolExecutor(2) as ex:
+            anon = ex.submit(pull_error, crispd, ref)
+            time.sleep(0.3)
+            authed = ex.submit(pull, crispd, ref,
+                               _auth(username="alice", password="wonderland"))
+            assert authed.result(timeout=60) == img.id
+            e = anon.result(timeout=60)
+            assert e.code() in (grpc.StatusCode.PERMISSION_DENIED,
+                                grpc.StatusCode.UNAUTHENTICATED), (e.code(), e.details())
+    finally:
+        proxy.stop()
