@@ -58,10 +58,24 @@ const struct config_key config_keys[] = {
 	  0, false,
 	  "clamp containers' oom_score_adj to crisp's own: auto (when CAP_SYS_RESOURCE is "
 	  "missing), on, off" },
+	{ "runtime", "log_line_max", CFG_UINT, "16384", OFF(log_line_max), 256, 1048576, false,
+	  "bytes of a container's output line after which the CRI log splits it into partial "
+	  "(P) records" },
+	{ "runtime", "exec_output_max", CFG_UINT, "16777216", OFF(exec_output_max), 4096, 268435456,
+	  false, "bytes of stdout, and of stderr, ExecSync keeps; the rest is dropped" },
+	{ "runtime", "seccomp_profile_root", CFG_PATH, "/var/lib/kubelet/seccomp",
+	  OFF(seccomp_profile_root), 0, 0, false,
+	  "directory under which Localhost seccomp profiles must lie" },
+	{ "runtime", "sandbox_image", CFG_OPTSTRING, "", OFF(sandbox_image), 0, 0, false,
+	  "image to run pod sandboxes from; empty: crisp's own pause program, no image needed" },
 	{ "cni", "conf_dir", CFG_PATH, "/etc/cni/net.d", OFF(cni_conf_dir), 0, 0, false,
 	  "CNI network configuration directory" },
 	{ "cni", "bin_dirs", CFG_PATHLIST, "/usr/lib/cni:/opt/cni/bin", OFF(cni_bin_dirs), 0, 0,
 	  false, "colon-separated CNI plugin directories, searched in order" },
+	{ "cni", "plugin_timeout", CFG_UINT, "60", OFF(cni_plugin_timeout), 1, 3600, false,
+	  "seconds one CNI plugin call may take before it is killed and the call fails" },
+	{ "cni", "ip_family", CFG_IPFAMILY, "ipv4", OFF(cni_ip_family), 0, 0, false,
+	  "which of a dual-stack pod's addresses is its primary IP: ipv4 or ipv6" },
 };
 const size_t config_nkeys = ARRAY_SIZE(config_keys);
 
@@ -107,6 +121,8 @@ static int key_set(struct crisp_config *cfg, const struct config_key *k, const c
 	case CFG_STRING:
 		if (!*v)
 			return err_set(err, CRISP_E_INVALID, "empty value");
+		goto string;
+	case CFG_OPTSTRING:
 	string:
 		free(*(char **)field);
 		*(char **)field = xstrdup(v);
@@ -141,6 +157,14 @@ static int key_set(struct crisp_config *cfg, const struct config_key *k, const c
 		else
 			return err_set(err, CRISP_E_INVALID, "'%s' is not cgroupfs or systemd", v);
 		return 0;
+	case CFG_IPFAMILY:
+		if (streq(v, "ipv4"))
+			*(enum ip_family *)field = IP_FAMILY_V4;
+		else if (streq(v, "ipv6"))
+			*(enum ip_family *)field = IP_FAMILY_V6;
+		else
+			return err_set(err, CRISP_E_INVALID, "'%s' is not ipv4 or ipv6", v);
+		return 0;
 	case CFG_TRISTATE:
 		if (streq(v, "auto"))
 			*(enum tristate *)field = TRI_AUTO;
@@ -163,7 +187,10 @@ char *config_get(const struct crisp_config *cfg, const struct config_key *k)
 	case CFG_PATH:
 	case CFG_PATHLIST:
 	case CFG_STRING:
+	case CFG_OPTSTRING:
 		return xstrdup(*(char *const *)field);
+	case CFG_IPFAMILY:
+		return xstrdup(*(const enum ip_family *)field == IP_FAMILY_V6 ? "ipv6" : "ipv4");
 	case CFG_UINT:
 		return xasprintf("%u", *(const uint32_t *)field);
 	case CFG_MODE:
@@ -197,7 +224,8 @@ void config_free(struct crisp_config *cfg)
 {
 	for (size_t i = 0; i < config_nkeys; i++) {
 		const struct config_key *k = &config_keys[i];
-		if (k->type == CFG_PATH || k->type == CFG_PATHLIST || k->type == CFG_STRING) {
+		if (k->type == CFG_PATH || k->type == CFG_PATHLIST || k->type == CFG_STRING ||
+		    k->type == CFG_OPTSTRING) {
 			char **p = (char **)((char *)cfg + k->offset);
 			free(*p);
 			*p = NULL;

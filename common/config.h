@@ -13,6 +13,11 @@
 
 #include "common/error.h"
 
+enum ip_family {
+	IP_FAMILY_V4 = 0,
+	IP_FAMILY_V6 = 1
+};
+
 enum cgroup_driver {
 	CGROUP_DRIVER_CGROUPFS = 0,
 	CGROUP_DRIVER_SYSTEMD = 1
@@ -60,9 +65,15 @@ struct crisp_config {
 	enum cgroup_driver cgroup_driver;
 	char *default_runtime;
 	enum tristate restrict_oom_score_adj;
+	uint32_t log_line_max;    /* bytes before a log line is split (P records) */
+	uint32_t exec_output_max; /* bytes ExecSync keeps per stream */
+	char *seccomp_profile_root;
+	char *sandbox_image; /* "" = crisp's own pause */
 	/* [cni] */
 	char *cni_conf_dir;
-	char *cni_bin_dirs; /* colon-separated */
+	char *cni_bin_dirs;           /* colon-separated */
+	uint32_t cni_plugin_timeout;  /* seconds */
+	enum ip_family cni_ip_family; /* whose address is a pod's primary IP */
 	/* [registry "HOST"] sections */
 	struct registry_conf *registries;
 	size_t n_registries;
@@ -70,13 +81,15 @@ struct crisp_config {
 
 enum config_type {
 	CFG_STRING,
+	CFG_OPTSTRING, /* may be empty */
 	CFG_PATH,
 	CFG_PATHLIST,
 	CFG_UINT,
 	CFG_MODE,
 	CFG_LOGLEVEL,
 	CFG_CGROUP_DRIVER,
-	CFG_TRISTATE
+	CFG_TRISTATE,
+	CFG_IPFAMILY
 };
 
 struct config_key {

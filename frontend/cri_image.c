@@ -6,7 +6,7 @@
 
 #include <string.h>
 
-#include "frontend/cri-api.pb-c.h"
+#include "ipc/cri-api.pb-c.h"
 #include "frontend/cri_methods.h"
 #include "frontend/helpers.h"
 

@@ -7,7 +7,7 @@
 
 #include "common/log.h"
 #include "frontend/audit.h"
-#include "frontend/cri-api.pb-c.h"
+#include "ipc/cri-api.pb-c.h"
 #include "frontend/cri_methods.h"
 
 #define RT "runtime.v1.RuntimeService"

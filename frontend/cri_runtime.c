@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "common/log.h"
-#include "frontend/cri-api.pb-c.h"
+#include "ipc/cri-api.pb-c.h"
 #include "frontend/cri_methods.h"
 #include "frontend/frontend.h"
 #include "frontend/helpers.h"

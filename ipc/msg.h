@@ -17,8 +17,8 @@
  * message of that channel changes meaning. */
 #define IPC_SUP_VERSION 2
 #define IPC_IMAGED_VERSION 3
-#define IPC_NETD_VERSION 1
-#define IPC_RUNTIMED_VERSION 1
+#define IPC_NETD_VERSION 2
+#define IPC_RUNTIMED_VERSION 2
 
 enum ipc_type {
 	IPC_HELLO = 1,
@@ -46,9 +46,30 @@ enum ipc_type {
 	/* frontend -> netd */
 	IPC_NETD_HEALTH_GET = 0x300, /* HealthGetRequest -> HealthGetReply */
 	IPC_NETD_POD_CIDR_SET,       /* PodCidrSetRequest -> Empty */
+	IPC_NETD_POD_NETWORK_ADD,    /* PodNetworkAddRequest -> PodNetwork */
+	IPC_NETD_POD_NETWORK_DEL,    /* PodNetworkDelRequest -> Empty */
+	IPC_NETD_POD_NETWORK_REMOVE, /* PodNetworkRemoveRequest -> Empty */
+	IPC_NETD_POD_NETWORK_STATUS, /* PodNetworkStatusRequest -> PodNetwork */
+	IPC_NETD_POD_NETWORK_LIST,   /* Empty -> PodNetworkListReply */
+	IPC_NETD_PORT_CONNECT,       /* PortConnectRequest -> Empty + 1 fd */
 
 	/* frontend -> runtimed */
-	IPC_RUNTIMED_HEALTH_GET = 0x400, /* HealthGetRequest -> HealthGetReply */
+	IPC_RUNTIMED_HEALTH_GET = 0x400,   /* HealthGetRequest -> HealthGetReply */
+	IPC_RUNTIMED_SANDBOX_CREATE,       /* SandboxCreateRequest -> SandboxInfo */
+	IPC_RUNTIMED_SANDBOX_START,        /* SandboxStartRequest -> SandboxInfo */
+	IPC_RUNTIMED_SANDBOX_STOP,         /* SandboxStopRequest -> Empty */
+	IPC_RUNTIMED_SANDBOX_REMOVE,       /* SandboxRemoveRequest -> Empty */
+	IPC_RUNTIMED_SANDBOX_LIST,         /* SandboxListRequest -> SandboxListReply */
+	IPC_RUNTIMED_CONTAINER_CREATE,     /* ContainerCreateRequest -> ContainerInfo */
+	IPC_RUNTIMED_CONTAINER_START,      /* ContainerRequest -> Empty */
+	IPC_RUNTIMED_CONTAINER_STOP,       /* ContainerStopRequest -> Empty */
+	IPC_RUNTIMED_CONTAINER_REMOVE,     /* ContainerRequest -> Empty */
+	IPC_RUNTIMED_CONTAINER_LIST,       /* ContainerListRequest -> ContainerListReply */
+	IPC_RUNTIMED_CONTAINER_UPDATE,     /* ContainerUpdateRequest -> Empty */
+	IPC_RUNTIMED_CONTAINER_LOG_REOPEN, /* ContainerRequest -> Empty */
+	IPC_RUNTIMED_EXEC_SYNC,            /* ExecSyncRequest -> ExecSyncReply */
+	IPC_RUNTIMED_STATS_GET,            /* StatsRequest -> StatsReply */
+	IPC_RUNTIMED_EVENTS_WAIT,          /* EventsWaitRequest -> EventsWaitReply */
 
 #ifdef CRISP_TEST_HOOKS
 	IPC_TEST_UNKNOWN = 0x7fff, /* never handled: lets tests send garbage */

@@ -2,7 +2,7 @@
 with its own config, sockets and state under a temp dir, finds its children,
 reads their /proc status, captures its log, and calls CRI over gRPC.
 
-The CRI Python messages are generated at test time from frontend/cri-api.proto
+The CRI Python messages are generated at test time from ipc/cri-api.proto
 with protoc (protobuf-compiler; grpc_tools' bundled protoc is too old), see
 load_cri(). Every crispd a test starts is stopped and its temp dir removed by
 the fixtures in conftest.py, which also show its log when a test fails.
@@ -27,7 +27,7 @@ import grpc
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BUILD = os.path.abspath(os.environ.get("CRISP_BUILD_DIR") or os.path.join(TOP, "build-test"))
 CRISPD = os.path.join(BUILD, "crispd")
-PROTO = os.path.join(TOP, "frontend", "cri-api.proto")
+PROTO = os.path.join(TOP, "ipc", "cri-api.proto")
 
 # crispd's children, by the name in /proc/PID/comm.
 FRONTEND = "crisp-frontend"

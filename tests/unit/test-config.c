@@ -354,8 +354,14 @@ static void set_all(struct crisp_config *cfg)
 		{ "runtime.cgroup_driver", "systemd" },
 		{ "runtime.default_runtime", "crun" },
 		{ "runtime.restrict_oom_score_adj", "on" },
+		{ "runtime.log_line_max", "4096" },
+		{ "runtime.exec_output_max", "65536" },
+		{ "runtime.seccomp_profile_root", "/etc/seccomp" },
+		{ "runtime.sandbox_image", "registry.k8s.io/pause:3.9" },
 		{ "cni.conf_dir", "/etc/cni/other" },
 		{ "cni.bin_dirs", "/a:/b/c" },
+		{ "cni.plugin_timeout", "5" },
+		{ "cni.ip_family", "ipv6" },
 	};
 	struct crisp_error err;
 
