@@ -295,13 +295,35 @@ void images_gc(void)
 		log_info("gc: removed %u blobs and snapshots", n);
 }
 
+/* The strings of a JSON array, borrowed from it (NULL entries never occur:
+ * image_config checked the types). */
+static char **json_strings(json_t *arr, size_t *n)
+{
+	char **v;
+	size_t i;
+	json_t *s;
+
+	*n = json_array_size(arr);
+	v = xcalloc(*n + 1, sizeof(*v));
+	json_array_foreach(arr, i, s) v[i] = (char *)json_string_value(s);
+	return v;
+}
+
+static const char *json_str(json_t *obj, const char *key)
+{
+	const char *s = json_string_value(json_object_get(obj, key));
+	return s ? s : "";
+}
+
 static void on_snapshot_prepare(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessage *req,
 				void *arg)
 {
 	CrispIpc__SnapshotPrepareRequest *r = (CrispIpc__SnapshotPrepareRequest *)req;
 	CrispIpc__SnapshotMount reply = CRISP_IPC__SNAPSHOT_MOUNT__INIT;
+	CrispIpc__ImageRunConfig run = CRISP_IPC__IMAGE_RUN_CONFIG__INIT;
 	static char *options[] = { (char *)"userxattr" };
-	_cleanup_free_ char **chain = NULL;
+	_cleanup_free_ char **chain = NULL, **env = NULL, **entrypoint = NULL, **cmd = NULL,
+			    **volumes = NULL;
 	struct snapshot_mount m = { 0 };
 	struct store_image *img = NULL;
 	struct crisp_error err;
@@ -315,7 +337,17 @@ static void on_snapshot_prepare(struct ipc_chan *chan, struct ipc_msg *msg, Prot
 		store_image_free(img);
 		return (void)ipc_reply_error(chan, msg, &err);
 	}
-	store_image_free(img);
+	/* What the container starts with, from the config checked at pull. */
+	run.image_id = img->id;
+	run.user = (char *)json_str(img->spec, "user");
+	run.working_dir = (char *)json_str(img->spec, "working_dir");
+	run.stop_signal = (char *)json_str(img->spec, "stop_signal");
+	run.env = env = json_strings(json_object_get(img->spec, "env"), &run.n_env);
+	run.entrypoint = entrypoint = json_strings(json_object_get(img->spec, "entrypoint"),
+						   &run.n_entrypoint);
+	run.cmd = cmd = json_strings(json_object_get(img->spec, "cmd"), &run.n_cmd);
+	run.volumes = volumes = json_strings(json_object_get(img->spec, "volumes"), &run.n_volumes);
+	reply.image = &run;
 	reply.type = (char *)"overlay";
 	reply.lowerdirs = m.lowerdirs;
 	reply.n_lowerdirs = m.n_lowerdirs;
@@ -326,6 +358,34 @@ static void on_snapshot_prepare(struct ipc_chan *chan, struct ipc_msg *msg, Prot
 	reply.n_options = ARRAY_SIZE(options);
 	ipc_reply(chan, msg, &reply.base, NULL, 0);
 	snapshot_mount_done(&m);
+	store_image_free(img);
+}
+
+static int list_container_snapshot(const struct store_snapshot *snap, void *arg)
+{
+	CrispIpc__SnapshotListReply *reply = arg;
+
+	if (snap->kind != STORE_SNAPSHOT_ACTIVE || strncmp(snap->key, "container-", 10) != 0)
+		return 0;
+	reply->container_ids = xrealloc(
+		reply->container_ids, (reply->n_container_ids + 1) * sizeof(*reply->container_ids));
+	reply->container_ids[reply->n_container_ids++] = xstrdup(snap->key + 10);
+	return 0;
+}
+
+static void on_snapshot_list(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessage *req,
+			     void *arg)
+{
+	CrispIpc__SnapshotListReply reply = CRISP_IPC__SNAPSHOT_LIST_REPLY__INIT;
+	struct crisp_error err;
+
+	if (store_snapshot_list(imaged.store, list_container_snapshot, &reply, &err) < 0)
+		ipc_reply_error(chan, msg, &err);
+	else
+		ipc_reply(chan, msg, &reply.base, NULL, 0);
+	for (size_t i = 0; i < reply.n_container_ids; i++)
+		free(reply.container_ids[i]);
+	free(reply.container_ids);
 }
 
 static void on_snapshot_remove(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessage *req,
@@ -359,5 +419,7 @@ const struct ipc_handler imaged_frontend_handlers[] = {
 	  IPC_SMALL, IPC_ANY_STATE, on_snapshot_prepare },
 	{ IPC_IMAGED_SNAPSHOT_REMOVE, &crisp_ipc__snapshot_remove_request__descriptor, 0, IPC_SMALL,
 	  IPC_ANY_STATE, on_snapshot_remove },
+	{ IPC_IMAGED_SNAPSHOT_LIST, &crisp_ipc__empty__descriptor, 0, IPC_SMALL, IPC_ANY_STATE,
+	  on_snapshot_list },
 };
 const size_t imaged_n_frontend_handlers = ARRAY_SIZE(imaged_frontend_handlers);
