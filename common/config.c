@@ -68,6 +68,18 @@ const struct config_key config_keys[] = {
 	  "directory under which Localhost seccomp profiles must lie" },
 	{ "runtime", "sandbox_image", CFG_OPTSTRING, "", OFF(sandbox_image), 0, 0, false,
 	  "image to run pod sandboxes from; empty: crisp's own pause program, no image needed" },
+	{ "streaming", "address", CFG_STRING, "127.0.0.1", OFF(stream_address), 0, 0, false,
+	  "IP address the exec/attach/port-forward streaming server listens on" },
+	{ "streaming", "port", CFG_UINT, "0", OFF(stream_port), 0, 65535, false,
+	  "its TCP port; 0 picks a free one at start" },
+	{ "streaming", "token_ttl", CFG_UINT, "60", OFF(stream_token_ttl), 1, 3600, false,
+	  "seconds a streaming URL stays valid before it is used" },
+	{ "streaming", "idle_timeout", CFG_UINT, "14400", OFF(stream_idle_timeout), 1, 604800,
+	  false, "seconds a stream may go without traffic before it is closed" },
+	{ "streaming", "tls_cert", CFG_OPTSTRING, "", OFF(stream_tls_cert), 0, 0, false,
+	  "PEM certificate for HTTPS streaming; empty: plain HTTP (fine on 127.0.0.1)" },
+	{ "streaming", "tls_key", CFG_OPTSTRING, "", OFF(stream_tls_key), 0, 0, false,
+	  "PEM private key of tls_cert" },
 	{ "cni", "conf_dir", CFG_PATH, "/etc/cni/net.d", OFF(cni_conf_dir), 0, 0, false,
 	  "CNI network configuration directory" },
 	{ "cni", "bin_dirs", CFG_PATHLIST, "/usr/lib/cni:/opt/cni/bin", OFF(cni_bin_dirs), 0, 0,
@@ -239,6 +251,13 @@ void config_free(struct crisp_config *cfg)
 	free(cfg->registries);
 	cfg->registries = NULL;
 	cfg->n_registries = 0;
+	for (size_t i = 0; i < cfg->n_runtime_handlers; i++) {
+		free(cfg->runtime_handlers[i].name);
+		free(cfg->runtime_handlers[i].path);
+	}
+	free(cfg->runtime_handlers);
+	cfg->runtime_handlers = NULL;
+	cfg->n_runtime_handlers = 0;
 }
 
 /* ---- [registry "HOST"] sections ------------------------------------------------ */
@@ -339,6 +358,61 @@ static int registry_set(struct crisp_config *cfg, const char *host, const char *
 	return 0;
 }
 
+/* ---- [runtime_handler "NAME"] sections ---------------------------------------- */
+
+static char *handler_section_name(const char *section)
+{
+	size_t n = strlen(section);
+
+	if (strncmp(section, "runtime_handler \"", 17) != 0 || n < 19 || section[n - 1] != '"')
+		return NULL;
+	return strndup(section + 17, n - 18);
+}
+
+/* RuntimeClass handlers are DNS labels in Kubernetes; runtimed also uses the
+ * name as its launcher's program name. */
+static bool handler_name_ok(const char *h)
+{
+	size_t n = strlen(h);
+
+	return n > 0 && n <= 63 && h[0] != '-' && h[n - 1] != '-' &&
+	       strspn(h, "abcdefghijklmnopqrstuvwxyz0123456789-") == n;
+}
+
+static int handler_set(struct crisp_config *cfg, const char *name, const char *key, const char *v,
+		       struct crisp_error *err)
+{
+	struct runtime_handler_conf *h = NULL;
+
+	if (!handler_name_ok(name))
+		return err_set(err, CRISP_E_INVALID,
+			       "'%s' is not a runtime handler name (lowercase letters, digits, "
+			       "'-', at most 63)",
+			       name);
+	if (!streq(key, "path"))
+		return err_set(err, CRISP_E_INVALID,
+			       "unknown key '%s' in a runtime_handler section", key);
+	if (!path_ok(v))
+		return err_set(err, CRISP_E_INVALID, "'%s' is not an absolute path", v);
+	for (size_t i = 0; i < cfg->n_runtime_handlers; i++)
+		if (streq(cfg->runtime_handlers[i].name, name))
+			h = &cfg->runtime_handlers[i];
+	if (!h) {
+		if (cfg->n_runtime_handlers >= CONFIG_MAX_RUNTIME_HANDLERS)
+			return err_set(err, CRISP_E_INVALID, "more than %d runtime_handler sections",
+				       CONFIG_MAX_RUNTIME_HANDLERS);
+		cfg->runtime_handlers =
+			xrealloc(cfg->runtime_handlers,
+				 (cfg->n_runtime_handlers + 1) * sizeof(*cfg->runtime_handlers));
+		h = &cfg->runtime_handlers[cfg->n_runtime_handlers++];
+		h->name = xstrdup(name);
+		h->path = NULL;
+	}
+	free(h->path);
+	h->path = xstrdup(v);
+	return 0;
+}
+
 void config_foreach(const struct crisp_config *cfg, config_item_fn fn, void *arg)
 {
 	for (size_t i = 0; i < config_nkeys; i++) {
@@ -363,6 +437,11 @@ void config_foreach(const struct crisp_config *cfg, config_item_fn fn, void *arg
 			fn(key, items[j].value, arg);
 		}
 	}
+	for (size_t i = 0; i < cfg->n_runtime_handlers; i++) {
+		const struct runtime_handler_conf *h = &cfg->runtime_handlers[i];
+		_cleanup_free_ char *key = xasprintf("runtime_handler \"%s\".path", h->name);
+		fn(key, h->path, arg);
+	}
 }
 
 int config_set(struct crisp_config *cfg, const char *key, const char *value,
@@ -373,6 +452,7 @@ int config_set(struct crisp_config *cfg, const char *key, const char *value,
 	const struct config_key *k;
 	char section[300];
 	_cleanup_free_ char *host = NULL;
+	_cleanup_free_ char *handler = NULL;
 
 	if (!dot || (size_t)(dot - key) >= sizeof(section))
 		return err_set(err, CRISP_E_INVALID, "unknown key '%s'", key);
@@ -381,6 +461,12 @@ int config_set(struct crisp_config *cfg, const char *key, const char *value,
 	host = registry_section_host(section);
 	if (host) {
 		if (registry_set(cfg, host, dot + 1, value, err) < 0)
+			return err_prefix(err, "%s", key);
+		return 0;
+	}
+	handler = handler_section_name(section);
+	if (handler) {
+		if (handler_set(cfg, handler, dot + 1, value, err) < 0)
 			return err_prefix(err, "%s", key);
 		return 0;
 	}
@@ -411,6 +497,15 @@ static int conf_line(void *user, const char *section, const char *name, const ch
 	host = registry_section_host(section);
 	if (host) {
 		if (registry_set(ctx->cfg, host, name, value, ctx->err) == 0)
+			return 1;
+		ctx->failed = true;
+		ctx->line = lineno;
+		err_prefix(ctx->err, "[%s] %s", section, name);
+		return 0;
+	}
+	handler = handler_section_name(section);
+	if (handler) {
+		if (handler_set(ctx->cfg, handler, name, value, ctx->err) == 0)
 			return 1;
 		ctx->failed = true;
 		ctx->line = lineno;
@@ -566,6 +661,9 @@ void config_print(const struct crisp_config *cfg, FILE *out)
 			r->host, r->mirrors ? r->mirrors : "", r->plain_http ? "true" : "false",
 			r->insecure_skip_verify ? "true" : "false", r->ca_file ? r->ca_file : "");
 	}
+	for (size_t i = 0; i < cfg->n_runtime_handlers; i++)
+		fprintf(out, "\n[runtime_handler \"%s\"]\npath = %s\n", cfg->runtime_handlers[i].name,
+			cfg->runtime_handlers[i].path);
 }
 
 bool config_restrict_oom(const struct crisp_config *cfg)

@@ -40,6 +40,15 @@ struct registry_conf {
 
 #define CONFIG_MAX_REGISTRIES 64
 
+/* [runtime_handler "NAME"]: an OCI runtime a pod's RuntimeClass handler may
+ * name, besides the default handler (runtime.default_runtime). */
+struct runtime_handler_conf {
+	char *name;
+	char *path; /* absolute path of the runtime binary */
+};
+
+#define CONFIG_MAX_RUNTIME_HANDLERS 16
+
 struct crisp_config {
 	/* [crispd] */
 	char *socket;         /* CRI listening socket path */
@@ -69,6 +78,12 @@ struct crisp_config {
 	uint32_t exec_output_max; /* bytes ExecSync keeps per stream */
 	char *seccomp_profile_root;
 	char *sandbox_image; /* "" = crisp's own pause */
+	/* [streaming] */
+	char *stream_address;
+	uint32_t stream_port; /* 0: ephemeral */
+	uint32_t stream_token_ttl;
+	uint32_t stream_idle_timeout;
+	char *stream_tls_cert, *stream_tls_key; /* "" = plain HTTP */
 	/* [cni] */
 	char *cni_conf_dir;
 	char *cni_bin_dirs;           /* colon-separated */
@@ -77,6 +92,9 @@ struct crisp_config {
 	/* [registry "HOST"] sections */
 	struct registry_conf *registries;
 	size_t n_registries;
+	/* [runtime_handler "NAME"] sections */
+	struct runtime_handler_conf *runtime_handlers;
+	size_t n_runtime_handlers;
 };
 
 enum config_type {
