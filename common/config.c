@@ -399,11 +399,12 @@ static int handler_set(struct crisp_config *cfg, const char *name, const char *k
 			h = &cfg->runtime_handlers[i];
 	if (!h) {
 		if (cfg->n_runtime_handlers >= CONFIG_MAX_RUNTIME_HANDLERS)
-			return err_set(err, CRISP_E_INVALID, "more than %d runtime_handler sections",
+			return err_set(err, CRISP_E_INVALID,
+				       "more than %d runtime_handler sections",
 				       CONFIG_MAX_RUNTIME_HANDLERS);
-		cfg->runtime_handlers =
-			xrealloc(cfg->runtime_handlers,
-				 (cfg->n_runtime_handlers + 1) * sizeof(*cfg->runtime_handlers));
+		cfg->runtime_handlers = xrealloc(cfg->runtime_handlers,
+						 (cfg->n_runtime_handlers + 1) *
+							 sizeof(*cfg->runtime_handlers));
 		h = &cfg->runtime_handlers[cfg->n_runtime_handlers++];
 		h->name = xstrdup(name);
 		h->path = NULL;
@@ -491,6 +492,7 @@ static int conf_line(void *user, const char *section, const char *name, const ch
 	struct parse_ctx *ctx = user;
 	const struct config_key *k;
 	_cleanup_free_ char *host = NULL;
+	_cleanup_free_ char *handler = NULL;
 
 	if (ctx->failed)
 		return 0;
@@ -662,8 +664,8 @@ void config_print(const struct crisp_config *cfg, FILE *out)
 			r->insecure_skip_verify ? "true" : "false", r->ca_file ? r->ca_file : "");
 	}
 	for (size_t i = 0; i < cfg->n_runtime_handlers; i++)
-		fprintf(out, "\n[runtime_handler \"%s\"]\npath = %s\n", cfg->runtime_handlers[i].name,
-			cfg->runtime_handlers[i].path);
+		fprintf(out, "\n[runtime_handler \"%s\"]\npath = %s\n",
+			cfg->runtime_handlers[i].name, cfg->runtime_handlers[i].path);
 }
 
 bool config_restrict_oom(const struct crisp_config *cfg)
