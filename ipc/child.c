@@ -168,6 +168,17 @@ void child_reply(const struct child_deferred *d, const ProtobufCMessage *payload
 		ipc_send(child.fe, d->type, IPC_F_REPLY, d->id, payload, NULL, 0);
 }
 
+void child_reply_fds(const struct child_deferred *d, const ProtobufCMessage *payload, int *fds,
+		     unsigned nfds)
+{
+	if (deferred_live(d)) {
+		ipc_send(child.fe, d->type, IPC_F_REPLY, d->id, payload, fds, nfds);
+		return;
+	}
+	for (unsigned i = 0; i < nfds; i++)
+		safe_close(fds[i]);
+}
+
 void child_reply_error(const struct child_deferred *d, const struct crisp_error *err)
 {
 	struct ipc_msg req = { .type = d->type, .id = d->id };

@@ -48,6 +48,9 @@ struct child_deferred {
 };
 void child_defer(const struct ipc_msg *req, struct child_deferred *ret);
 void child_reply(const struct child_deferred *d, const ProtobufCMessage *payload);
+/* The same with fds (ownership passes, also when the reply is dropped). */
+void child_reply_fds(const struct child_deferred *d, const ProtobufCMessage *payload, int *fds,
+		     unsigned nfds);
 void child_reply_error(const struct child_deferred *d, const struct crisp_error *err);
 
 /* Frontend: ask crispd to restart helper `name`, which broke the protocol. */

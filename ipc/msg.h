@@ -71,6 +71,17 @@ enum ipc_type {
 	IPC_RUNTIMED_EXEC_SYNC,            /* ExecSyncRequest -> ExecSyncReply */
 	IPC_RUNTIMED_STATS_GET,            /* StatsRequest -> StatsReply */
 	IPC_RUNTIMED_EVENTS_WAIT,          /* EventsWaitRequest -> EventsWaitReply */
+	IPC_RUNTIMED_EXEC_START,           /* ExecStartRequest -> ExecStartReply + 1-3 fds */
+	IPC_RUNTIMED_EXEC_WAIT,            /* ExecWaitRequest -> ExecWaitReply */
+	IPC_RUNTIMED_ATTACH,               /* AttachRequest -> Empty + 1 fd */
+
+	/* helper -> its launcher (common/launcher.c: raw SOCK_SEQPACKET, no
+	 * ipc_chan; the launcher answers START with STARTED, then EXITED) */
+	IPC_LAUNCH_PROCESS_START = 0x500, /* LaunchStart + 0-3 fds */
+	IPC_LAUNCH_PROCESS_KILL,          /* LaunchKill */
+	/* launcher -> its helper, with the id of the START */
+	IPC_LAUNCH_PROCESS_STARTED = 0x580, /* LaunchStarted */
+	IPC_LAUNCH_PROCESS_EXITED,          /* LaunchExited */
 
 #ifdef CRISP_TEST_HOOKS
 	IPC_TEST_UNKNOWN = 0x7fff, /* never handled: lets tests send garbage */
