@@ -99,4 +99,20 @@ void launch_kill(struct launch *l, int sig);
  * reaped by the launcher. */
 void launch_detach(struct launch *l);
 
+/* Additions (not in the first version of this header). */
+
+/* At most this many launched programs run (not LAUNCH_DETACH, not yet
+ * reaped) at once; more are refused with CRISP_E_RESOURCE. */
+#define LAUNCH_RUNNING_MAX 1024
+
+/* The launcher's pid, 0 before launcher_start: for logs and tests. */
+pid_t launcher_pid(void);
+
+/* What the helper does once its launcher is gone (it died, or sent garbage):
+ * first every launch still running fails as described above, then fn(why)
+ * runs on the loop. Without fn (the default) the helper logs why at crit
+ * and exits 1, so that crispd restarts it with a fresh launcher: no helper
+ * can work without one. */
+void launcher_on_gone(void (*fn)(const char *why, void *arg), void *arg);
+
 #endif
