@@ -36,7 +36,7 @@ RUN_PKGS=(
 TEST_PKGS=(
 	python3 python3-pytest python3-grpcio python3-protobuf protobuf-compiler
 	systemd busybox-static valgrind util-linux passwd clang-format
-	docker-registry zstd python3-cryptography
+	docker-registry zstd python3-cryptography python3-websocket
 )
 COMMON_CONFIGURE=(--prefix=/usr/local --sysconfdir=/etc --localstatedir=/var)
 
@@ -86,6 +86,21 @@ configure_in() {
 	(cd "$dir" && "$top/configure" "$@")
 }
 
+# The pod network: crisp's default bridge conflist, only when the CNI conf
+# dir holds no configuration of its own (it would never replace one).
+install_default_cni() {
+	local dir=/etc/cni/net.d f
+	for f in "$dir"/*.conf "$dir"/*.conflist "$dir"/*.json; do
+		if [ -e "$f" ]; then
+			echo "$prog: $dir already has a CNI config ($f): keeping it"
+			return 0
+		fi
+	done
+	mkdir -p "$dir"
+	install -m 0644 contrib/cni/10-crisp-bridge.conflist "$dir/"
+	echo "$prog: installed the default pod network $dir/10-crisp-bridge.conflist"
+}
+
 build_in() {
 	echo "$prog: make -C $1"
 	make -C "$1" -j"$(nproc)"
@@ -101,6 +116,7 @@ run)
 	configure_in build "${COMMON_CONFIGURE[@]}"
 	build_in build
 	make -C build install # also creates the crisp user (scripts/create-user)
+	install_default_cni
 	echo "$prog: exec /usr/local/sbin/crispd"
 	exec /usr/local/sbin/crispd
 	;;

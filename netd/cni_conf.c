@@ -10,9 +10,11 @@
 #include <jansson.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/log.h"
 #include "netd/netd.h"
 
 #define CNI_MAX_CONF_SIZE (1u << 20)
@@ -154,4 +156,123 @@ void cni_conf_status(const struct crisp_config *cfg, struct cni_status *st)
 		snprintf(st->message, sizeof(st->message), "no valid network config in %s (%s)",
 			 cfg->cni_conf_dir, first_bad);
 	}
+}
+
+json_t *cni_conf_load(const struct crisp_config *cfg, const char *path, struct crisp_error *err)
+{
+	const char *dot = strrchr(path, '.');
+	bool is_list = dot && streq(dot, ".conflist");
+	struct cni_status st;
+	char why[384];
+	bool missing = false;
+	json_error_t jerr;
+	json_t *root, *list;
+
+	if (load_file(cfg, path, is_list, &st, why, sizeof(why), &missing) < 0)
+		return err_set(err, missing ? CRISP_E_PRECONDITION : CRISP_E_INVALID,
+			       "network config %s: %s", path, why),
+		       NULL;
+	root = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
+	if (!root)
+		return err_set(err, CRISP_E_INVALID, "network config %s: %s", path, jerr.text),
+		       NULL;
+	if (is_list)
+		return root;
+	/* libcni ConfListFromConf: name and version move up to the list */
+	list = json_pack("{s:O, s:O, s:[O]}", "name", json_object_get(root, "name"), "cniVersion",
+			 json_object_get(root, "cniVersion"), "plugins", root);
+	json_decref(root);
+	return list;
+}
+
+/* ---- watching ------------------------------------------------------------ */
+
+#define WATCH_EVENTS                                                                        \
+	(IN_CREATE | IN_DELETE | IN_MODIFY | IN_CLOSE_WRITE | IN_MOVED_FROM | IN_MOVED_TO | \
+	 IN_ATTRIB | IN_DELETE_SELF | IN_MOVE_SELF)
+
+static struct {
+	int fd;
+	int conf_wd;
+	bool bin_missing;
+	const struct crisp_config *cfg;
+	struct cni_status *st;
+	void (*on_change)(void);
+	struct event *ev, *settle, *retry;
+} watch = { .fd = -1, .conf_wd = -1 };
+
+static void recompute(evutil_socket_t fd, short what, void *arg);
+
+static void add_watches(void)
+{
+	_cleanup_free_ char *dirs = xstrdup(watch.cfg->cni_bin_dirs);
+	char *save = NULL;
+
+	if (watch.conf_wd < 0)
+		watch.conf_wd = inotify_add_watch(watch.fd, watch.cfg->cni_conf_dir, WATCH_EVENTS);
+	/* adding an existing watch again is harmless */
+	watch.bin_missing = false;
+	for (char *d = strtok_r(dirs, ":", &save); d; d = strtok_r(NULL, ":", &save))
+		if (inotify_add_watch(watch.fd, d, WATCH_EVENTS) < 0)
+			watch.bin_missing = true;
+}
+
+static void on_retry(evutil_socket_t fd, short what, void *arg)
+{
+	if (watch.conf_wd < 0 || watch.bin_missing)
+		recompute(fd, what, arg);
+}
+
+static void recompute(evutil_socket_t fd, short what, void *arg)
+{
+	add_watches();
+	cni_conf_status(watch.cfg, watch.st);
+	watch.on_change();
+}
+
+static void on_inotify(evutil_socket_t fd, short what, void *arg)
+{
+	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+	struct timeval settle = { 0, 100000 };
+	ssize_t n;
+
+	while ((n = read(fd, buf, sizeof(buf))) > 0) {
+		for (char *p = buf; p < buf + n;) {
+			const struct inotify_event *e = (const struct inotify_event *)p;
+
+			if (e->wd == watch.conf_wd &&
+			    (e->mask & (IN_IGNORED | IN_DELETE_SELF | IN_MOVE_SELF))) {
+				inotify_rm_watch(fd, watch.conf_wd);
+				watch.conf_wd = -1;
+			}
+			p += sizeof(*e) + e->len;
+		}
+	}
+	/* a burst of events (an editor's save, a package install) settles
+	 * into one recomputation */
+	event_add(watch.settle, &settle);
+}
+
+int cni_conf_watch(struct event_base *base, const struct crisp_config *cfg, struct cni_status *st,
+		   void (*on_change)(void), struct crisp_error *err)
+{
+	/* The conf dir may not exist yet, or be replaced: a slow timer adds
+	 * the watch again and recomputes, inotify does the rest. */
+	struct timeval retry = { 5, 0 };
+
+	watch.cfg = cfg;
+	watch.st = st;
+	watch.on_change = on_change;
+	watch.fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (watch.fd < 0)
+		return err_set_errno(err, CRISP_E_INTERNAL, errno, "inotify_init1");
+	add_watches();
+	watch.ev = event_new(base, watch.fd, EV_READ | EV_PERSIST, on_inotify, NULL);
+	watch.settle = evtimer_new(base, recompute, NULL);
+	watch.retry = event_new(base, -1, EV_PERSIST, on_retry, NULL);
+	event_add(watch.ev, NULL);
+	event_add(watch.retry, &retry);
+	cni_conf_status(cfg, st);
+	on_change();
+	return 0;
 }

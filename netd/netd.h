@@ -1,10 +1,15 @@
 #ifndef CRISP_NETD_NETD_H
 #define CRISP_NETD_NETD_H
 
+#include <event2/event.h>
+#include <jansson.h>
+#include <protobuf-c/protobuf-c.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "common/config.h"
+#include "common/error.h"
 
 /* netd/sandbox.c: capabilities and seccomp policy; fatal on failure. */
 void netd_sandbox(const struct crisp_config *cfg);
@@ -20,5 +25,128 @@ struct cni_status {
 	char message[512];
 };
 void cni_conf_status(const struct crisp_config *cfg, struct cni_status *st);
+
+/* Load a config file as a network list: a .conflist as is, a single plugin
+ * (.conf, .json) wrapped into a list of one, as libcni does. The same checks
+ * as cni_conf_status, so a file that became invalid since is refused. */
+json_t *cni_conf_load(const struct crisp_config *cfg, const char *path, struct crisp_error *err);
+
+/* Watch the conf dir (and the bin dirs) with inotify and keep *st current;
+ * on_change runs on the loop after each recomputation. */
+int cni_conf_watch(struct event_base *base, const struct crisp_config *cfg, struct cni_status *st,
+		   void (*on_change)(void), struct crisp_error *err);
+
+/* netd/netns.c: pinned network namespaces, <state_dir>/netns/<sandbox id>. */
+int netns_dir_init(const char *state_dir, struct crisp_error *err);
+/* Blocking (unshare, bind mount, loopback up): run it in a worker thread. */
+int netns_create(const char *path, struct crisp_error *err);
+/* Unmount and unlink; succeeds when already gone. Quick: fine on the loop. */
+int netns_remove(const char *path, struct crisp_error *err);
+bool netns_exists(const char *path);
+/* Blocking (connect with a timeout): run it in a worker thread. */
+int netns_connect(const char *path, uint16_t port, unsigned timeout_ms, int *ret_fd,
+		  struct crisp_error *err);
+
+/* A job on a fresh thread; done(arg) then runs on the loop. The thread exits
+ * after fn, which matters: a thread that entered a namespace never serves
+ * anything else. */
+void work_init(struct event_base *base);
+#define WORK_MAX 64
+int work_start(void (*fn)(void *arg), void (*done)(void *arg), void *arg, struct crisp_error *err);
+
+/* netd/cni.c: running CNI plugins. */
+#define CNI_IFNAME "eth0"
+#define CNI_PATH_ENV "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+#define CNI_OUTPUT_MAX (1u << 20)
+
+enum cni_op {
+	CNI_OP_ADD,
+	CNI_OP_DEL,
+	CNI_OP_CHECK
+};
+
+/* The values the launcher's check compares the environment against; set
+ * before launcher_start (the launcher keeps a copy). */
+void cni_setup(struct event_base *base, const char *state_dir, const char *bin_dirs);
+int cni_launch_check(const char *file, char *const argv[], char *const envp[], char *why,
+		     size_t whylen);
+
+/* What one pod gives the plugins, taken from its PodSandboxConfig. */
+struct cni_pod_args {
+	char *cni_args; /* "IgnoreUnknown=1;K8S_POD_NAMESPACE=...;..." */
+	json_t *caps;   /* capability args: portMappings, bandwidth, dns */
+};
+struct Runtime__V1__PodSandboxConfig;
+int cni_pod_args_build(const char *sandbox_id, const struct Runtime__V1__PodSandboxConfig *c,
+		       struct cni_pod_args *ret, struct crisp_error *err);
+void cni_pod_args_clear(struct cni_pod_args *a);
+/* A Kubernetes quantity ("10M", "1Gi", "500k") as bits per second. */
+int cni_bandwidth_parse(const char *quantity, uint64_t *ret_bits, struct crisp_error *err);
+
+/* The pod CIDR rule (crisp-netd(8)): an ipam "subnet" or a range "subnet"
+ * that is the string "usePodCidr" becomes the pod CIDR. */
+int cni_apply_pod_cidr(json_t *list, const char *pod_cidr, struct crisp_error *err);
+
+/* The stdin of plugin i of list for op. */
+json_t *cni_plugin_conf(json_t *list, size_t i, json_t *prev_result, json_t *caps);
+
+/* Convert a result to another cniVersion (0.3.x/0.4.0 <-> 1.x). */
+json_t *cni_result_convert(json_t *result, const char *to_version, struct crisp_error *err);
+
+/* The pod's IPs from a result: those of eth0 in the sandbox, the primary (the
+ * first of family) first. Returns the count, or -1 with err. */
+struct cni_ip {
+	char ip[64];
+	char iface[32];
+};
+int cni_result_ips(json_t *result, enum ip_family family, struct cni_ip *ips, size_t max,
+		   struct crisp_error *err);
+
+/* Run op over the whole list, asynchronously. */
+struct cni_run_params {
+	enum cni_op op;
+	json_t *list;
+	const char *sandbox_id;
+	const char *netns; /* "" for a DEL whose netns is gone */
+	const char *cni_args;
+	json_t *caps;
+	json_t *prev_result; /* DEL, CHECK: the stored ADD result (may be NULL) */
+	const char *bin_dirs;
+	unsigned timeout_s;
+};
+/* result: the final ADD result (borrowed during the call), NULL otherwise. */
+typedef void (*cni_done_fn)(json_t *result, const struct crisp_error *err, void *arg);
+int cni_run(const struct cni_run_params *p, cni_done_fn done, void *arg, struct crisp_error *err);
+
+/* netd/cache.c: one durable record per pod network, in netd's directory
+ * (networks/<sandbox id>.json). */
+enum pod_net_state {
+	POD_NET_ADDING,
+	POD_NET_ATTACHED,
+	POD_NET_DETACHED
+};
+struct pod_net {
+	char id[65];
+	enum pod_net_state state;
+	char *netns;
+	char *network;
+	json_t *config; /* the network list exactly as given to the plugins */
+	char *cni_args;
+	json_t *caps;
+	json_t *result;             /* the ADD result, NULL before */
+	bool busy;                  /* an operation runs: one at a time per pod */
+	struct net_waiter *waiting; /* netd.c: DEL/REMOVE requests queued meanwhile */
+	struct pod_net *next;
+};
+#define CACHE_DIR "networks"
+json_t *cache_encode(const struct pod_net *n);
+struct pod_net *cache_decode(json_t *j, const char *id, struct crisp_error *err);
+int cache_store(const struct pod_net *n, struct crisp_error *err);
+int cache_remove(const char *id, struct crisp_error *err);
+/* Every record in CACHE_DIR; unreadable ones are logged and skipped. */
+struct pod_net *cache_load_all(void);
+void pod_net_free(struct pod_net *n);
+
+bool sandbox_id_valid(const char *id);
 
 #endif

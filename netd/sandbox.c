@@ -1,21 +1,31 @@
-/* netd's confinement. netd creates and removes network namespaces and asks
- * the kernel about pod interfaces. It stays uid 0 with the two capabilities
- * that needs. CNI plugins need far more and must not inherit this filter:
- * the network issue adds an unfiltered launcher forked before the drop
- * (docs/PRIVSEP.md). */
+/* netd's confinement. netd creates, pins and removes pod network
+ * namespaces and connects sockets inside them; it stays uid 0, in the
+ * host's mount namespace (its pins must be visible to runc), with the two
+ * capabilities that needs. CNI plugins need far more and must not inherit
+ * this filter: they run through the launcher, forked before the drop
+ * (common/launcher.h, docs/PRIVSEP.md). */
 #include "autoconfig.h"
 
+#include <errno.h>
 #include <linux/capability.h>
+#include <net/if.h>
+#include <sched.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/socket.h>
 
+#include "common/log.h"
 #include "common/sandbox.h"
 #include "netd/netd.h"
 
 static const int netd_caps[] = {
-	CAP_NET_ADMIN, /* interfaces and addresses inside pod namespaces */
+	CAP_NET_ADMIN, /* bringing lo up in a new pod netns */
 	CAP_SYS_ADMIN, /* unshare/setns of network namespaces, their bind mounts */
 };
 
 static const int netd_syscalls[] = {
+	/* the CNI conf dir, plugin lookup, records, the netns pins */
 	SCMP_SYS(openat),
 	SCMP_SYS(getdents64),
 	SCMP_SYS(statx),
@@ -24,6 +34,8 @@ static const int netd_syscalls[] = {
 	SCMP_SYS(faccessat2),
 	SCMP_SYS(readlinkat),
 	SCMP_SYS(pread64),
+	SCMP_SYS(mkdir),
+	SCMP_SYS(mkdirat),
 	/* durable state in its own directory, replaced atomically */
 	SCMP_SYS(fsync),
 	SCMP_SYS(rename),
@@ -31,7 +43,55 @@ static const int netd_syscalls[] = {
 	SCMP_SYS(renameat2),
 	SCMP_SYS(unlink),
 	SCMP_SYS(unlinkat),
+	/* watching the conf and bin dirs */
+	SCMP_SYS(inotify_add_watch),
+	SCMP_SYS(inotify_rm_watch),
+	/* port-forward: a non-blocking connect with a bounded wait */
+	SCMP_SYS(connect),
+	SCMP_SYS(getsockopt),
+	/* short-lived worker threads */
+	SCMP_SYS(sched_getaffinity),
+	SCMP_SYS(sched_yield),
+	SCMP_SYS(prctl),
 };
+
+/* Calls allowed only with the arguments netd uses: a stolen netd still
+ * cannot make other namespaces, other mounts, or netlink/raw/packet
+ * sockets. */
+static void add_narrow_rules(scmp_filter_ctx f)
+{
+	int r = 0;
+
+	/* a new netns per pod, and entering one for port-forward */
+	r = r
+		    ?: seccomp_rule_add(f, SCMP_ACT_ALLOW, SCMP_SYS(unshare), 1,
+					SCMP_A0(SCMP_CMP_EQ, CLONE_NEWNET));
+	r = r
+		    ?: seccomp_rule_add(f, SCMP_ACT_ALLOW, SCMP_SYS(setns), 1,
+					SCMP_A1(SCMP_CMP_EQ, CLONE_NEWNET));
+	/* pinning: a plain bind mount, no other flags; unpinning, detached */
+	r = r
+		    ?: seccomp_rule_add(f, SCMP_ACT_ALLOW, SCMP_SYS(mount), 1,
+					SCMP_A3(SCMP_CMP_EQ, MS_BIND));
+	r = r
+		    ?: seccomp_rule_add(f, SCMP_ACT_ALLOW, SCMP_SYS(umount2), 1,
+					SCMP_A1(SCMP_CMP_EQ, MNT_DETACH | UMOUNT_NOFOLLOW));
+	/* IP sockets only: lo's flags and port-forward connections */
+	r = r
+		    ?: seccomp_rule_add(f, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1,
+					SCMP_A0(SCMP_CMP_EQ, AF_INET));
+	r = r
+		    ?: seccomp_rule_add(f, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1,
+					SCMP_A0(SCMP_CMP_EQ, AF_INET6));
+	r = r
+		    ?: seccomp_rule_add(f, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
+					SCMP_A1(SCMP_CMP_EQ, SIOCGIFFLAGS));
+	r = r
+		    ?: seccomp_rule_add(f, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
+					SCMP_A1(SCMP_CMP_EQ, SIOCSIFFLAGS));
+	if (r < 0)
+		fatal("netd: seccomp argument rules: %s", strerror(-r));
+}
 
 void netd_sandbox(const struct crisp_config *cfg)
 {
@@ -42,11 +102,13 @@ void netd_sandbox(const struct crisp_config *cfg)
 		.ncaps = ARRAY_SIZE(netd_caps),
 		.workdir = home,
 		.no_new_privs = true,
+		.threads = true,
 		.syscalls = netd_syscalls,
 		.nsyscalls = ARRAY_SIZE(netd_syscalls),
 	};
 	scmp_filter_ctx filter = sandbox_compile(&policy);
 
+	add_narrow_rules(filter);
 	sandbox_enter(&policy);
 	sandbox_lock(&policy, filter);
 }
