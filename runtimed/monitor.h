@@ -1,5 +1,6 @@
 /* The contract between runtimed and crisp-monitor, the per-container process
  * (runtimed/monitor.c). Both sides include this file; nothing else is shared.
+ * man/crisp-monitor.8 says the same for operators.
  *
  * runtimed starts it through its launcher, detached (LAUNCH_DETACH):
  *
@@ -9,38 +10,98 @@
  *                 [--log-max <bytes>]
  *
  * with its stdout a pipe to runtimed (the sync pipe) and stdin/stderr on
- * /dev/null. It becomes a child subreaper, runs `<runtime> --root <dir>
- * create --bundle <dir> --pid-file <bundle>/container.pid <id>` with the
- * container's stdio on pipes it holds (or a pty, through --console-socket,
- * for --tty), and writes ONE line to the sync pipe, then closes it:
+ * /dev/null. Every path is absolute without "." or ".." components; the id
+ * is 64 lowercase hex digits; --stdin-once needs --stdin; --log-max is in
+ * [MONITOR_LOG_MAX_MIN, MONITOR_LOG_MAX_MAX]. The log's directory must
+ * exist (the kubelet makes it); so must the exit file's. The monitor does
+ * not depend on being setsid'd, but must not be runtimed's child to
+ * survive it.
+ *
+ * It becomes a child subreaper, runs
+ *
+ *   <runtime> --root <runtime-root> --log <bundle>/runc.log --log-format json
+ *             create --bundle <bundle> --pid-file <bundle>/container.pid
+ *             [--console-socket <bundle>/console.sock] <id>
+ *
+ * with the container's stdio on pipes it holds (or, for --tty, the pty
+ * master the runtime sends on MONITOR_CONSOLE_SOCKET: the spec must then
+ * say process.terminal), and writes ONE line to the sync pipe, then closes
+ * it:
  *
  *   {"pid": 1234}                               created; runtimed runs start
- *   {"error": "runc create: <runc's stderr>"}   failed; the monitor exits 1
+ *   {"error": "<runtime> create: <why>"}        failed; the monitor exits 1
+ *
+ * <why> is the last "error" message of runc's JSON log, else what the
+ * runtime printed on stderr, else its exit status. An option error is
+ * reported the same way ({"error": "--id 'x': not 64 lowercase hex
+ * digits"}). After a failed create the monitor runs `<runtime> --root
+ * <dir> delete --force <id>` so nothing stays behind, removes its sockets
+ * and writes no exit file.
+ *
+ * runtimed waits for that line, and only then runs `<runtime> start <id>`
+ * (the container's init waits in the runtime until start). If the sync
+ * pipe closes without a line the monitor died: treat it as a failure.
  *
  * From then on it copies the container's output to the log file in the CRI
- * format (PROTOCOLS.md: "<RFC 3339 nano> stdout|stderr P|F <text>\n", lines
- * longer than --log-max split into P records), answers on the control socket
- * MONITOR_SOCKET in the bundle, and when the container's init exits (reaped
- * as subreaper) and its output is drained it writes the exit file
- * atomically (temporary file, fsync, rename, fsync of the directory):
+ * format (PROTOCOLS.md: "<RFC 3339 nano, UTC> stdout|stderr P|F <text>\n";
+ * a fragment without newline is held up to 100 ms for the rest of its line,
+ * then written as P; lines longer than --log-max split into P records of
+ * exactly --log-max bytes and a last F; "\r\n" is stripped like "\n"). The
+ * log is never waited for: a record that cannot be written (disk full) is
+ * dropped and counted. It answers on the control socket MONITOR_SOCKET in
+ * the bundle, and when the container's init exits (reaped as subreaper)
+ * and its output is drained (both streams at EOF, or 2 s after the exit at
+ * most) it writes the exit file atomically (<exit-file>.tmp, fsync, rename,
+ * fsync of the directory):
  *
- *   {"exit_code": 3, "signal": 0, "finished_at": <unix ns>, "oom_killed": false}
+ *   {"exit_code": 3, "signal": 0, "finished_at": <unix ns>,
+ *    "oom_killed": false, "log_dropped": 0}
  *
- * and exits 0. exit_code is the exit status, or 128+signal when killed.
+ * removes MONITOR_SOCKET and exits 0. exit_code is the exit status, or
+ * 128+signal when killed; finished_at is when the init was reaped;
+ * oom_killed is true when the container's memory cgroup counted an OOM
+ * kill ("oom_kill" of v1 memory.oom_control or v2 memory.events) while it
+ * ran and SIGKILL ended it; log_dropped counts lost log records. The
+ * monitor ignores SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1/2 and SIGPIPE:
+ * stopping the container is runtimed's job (runc kill), never the
+ * monitor's. It keeps uid 0 but drops every capability once the container
+ * is created.
  *
- * Control socket (SOCK_SEQPACKET, one request per packet, one reply):
- *   "reopen"  -> "ok" | "error <why>"   reopen the log file (ReopenContainerLog)
+ * Control socket (SOCK_SEQPACKET, mode 0600, peers must be uid 0; at most
+ * MONITOR_CLIENTS_MAX connections, more get "error too many clients"). A
+ * connection sends requests, one per packet, each answered by one packet:
+ *   "reopen"  -> "ok" | "error <why>"   reopen the log file (ReopenContainerLog);
+ *                on error the old file stays in use and no file is created.
+ *   "resize <rows> <cols>" -> "ok" | "error <why>"   (tty only; 1..65535)
  *   "attach"  -> "ok", then the same connection carries the output (packets
- *                "1<bytes>" stdout, "2<bytes>" stderr) and takes stdin
- *                ("0<bytes>", an empty "0" closes it); for the streaming issue.
- *   "resize <rows> <cols>" -> "ok" (tty only)
+ *                "1<bytes>" stdout, "2<bytes>" stderr; a tty's output is
+ *                "1"), as read, not split into lines, and takes stdin
+ *                ("0<bytes>"; an empty "0" closes it; with --stdin-once the
+ *                end of the first attach session closes it too) and
+ *                "resize <rows> <cols>" (no reply). Any other packet ends
+ *                the session. An attach client whose socket buffer is full
+ *                is disconnected: the container never waits for a reader.
+ *                While the container's stdin pipe is full, attach clients
+ *                are not read.
+ * unknown requests get "error unknown request '<req>'".
+ *
+ * Socket paths: sun_path holds 107 bytes. When "<bundle>/monitor.sock" is
+ * longer, the monitor binds it through "/proc/self/fd/<bundle fd>/..." and
+ * a client must connect the same way (open the bundle O_PATH, connect to
+ * "/proc/self/fd/<fd>/monitor.sock"); the runtime gets
+ * "/proc/<monitor pid>/fd/<fd>/console.sock" for the console socket.
  */
 #ifndef CRISP_RUNTIMED_MONITOR_H
 #define CRISP_RUNTIMED_MONITOR_H
 
 #define MONITOR_SOCKET "monitor.sock"
+#define MONITOR_CONSOLE_SOCKET "console.sock"
 #define MONITOR_PID_FILE "container.pid"
+#define MONITOR_RUNTIME_LOG "runc.log"
 #define MONITOR_LOG_MAX_DEFAULT (16u << 10)
+#define MONITOR_LOG_MAX_MIN 1u
+#define MONITOR_LOG_MAX_MAX (1u << 20)
 #define MONITOR_PACKET_MAX 32768
+#define MONITOR_CLIENTS_MAX 16
 
 #endif

@@ -1,19 +1,344 @@
 /* crisp-runtimed: pod sandboxes and containers. Started by crispd; serves
- * the frontend's runtime requests. This is the skeleton the container issue
- * fills: start, privilege drop, event loop, health of the OCI runtime. */
+ * the frontend's runtime requests (ipc/msg.h, IPC_RUNTIMED_*): it keeps the
+ * durable records, generates OCI specs, drives runc and the per-container
+ * monitors through its launcher, watches exits, and answers stats and
+ * events. Start-up: directories, host detection, the launcher (forked
+ * before the privilege drop), the drop, then the records and recovery. */
 #include "autoconfig.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <linux/magic.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/utsname.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "common/launcher.h"
 #include "common/log.h"
-#include "ipc/child.h"
 #include "runtimed/runtimed.h"
 
-static struct {
-	char *runtime_path; /* the default handler's binary, found in PATH */
-} rt;
+struct runtimed rt;
+
+/* --- small shared helpers ----------------------------------------------- */
+
+bool id_valid(const char *id)
+{
+	if (!id || strnlen(id, ID_LEN + 1) != ID_LEN)
+		return false;
+	for (size_t i = 0; i < ID_LEN; i++)
+		if (!((id[i] >= '0' && id[i] <= '9') || (id[i] >= 'a' && id[i] <= 'f')))
+			return false;
+	return true;
+}
+
+int64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+char *bundle_path(const char *id, const char *file)
+{
+	return file ? xasprintf("%s/%s/%s", rt.bundles, id, file)
+		    : xasprintf("%s/%s", rt.bundles, id);
+}
+
+const struct rt_handler *handler_find(const char *name)
+{
+	if (!name || !*name)
+		return rt.runtime_ready ? &rt.handlers[0] : NULL;
+	for (size_t i = 0; i < rt.nhandlers; i++)
+		if (streq(rt.handlers[i].name, name))
+			return &rt.handlers[i];
+	return NULL;
+}
+
+const struct rt_handler *handler_by_path(const char *path)
+{
+	for (size_t i = 0; i < rt.nhandlers; i++)
+		if (streq(rt.handlers[i].path, path))
+			return &rt.handlers[i];
+	return NULL;
+}
+
+struct pod *pod_find(const char *id)
+{
+	for (struct pod *p = rt.pods; p; p = p->next)
+		if (streq(p->id, id))
+			return p;
+	return NULL;
+}
+
+struct ctr *ctr_find(const char *id)
+{
+	for (struct ctr *c = rt.ctrs; c; c = c->next)
+		if (streq(c->id, id))
+			return c;
+	return NULL;
+}
+
+void exit_wait_add(struct exit_wait **head, void (*fn)(bool, void *), void *arg)
+{
+	struct exit_wait *w = xcalloc(1, sizeof(*w));
+
+	w->fn = fn;
+	w->arg = arg;
+	w->next = *head;
+	*head = w;
+}
+
+void exit_waits_fire(struct exit_wait **head, bool exited)
+{
+	struct exit_wait *w = *head;
+
+	*head = NULL;
+	while (w) {
+		struct exit_wait *next = w->next;
+		w->fn(exited, w->arg);
+		free(w);
+		w = next;
+	}
+}
+
+static int rm_rf_at(int parent, const char *name, int depth)
+{
+	_cleanup_close_ int fd = -1;
+	DIR *d;
+	struct dirent *de;
+	int r = 0;
+
+	if (depth > 64)
+		return -ELOOP;
+	if (unlinkat(parent, name, 0) == 0 || errno == ENOENT)
+		return 0;
+	if (errno != EISDIR && errno != EPERM)
+		return -errno;
+	fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -errno;
+	d = fdopendir(fd);
+	if (!d)
+		return -errno;
+	fd = -1;
+	while ((de = readdir(d))) {
+		if (streq(de->d_name, ".") || streq(de->d_name, ".."))
+			continue;
+		int q = rm_rf_at(dirfd(d), de->d_name, depth + 1);
+		if (q < 0 && r == 0)
+			r = q;
+	}
+	closedir(d);
+	if (unlinkat(parent, name, AT_REMOVEDIR) < 0 && errno != ENOENT && r == 0)
+		r = -errno;
+	return r;
+}
+
+int rm_rf(const char *path)
+{
+	return rm_rf_at(AT_FDCWD, path, 0);
+}
+
+/* /proc/<pid>/stat's state and starttime; 0 when the process does not exist. */
+static uint64_t proc_stat(pid_t pid, char *ret_state)
+{
+	char path[64], buf[1024];
+	_cleanup_close_ int fd = -1;
+	ssize_t n;
+	char *p;
+	uint64_t v = 0;
+
+	if (pid <= 0)
+		return 0;
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	/* comm may hold spaces and parentheses: fields start after the last ')'. */
+	p = strrchr(buf, ')');
+	if (!p || p[1] != ' ' || !p[2])
+		return 0;
+	*ret_state = p[2];
+	/* field 3 (state) is the first after ')'; starttime is field 22 */
+	for (int field = 2; field < 22 && p; field++)
+		p = strchr(p + 1, ' ');
+	if (!p || sscanf(p + 1, "%" SCNu64, &v) != 1)
+		return 0;
+	return v;
+}
+
+uint64_t proc_starttime(pid_t pid)
+{
+	char state;
+
+	return proc_stat(pid, &state);
+}
+
+/* A zombie is not alive: after a node-level kill its parent may be an init
+ * that never reaps it. */
+bool proc_alive(pid_t pid, uint64_t starttime)
+{
+	char state = 0;
+	uint64_t now = proc_stat(pid, &state);
+
+	return now != 0 && state != 'Z' && state != 'X' && (starttime == 0 || now == starttime);
+}
+
+int write_file(const char *path, const char *data, size_t len, unsigned mode,
+	       struct crisp_error *err)
+{
+	_cleanup_free_ char *tmp = xasprintf("%s.tmp", path);
+	_cleanup_close_ int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
+				      mode);
+	size_t off = 0;
+
+	if (fd < 0)
+		return err_set_errno(err, CRISP_E_INTERNAL, errno, "creating %s", tmp);
+	while (off < len) {
+		ssize_t n = write(fd, data + off, len - off);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			err_set_errno(err, CRISP_E_INTERNAL, errno, "writing %s", tmp);
+			unlink(tmp);
+			return -1;
+		}
+		off += (size_t)n;
+	}
+	if (fchmod(fd, mode) < 0 || fsync(fd) < 0 || rename(tmp, path) < 0) {
+		err_set_errno(err, CRISP_E_INTERNAL, errno, "writing %s", path);
+		unlink(tmp);
+		return -1;
+	}
+	return 0;
+}
+
+char *read_file(const char *path, size_t max, size_t *ret_len, struct crisp_error *err)
+{
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+	_cleanup_free_ char *buf = NULL;
+	size_t len = 0;
+	ssize_t n;
+
+	if (fd < 0) {
+		err_set_errno(err, errno == ENOENT ? CRISP_E_NOT_FOUND : CRISP_E_INTERNAL, errno,
+			      "opening %s", path);
+		return NULL;
+	}
+	buf = xmalloc(max + 2);
+	while ((n = read(fd, buf + len, max + 1 - len)) > 0) {
+		len += (size_t)n;
+		if (len > max) {
+			err_set(err, CRISP_E_RESOURCE, "%s is larger than %zu bytes", path, max);
+			return NULL;
+		}
+	}
+	if (n < 0) {
+		err_set_errno(err, CRISP_E_INTERNAL, errno, "reading %s", path);
+		return NULL;
+	}
+	buf[len] = '\0';
+	if (ret_len)
+		*ret_len = len;
+	return TAKE_PTR(buf);
+}
+
+void str_set(char **field, const char *v)
+{
+	/* Unpacked messages point absent strings at protobuf-c's static "". */
+	if (*field && *field != protobuf_c_empty_string)
+		free(*field);
+	*field = xstrdup(v);
+}
+
+void *msg_dup(const ProtobufCMessageDescriptor *desc, const ProtobufCMessage *m)
+{
+	size_t n;
+	_cleanup_free_ uint8_t *buf = NULL;
+	void *copy;
+
+	if (!m)
+		return NULL;
+	n = protobuf_c_message_get_packed_size(m);
+	buf = xmalloc(n ? n : 1);
+	protobuf_c_message_pack(m, buf);
+	copy = protobuf_c_message_unpack(desc, NULL, n, buf);
+	if (!copy)
+		fatal("runtimed: cannot copy a %s message", desc->name);
+	return copy;
+}
+
+/* --- health ------------------------------------------------------------------ */
+
+static void on_health(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessage *req, void *arg)
+{
+	CrispIpc__HealthGetReply reply = CRISP_IPC__HEALTH_GET_REPLY__INIT;
+	const struct rt_handler *h = handler_find("");
+	char message[512];
+
+	reply.version = (char *)CRISP_VERSION;
+	reply.ready = rt.runtime_ready && h && access(h->path, X_OK) == 0;
+	if (!reply.ready) {
+		snprintf(message, sizeof(message),
+			 "OCI runtime '%s' of the default handler is not installed%s%s",
+			 child_config()->default_runtime,
+			 h ? " any more at " : " (not found in PATH)", h ? h->path : "");
+		reply.reason = (char *)"RuntimeNotFound";
+		reply.message = message;
+	}
+	ipc_reply(chan, msg, &reply.base, NULL, 0);
+}
+
+/* What runtimed accepts from the frontend. Requests that carry CRI configs
+ * may be large (many mounts, env, annotations); the rest are small. */
+static const struct ipc_handler frontend_handlers[] = {
+	{ IPC_RUNTIMED_HEALTH_GET, &crisp_ipc__health_get_request__descriptor, 0, IPC_SMALL,
+	  IPC_ANY_STATE, on_health },
+	{ IPC_RUNTIMED_SANDBOX_CREATE, &crisp_ipc__sandbox_create_request__descriptor, 0,
+	  IPC_MEDIUM, IPC_ANY_STATE, on_sandbox_create },
+	{ IPC_RUNTIMED_SANDBOX_START, &crisp_ipc__sandbox_start_request__descriptor, 0, IPC_SMALL,
+	  IPC_ANY_STATE, on_sandbox_start },
+	{ IPC_RUNTIMED_SANDBOX_STOP, &crisp_ipc__sandbox_stop_request__descriptor, 0, IPC_SMALL,
+	  IPC_ANY_STATE, on_sandbox_stop },
+	{ IPC_RUNTIMED_SANDBOX_REMOVE, &crisp_ipc__sandbox_remove_request__descriptor, 0, IPC_SMALL,
+	  IPC_ANY_STATE, on_sandbox_remove },
+	{ IPC_RUNTIMED_SANDBOX_LIST, &crisp_ipc__sandbox_list_request__descriptor, 0, IPC_SMALL,
+	  IPC_ANY_STATE, on_sandbox_list },
+	{ IPC_RUNTIMED_CONTAINER_CREATE, &crisp_ipc__container_create_request__descriptor, 0,
+	  IPC_MEDIUM, IPC_ANY_STATE, on_container_create },
+	{ IPC_RUNTIMED_CONTAINER_START, &crisp_ipc__container_request__descriptor, 0, IPC_SMALL,
+	  IPC_ANY_STATE, on_container_start },
+	{ IPC_RUNTIMED_CONTAINER_STOP, &crisp_ipc__container_stop_request__descriptor, 0, IPC_SMALL,
+	  IPC_ANY_STATE, on_container_stop },
+	{ IPC_RUNTIMED_CONTAINER_REMOVE, &crisp_ipc__container_request__descriptor, 0, IPC_SMALL,
+	  IPC_ANY_STATE, on_container_remove },
+	{ IPC_RUNTIMED_CONTAINER_LIST, &crisp_ipc__container_list_request__descriptor, 0, IPC_SMALL,
+	  IPC_ANY_STATE, on_container_list },
+	{ IPC_RUNTIMED_CONTAINER_UPDATE, &crisp_ipc__container_update_request__descriptor, 0,
+	  IPC_SMALL, IPC_ANY_STATE, on_container_update },
+	{ IPC_RUNTIMED_CONTAINER_LOG_REOPEN, &crisp_ipc__container_request__descriptor, 0,
+	  IPC_SMALL, IPC_ANY_STATE, on_log_reopen },
+	{ IPC_RUNTIMED_EXEC_SYNC, &crisp_ipc__exec_sync_request__descriptor, 0, IPC_MEDIUM,
+	  IPC_ANY_STATE, on_exec_sync },
+	{ IPC_RUNTIMED_STATS_GET, &crisp_ipc__stats_request__descriptor, 0, IPC_SMALL,
+	  IPC_ANY_STATE, on_stats },
+	{ IPC_RUNTIMED_EVENTS_WAIT, &crisp_ipc__events_wait_request__descriptor, 0, IPC_SMALL,
+	  IPC_ANY_STATE, on_events_wait },
+};
+
+/* --- start-up ---------------------------------------------------------------- */
 
 /* Resolve the default runtime in PATH while we still may look anywhere. */
 static char *find_in_path(const char *name)
@@ -34,42 +359,197 @@ static char *find_in_path(const char *name)
 	return NULL;
 }
 
-static void on_health(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessage *req, void *arg)
+static void setup_handlers(struct crisp_config *cfg)
 {
-	CrispIpc__HealthGetReply reply = CRISP_IPC__HEALTH_GET_REPLY__INIT;
-	const char *handler = child_config()->default_runtime;
-	char message[512];
+	char *def = find_in_path(cfg->default_runtime);
+	const char *slash = strrchr(cfg->default_runtime, '/');
 
-	reply.version = (char *)CRISP_VERSION;
-	reply.ready = rt.runtime_path && access(rt.runtime_path, X_OK) == 0;
-	if (!reply.ready) {
-		snprintf(message, sizeof(message),
-			 "OCI runtime '%s' of the default handler is not installed%s%s", handler,
-			 rt.runtime_path ? " any more at " : " (not found in PATH)",
-			 rt.runtime_path ? rt.runtime_path : "");
-		reply.reason = (char *)"RuntimeNotFound";
-		reply.message = message;
+	rt.handlers = xcalloc(cfg->n_runtime_handlers + 1, sizeof(*rt.handlers));
+	if (def) {
+		/* The default handler is called by the runtime's base name ("runc"). */
+		rt.handlers[0].name = xstrdup(slash ? slash + 1 : cfg->default_runtime);
+		rt.handlers[0].path = def;
+		rt.nhandlers = 1;
+		rt.runtime_ready = true;
+		log_info("default OCI runtime: %s", def);
+	} else {
+		log_warn("OCI runtime '%s' not found in PATH: RuntimeReady stays false",
+			 cfg->default_runtime);
 	}
-	ipc_reply(chan, msg, &reply.base, NULL, 0);
+	for (size_t i = 0; i < cfg->n_runtime_handlers; i++) {
+		const struct runtime_handler_conf *h = &cfg->runtime_handlers[i];
+		bool taken = streq(h->name, "monitor");
+		for (size_t j = 0; j < rt.nhandlers; j++)
+			taken = taken || streq(rt.handlers[j].name, h->name);
+		if (taken) {
+			log_warn("runtime handler '%s' ignored: the name is taken", h->name);
+			continue;
+		}
+		if (access(h->path, X_OK) < 0) {
+			log_warn("runtime handler '%s': %s is not executable, ignored", h->name,
+				 h->path);
+			continue;
+		}
+		rt.handlers[rt.nhandlers].name = xstrdup(h->name);
+		rt.handlers[rt.nhandlers].path = xstrdup(h->path);
+		rt.nhandlers++;
+	}
 }
 
-/* What runtimed accepts from the frontend. */
-static const struct ipc_handler frontend_handlers[] = {
-	{ IPC_RUNTIMED_HEALTH_GET, &crisp_ipc__health_get_request__descriptor, 0, IPC_SMALL,
-	  IPC_ANY_STATE, on_health },
-};
+static void mkdir_or_die(const char *path, unsigned mode)
+{
+	if (mkdir_p(path, mode) < 0)
+		fatal("runtimed: cannot create %s: %s", path, strerror(errno));
+}
+
+/* crisp-pause copied into a directory runtimed owns, so that the pause
+ * container's read-only rootfs holds that one file and nothing else. */
+static void setup_pause(struct crisp_config *cfg)
+{
+	_cleanup_free_ char *src = xasprintf("%s/crisp-pause", cfg->helper_dir);
+	_cleanup_free_ char *dst = xasprintf("%s/pause", rt.pause_rootfs);
+	struct crisp_error err = { 0 };
+	size_t len;
+	_cleanup_free_ char *data = read_file(src, 8u << 20, &len, &err);
+
+	mkdir_or_die(rt.pause_rootfs, 0755);
+	if (!data) {
+		log_warn("pause program unavailable, sandboxes cannot start: %s", err.msg);
+		return;
+	}
+	if (write_file(dst, data, len, 0755, &err) < 0)
+		log_warn("pause program: %s", err.msg);
+}
+
+static void setup_dirs(struct crisp_config *cfg)
+{
+	rt.home = xasprintf("%s/runtimed", cfg->root_dir);
+	rt.exits_dir = xasprintf("%s/exits", rt.home);
+	rt.vol = xasprintf("%s/runtimed", cfg->state_dir);
+	rt.runc_root = xasprintf("%s/runc", rt.vol);
+	rt.bundles = xasprintf("%s/bundles", rt.vol);
+	rt.pods_dir = xasprintf("%s/pods", rt.vol);
+	rt.pause_rootfs = xasprintf("%s/pause/rootfs", rt.vol);
+	rt.snapshots = xasprintf("%s/imaged/snapshots", cfg->root_dir);
+	rt.netns_dir = xasprintf("%s/netns", cfg->state_dir);
+	rt.monitor_path = xasprintf("%s/crisp-monitor", cfg->helper_dir);
+	mkdir_or_die(rt.home, 0700);
+	mkdir_or_die(rt.exits_dir, 0700);
+	mkdir_or_die(rt.runc_root, 0700);
+	mkdir_or_die(rt.bundles, 0711);
+	mkdir_or_die(rt.pods_dir, 0711);
+}
+
+static struct launcher_program *programs;
+
+static void start_launcher(void)
+{
+	struct crisp_error err = { 0 };
+	size_t n = 0;
+
+	programs = xcalloc(rt.nhandlers + 1, sizeof(*programs));
+	for (size_t i = 0; i < rt.nhandlers; i++)
+		programs[n++] = (struct launcher_program){ .name = rt.handlers[i].name,
+							   .path = rt.handlers[i].path,
+							   .check = check_runc };
+	programs[n++] = (struct launcher_program){ .name = "monitor",
+						   .path = rt.monitor_path,
+						   .check = check_monitor };
+	if (launcher_start(programs, n, &err) < 0)
+		fatal("runtimed: launcher: %s", err.msg);
+	launcher_attach(child_base());
+}
+
+/* Bundles and pod directories no record owns are what a crash between
+ * their removal and the record's left behind (or a foreign mess): unmount
+ * what is mounted there, have the runtime forget the id, remove them. */
+static void sweep_orphans(const char *dir, bool pods)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		_cleanup_free_ char *path = NULL, *mnt = NULL;
+		struct crisp_error err = { 0 };
+		const char *args[] = { "delete", "--force", de->d_name, NULL };
+		int r;
+
+		if (!id_valid(de->d_name) || pod_find(de->d_name) || ctr_find(de->d_name))
+			continue;
+		path = xasprintf("%s/%s", dir, de->d_name);
+		mnt = xasprintf("%s/%s", path, pods ? "shm" : "rootfs");
+		log_warn("removing %s: no record owns it", path);
+		if (umount2(mnt, MNT_DETACH) < 0 && errno != EINVAL && errno != ENOENT)
+			log_warn("unmounting %s: %s", mnt, strerror(errno));
+		if ((r = rm_rf(path)) < 0)
+			log_warn("removing %s: %s", path, strerror(-r));
+		if (!pods && rt.runtime_ready &&
+		    runc_run(&rt.handlers[0], args, NULL, NULL, &err) < 0)
+			log_warn("%s", err.msg);
+	}
+	closedir(d);
+}
+
+/* Exit files nobody owns any more (exits_check removes those). */
+static void sweep_exits(void)
+{
+	DIR *d = opendir(rt.exits_dir);
+	struct dirent *de;
+	char id[ID_LEN + 1];
+
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		if (strlen(de->d_name) != ID_LEN + 5 || strcmp(de->d_name + ID_LEN, ".json") != 0)
+			continue;
+		memcpy(id, de->d_name, ID_LEN);
+		id[ID_LEN] = '\0';
+		if (id_valid(id) && !pod_find(id) && !ctr_find(id))
+			exits_check(id);
+	}
+	closedir(d);
+}
+
+static void recover(void)
+{
+	struct crisp_error err = { 0 };
+	size_t npods = 0, nctrs = 0;
+
+	if (state_load(&err) < 0)
+		fatal("runtimed: %s", err.msg);
+	/* Containers first: a pod's recovery looks at its containers' states. */
+	for (struct ctr *c = rt.ctrs; c; c = c->next, nctrs++)
+		ctr_recover(c);
+	for (struct pod *p = rt.pods; p; p = p->next, npods++)
+		pod_recover(p);
+	sweep_orphans(rt.bundles, false);
+	sweep_orphans(rt.pods_dir, true);
+	sweep_exits();
+	log_info("recovered %zu sandboxes and %zu containers", npods, nctrs);
+}
 
 static void on_config(struct crisp_config *cfg, bool reload, void *arg)
 {
+	struct crisp_error err = { 0 };
+
 	if (reload)
 		return;
-	rt.runtime_path = find_in_path(cfg->default_runtime);
-	if (!rt.runtime_path)
-		log_warn("OCI runtime '%s' not found in PATH: RuntimeReady stays false",
-			 cfg->default_runtime);
-	else
-		log_info("default OCI runtime: %s", rt.runtime_path);
+	rt.cfg = cfg;
+	setup_handlers(cfg);
+	setup_dirs(cfg);
+	setup_pause(cfg);
+	host_detect(cfg);
+	if (chdir(rt.home) < 0)
+		fatal("runtimed: chdir %s: %s", rt.home, strerror(errno));
+	start_launcher();
+	if (state_open("state.db", &err) < 0)
+		fatal("runtimed: %s", err.msg);
 	runtimed_sandbox(cfg);
+	if (exits_watch(&err) < 0)
+		fatal("runtimed: %s", err.msg);
+	recover();
 	log_info("ready");
 }
 

@@ -1,9 +1,215 @@
+/* runtimed's shared state: the records of sandboxes and containers (kept in
+ * memory, durable in SQLite), the paths it owns, and the subsystems that act
+ * on them. One event loop; nothing here blocks it: runc and the monitors run
+ * through the launcher (common/launcher.h), exits arrive as files watched
+ * with inotify. */
 #ifndef CRISP_RUNTIMED_RUNTIMED_H
 #define CRISP_RUNTIMED_RUNTIMED_H
 
-#include "common/config.h"
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
 
-/* runtimed/sandbox.c: capabilities and seccomp policy; fatal on failure. */
+#include "common/config.h"
+#include "common/error.h"
+#include "ipc/child.h"
+#include "runtimed/spec.h"
+
+#define ID_LEN 64
+#define RT_NAME_MAX 1024             /* of a k8s_... name */
+#define RT_META_MAX 253              /* name, namespace, uid of metadata */
+#define RT_POD_FILE_MAX 65536        /* host /etc/hosts, resolv.conf copied into a pod */
+#define RT_IMAGE_FILE_MAX (4u << 20) /* an image's /etc/passwd or /etc/group */
+#define RT_EXIT_FILE_MAX 4096
+#define RT_STOP_KILL_WAIT_MS 10000 /* after SIGKILL, how long an exit may take */
+
+/* A runtime handler: the default one (runtime.default_runtime found in PATH)
+ * and each [runtime_handler "NAME"] section. The name is also the launcher's
+ * program name for it. */
+struct rt_handler {
+	char *name;
+	char *path;
+};
+
+struct pod;
+struct ctr;
+
+/* Something waiting for a process (a container's init, a sandbox's pause)
+ * to have exited: called once, exited true when its exit was recorded, false
+ * when the wait was cancelled (the record went away). */
+struct exit_wait {
+	struct exit_wait *next;
+	void (*fn)(bool exited, void *arg);
+	void *arg;
+};
+
+struct pod {
+	struct pod *next;
+	char id[ID_LEN + 1];
+	char *name;
+	CrispIpc__SandboxInfo *info; /* the record; ready_to_start = "creating" */
+	uint64_t pid_start;          /* /proc/<pid>/stat starttime of pause */
+	int busy;                    /* start/stop/remove in flight */
+	struct exit_wait *waits;
+};
+
+struct ctr {
+	struct ctr *next;
+	char id[ID_LEN + 1];
+	char *name;
+	CrispIpc__ContainerInfo *info; /* the record */
+	CrispIpc__SnapshotMount *rootfs;
+	uint64_t pid_start;
+	int stop_signal;
+	int busy;
+	struct exit_wait *waits;
+};
+
+struct runtimed {
+	struct crisp_config *cfg;
+	char *home;      /* <root_dir>/runtimed: state.db, exits/ */
+	char *exits_dir; /* <root_dir>/runtimed/exits */
+	char *vol;       /* <state_dir>/runtimed */
+	char *runc_root; /* <vol>/runc */
+	char *bundles;   /* <vol>/bundles */
+	char *pods_dir;  /* <vol>/pods */
+	char *pause_rootfs;
+	char *snapshots;             /* <root_dir>/imaged/snapshots: container rootfs layers */
+	char *netns_dir;             /* <state_dir>/netns */
+	struct rt_handler *handlers; /* [0] is the default */
+	size_t nhandlers;
+	char *monitor_path;
+	struct spec_host host;
+	struct pod *pods;
+	struct ctr *ctrs;
+	bool runtime_ready;
+};
+
+extern struct runtimed rt;
+
+/* runtimed.c */
+const struct rt_handler *handler_find(const char *name);
+const struct rt_handler *handler_by_path(const char *path);
+bool id_valid(const char *id);
+int64_t now_ns(void);
+char *bundle_path(const char *id, const char *file);
+struct pod *pod_find(const char *id);
+struct ctr *ctr_find(const char *id);
+void exit_waits_fire(struct exit_wait **head, bool exited);
+void exit_wait_add(struct exit_wait **head, void (*fn)(bool, void *), void *arg);
+/* Remove every file and directory under path, then path (no symlink followed);
+ * returns 0 or -errno. Mount points are not crossed: unmount first. */
+int rm_rf(const char *path);
+/* /proc/<pid>/stat's starttime, 0 if the process does not exist. */
+uint64_t proc_starttime(pid_t pid);
+/* pid exists, is not a zombie and (starttime not 0) started at starttime. */
+bool proc_alive(pid_t pid, uint64_t starttime);
+/* Write a whole file atomically (temp file, fsync, rename). */
+int write_file(const char *path, const char *data, size_t len, unsigned mode,
+	       struct crisp_error *err);
+/* Read a whole small file, at most max bytes (more is an error); NUL-terminated. */
+char *read_file(const char *path, size_t max, size_t *ret_len, struct crisp_error *err);
+/* Replace a string field of a record (which may be protobuf-c's static ""). */
+void str_set(char **field, const char *v);
+/* A protobuf copy, for records that outlive the request. */
+void *msg_dup(const ProtobufCMessageDescriptor *desc, const ProtobufCMessage *m);
+
+/* state.c: the durable records (SQLite, WAL, synchronous FULL). */
+int state_open(const char *path, struct crisp_error *err);
+int state_pod_insert(struct pod *p, struct crisp_error *err);
+int state_pod_save(struct pod *p, struct crisp_error *err);
+int state_pod_delete(const char *id, struct crisp_error *err);
+int state_ctr_insert(struct ctr *c, struct crisp_error *err);
+int state_ctr_save(struct ctr *c, struct crisp_error *err);
+int state_ctr_delete(const char *id, struct crisp_error *err);
+int state_load(struct crisp_error *err);
+void pod_free(struct pod *p);
+void ctr_free(struct ctr *c);
+
+/* runc.c: the OCI runtime and the monitors, through the launcher. */
+typedef void (*runc_done_fn)(int status, const char *errout, void *arg);
+/* Run `<handler> --root <runc_root> args...`; done (may be NULL) gets the
+ * wait status (-1 when it could not run) and what it wrote on stderr
+ * (bounded). */
+int runc_run(const struct rt_handler *h, const char *const *args, runc_done_fn done, void *arg,
+	     struct crisp_error *err);
+typedef void (*monitor_done_fn)(pid_t pid, const struct crisp_error *err, void *arg);
+/* Start a detached monitor that creates the container of bundle `id`;
+ * done gets the container's init pid from its sync line, or an error. */
+int monitor_launch(const struct rt_handler *h, const char *id, const char *log_path, bool stdin_,
+		   bool stdin_once, bool tty, monitor_done_fn done, void *arg,
+		   struct crisp_error *err);
+
+/* launch_check.c: what the launcher lets runtimed run. */
+int check_runc(const char *file, char *const argv[], char *const envp[], char *why, size_t whylen);
+int check_monitor(const char *file, char *const argv[], char *const envp[], char *why,
+		  size_t whylen);
+extern const char *const launch_env[];
+
+/* exits.c: exit files written by the monitors. */
+int exits_watch(struct crisp_error *err);
+/* Process <exits>/<id>.json if present: 1 done, 0 absent. */
+int exits_check(const char *id);
+
+/* events.c */
+void event_emit(const char *id, const char *sandbox_id, Runtime__V1__ContainerEventType type);
+void on_events_wait(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessage *req, void *arg);
+
+/* pod.c */
+void on_sandbox_create(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessage *req,
+		       void *arg);
+void on_sandbox_start(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessage *req, void *arg);
+void on_sandbox_stop(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessage *req, void *arg);
+void on_sandbox_remove(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessage *req,
+		       void *arg);
+void on_sandbox_list(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessage *req, void *arg);
+void pod_exited(struct pod *p, const char *why);
+void pod_recover(struct pod *p);
+char *pod_dir(const char *id, const char *file);
+/* The pod's cgroup when its config names no cgroup_parent (cgroupfs driver):
+ * "crisp/pod-<id>", removed with the pod; NULL for systemd. */
+char *pod_default_cgroup(const char *id);
+/* The pod's part of a spec; paths receives strings the caller frees. */
+#define POD_SPEC_PATHS 5
+void pod_spec_fill(struct pod *p, struct spec_pod *sp, char **paths);
+int write_spec(const char *id, json_t *spec, struct crisp_error *err);
+
+/* container.c */
+void on_container_create(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessage *req,
+			 void *arg);
+void on_container_start(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessage *req,
+			void *arg);
+void on_container_stop(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessage *req,
+		       void *arg);
+void on_container_remove(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessage *req,
+			 void *arg);
+void on_container_list(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessage *req,
+		       void *arg);
+void ctr_exited(struct ctr *c, int exit_code, int64_t finished_at, const char *reason,
+		const char *message);
+void ctr_recover(struct ctr *c);
+/* Kill (SIGKILL at once when timeout_s is 0, else sig then SIGKILL after
+ * timeout_s) and call fn once the exit is recorded. */
+void ctr_stop(struct ctr *c, int sig, int64_t timeout_s, void (*fn)(bool, void *), void *arg);
+/* Delete everything of a container (runc state, mount, bundle, exit file,
+ * record); it must have exited. fn(0 or -1, err). */
+void ctr_destroy(struct ctr *c, void (*fn)(int r, const struct crisp_error *err, void *arg),
+		 void *arg);
+/* Same for a pod's pause container: runc delete, bundle, exit file. */
+void pod_stop(struct pod *p, void (*fn)(bool, void *), void *arg);
+
+/* ops.c: ExecSync, update, log reopen, stats. */
+void on_exec_sync(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessage *req, void *arg);
+void on_container_update(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessage *req,
+			 void *arg);
+void on_log_reopen(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessage *req, void *arg);
+void on_stats(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessage *req, void *arg);
+
+/* host.c: what the host offers spec generation (rt.host), found at start
+ * before the privilege drop, and the callbacks spec generation runs. */
+void host_detect(struct crisp_config *cfg);
+
+/* sandbox.c: capabilities and seccomp policy; fatal on failure. */
 void runtimed_sandbox(const struct crisp_config *cfg);
 
 #endif

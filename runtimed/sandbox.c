@@ -1,30 +1,80 @@
-/* runtimed's confinement. runtimed manages containers: it signals their
- * processes, reads their /proc entries and cgroups, and mounts their root
- * filesystems. It stays uid 0 with just those capabilities.
+/* runtimed's confinement. runtimed manages containers: it mounts their root
+ * filesystems and their pods' /dev/shm, signals their processes, reads
+ * their /proc entries and cgroups, keeps its records in SQLite, watches the
+ * monitors' exit files with inotify and talks to the monitors over unix
+ * sockets. It stays uid 0 with just those capabilities, in the host's mount
+ * namespace (runc must see the mounts it makes), without chroot.
  *
  * Programs it runs (runc, the per-container monitor) must not inherit this
- * seccomp filter or these limits, since containers would too: the container
- * issue adds an unfiltered launcher forked before the drop (docs/PRIVSEP.md). */
+ * seccomp filter or these limits, since containers would too: they are run
+ * by the launcher, forked before the drop (common/launcher.h,
+ * docs/PRIVSEP.md). So runtimed itself has no execve, fork or clone. */
 #include "autoconfig.h"
 
 #include <linux/capability.h>
+#include <sys/socket.h>
 
+#include "common/log.h"
 #include "common/sandbox.h"
 #include "runtimed/runtimed.h"
 
 static const int runtimed_caps[] = {
-	CAP_CHOWN,                  /* hand container state files to their users */
-	CAP_DAC_OVERRIDE,           /* reach container files whatever their modes */
-	CAP_FOWNER,       CAP_KILL, /* stop containers of any uid */
-	CAP_SYS_ADMIN,              /* mount root filesystems, /dev/shm, cgroup writes */
-	CAP_SYS_PTRACE,             /* /proc/<pid>/{ns,root,status} of container processes */
+	CAP_CHOWN,        /* hand container state files to their users */
+	CAP_DAC_OVERRIDE, /* reach container files whatever their modes */
+	CAP_FOWNER,       /* chmod files in pod directories of any owner */
+	CAP_KILL,         /* stop containers and exec'd processes of any uid */
+	CAP_SYS_ADMIN,    /* mount root filesystems and /dev/shm, cgroup writes */
+	CAP_SYS_PTRACE,   /* /proc/<pid>/{ns,root,net,status} of container processes */
 };
 
+/* Beyond sandbox_base_syscalls. */
 static const int runtimed_syscalls[] = {
-	SCMP_SYS(openat),     SCMP_SYS(getdents64), SCMP_SYS(statx),     SCMP_SYS(statfs),
-	SCMP_SYS(fstatfs),    SCMP_SYS(access),     SCMP_SYS(faccessat), SCMP_SYS(faccessat2),
-	SCMP_SYS(readlinkat), SCMP_SYS(pread64),    SCMP_SYS(pwrite64),  SCMP_SYS(kill),
-	SCMP_SYS(wait4),      SCMP_SYS(waitid),
+	/* files: records, bundles, pod files, exit files, /proc and cgroups */
+	SCMP_SYS(openat),
+	SCMP_SYS(openat2),
+	SCMP_SYS(getdents64),
+	SCMP_SYS(statx),
+	SCMP_SYS(statfs),
+	SCMP_SYS(fstatfs),
+	SCMP_SYS(access),
+	SCMP_SYS(faccessat),
+	SCMP_SYS(faccessat2),
+	SCMP_SYS(readlinkat),
+	SCMP_SYS(readlink),
+	SCMP_SYS(pread64),
+	SCMP_SYS(pwrite64),
+	SCMP_SYS(mkdir),
+	SCMP_SYS(mkdirat),
+	SCMP_SYS(unlink),
+	SCMP_SYS(unlinkat),
+	SCMP_SYS(rename),
+	SCMP_SYS(renameat),
+	SCMP_SYS(renameat2),
+	SCMP_SYS(fchmod),
+	SCMP_SYS(fchmodat),
+	SCMP_SYS(fchown),
+	SCMP_SYS(fsync),
+	SCMP_SYS(fdatasync),
+	SCMP_SYS(ftruncate),
+	SCMP_SYS(chdir),
+	SCMP_SYS(getcwd),
+	SCMP_SYS(umask),
+	SCMP_SYS(geteuid), /* SQLite: journal ownership as root */
+	SCMP_SYS(uname),   /* gethostname for host-network pods */
+	/* mounts: a container's overlay rootfs, a pod's shm tmpfs */
+	SCMP_SYS(mount),
+	SCMP_SYS(umount2),
+	/* exit files */
+	SCMP_SYS(inotify_init1),
+	SCMP_SYS(inotify_add_watch),
+	/* processes: signals to containers (by pid after checking its start
+	 * time) and exec'd processes; the launcher is our child */
+	SCMP_SYS(kill),
+	SCMP_SYS(wait4),
+	SCMP_SYS(waitid),
+	/* monitors' control sockets (socket itself: AF_UNIX only, below) */
+	SCMP_SYS(connect),
+	SCMP_SYS(getsockopt),
 };
 
 void runtimed_sandbox(const struct crisp_config *cfg)
@@ -41,6 +91,10 @@ void runtimed_sandbox(const struct crisp_config *cfg)
 	};
 	scmp_filter_ctx filter = sandbox_compile(&policy);
 
+	/* Unix sockets only (the monitors'): runtimed never talks to a network. */
+	if (seccomp_rule_add(filter, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1,
+			     SCMP_A0(SCMP_CMP_EQ, AF_UNIX)) < 0)
+		fatal("runtimed: seccomp socket rule failed");
 	sandbox_enter(&policy);
 	sandbox_lock(&policy, filter);
 }

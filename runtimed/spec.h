@@ -2,7 +2,10 @@
  * runc 1.1 reads): the sandbox's pause container and every container, from
  * the CRI request, the image's config and what runtimed prepared (rootfs,
  * namespaces, pod files). Pure: no side effects, so golden tests can run it
- * with a request in and config.json out (tests/unit/test-spec). */
+ * with a request in and config.json out (tests/unit/test-spec). What needs
+ * the host (device numbers, the host's /dev, Localhost seccomp profiles)
+ * comes through the callbacks of struct spec_ops, which the caller runs
+ * with its own confinement. */
 #ifndef CRISP_RUNTIMED_SPEC_H
 #define CRISP_RUNTIMED_SPEC_H
 
@@ -15,6 +18,41 @@
 #include "common/error.h"
 #include "ipc/ipc.pb-c.h"
 
+/* A device node on the host, as spec generation needs it. */
+struct spec_device {
+	char *path; /* host_devices only: the node's path, e.g. "/dev/sda" */
+	char type;  /* 'c' or 'b' */
+	uint32_t major, minor;
+	uint32_t file_mode; /* permission bits of the node (st_mode & 07777) */
+	uint32_t uid, gid;
+};
+
+/* Frees an array host_devices returned (each path, then the array). */
+void spec_devices_free(struct spec_device *devices, size_t n);
+
+/* The side effects spec generation needs, run by the caller. Each returns 0,
+ * or -1 with err set (CRISP_E_NOT_FOUND for a missing path, ...). Any may
+ * be NULL: a request that needs it then fails with CRISP_E_UNIMPLEMENTED. */
+struct spec_ops {
+	/* stat(2) host_path (absolute, no ".."), which must be a character
+	 * or block device: fill ret (ret->path stays NULL). */
+	int (*device)(void *ctx, const char *host_path, struct spec_device *ret,
+		      struct crisp_error *err);
+	/* Every device node under the host's /dev that a privileged container
+	 * gets (containerd leaves out /dev/pts, /dev/shm, /dev/mqueue and
+	 * /dev/console). The array and each path are malloc'd; spec generation
+	 * frees them with spec_devices_free. */
+	int (*host_devices)(void *ctx, struct spec_device **ret, size_t *ret_n,
+			    struct crisp_error *err);
+	/* The contents of the regular file at relpath under the directory
+	 * root (seccomp_root; relpath has no ".." and does not start with
+	 * '/'), NUL-terminated and malloc'd, at most max bytes (larger:
+	 * CRISP_E_INVALID). Open it with openat2(RESOLVE_BENEATH) from root so
+	 * a symlink cannot lead elsewhere. */
+	int (*read_file)(void *ctx, const char *root, const char *relpath, size_t max, char **ret,
+			 struct crisp_error *err);
+};
+
 /* What the host offers, found once at runtimed start. */
 struct spec_host {
 	bool cgroup_v2;           /* unified hierarchy only */
@@ -24,6 +62,14 @@ struct spec_host {
 	int oom_score_adj_min;    /* clamp (restrict_oom_score_adj); INT32_MIN: none */
 	uint64_t cap_bounding;    /* capabilities the host lets us grant */
 	const char *seccomp_root; /* Localhost profiles resolve under it */
+	/* Additions (spec generation reads them; zero values are safe): */
+	bool swap_accounting;         /* memory.memsw.* (v1) or memory.swap.max (v2) exist */
+	const char *apparmor_default; /* loaded profile for RuntimeDefault; NULL: none */
+	const char *node_hostname;    /* HOSTNAME for host-network pods; NULL: unset */
+	uint64_t rlimit_nofile;       /* containers' RLIMIT_NOFILE (soft = hard); 0: inherit */
+	const char *arch;             /* "x86_64", "aarch64"; NULL: this build's */
+	const struct spec_ops *ops;
+	void *ops_ctx;
 };
 
 /* A user resolved from the image's /etc/passwd and /etc/group: the caller
@@ -44,9 +90,10 @@ struct spec_pod {
 };
 
 /* The pause container's spec: rootfs read-only at `rootfs`, args
- * ["/pause"], the pod's namespaces (new ipc, uts and, when the pod shares
- * its process namespace, pid; network at netns_path), the pod's cgroup
- * and sysctls, no capabilities but what pause needs (none). */
+ * ["/pause"], the pod's namespaces (new ipc, uts and pid unless the pod
+ * uses the host's; network at netns_path), the pod's cgroup and sysctls,
+ * no capabilities, user 65535 unless the sandbox's security context names
+ * one, seccomp RuntimeDefault unless it names another profile. */
 json_t *spec_sandbox(const struct spec_host *host, const struct spec_pod *pod, const char *rootfs,
 		     struct crisp_error *err);
 
@@ -58,6 +105,9 @@ struct spec_container {
 	const char *rootfs; /* the mounted overlay, bundle/rootfs */
 	/* pid namespace TARGET: the target container's init pid. */
 	pid_t target_pid;
+	/* Addition: the image's name for the image-name annotation; NULL:
+	 * config->image->image. */
+	const char *image_name;
 };
 
 /* A container's spec. Errors (CRISP_E_INVALID) name the field: an unknown
@@ -67,11 +117,19 @@ json_t *spec_container(const struct spec_host *host, const struct spec_pod *pod,
 		       const struct spec_container *c, struct crisp_error *err);
 
 /* The container's cgroupsPath for runc: "/<parent>/<prefix>-<id>" style for
- * cgroupfs, "<slice>:crisp:<id>" for systemd. */
+ * cgroupfs, "<slice>:crisp:<id>" for systemd (a cgroupfs-style parent is
+ * converted to its slice name as kubelet does). NULL when parent or id is
+ * not acceptable ("..", control characters, too long). */
 char *spec_cgroups_path(const struct spec_host *host, const char *parent, const char *id);
 
 /* A signal name or number as an image's StopSignal gives it ("SIGTERM",
  * "TERM", "15", "SIGRTMIN+3"); -1 when unknown. */
 int spec_signal_parse(const char *s);
+
+/* runtimed/seccomp_default.c: the built-in RuntimeDefault profile as an OCI
+ * linux.seccomp object for a process whose bounding set is `caps` (bit n =
+ * capability n), on `arch` (as struct spec_host's; NULL: this build's).
+ * Unknown arch: no architectures list and no arch-only syscalls. */
+json_t *spec_seccomp_default(uint64_t caps, const char *arch);
 
 #endif

@@ -1,0 +1,1260 @@
+/* Cgroup layout detection, statistics, network and disk usage, cgroup paths
+ * and removal for runtimed (see cgroup.h).
+ *
+ * The numbers follow cAdvisor and containerd's CRI plugin, because kubelet's
+ * eviction and the metrics users compare against were tuned on them:
+ *   v1: cpu = cpuacct.usage; memory usage = memory.usage_in_bytes; working
+ *       set = usage - total_inactive_file (floored at 0); rss = total_rss;
+ *       faults = total_pgfault / total_pgmajfault; oom kills =
+ *       memory.oom_control oom_kill; pids = pids.current.
+ *   v2: cpu = cpu.stat usage_usec * 1000; usage = memory.current; working
+ *       set = usage - inactive_file; rss = anon; faults = pgfault /
+ *       pgmajfault; oom kills = memory.events oom_kill; pids = pids.current.
+ *
+ * What is read here comes from the kernel, but the paths come from
+ * /proc/<pid>/cgroup of container processes, and relpaths from requests: both
+ * are checked (cgroup_relpath_clean) and every directory below a hierarchy
+ * root is opened component by component with O_NOFOLLOW, so nothing resolves
+ * outside the hierarchy. */
+#include "autoconfig.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <linux/magic.h>
+
+#include "runtimed/cgroup.h"
+
+/* The largest cgroup file we read is memory.stat (about 1.5 KiB on 6.x
+ * kernels); 64 KiB leaves room for kernels to come without letting a
+ * strange file eat memory. /proc/<pid>/cgroup lists one line per hierarchy.
+ * net/dev of a host-network pod lists every veth of the node: a line is
+ * under 256 bytes, so 4 MiB is some 16,000 interfaces. */
+#define CGROUP_FILE_MAX (64 * 1024)
+#define PROC_CGROUP_MAX (64 * 1024)
+#define NETDEV_FILE_MAX (4 * 1024 * 1024)
+/* Deeper than any real cgroup tree (kubepods/<qos>/<pod>/<container>, a few
+ * systemd slices): a bound on the recursion of cgroup_remove. */
+#define CGROUP_DEPTH_MAX 64
+#define CGROUP_PATH_MAX 4096
+/* systemd's UNIT_NAME_MAX, NUL excluded. */
+#define UNIT_NAME_MAX 255
+
+const char *cgroup_mode_name(enum cgroup_mode mode)
+{
+	switch (mode) {
+	case CGROUP_V1:
+		return "v1";
+	case CGROUP_HYBRID:
+		return "hybrid";
+	case CGROUP_V2:
+		return "v2";
+	case CGROUP_UNAVAILABLE:
+		break;
+	}
+	return "unavailable";
+}
+
+enum cgroup_mode cgroup_detect(const char *root)
+{
+	_cleanup_free_ char *unified = NULL;
+	struct statfs sfs;
+
+	if (!root || statfs(root, &sfs) < 0)
+		return CGROUP_UNAVAILABLE;
+	if (sfs.f_type == CGROUP2_SUPER_MAGIC)
+		return CGROUP_V2;
+	/* Like containerd: anything else is v1, hybrid when systemd also
+	 * mounted the (controller-less) v2 hierarchy at unified/. */
+	unified = xasprintf("%s/unified", root);
+	if (statfs(unified, &sfs) == 0 && sfs.f_type == CGROUP2_SUPER_MAGIC)
+		return CGROUP_HYBRID;
+	return CGROUP_V1;
+}
+
+/* --- reading and parsing ------------------------------------------------- */
+
+/* The whole of dirfd/name (name absolute for AT_FDCWD), at most max bytes,
+ * NUL-terminated: 0, or -errno (-EFBIG when larger than max). */
+static int read_bounded(int dirfd, const char *name, size_t max, char **ret, size_t *ret_len)
+{
+	_cleanup_close_ int fd = -1;
+	_cleanup_free_ char *buf = NULL;
+	size_t len = 0, cap = 4096;
+
+	fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return -errno;
+	buf = xmalloc(cap + 1);
+	for (;;) {
+		ssize_t n;
+
+		if (len == cap) {
+			if (cap >= max + 1)
+				return -EFBIG;
+			cap = cap * 2 > max + 1 ? max + 1 : cap * 2;
+			buf = xrealloc(buf, cap + 1);
+		}
+		n = read(fd, buf + len, cap - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			break;
+		len += (size_t)n;
+		if (len > max)
+			return -EFBIG;
+	}
+	buf[len] = '\0';
+	*ret = TAKE_PTR(buf);
+	*ret_len = len;
+	return 0;
+}
+
+/* A decimal number spanning exactly s[0..n): digits only, no sign, no
+ * overflow. */
+static int parse_u64_span(const char *s, size_t n, uint64_t *ret)
+{
+	uint64_t v = 0;
+
+	if (n == 0 || n > 20)
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++) {
+		unsigned d;
+
+		if (s[i] < '0' || s[i] > '9')
+			return -EINVAL;
+		d = (unsigned)(s[i] - '0');
+		if (v > (UINT64_MAX - d) / 10)
+			return -ERANGE;
+		v = v * 10 + d;
+	}
+	*ret = v;
+	return 0;
+}
+
+/* Show a bad value in an error message: at most 32 bytes, controls as '?'. */
+static const char *printable(const char *s, size_t n, char *buf, size_t bufsize)
+{
+	size_t i;
+
+	for (i = 0; i < n && i < bufsize - 1 && i < 32; i++)
+		buf[i] = (unsigned char)s[i] < 0x20 || s[i] == 0x7f ? '?' : s[i];
+	buf[i] = '\0';
+	return buf;
+}
+
+/* A file holding one number: "123\n". */
+static int parse_single(const char *text, size_t len, const char *what, uint64_t *ret,
+			struct crisp_error *err)
+{
+	char shown[40];
+	size_t n = len;
+
+	if (n > 0 && text[n - 1] == '\n')
+		n--;
+	if (parse_u64_span(text, n, ret) < 0)
+		return err_set(err, CRISP_E_INTERNAL, "%s: '%s' is not a number", what,
+			       printable(text, n, shown, sizeof(shown)));
+	return 0;
+}
+
+struct keyed {
+	const char *key;
+	uint64_t *val;
+	bool required, found;
+};
+
+/* A flat keyed file ("key value\n" lines: memory.stat, cpu.stat,
+ * memory.events, memory.oom_control). Every line must have that shape; the
+ * values of the keys asked for must be numbers, seen once. */
+static int parse_keyed(const char *text, size_t len, struct keyed *keys, size_t nkeys,
+		       const char *what, struct crisp_error *err)
+{
+	const char *p = text, *end = text + len;
+	char shown[40];
+	unsigned lineno = 0;
+
+	if (memchr(text, '\0', len))
+		return err_set(err, CRISP_E_INTERNAL, "%s: contains a NUL byte", what);
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		const char *eol = nl ? nl : end, *sp;
+		size_t klen;
+
+		lineno++;
+		sp = memchr(p, ' ', (size_t)(eol - p));
+		if (!sp || sp == p || sp + 1 == eol || memchr(sp + 1, ' ', (size_t)(eol - sp - 1)))
+			return err_set(err, CRISP_E_INTERNAL,
+				       "%s: line %u ('%s') is not 'key value'", what, lineno,
+				       printable(p, (size_t)(eol - p), shown, sizeof(shown)));
+		klen = (size_t)(sp - p);
+		for (size_t i = 0; i < nkeys; i++) {
+			if (strlen(keys[i].key) != klen || memcmp(keys[i].key, p, klen) != 0)
+				continue;
+			if (keys[i].found)
+				return err_set(err, CRISP_E_INTERNAL, "%s: %s appears twice", what,
+					       keys[i].key);
+			if (parse_u64_span(sp + 1, (size_t)(eol - sp - 1), keys[i].val) < 0)
+				return err_set(err, CRISP_E_INTERNAL, "%s: %s '%s' is not a number",
+					       what, keys[i].key,
+					       printable(sp + 1, (size_t)(eol - sp - 1), shown,
+							 sizeof(shown)));
+			keys[i].found = true;
+		}
+		p = nl ? nl + 1 : end;
+	}
+	for (size_t i = 0; i < nkeys; i++)
+		if (keys[i].required && !keys[i].found)
+			return err_set(err, CRISP_E_INTERNAL, "%s: no %s", what, keys[i].key);
+	return 0;
+}
+
+/* --- paths ----------------------------------------------------------------- */
+
+static bool relpath_component_ok(const char *c, size_t n)
+{
+	if (n == 0 || (n == 1 && c[0] == '.') || (n == 2 && c[0] == '.' && c[1] == '.'))
+		return false;
+	if (n > NAME_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)c[i] < 0x20 || c[i] == 0x7f)
+			return false;
+	return true;
+}
+
+char *cgroup_relpath_clean(const char *relpath, struct crisp_error *err)
+{
+	const char *p;
+	char shown[40];
+
+	if (!relpath) {
+		err_set(err, CRISP_E_INVALID, "no cgroup path");
+		return NULL;
+	}
+	if (strlen(relpath) >= CGROUP_PATH_MAX) {
+		err_set(err, CRISP_E_INVALID, "cgroup path '%s...' is longer than %d bytes",
+			printable(relpath, 32, shown, sizeof(shown)), CGROUP_PATH_MAX - 1);
+		return NULL;
+	}
+	p = relpath[0] == '/' ? relpath + 1 : relpath;
+	if (*p == '\0')
+		return xstrdup("");
+	for (const char *c = p;;) {
+		const char *slash = strchr(c, '/');
+		size_t n = slash ? (size_t)(slash - c) : strlen(c);
+
+		if (!relpath_component_ok(c, n)) {
+			err_set(err, CRISP_E_INVALID,
+				"cgroup path '%s' has an empty, '.', '..', overlong or "
+				"control-character component",
+				relpath);
+			return NULL;
+		}
+		if (!slash)
+			break;
+		c = slash + 1;
+	}
+	return xstrdup(p);
+}
+
+/* Open rel (clean, "" for the hierarchy root) below hierfd one component at
+ * a time, never following a symlink: an fd, or -errno. */
+static int open_below(int hierfd, const char *rel)
+{
+	_cleanup_free_ char *copy = xstrdup(rel);
+	_cleanup_close_ int fd = -1;
+	char *save = NULL;
+
+	fd = openat(hierfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	for (char *c = strtok_r(copy, "/", &save); c; c = strtok_r(NULL, "/", &save)) {
+		int next = openat(fd, c, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+		if (next < 0)
+			return -errno;
+		safe_close(fd);
+		fd = next;
+	}
+	return TAKE_FD(fd);
+}
+
+static char *xstrndup(const char *s, size_t n)
+{
+	char *p = xmalloc(n + 1);
+
+	memcpy(p, s, n);
+	p[n] = '\0';
+	return p;
+}
+
+/* The parent of a clean relpath; NULL for the root, which has none. */
+static char *relpath_parent(const char *rel)
+{
+	const char *slash;
+
+	if (!*rel)
+		return NULL;
+	slash = strrchr(rel, '/');
+	if (!slash)
+		return xstrdup("");
+	return xstrndup(rel, (size_t)(slash - rel));
+}
+
+/* --- /proc/<pid>/cgroup ------------------------------------------------------ */
+
+/* Where a process sits in one v1 hierarchy: the path, and the controller
+ * list of the line ("cpu,cpuacct"), which names the hierarchy's directory
+ * when the distribution made no per-controller symlink. */
+struct v1_place {
+	char *rel, *list;
+};
+
+struct proc_cgroups {
+	struct v1_place cpuacct, memory, pids;
+	char *unified; /* from "0::/path"; NULL if there is no such line */
+};
+
+static void proc_cgroups_free(struct proc_cgroups *pc)
+{
+	struct v1_place *places[] = { &pc->cpuacct, &pc->memory, &pc->pids };
+
+	for (size_t i = 0; i < ARRAY_SIZE(places); i++) {
+		free(places[i]->rel);
+		free(places[i]->list);
+	}
+	free(pc->unified);
+	memset(pc, 0, sizeof(*pc));
+}
+
+static int proc_cgroups_line(struct proc_cgroups *pc, char *line, unsigned lineno, const char *what,
+			     struct crisp_error *err)
+{
+	char *c1 = strchr(line, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL, *rel, *list;
+	char *save = NULL;
+	uint64_t id;
+	char shown[40];
+	struct crisp_error sub;
+
+	if (!c2 || parse_u64_span(line, (size_t)(c1 - line), &id) < 0 || c2[1] != '/')
+		return err_set(err, CRISP_E_INTERNAL,
+			       "%s: line %u ('%s') is not 'id:controllers:/path'", what, lineno,
+			       printable(line, strlen(line), shown, sizeof(shown)));
+	*c1 = *c2 = '\0';
+	/* The list also names the hierarchy's directory (stats_in): never a
+	 * path. */
+	if (strchr(c1 + 1, '/'))
+		return err_set(err, CRISP_E_INTERNAL, "%s: line %u: controller list '%s' has a '/'",
+			       what, lineno,
+			       printable(c1 + 1, strlen(c1 + 1), shown, sizeof(shown)));
+	rel = cgroup_relpath_clean(c2 + 1, &sub);
+	if (!rel)
+		return err_set(err, CRISP_E_INTERNAL,
+			       "%s: line %u: %s (outside runtimed's cgroup namespace?)", what,
+			       lineno, sub.msg);
+	if (c1 + 1 == c2) {
+		/* Only the v2 hierarchy has no controller list, and id 0. */
+		if (id != 0 || pc->unified) {
+			free(rel);
+			return err_set(
+				err, CRISP_E_INTERNAL,
+				"%s: line %u has no controllers but is not the one '0::' line",
+				what, lineno);
+		}
+		pc->unified = rel;
+		return 0;
+	}
+	list = xstrdup(c1 + 1);
+	for (char *ctrl = strtok_r(c1 + 1, ",", &save); ctrl; ctrl = strtok_r(NULL, ",", &save)) {
+		struct v1_place *place = streq(ctrl, "cpuacct")  ? &pc->cpuacct
+					 : streq(ctrl, "memory") ? &pc->memory
+					 : streq(ctrl, "pids")   ? &pc->pids
+								 : NULL;
+		if (!place)
+			continue;
+		if (place->rel) {
+			free(rel);
+			free(list);
+			return err_set(err, CRISP_E_INTERNAL, "%s: controller %s is listed twice",
+				       what, ctrl);
+		}
+		place->rel = xstrdup(rel);
+		place->list = xstrdup(list);
+	}
+	free(rel);
+	free(list);
+	return 0;
+}
+
+static int proc_cgroups_read(const char *proc, pid_t pid, struct proc_cgroups *pc,
+			     struct crisp_error *err)
+{
+	_cleanup_free_ char *path = NULL, *text = NULL;
+	size_t len;
+	unsigned lineno = 0;
+	int r;
+
+	memset(pc, 0, sizeof(*pc));
+	if (!proc)
+		return err_set(err, CRISP_E_INVALID, "no /proc to read");
+	if (pid <= 0)
+		return err_set(err, CRISP_E_INVALID, "pid %d is not a process id", (int)pid);
+	path = xasprintf("%s/%d/cgroup", proc, (int)pid);
+	r = read_bounded(AT_FDCWD, path, PROC_CGROUP_MAX, &text, &len);
+	if (r == -ENOENT || r == -ESRCH)
+		return err_set(err, CRISP_E_NOT_FOUND, "process %d is gone (no %s)", (int)pid,
+			       path);
+	if (r < 0)
+		return err_set_errno(err, CRISP_E_INTERNAL, r, "reading %s", path);
+	if (memchr(text, '\0', len))
+		return err_set(err, CRISP_E_INTERNAL, "%s: contains a NUL byte", path);
+	/* Every line, empty ones included (they are errors), up to the end. */
+	for (char *line = text, *nl; line < text + len; line = nl) {
+		nl = strchr(line, '\n');
+		if (nl)
+			*nl++ = '\0';
+		else
+			nl = text + len;
+		if (proc_cgroups_line(pc, line, ++lineno, path, err) < 0) {
+			proc_cgroups_free(pc);
+			return -1;
+		}
+	}
+	if (lineno == 0)
+		return err_set(err, CRISP_E_INTERNAL, "%s: lists no cgroup", path);
+	return 0;
+}
+
+/* --- statistics ------------------------------------------------------------- */
+
+/* Read a statistics file of an open cgroup directory: 1 when read, 0 when
+ * it does not exist and missing_ok, -1 with err set otherwise. */
+static int read_stat_file(int cgfd, const char *cgpath, const char *name, bool missing_ok,
+			  char **text, size_t *len, struct crisp_error *err)
+{
+	int r = read_bounded(cgfd, name, CGROUP_FILE_MAX, text, len);
+
+	if (r == -ENOENT && missing_ok)
+		return 0;
+	if (r == -ENOENT || r == -ENODEV)
+		return err_set_errno(err, CRISP_E_NOT_FOUND, r,
+				     "reading %s/%s (cgroup removed meanwhile?)", cgpath, name);
+	if (r < 0)
+		return err_set_errno(err, CRISP_E_INTERNAL, r, "reading %s/%s", cgpath, name);
+	return 1;
+}
+
+/* Read a one-number file; 1, 0 (missing and missing_ok) or -1. */
+static int stat_single(int cgfd, const char *cgpath, const char *name, bool missing_ok,
+		       uint64_t *ret, struct crisp_error *err)
+{
+	_cleanup_free_ char *text = NULL, *what = NULL;
+	size_t len;
+	int r = read_stat_file(cgfd, cgpath, name, missing_ok, &text, &len, err);
+
+	if (r <= 0)
+		return r;
+	what = xasprintf("%s/%s", cgpath, name);
+	return parse_single(text, len, what, ret, err) < 0 ? -1 : 1;
+}
+
+static int stat_keyed(int cgfd, const char *cgpath, const char *name, struct keyed *keys,
+		      size_t nkeys, struct crisp_error *err)
+{
+	_cleanup_free_ char *text = NULL, *what = NULL;
+	size_t len;
+	int r = read_stat_file(cgfd, cgpath, name, false, &text, &len, err);
+
+	if (r < 0)
+		return r;
+	what = xasprintf("%s/%s", cgpath, name);
+	return parse_keyed(text, len, keys, nkeys, what, err);
+}
+
+static uint64_t floor_sub(uint64_t a, uint64_t b)
+{
+	return a > b ? a - b : 0;
+}
+
+static int v1_cpu(int cgfd, const char *cgpath, struct cgroup_stats *st, struct crisp_error *err)
+{
+	int r = stat_single(cgfd, cgpath, "cpuacct.usage", true, &st->cpu_usage_ns, err);
+
+	st->have_cpu = r > 0;
+	return r < 0 ? -1 : 0;
+}
+
+static int v1_memory(int cgfd, const char *cgpath, struct cgroup_stats *st, struct crisp_error *err)
+{
+	uint64_t inactive_file = 0;
+	struct keyed stat_keys[] = {
+		{ "total_inactive_file", &inactive_file, true, false },
+		{ "total_rss", &st->memory_rss, true, false },
+		{ "total_pgfault", &st->page_faults, true, false },
+		{ "total_pgmajfault", &st->major_page_faults, true, false },
+	};
+	/* oom_kill appeared in kernel 4.13; older ones count no kills. */
+	struct keyed oom_keys[] = { { "oom_kill", &st->oom_kills, false, false } };
+	int r = stat_single(cgfd, cgpath, "memory.usage_in_bytes", true, &st->memory_usage, err);
+
+	if (r <= 0)
+		return r;
+	if (stat_keyed(cgfd, cgpath, "memory.stat", stat_keys, ARRAY_SIZE(stat_keys), err) < 0 ||
+	    stat_keyed(cgfd, cgpath, "memory.oom_control", oom_keys, ARRAY_SIZE(oom_keys), err) < 0)
+		return -1;
+	st->memory_working_set = floor_sub(st->memory_usage, inactive_file);
+	st->have_memory = true;
+	return 0;
+}
+
+static int any_pids(int cgfd, const char *cgpath, struct cgroup_stats *st, struct crisp_error *err)
+{
+	int r = stat_single(cgfd, cgpath, "pids.current", true, &st->pids, err);
+
+	st->have_pids = r > 0;
+	return r < 0 ? -1 : 0;
+}
+
+static int v2_cpu(int cgfd, const char *cgpath, struct cgroup_stats *st, struct crisp_error *err)
+{
+	_cleanup_free_ char *text = NULL, *what = NULL;
+	uint64_t usec = 0;
+	struct keyed keys[] = { { "usage_usec", &usec, true, false } };
+	size_t len;
+	int r = read_stat_file(cgfd, cgpath, "cpu.stat", true, &text, &len, err);
+
+	if (r <= 0)
+		return r;
+	what = xasprintf("%s/cpu.stat", cgpath);
+	if (parse_keyed(text, len, keys, ARRAY_SIZE(keys), what, err) < 0)
+		return -1;
+	if (usec > UINT64_MAX / 1000)
+		return err_set(err, CRISP_E_INTERNAL, "%s: usage_usec %llu is out of range", what,
+			       (unsigned long long)usec);
+	st->cpu_usage_ns = usec * 1000;
+	st->have_cpu = true;
+	return 0;
+}
+
+static int v2_memory(int cgfd, const char *cgpath, struct cgroup_stats *st, struct crisp_error *err)
+{
+	uint64_t inactive_file = 0;
+	struct keyed stat_keys[] = {
+		{ "inactive_file", &inactive_file, true, false },
+		{ "anon", &st->memory_rss, true, false },
+		{ "pgfault", &st->page_faults, true, false },
+		{ "pgmajfault", &st->major_page_faults, true, false },
+	};
+	struct keyed event_keys[] = { { "oom_kill", &st->oom_kills, false, false } };
+	int r = stat_single(cgfd, cgpath, "memory.current", true, &st->memory_usage, err);
+
+	if (r <= 0)
+		return r;
+	if (stat_keyed(cgfd, cgpath, "memory.stat", stat_keys, ARRAY_SIZE(stat_keys), err) < 0 ||
+	    stat_keyed(cgfd, cgpath, "memory.events", event_keys, ARRAY_SIZE(event_keys), err) < 0)
+		return -1;
+	st->memory_working_set = floor_sub(st->memory_usage, inactive_file);
+	st->have_memory = true;
+	return 0;
+}
+
+typedef int (*stat_reader)(int cgfd, const char *cgpath, struct cgroup_stats *st,
+			   struct crisp_error *err);
+
+/* Open <root>/<hier>/<rel> and run reader (the controller's files) on it. A hierarchy that is not
+ * mounted is skipped (0); a cgroup that does not exist is CRISP_E_NOT_FOUND:
+ * the process was in it a moment ago, or the caller named a cgroup that is
+ * not there. hier NULL: rootfd is the hierarchy. alt: the hierarchy's
+ * directory when there is no <root>/<hier> (the "cpu,cpuacct" of a line). */
+static int stats_in(int rootfd, const char *root, const char *hier, const char *alt,
+		    const char *rel, stat_reader reader, struct cgroup_stats *st,
+		    struct crisp_error *err)
+{
+	_cleanup_close_ int hierfd = -1, cgfd = -1;
+	_cleanup_free_ char *cgpath = NULL;
+	const char *dirname = hier;
+
+	if (hier) {
+		hierfd = openat(rootfd, hier, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (hierfd < 0 && errno == ENOENT && alt && !streq(alt, hier)) {
+			dirname = alt;
+			hierfd = openat(rootfd, alt, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		}
+		if (hierfd < 0 && errno == ENOENT)
+			return 0;
+		if (hierfd < 0)
+			return err_set_errno(err, CRISP_E_INTERNAL, errno, "opening %s/%s", root,
+					     dirname);
+	}
+	cgpath = hier ? xasprintf("%s/%s/%s", root, dirname, rel) : xasprintf("%s/%s", root, rel);
+	cgfd = open_below(hier ? hierfd : rootfd, rel);
+	if (cgfd == -ENOENT)
+		return err_set_errno(err, CRISP_E_NOT_FOUND, cgfd, "cgroup %s", cgpath);
+	if (cgfd < 0)
+		return err_set_errno(err, CRISP_E_INTERNAL, cgfd, "opening cgroup %s", cgpath);
+	return reader(cgfd, cgpath, st, err);
+}
+
+/* The place's path, or its parent's when parent is asked; NULL: skip. */
+static char *place_rel(const char *rel, bool parent)
+{
+	if (!rel)
+		return NULL;
+	return parent ? relpath_parent(rel) : xstrdup(rel);
+}
+
+static int open_root(const char *root, struct crisp_error *err)
+{
+	int fd;
+
+	if (!root)
+		return err_set(err, CRISP_E_INVALID, "no cgroup root");
+	fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return err_set_errno(err, CRISP_E_INTERNAL, errno, "opening cgroup root %s", root);
+	return fd;
+}
+
+/* v1 stats of the three places (each path NULL: not in that hierarchy). */
+static int stats_v1(int rootfd, const char *root, const struct proc_cgroups *pc, bool parent,
+		    struct cgroup_stats *st, struct crisp_error *err)
+{
+	struct {
+		const char *hier;
+		const struct v1_place *place;
+		stat_reader read;
+	} ctrls[] = {
+		{ "cpuacct", &pc->cpuacct, v1_cpu },
+		{ "memory", &pc->memory, v1_memory },
+		{ "pids", &pc->pids, any_pids },
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(ctrls); i++) {
+		_cleanup_free_ char *rel = place_rel(ctrls[i].place->rel, parent);
+
+		if (rel && stats_in(rootfd, root, ctrls[i].hier, ctrls[i].place->list, rel,
+				    ctrls[i].read, st, err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int stats_v2(int rootfd, const char *root, const char *unified, bool parent,
+		    struct cgroup_stats *st, struct crisp_error *err)
+{
+	static const stat_reader readers[] = { v2_cpu, v2_memory, any_pids };
+	_cleanup_free_ char *rel = place_rel(unified, parent);
+
+	for (size_t i = 0; rel && i < ARRAY_SIZE(readers); i++)
+		if (stats_in(rootfd, root, NULL, NULL, rel, readers[i], st, err) < 0)
+			return -1;
+	return 0;
+}
+
+int cgroup_stats_pid_in(enum cgroup_mode mode, const char *root, const char *proc, pid_t pid,
+			bool parent, struct cgroup_stats *st, struct crisp_error *err)
+{
+	struct proc_cgroups pc;
+	struct cgroup_stats s = { 0 };
+	_cleanup_close_ int rootfd = -1;
+	int r;
+
+	if (mode == CGROUP_UNAVAILABLE)
+		return err_set(err, CRISP_E_UNAVAILABLE, "no cgroup hierarchy at %s",
+			       root ? root : "(null)");
+	rootfd = open_root(root, err);
+	if (rootfd < 0)
+		return -1;
+	if (proc_cgroups_read(proc, pid, &pc, err) < 0)
+		return -1;
+	if (mode == CGROUP_V2 && !pc.unified) {
+		proc_cgroups_free(&pc);
+		return err_set(err, CRISP_E_INTERNAL,
+			       "%s/%d/cgroup has no '0::' line on a cgroup v2 host", proc,
+			       (int)pid);
+	}
+	/* Hybrid hosts bind every controller to v1; their v2 hierarchy has no
+	 * controllers, so statistics come from v1 there. */
+	if (mode == CGROUP_V2)
+		r = stats_v2(rootfd, root, pc.unified, parent, &s, err);
+	else
+		r = stats_v1(rootfd, root, &pc, parent, &s, err);
+	proc_cgroups_free(&pc);
+	if (r < 0)
+		return err_prefix(err, "stats of process %d", (int)pid);
+	*st = s;
+	return 0;
+}
+
+int cgroup_stats_pid(const char *root, const char *proc, pid_t pid, struct cgroup_stats *st,
+		     struct crisp_error *err)
+{
+	return cgroup_stats_pid_in(cgroup_detect(root), root, proc, pid, false, st, err);
+}
+
+int cgroup_stats_pid_parent(const char *root, const char *proc, pid_t pid, struct cgroup_stats *st,
+			    struct crisp_error *err)
+{
+	return cgroup_stats_pid_in(cgroup_detect(root), root, proc, pid, true, st, err);
+}
+
+int cgroup_stats_path(enum cgroup_mode mode, const char *root, const char *relpath,
+		      struct cgroup_stats *st, struct crisp_error *err)
+{
+	struct proc_cgroups pc = { 0 };
+	struct cgroup_stats s = { 0 };
+	_cleanup_close_ int rootfd = -1;
+	_cleanup_free_ char *rel = NULL;
+	int r;
+
+	if (mode == CGROUP_UNAVAILABLE)
+		return err_set(err, CRISP_E_UNAVAILABLE, "no cgroup hierarchy at %s",
+			       root ? root : "(null)");
+	rel = cgroup_relpath_clean(relpath, err);
+	if (!rel)
+		return -1;
+	rootfd = open_root(root, err);
+	if (rootfd < 0)
+		return -1;
+	if (mode == CGROUP_V2) {
+		r = stats_v2(rootfd, root, rel, false, &s, err);
+	} else {
+		/* The same path in every hierarchy, as runc's cgroupfs driver
+		 * creates it; "cpu,cpuacct" covers hosts without symlinks. */
+		pc.cpuacct = (struct v1_place){ rel, (char *)"cpu,cpuacct" };
+		pc.memory = (struct v1_place){ rel, NULL };
+		pc.pids = (struct v1_place){ rel, NULL };
+		r = stats_v1(rootfd, root, &pc, false, &s, err);
+	}
+	if (r < 0)
+		return err_prefix(err, "stats of cgroup %s", relpath);
+	*st = s;
+	return 0;
+}
+
+/* --- network ---------------------------------------------------------------- */
+
+/* The kernel's dev_valid_name(): 1-15 bytes, not "." or "..", no '/', ':'
+ * or whitespace. */
+static bool ifname_valid(const char *s, size_t n)
+{
+	if (n == 0 || n >= 16 || (n == 1 && s[0] == '.') || (n == 2 && s[0] == '.' && s[1] == '.'))
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (s[i] == '/' || s[i] == ':' || (unsigned char)s[i] <= ' ' || s[i] == 0x7f)
+			return false;
+	return true;
+}
+
+/* One interface line of net/dev: "  eth0: 1 2 ... 16 numbers". */
+static int netdev_line(char *line, unsigned lineno, const char *iface, struct netdev_stats *st,
+		       const char *what, struct crisp_error *err)
+{
+	uint64_t v[16];
+	char *name = line + strspn(line, " "), *colon = strchr(name, ':'), *p, shown[40];
+	unsigned n = 0;
+
+	if (!colon || !ifname_valid(name, (size_t)(colon - name)))
+		return err_set(err, CRISP_E_INTERNAL, "%s: line %u ('%s') names no interface", what,
+			       lineno, printable(line, strlen(line), shown, sizeof(shown)));
+	for (p = colon + 1;;) {
+		size_t len;
+
+		p += strspn(p, " \t");
+		if (!*p)
+			break;
+		len = strcspn(p, " \t");
+		if (n == ARRAY_SIZE(v) || parse_u64_span(p, len, &v[n]) < 0)
+			return err_set(err, CRISP_E_INTERNAL,
+				       "%s: line %u: field %u ('%s') is not a counter or one too "
+				       "many",
+				       what, lineno, n + 1,
+				       printable(p, len, shown, sizeof(shown)));
+		n++;
+		p += len;
+	}
+	if (n != ARRAY_SIZE(v))
+		return err_set(err, CRISP_E_INTERNAL, "%s: line %u has %u counters, not 16", what,
+			       lineno, n);
+	if ((size_t)(colon - name) != strlen(iface) || memcmp(name, iface, strlen(iface)) != 0)
+		return 0;
+	if (st->found)
+		return err_set(err, CRISP_E_INTERNAL, "%s: %s is listed twice", what, iface);
+	/* receive: bytes packets errs drop fifo frame compressed multicast;
+	 * transmit: bytes packets errs drop fifo colls carrier compressed */
+	st->rx_bytes = v[0];
+	st->rx_errors = v[2];
+	st->tx_bytes = v[8];
+	st->tx_errors = v[10];
+	st->found = true;
+	return 0;
+}
+
+int netdev_stats_pid(const char *proc, pid_t pid, const char *iface, struct netdev_stats *st,
+		     struct crisp_error *err)
+{
+	_cleanup_free_ char *path = NULL, *text = NULL;
+	struct netdev_stats s = { 0 };
+	size_t len;
+	unsigned lineno = 0;
+	int r;
+
+	if (!proc)
+		return err_set(err, CRISP_E_INVALID, "no /proc to read");
+	if (!iface)
+		iface = "eth0";
+	if (!ifname_valid(iface, strlen(iface)))
+		return err_set(err, CRISP_E_INVALID, "'%s' is not an interface name", iface);
+	if (pid <= 0)
+		return err_set(err, CRISP_E_INVALID, "pid %d is not a process id", (int)pid);
+	path = xasprintf("%s/%d/net/dev", proc, (int)pid);
+	r = read_bounded(AT_FDCWD, path, NETDEV_FILE_MAX, &text, &len);
+	if (r == -ENOENT || r == -ESRCH)
+		return err_set(err, CRISP_E_NOT_FOUND, "process %d is gone (no %s)", (int)pid,
+			       path);
+	if (r < 0)
+		return err_set_errno(err, CRISP_E_INTERNAL, r, "reading %s", path);
+	if (memchr(text, '\0', len))
+		return err_set(err, CRISP_E_INTERNAL, "%s: contains a NUL byte", path);
+	for (char *line = text, *nl; line < text + len; line = nl) {
+		nl = strchr(line, '\n');
+		if (nl)
+			*nl++ = '\0';
+		else
+			nl = text + len;
+		lineno++;
+		/* Two header lines, "Inter-|   Receive ..." and " face |bytes ...". */
+		if (lineno <= 2) {
+			if (!strchr(line, '|'))
+				return err_set(err, CRISP_E_INTERNAL,
+					       "%s: line %u is not the table header", path, lineno);
+			continue;
+		}
+		if (netdev_line(line, lineno, iface, &s, path, err) < 0)
+			return -1;
+	}
+	if (lineno < 2)
+		return err_set(err, CRISP_E_INTERNAL, "%s: no table header", path);
+	*st = s;
+	return 0;
+}
+
+/* --- disk usage ------------------------------------------------------------ */
+
+/* The (dev, ino) pairs of files with more than one link seen so far: an
+ * open-addressing set, so each hardlinked file is counted once. */
+struct inode_set {
+	struct inode_key {
+		dev_t dev;
+		ino_t ino;
+	} * slots;
+	size_t cap, n;
+};
+
+static size_t inode_hash(dev_t dev, ino_t ino)
+{
+	uint64_t h = (uint64_t)ino * 0x9e3779b97f4a7c15ULL ^ (uint64_t)dev * 0xc2b2ae3d27d4eb4fULL;
+	return (size_t)(h ^ (h >> 29));
+}
+
+/* true when (dev, ino) was not in the set (it is now). */
+static bool inode_set_add(struct inode_set *set, dev_t dev, ino_t ino)
+{
+	size_t i;
+
+	if ((set->n + 1) * 2 > set->cap) {
+		struct inode_set bigger = { .cap = set->cap ? set->cap * 2 : 64 };
+
+		bigger.slots = xcalloc(bigger.cap, sizeof(*bigger.slots));
+		for (i = 0; i < set->cap; i++)
+			if (set->slots[i].ino)
+				inode_set_add(&bigger, set->slots[i].dev, set->slots[i].ino);
+		free(set->slots);
+		*set = bigger;
+	}
+	/* ino 0 marks a free slot; no file on Linux has it. */
+	for (i = inode_hash(dev, ino) & (set->cap - 1); set->slots[i].ino;
+	     i = (i + 1) & (set->cap - 1))
+		if (set->slots[i].dev == dev && set->slots[i].ino == ino)
+			return false;
+	set->slots[i] = (struct inode_key){ dev, ino };
+	set->n++;
+	return true;
+}
+
+struct du_walk {
+	struct inode_set links;
+	uint64_t bytes, inodes;
+	char *unreadable; /* a directory nftw could not read */
+};
+
+/* nftw takes no argument for its callback: the walk in progress, per thread. */
+static __thread struct du_walk *du_current;
+
+static int du_visit(const char *path, const struct stat *sb, int type, struct FTW *ftw)
+{
+	struct du_walk *w = du_current;
+
+	(void)ftw;
+	/* Gone between readdir and lstat: a running container's layer changes
+	 * under us; what is gone uses no space. */
+	if (type == FTW_NS)
+		return 0;
+	if (type == FTW_DNR) {
+		w->unreadable = xstrdup(path);
+		return 1;
+	}
+	if (!S_ISDIR(sb->st_mode) && sb->st_nlink > 1 &&
+	    !inode_set_add(&w->links, sb->st_dev, sb->st_ino))
+		return 0;
+	w->inodes++;
+	w->bytes += (uint64_t)sb->st_blocks * 512;
+	return 0;
+}
+
+int disk_usage(const char *dir, uint64_t *bytes, uint64_t *inodes, struct crisp_error *err)
+{
+	struct du_walk w = { 0 };
+	struct stat sb;
+	int r, saved;
+
+	if (!dir)
+		return err_set(err, CRISP_E_INVALID, "no directory to measure");
+	if (lstat(dir, &sb) < 0)
+		return err_set_errno(err, errno == ENOENT ? CRISP_E_NOT_FOUND : CRISP_E_INTERNAL,
+				     errno, "disk usage of %s", dir);
+	if (!S_ISDIR(sb.st_mode))
+		return err_set(err, CRISP_E_INVALID, "disk usage of %s: not a directory", dir);
+	du_current = &w;
+	/* FTW_PHYS: a symlink is measured, never followed; FTW_MOUNT: what is
+	 * mounted inside (a volume) is not the layer's. 16 fds at most. */
+	r = nftw(dir, du_visit, 16, FTW_PHYS | FTW_MOUNT);
+	saved = errno;
+	du_current = NULL;
+	free(w.links.slots);
+	if (w.unreadable) {
+		err_set(err, CRISP_E_INTERNAL, "disk usage of %s: cannot read directory %s", dir,
+			w.unreadable);
+		free(w.unreadable);
+		return -1;
+	}
+	if (r < 0)
+		return err_set_errno(err, CRISP_E_INTERNAL, saved, "disk usage of %s", dir);
+	*bytes = w.bytes;
+	*inodes = w.inodes;
+	return 0;
+}
+
+/* --- runc paths -------------------------------------------------------------- */
+
+/* systemd's unit name characters (unit-name.c VALID_CHARS). */
+static bool unit_chars_ok(const char *s)
+{
+	for (; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+		      (*s >= '0' && *s <= '9') || strchr(":-_.\\", *s)))
+			return false;
+	return true;
+}
+
+char *cgroup_systemd_slice_path(const char *slice, struct crisp_error *err)
+{
+	static const char suffix[] = ".slice";
+	const size_t slen = sizeof(suffix) - 1;
+	_cleanup_free_ char *name = NULL, *path = NULL;
+	size_t len;
+
+	if (!slice || !*slice) {
+		err_set(err, CRISP_E_INVALID, "empty slice name");
+		return NULL;
+	}
+	len = strlen(slice);
+	if (len > UNIT_NAME_MAX || len <= slen || strcmp(slice + len - slen, suffix) != 0 ||
+	    !unit_chars_ok(slice)) {
+		err_set(err, CRISP_E_INVALID,
+			"slice name '%.64s' is not 1-255 unit name characters ending in .slice",
+			slice);
+		return NULL;
+	}
+	name = xstrndup(slice, len - slen);
+	/* "-.slice" is the root slice itself, as in runc's ExpandSlice. */
+	if (streq(name, "-"))
+		return xstrdup("");
+	/* Every dash separates two non-empty levels. */
+	if (name[0] == '-' || name[len - slen - 1] == '-' || strstr(name, "--")) {
+		err_set(err, CRISP_E_INVALID,
+			"slice name '%s' has an empty level (leading, trailing or double '-')",
+			slice);
+		return NULL;
+	}
+	/* a-b-c.slice lives in a.slice/a-b.slice/a-b-c.slice. */
+	for (const char *dash = name;; dash++) {
+		char *longer;
+
+		dash = strchr(dash, '-');
+		longer = xasprintf("%s%s%.*s%s", path ? path : "", path ? "/" : "",
+				   (int)(dash ? (size_t)(dash - name) : strlen(name)), name,
+				   suffix);
+		free(path);
+		path = longer;
+		if (!dash)
+			break;
+	}
+	return TAKE_PTR(path);
+}
+
+char *cgroup_runc_relpath(const char *cgroups_path, bool systemd, struct crisp_error *err)
+{
+	_cleanup_free_ char *copy = NULL, *slice_path = NULL, *unit = NULL;
+	char *rel, *slice, *prefix, *name, *c1, *c2;
+
+	if (!cgroups_path || !*cgroups_path) {
+		err_set(err, CRISP_E_INVALID, "empty cgroupsPath");
+		return NULL;
+	}
+	if (!systemd) {
+		if (cgroups_path[0] != '/') {
+			err_set(err, CRISP_E_INVALID, "cgroupsPath '%.64s' is not absolute",
+				cgroups_path);
+			return NULL;
+		}
+		rel = cgroup_relpath_clean(cgroups_path, err);
+		if (rel && !*rel) {
+			free(rel);
+			err_set(err, CRISP_E_INVALID, "cgroupsPath '/' names the root cgroup");
+			return NULL;
+		}
+		return rel;
+	}
+	/* runc: "slice:prefix:name" -> <expanded slice>/<prefix>-<name>.scope,
+	 * or <expanded slice>/<name> when name is itself a slice. */
+	copy = xstrdup(cgroups_path);
+	c1 = strchr(copy, ':');
+	c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+	if (!c2 || strchr(c2 + 1, ':')) {
+		err_set(err, CRISP_E_INVALID, "cgroupsPath '%.64s' is not slice:prefix:name",
+			cgroups_path);
+		return NULL;
+	}
+	*c1 = *c2 = '\0';
+	slice = *copy ? copy : (char *)"system.slice";
+	prefix = c1 + 1;
+	name = c2 + 1;
+	if (!*name || !unit_chars_ok(prefix) || !unit_chars_ok(name)) {
+		err_set(err, CRISP_E_INVALID,
+			"cgroupsPath '%.64s': prefix and name must be unit name characters, name "
+			"not empty",
+			cgroups_path);
+		return NULL;
+	}
+	slice_path = cgroup_systemd_slice_path(slice, err);
+	if (!slice_path)
+		return NULL;
+	size_t nlen = strlen(name);
+	if (nlen > 6 && streq(name + nlen - 6, ".slice"))
+		unit = xstrdup(name);
+	else
+		unit = xasprintf("%s-%s.scope", prefix, name);
+	if (strlen(unit) > UNIT_NAME_MAX) {
+		err_set(err, CRISP_E_INVALID, "cgroupsPath '%.64s': unit name is too long",
+			cgroups_path);
+		return NULL;
+	}
+	return *slice_path ? xasprintf("%s/%s", slice_path, unit) : TAKE_PTR(unit);
+}
+
+static bool hier_name_ok(const char *s)
+{
+	size_t n = s ? strlen(s) : 0;
+
+	return n > 0 && n <= NAME_MAX && !strchr(s, '/') && !streq(s, ".") && !streq(s, "..");
+}
+
+char *cgroup_dir(enum cgroup_mode mode, const char *root, const char *controller,
+		 const char *relpath, struct crisp_error *err)
+{
+	_cleanup_free_ char *rel = NULL;
+	const char *hier = controller;
+
+	if (!root || mode == CGROUP_UNAVAILABLE) {
+		err_set(err, CRISP_E_UNAVAILABLE, "no cgroup hierarchy");
+		return NULL;
+	}
+	rel = cgroup_relpath_clean(relpath, err);
+	if (!rel)
+		return NULL;
+	if (mode == CGROUP_V2)
+		return *rel ? xasprintf("%s/%s", root, rel) : xstrdup(root);
+	if (!hier && mode == CGROUP_HYBRID)
+		hier = "unified";
+	if (!hier_name_ok(hier)) {
+		err_set(err, CRISP_E_INVALID, "'%s' is not a cgroup v1 controller",
+			hier ? hier : "(none)");
+		return NULL;
+	}
+	return *rel ? xasprintf("%s/%s/%s", root, hier, rel) : xasprintf("%s/%s", root, hier);
+}
+
+/* --- removal ------------------------------------------------------------------ */
+
+struct remove_ctx {
+	const char *top; /* <root>/<hierarchy>, for messages */
+	struct crisp_error *err;
+	int failed;
+};
+
+static void remove_fail(struct remove_ctx *ctx, int errnum, const char *rel)
+{
+	enum crisp_errcode code = errnum == EBUSY || errnum == ENOTEMPTY ? CRISP_E_PRECONDITION
+									 : CRISP_E_INTERNAL;
+
+	/* The first failure is the one worth reading; later ones are alike. */
+	if (!ctx->failed++)
+		err_set_errno(ctx->err, code, errnum, "removing cgroup %s/%s%s", ctx->top, rel,
+			      errnum == EBUSY ? " (processes still in it)" : "");
+}
+
+/* Remove the directory name under parentfd (rel: its path, for messages)
+ * and every directory below it, deepest first. Only directories: a cgroup's
+ * interface files go with its rmdir; anything else makes the rmdir fail,
+ * which is right. */
+static void remove_tree(struct remove_ctx *ctx, int parentfd, const char *name, const char *rel,
+			int depth)
+{
+	_cleanup_close_ int fd = -1;
+	char **children = NULL;
+	size_t n = 0;
+	DIR *d;
+
+	fd = openat(parentfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
+		if (errno != ENOENT)
+			remove_fail(ctx, errno, rel);
+		return;
+	}
+	if (depth >= CGROUP_DEPTH_MAX) {
+		if (!ctx->failed++)
+			err_set(ctx->err, CRISP_E_INVALID,
+				"removing cgroup %s/%s: deeper than %d levels, not a cgroup tree "
+				"runtimed made",
+				ctx->top, rel, CGROUP_DEPTH_MAX);
+		return;
+	}
+	d = fdopendir(fcntl(fd, F_DUPFD_CLOEXEC, 3));
+	if (!d) {
+		remove_fail(ctx, errno, rel);
+		return;
+	}
+	/* Names first, removals after: no rmdir while the stream is open. */
+	for (struct dirent *de; (errno = 0, de = readdir(d));) {
+		struct stat sb;
+
+		if (streq(de->d_name, ".") || streq(de->d_name, ".."))
+			continue;
+		if (de->d_type != DT_DIR &&
+		    (de->d_type != DT_UNKNOWN ||
+		     fstatat(fd, de->d_name, &sb, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(sb.st_mode)))
+			continue;
+		children = xrealloc(children, (n + 1) * sizeof(*children));
+		children[n++] = xstrdup(de->d_name);
+	}
+	if (errno)
+		remove_fail(ctx, errno, rel);
+	closedir(d);
+	for (size_t i = 0; i < n; i++) {
+		_cleanup_free_ char *sub = xasprintf("%s/%s", rel, children[i]);
+
+		remove_tree(ctx, fd, children[i], sub, depth + 1);
+		free(children[i]);
+	}
+	free(children);
+	if (unlinkat(parentfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
+		remove_fail(ctx, errno, rel);
+}
+
+/* Remove rel below the hierarchy at hierfd: its parent is reached without
+ * following symlinks, then the tree goes. */
+static void remove_in_hier(struct remove_ctx *ctx, int hierfd, const char *rel)
+{
+	_cleanup_free_ char *parent = relpath_parent(rel);
+	_cleanup_close_ int parentfd = -1;
+	const char *base = strrchr(rel, '/');
+
+	parentfd = open_below(hierfd, parent);
+	if (parentfd == -ENOENT)
+		return;
+	if (parentfd < 0) {
+		remove_fail(ctx, -parentfd, parent);
+		return;
+	}
+	remove_tree(ctx, parentfd, base ? base + 1 : rel, rel, 0);
+}
+
+int cgroup_remove_in(enum cgroup_mode mode, const char *root, const char *relpath,
+		     struct crisp_error *err)
+{
+	_cleanup_free_ char *rel = NULL;
+	_cleanup_close_ int rootfd = -1;
+	struct remove_ctx ctx = { .top = root, .err = err };
+	char **hiers = NULL;
+	size_t n = 0;
+	DIR *d;
+
+	if (mode == CGROUP_UNAVAILABLE)
+		return err_set(err, CRISP_E_UNAVAILABLE, "no cgroup hierarchy at %s",
+			       root ? root : "(null)");
+	rel = cgroup_relpath_clean(relpath, err);
+	if (!rel)
+		return -1;
+	if (!*rel)
+		return err_set(err, CRISP_E_INVALID, "refusing to remove the root cgroup");
+	rootfd = open_root(root, err);
+	if (rootfd < 0)
+		return -1;
+	if (mode == CGROUP_V2) {
+		remove_in_hier(&ctx, rootfd, rel);
+		return ctx.failed ? -1 : 0;
+	}
+	/* v1: the same path in every hierarchy (runc's cgroupfs driver makes
+	 * it in all of them, name=systemd and, on hybrid hosts, unified/ too).
+	 * Hierarchies are the real directories of the root; the per-controller
+	 * symlinks ("cpu" -> "cpu,cpuacct") lead to one of those. */
+	d = fdopendir(fcntl(rootfd, F_DUPFD_CLOEXEC, 3));
+	if (!d)
+		return err_set_errno(err, CRISP_E_INTERNAL, errno, "listing %s", root);
+	for (struct dirent *de; (de = readdir(d));) {
+		if (de->d_type != DT_DIR || streq(de->d_name, ".") || streq(de->d_name, ".."))
+			continue;
+		hiers = xrealloc(hiers, (n + 1) * sizeof(*hiers));
+		hiers[n++] = xstrdup(de->d_name);
+	}
+	closedir(d);
+	for (size_t i = 0; i < n; i++) {
+		_cleanup_free_ char *top = xasprintf("%s/%s", root, hiers[i]);
+		_cleanup_close_ int hierfd = openat(
+			rootfd, hiers[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+		ctx.top = top;
+		if (hierfd >= 0)
+			remove_in_hier(&ctx, hierfd, rel);
+		else if (errno != ENOENT)
+			remove_fail(&ctx, errno, "");
+		free(hiers[i]);
+	}
+	free(hiers);
+	return ctx.failed ? -1 : 0;
+}
+
+int cgroup_remove(const char *root, const char *relpath, struct crisp_error *err)
+{
+	return cgroup_remove_in(cgroup_detect(root), root, relpath, err);
+}

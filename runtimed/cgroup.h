@@ -1,0 +1,120 @@
+/* Cgroups for runtimed: which layout the host has (v1, hybrid, v2), the
+ * statistics kubelet asks for (computed the way cAdvisor and containerd's CRI
+ * plugin compute them), a pod's network counters from its netns, the disk
+ * usage of a writable layer, the paths runc's cgroupfs and systemd drivers
+ * use, and the removal of cgroups left behind.
+ *
+ * Every path that comes from outside (a /proc/<pid>/cgroup line, a relpath
+ * from a request) is checked before use: absolute within its hierarchy, no
+ * "." or ".." component, no empty component. Every file is read with a
+ * bound on its size and parsed strictly: garbage is an error that names the
+ * file, never a crash or a silently wrong number. */
+#ifndef CRISP_RUNTIMED_CGROUP_H
+#define CRISP_RUNTIMED_CGROUP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "common/error.h"
+
+#define CGROUP_ROOT "/sys/fs/cgroup"
+
+enum cgroup_mode {
+	CGROUP_V1,          /* legacy: a v1 hierarchy per controller under a tmpfs */
+	CGROUP_HYBRID,      /* v1 controllers plus an empty v2 hierarchy at <root>/unified */
+	CGROUP_V2,          /* unified: <root> itself is the v2 hierarchy */
+	CGROUP_UNAVAILABLE, /* <root> cannot be examined (statfs failed) */
+};
+
+/* Detect from statfs of <root> (CGROUP2_SUPER_MAGIC: v2; otherwise v1, or
+ * hybrid when <root>/unified is a cgroup2 mount), as containerd does. root
+ * is normally "/sys/fs/cgroup"; tests pass fake trees. */
+enum cgroup_mode cgroup_detect(const char *root);
+const char *cgroup_mode_name(enum cgroup_mode mode);
+
+struct cgroup_stats {
+	bool have_cpu, have_memory, have_pids;
+	uint64_t cpu_usage_ns; /* cumulative */
+	uint64_t memory_usage, memory_working_set, memory_rss, page_faults, major_page_faults;
+	uint64_t pids;
+	uint64_t oom_kills; /* v1 memory.oom_control oom_kill, v2 memory.events oom_kill */
+};
+
+/* Stats of the cgroup a process is in, found via <proc>/<pid>/cgroup (proc
+ * is "/proc", tests pass a fake) under root, whose mode is detected. A
+ * controller the process is not in, or that is not mounted, or whose
+ * statistics files its cgroup lacks (v1 root has no pids.current, a v2
+ * cgroup without the memory controller no memory.current) leaves its have_*
+ * false. Errors: CRISP_E_NOT_FOUND when the process or its cgroup is gone,
+ * CRISP_E_INTERNAL for files that do not parse. */
+int cgroup_stats_pid(const char *root, const char *proc, pid_t pid, struct cgroup_stats *st,
+		     struct crisp_error *err);
+/* Stats of the PARENT of the cgroup pid is in (a pod's cgroup, from its pause
+ * process). A controller in which pid sits in the root cgroup has no parent:
+ * its have_* stays false. */
+int cgroup_stats_pid_parent(const char *root, const char *proc, pid_t pid, struct cgroup_stats *st,
+			    struct crisp_error *err);
+/* The same two with the mode given, for callers that detected it once (and
+ * tests of fake v2 trees, which statfs cannot recognise). */
+int cgroup_stats_pid_in(enum cgroup_mode mode, const char *root, const char *proc, pid_t pid,
+			bool parent, struct cgroup_stats *st, struct crisp_error *err);
+/* Stats of the cgroup at relpath (the same path in every v1 hierarchy, or
+ * in the unified one), e.g. a pod cgroup known from its cgroup_parent. */
+int cgroup_stats_path(enum cgroup_mode mode, const char *root, const char *relpath,
+		      struct cgroup_stats *st, struct crisp_error *err);
+
+struct netdev_stats {
+	uint64_t rx_bytes, rx_errors, tx_bytes, tx_errors;
+	bool found;
+};
+/* eth0 (or iface) counters from <proc>/<pid>/net/dev: the netns of pid.
+ * found is false (and 0 returned) when the netns has no such interface. */
+int netdev_stats_pid(const char *proc, pid_t pid, const char *iface, struct netdev_stats *st,
+		     struct crisp_error *err);
+
+/* Bytes and inodes used under dir (a writable layer): nftw with
+ * FTW_PHYS|FTW_MOUNT, blocks*512 like du, hardlinks counted once, dir itself
+ * included. Entries that vanish during the walk are skipped. A big layer
+ * takes a while: call it from a worker thread (thread-safe), not the loop. */
+int disk_usage(const char *dir, uint64_t *bytes, uint64_t *inodes, struct crisp_error *err);
+
+/* The systemd slice expansion runc's systemd driver uses:
+ * "kubepods-burstable-pod1234.slice" ->
+ * "kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod1234.slice",
+ * and "-.slice" (the root slice) -> "". NULL with CRISP_E_INVALID for a name
+ * without ".slice", with an empty component ("a--b.slice", "-a.slice"), a
+ * '/', or characters systemd does not allow in unit names. */
+char *cgroup_systemd_slice_path(const char *slice, struct crisp_error *err);
+
+/* The path inside each hierarchy (no leading '/') of a runc cgroupsPath:
+ * cgroupfs "/kubepods/pod1/abc" -> "kubepods/pod1/abc"; systemd
+ * "kubepods-pod1.slice:crisp:abc" -> "kubepods.slice/kubepods-pod1.slice/
+ * crisp-abc.scope" (an empty slice is system.slice; a name ending in ".slice"
+ * is used as it is, as runc does). */
+char *cgroup_runc_relpath(const char *cgroups_path, bool systemd, struct crisp_error *err);
+
+/* The cgroupfs directory of relpath: <root>/<controller>/<relpath> on v1 and
+ * hybrid, <root>/<relpath> on v2 (controller ignored). controller NULL on
+ * hybrid names the unified hierarchy, <root>/unified/<relpath>; on v1 it is
+ * an error. */
+char *cgroup_dir(enum cgroup_mode mode, const char *root, const char *controller,
+		 const char *relpath, struct crisp_error *err);
+
+/* Remove an empty cgroup directory tree left behind (in every hierarchy on
+ * v1 and hybrid), rmdir only, deepest first, never through a symlink;
+ * ENOENT is fine. All hierarchies are tried; the first failure is reported
+ * (EBUSY, a cgroup with processes: CRISP_E_PRECONDITION). relpath may not be
+ * the root. */
+int cgroup_remove(const char *root, const char *relpath, struct crisp_error *err);
+int cgroup_remove_in(enum cgroup_mode mode, const char *root, const char *relpath,
+		     struct crisp_error *err);
+
+/* Parsers, exposed for tests and fuzzing. text need not be NUL-terminated. */
+
+/* A relpath inside a hierarchy: leading '/' allowed, then components that
+ * are not empty, "." or ".."; "" or "/" is the root. The normalized path
+ * (no leading '/') or NULL with CRISP_E_INVALID. */
+char *cgroup_relpath_clean(const char *relpath, struct crisp_error *err);
+
+#endif

@@ -1,0 +1,189 @@
+/* What the host offers spec generation (struct spec_host), found once at
+ * start while runtimed still has every capability and its full bounding set,
+ * and the host look-ups spec generation asks for (struct spec_ops): device
+ * nodes for CRI devices and privileged containers, Localhost seccomp
+ * profiles. */
+#include "autoconfig.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <linux/openat2.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "runtimed/cgroup.h"
+#include "runtimed/runtimed.h"
+
+#define HOST_DEVICES_MAX 4096
+
+static char node_hostname[256];
+
+static int dev_fill(const char *path, const struct stat *st, struct spec_device *ret,
+		    struct crisp_error *err)
+{
+	if (!S_ISCHR(st->st_mode) && !S_ISBLK(st->st_mode))
+		return err_set(err, CRISP_E_INVALID, "%s is not a device node", path);
+	ret->type = S_ISCHR(st->st_mode) ? 'c' : 'b';
+	ret->major = major(st->st_rdev);
+	ret->minor = minor(st->st_rdev);
+	ret->file_mode = st->st_mode & 07777;
+	ret->uid = st->st_uid;
+	ret->gid = st->st_gid;
+	return 0;
+}
+
+static int op_device(void *ctx, const char *host_path, struct spec_device *ret,
+		     struct crisp_error *err)
+{
+	struct stat st;
+
+	if (!host_path || host_path[0] != '/' || strstr(host_path, "/../"))
+		return err_set(err, CRISP_E_INVALID, "device path '%.200s' is not clean",
+			       host_path ? host_path : "");
+	if (stat(host_path, &st) < 0)
+		return err_set_errno(err, errno == ENOENT ? CRISP_E_NOT_FOUND : CRISP_E_INTERNAL,
+				     errno, "device %s", host_path);
+	ret->path = NULL;
+	return dev_fill(host_path, &st, ret, err);
+}
+
+static void walk_dev(const char *dir, int depth, struct spec_device **list, size_t *n)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+
+	if (!d)
+		return;
+	while ((de = readdir(d)) && *n < HOST_DEVICES_MAX) {
+		_cleanup_free_ char *p = NULL;
+		struct stat st;
+		struct crisp_error err = { 0 };
+
+		if (de->d_name[0] == '.')
+			continue;
+		p = xasprintf("%s/%s", dir, de->d_name);
+		/* containerd leaves these out of a privileged container */
+		if (streq(p, "/dev/pts") || streq(p, "/dev/shm") || streq(p, "/dev/mqueue") ||
+		    streq(p, "/dev/console"))
+			continue;
+		if (lstat(p, &st) < 0)
+			continue;
+		if (S_ISDIR(st.st_mode)) {
+			if (depth < 4)
+				walk_dev(p, depth + 1, list, n);
+			continue;
+		}
+		if (!S_ISCHR(st.st_mode) && !S_ISBLK(st.st_mode))
+			continue;
+		*list = xrealloc(*list, (*n + 1) * sizeof(**list));
+		memset(&(*list)[*n], 0, sizeof(**list));
+		if (dev_fill(p, &st, &(*list)[*n], &err) == 0)
+			(*list)[(*n)++].path = TAKE_PTR(p);
+	}
+	closedir(d);
+}
+
+static int op_host_devices(void *ctx, struct spec_device **ret, size_t *ret_n,
+			   struct crisp_error *err)
+{
+	struct spec_device *list = NULL;
+	size_t n = 0;
+
+	walk_dev("/dev", 0, &list, &n);
+	*ret = list;
+	*ret_n = n;
+	return 0;
+}
+
+static int op_read_file(void *ctx, const char *root, const char *relpath, size_t max, char **ret,
+			struct crisp_error *err)
+{
+	struct open_how how = { .flags = O_RDONLY | O_CLOEXEC | O_NONBLOCK,
+				.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS };
+	_cleanup_close_ int rootfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	_cleanup_close_ int fd = -1;
+	_cleanup_free_ char *buf = NULL;
+	struct stat st;
+	size_t len = 0;
+	ssize_t n;
+
+	if (rootfd < 0)
+		return err_set_errno(err, errno == ENOENT ? CRISP_E_NOT_FOUND : CRISP_E_INTERNAL,
+				     errno, "%s", root);
+	fd = (int)syscall(SYS_openat2, rootfd, relpath, &how, sizeof(how));
+	if (fd < 0)
+		return err_set_errno(err, errno == ENOENT ? CRISP_E_NOT_FOUND : CRISP_E_INVALID,
+				     errno, "%s/%s", root, relpath);
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+		return err_set(err, CRISP_E_INVALID, "%s/%s is not a regular file", root, relpath);
+	buf = xmalloc(max + 2);
+	while ((n = read(fd, buf + len, max + 1 - len)) > 0) {
+		len += (size_t)n;
+		if (len > max)
+			return err_set(err, CRISP_E_INVALID, "%s/%s is larger than %zu bytes", root,
+				       relpath, max);
+	}
+	if (n < 0)
+		return err_set_errno(err, CRISP_E_INTERNAL, errno, "reading %s/%s", root, relpath);
+	buf[len] = '\0';
+	*ret = TAKE_PTR(buf);
+	return 0;
+}
+
+static const struct spec_ops ops = {
+	.device = op_device,
+	.host_devices = op_host_devices,
+	.read_file = op_read_file,
+};
+
+void host_detect(struct crisp_config *cfg)
+{
+	enum cgroup_mode mode = cgroup_detect(CGROUP_ROOT);
+	struct utsname u;
+	int major_ = 0, minor_ = 0;
+	_cleanup_free_ char *aa = read_file("/sys/module/apparmor/parameters/enabled", 64, NULL,
+					    NULL);
+	_cleanup_free_ char *status = read_file("/proc/self/status", 65536, NULL, NULL);
+	char *bnd;
+
+	rt.host.cgroup_v2 = mode == CGROUP_V2;
+	rt.host.systemd_cgroup = cfg->cgroup_driver == CGROUP_DRIVER_SYSTEMD;
+	rt.host.apparmor = aa && aa[0] == 'Y';
+	rt.host.rro_mounts = uname(&u) == 0 && sscanf(u.release, "%d.%d", &major_, &minor_) == 2 &&
+			     (major_ > 5 || (major_ == 5 && minor_ >= 12));
+	rt.host.oom_score_adj_min = INT32_MIN;
+	if (config_restrict_oom(cfg)) {
+		_cleanup_free_ char *adj = read_file("/proc/self/oom_score_adj", 64, NULL, NULL);
+		int v;
+		if (adj && sscanf(adj, "%d", &v) == 1)
+			rt.host.oom_score_adj_min = v;
+	}
+	/* Read before the privilege drop shrinks our own bounding set. */
+	bnd = status ? strstr(status, "\nCapBnd:") : NULL;
+	if (!bnd || sscanf(bnd + 8, "%" SCNx64, &rt.host.cap_bounding) != 1)
+		fatal("runtimed: cannot read CapBnd from /proc/self/status");
+	rt.host.seccomp_root = cfg->seccomp_profile_root;
+	rt.host.swap_accounting =
+		rt.host.cgroup_v2
+			? access(CGROUP_ROOT "/system.slice/memory.swap.max", F_OK) == 0 ||
+				  access(CGROUP_ROOT "/init.scope/memory.swap.max", F_OK) == 0
+			: access(CGROUP_ROOT "/memory/memory.memsw.limit_in_bytes", F_OK) == 0;
+	if (gethostname(node_hostname, sizeof(node_hostname) - 1) == 0)
+		rt.host.node_hostname = node_hostname;
+	rt.host.ops = &ops;
+	log_info("host: cgroup %s (%s driver), apparmor %s, rro mounts %s, swap accounting %s, "
+		 "oom_score_adj min %s%d",
+		 cgroup_mode_name(mode), rt.host.systemd_cgroup ? "systemd" : "cgroupfs",
+		 rt.host.apparmor ? "yes" : "no", rt.host.rro_mounts ? "yes" : "no",
+		 rt.host.swap_accounting ? "yes" : "no",
+		 rt.host.oom_score_adj_min == INT32_MIN ? "none " : "",
+		 rt.host.oom_score_adj_min == INT32_MIN ? 0 : rt.host.oom_score_adj_min);
+}

@@ -1,0 +1,252 @@
+/* crisp-monitor's control socket: reopen, resize and attach sessions
+ * (the protocol is in runtimed/monitor.h).
+ *
+ * Its peers are root (runtimed), but what attach sessions carry comes from
+ * the frontend and goes to the container: every packet is bounded by the
+ * read, and no peer can make the monitor wait. Replies and output are sent
+ * with MSG_DONTWAIT; a peer that cannot take them is disconnected. */
+#include "autoconfig.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "runtimed/monitor_int.h"
+
+/* Ends the container's stdin: closes the pipe, or for a terminal (whose
+ * master cannot close without hanging it up) types its EOF character, as
+ * a user's ^D would, and stops writing to it. */
+static void stdin_close(void)
+{
+	struct termios t;
+
+	if (m.in_fd >= 0 && m.opt.tty && tcgetattr(m.in_fd, &t) == 0)
+		(void)!write(m.in_fd, &t.c_cc[VEOF], 1);
+	if (m.in_fd >= 0) {
+		close(m.in_fd);
+		m.in_fd = -1;
+	}
+	free(m.in_pending);
+	m.in_pending = NULL;
+	m.in_len = m.in_off = 0;
+}
+
+static void client_close(struct client *c)
+{
+	bool was_attached = c->attached;
+
+	close(c->fd);
+	c->fd = -1;
+	c->attached = false;
+	/* stdin_once: the first attach session ends the container's stdin */
+	if (was_attached && m.opt.stdin_once)
+		stdin_close();
+}
+
+static void reply(struct client *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void reply(struct client *c, const char *fmt, ...)
+{
+	char buf[512];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	if (send(c->fd, buf, (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1,
+		 MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
+		client_close(c);
+}
+
+static int reopen_log(char *why, size_t size)
+{
+	int fd = open(m.opt.log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640);
+
+	if (fd < 0) {
+		snprintf(why, size, "open %s: %s", m.opt.log, strerror(errno));
+		return -1;
+	}
+	close(m.log.fd);
+	m.log.fd = fd;
+	return 0;
+}
+
+static bool parse_dim(const char *s, unsigned short *ret)
+{
+	char *end;
+	unsigned long v;
+
+	if (*s < '0' || *s > '9')
+		return false;
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || *end || v == 0 || v > USHRT_MAX)
+		return false;
+	*ret = (unsigned short)v;
+	return true;
+}
+
+/* "resize <rows> <cols>" */
+static int resize(const char *args, char *why, size_t size)
+{
+	char rows[8], cols[8];
+	struct winsize ws = { 0 };
+	const char *sp = strchr(args, ' ');
+
+	if (!sp || (size_t)(sp - args) >= sizeof(rows) || strlen(sp + 1) >= sizeof(cols)) {
+		snprintf(why, size, "resize wants <rows> <cols>");
+		return -1;
+	}
+	memcpy(rows, args, (size_t)(sp - args));
+	rows[sp - args] = '\0';
+	strcpy(cols, sp + 1);
+	if (!parse_dim(rows, &ws.ws_row) || !parse_dim(cols, &ws.ws_col)) {
+		snprintf(why, size, "resize: rows and cols must be in [1, 65535]");
+		return -1;
+	}
+	if (!m.opt.tty || m.out_fd[0] < 0) {
+		snprintf(why, size, "resize: the container has no terminal");
+		return -1;
+	}
+	if (ioctl(m.out_fd[0], TIOCSWINSZ, &ws) < 0) {
+		snprintf(why, size, "resize: %s", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* Bytes for the container's stdin, written without blocking: what the
+ * pipe does not take waits, and attach clients are not read meanwhile. */
+static void stdin_write(const char *data, size_t len)
+{
+	ssize_t n;
+
+	if (m.in_fd < 0 || len == 0)
+		return;
+	n = write(m.in_fd, data, len);
+	if (n < 0 && errno != EAGAIN && errno != EINTR) {
+		stdin_close();
+		return;
+	}
+	if (n < 0)
+		n = 0;
+	if ((size_t)n < len) {
+		m.in_pending = malloc(len - (size_t)n);
+		if (!m.in_pending)
+			return;
+		memcpy(m.in_pending, data + n, len - (size_t)n);
+		m.in_len = len - (size_t)n;
+		m.in_off = 0;
+	}
+}
+
+void stdin_flush(void)
+{
+	ssize_t n = write(m.in_fd, m.in_pending + m.in_off, m.in_len - m.in_off);
+
+	if (n < 0 && errno != EAGAIN && errno != EINTR) {
+		stdin_close();
+		return;
+	}
+	if (n > 0)
+		m.in_off += (size_t)n;
+	if (m.in_off == m.in_len) {
+		free(m.in_pending);
+		m.in_pending = NULL;
+		m.in_len = m.in_off = 0;
+	}
+}
+
+void client_request(struct client *c)
+{
+	char why[256];
+	ssize_t n = recv(c->fd, iobuf, sizeof(iobuf) - 1, MSG_DONTWAIT);
+
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0) {
+		client_close(c);
+		return;
+	}
+	iobuf[n] = '\0';
+	if (c->attached) {
+		/* the stream of an attach session: stdin, or a resize */
+		if (iobuf[0] == '0' && n == 1)
+			stdin_close();
+		else if (iobuf[0] == '0')
+			stdin_write(iobuf + 1, (size_t)n - 1);
+		else if (strncmp(iobuf, "resize ", 7) == 0)
+			resize(iobuf + 7, why, sizeof(why));
+		else
+			client_close(c);
+		return;
+	}
+	if (memchr(iobuf, '\0', (size_t)n)) {
+		reply(c, "error request holds a NUL byte");
+	} else if (strcmp(iobuf, "reopen") == 0) {
+		if (reopen_log(why, sizeof(why)) < 0)
+			reply(c, "error %s", why);
+		else
+			reply(c, "ok");
+	} else if (strcmp(iobuf, "attach") == 0) {
+		reply(c, "ok");
+		if (c->fd >= 0)
+			c->attached = true;
+	} else if (strncmp(iobuf, "resize ", 7) == 0) {
+		if (resize(iobuf + 7, why, sizeof(why)) < 0)
+			reply(c, "error %s", why);
+		else
+			reply(c, "ok");
+	} else {
+		reply(c, "error unknown request '%.64s'", iobuf);
+	}
+}
+
+void client_accept(void)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	int fd = accept4(m.ctl_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+
+	if (fd < 0)
+		return;
+	/* the socket is 0600 in a root directory; this says it again */
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 || cred.uid != 0) {
+		close(fd);
+		return;
+	}
+	for (int i = 0; i < MAX_CLIENTS; i++)
+		if (m.clients[i].fd < 0) {
+			m.clients[i].fd = fd;
+			return;
+		}
+	send(fd, "error too many clients", 22, MSG_DONTWAIT | MSG_NOSIGNAL);
+	close(fd);
+}
+
+/* Copies a chunk of output to every attach client. A client whose socket
+ * buffer is full is dropped, not waited for: the container must not stall
+ * on a slow reader. */
+void broadcast(char stream, const char *data, size_t len)
+{
+	for (int i = 0; i < MAX_CLIENTS; i++) {
+		struct client *c = &m.clients[i];
+		struct iovec iov[2] = { { &stream, 1 }, { (void *)data, len } };
+		struct msghdr msg = { .msg_iov = iov, .msg_iovlen = 2 };
+
+		if (c->fd < 0 || !c->attached)
+			continue;
+		if (sendmsg(c->fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
+			client_close(c);
+	}
+}

@@ -1,0 +1,807 @@
+/* Pod sandboxes: reservation (SandboxCreate), the pause container with the
+ * pod's files and /dev/shm (SandboxStart), stop, removal, listing and
+ * recovery.
+ *
+ * Rollback contract with the frontend: a SandboxStart that fails undoes
+ * everything it did (runc state, monitor, shm mount, pod files, bundle) and
+ * leaves the record "creating" (SandboxInfo.ready_to_start); the frontend
+ * then calls SANDBOX_REMOVE (and netd's cleanup). SandboxRemove of an
+ * unknown id succeeds: removal is idempotent. */
+#include "autoconfig.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "common/log.h"
+#include "runtimed/cgroup.h"
+#include "runtimed/runtimed.h"
+
+#define POD_SHM_SIZE (64u << 20)
+#define DNS_ITEMS_MAX 32
+
+static const char default_hosts[] = "127.0.0.1\tlocalhost\n"
+				    "::1\tlocalhost ip6-localhost ip6-loopback\n"
+				    "fe00::0\tip6-localnet\n"
+				    "ff00::0\tip6-mcastprefix\n"
+				    "ff02::1\tip6-allnodes\n"
+				    "ff02::2\tip6-allrouters\n";
+
+char *pod_default_cgroup(const char *id)
+{
+	return rt.host.systemd_cgroup ? NULL : xasprintf("crisp/pod-%s", id);
+}
+
+char *pod_dir(const char *id, const char *file)
+{
+	return file ? xasprintf("%s/%s/%s", rt.pods_dir, id, file)
+		    : xasprintf("%s/%s", rt.pods_dir, id);
+}
+
+static void reply_err(struct ipc_chan *chan, struct ipc_msg *msg, struct crisp_error *err)
+{
+	ipc_reply_error(chan, msg, err);
+}
+
+/* --- validation ------------------------------------------------------------ */
+
+static bool meta_ok(const char *s)
+{
+	size_t n = s ? strnlen(s, RT_META_MAX + 1) : 0;
+
+	if (n == 0 || n > RT_META_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f || s[i] == '_' || s[i] == '/')
+			return false;
+	return true;
+}
+
+static bool word_ok(const char *s, size_t max)
+{
+	size_t n = s ? strnlen(s, max + 1) : 0;
+
+	if (n == 0 || n > max)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)s[i] <= 0x20 || s[i] == 0x7f)
+			return false;
+	return true;
+}
+
+static bool hostname_ok(const char *h)
+{
+	size_t n = strnlen(h, 254);
+
+	return n <= 253 &&
+	       strspn(h, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") == n;
+}
+
+static int dns_check(const Runtime__V1__DNSConfig *dns, struct crisp_error *err)
+{
+	if (!dns)
+		return 0;
+	if (dns->n_servers > DNS_ITEMS_MAX || dns->n_searches > DNS_ITEMS_MAX ||
+	    dns->n_options > DNS_ITEMS_MAX)
+		return err_set(err, CRISP_E_INVALID, "dns_config: more than %d entries in a list",
+			       DNS_ITEMS_MAX);
+	for (size_t i = 0; i < dns->n_servers; i++) {
+		unsigned char buf[16];
+		if (!dns->servers[i] || (inet_pton(AF_INET, dns->servers[i], buf) != 1 &&
+					 inet_pton(AF_INET6, dns->servers[i], buf) != 1))
+			return err_set(err, CRISP_E_INVALID,
+				       "dns_config: server '%.64s' is not an IP address",
+				       dns->servers[i] ? dns->servers[i] : "");
+	}
+	for (size_t i = 0; i < dns->n_searches; i++)
+		if (!word_ok(dns->searches[i], 253))
+			return err_set(err, CRISP_E_INVALID, "dns_config: bad search domain");
+	for (size_t i = 0; i < dns->n_options; i++)
+		if (!word_ok(dns->options[i], 253))
+			return err_set(err, CRISP_E_INVALID, "dns_config: bad option");
+	return 0;
+}
+
+static Runtime__V1__NamespaceMode pod_ns_network(const Runtime__V1__PodSandboxConfig *c)
+{
+	if (c->linux && c->linux->security_context && c->linux->security_context->namespace_options)
+		return c->linux->security_context->namespace_options->network;
+	return RUNTIME__V1__NAMESPACE_MODE__POD;
+}
+
+static int config_check(const Runtime__V1__PodSandboxConfig *c, struct crisp_error *err)
+{
+	if (!c || !c->metadata)
+		return err_set(err, CRISP_E_INVALID, "sandbox config without metadata");
+	if (!meta_ok(c->metadata->name) || !meta_ok(c->metadata->namespace_) ||
+	    !meta_ok(c->metadata->uid))
+		return err_set(err, CRISP_E_INVALID,
+			       "sandbox metadata: name, namespace and uid must be non-empty, at "
+			       "most %d bytes, without '_', '/' or control characters",
+			       RT_META_MAX);
+	if (c->hostname && !hostname_ok(c->hostname))
+		return err_set(err, CRISP_E_INVALID, "hostname '%.64s' is not a host name",
+			       c->hostname);
+	if (c->log_directory && *c->log_directory &&
+	    (c->log_directory[0] != '/' || strstr(c->log_directory, "/../") ||
+	     strlen(c->log_directory) > 2048))
+		return err_set(err, CRISP_E_INVALID, "log_directory must be an absolute path");
+	return dns_check(c->dns_config, err);
+}
+
+/* --- create ------------------------------------------------------------------ */
+
+void on_sandbox_create(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessage *req, void *arg)
+{
+	const CrispIpc__SandboxCreateRequest *r = (const CrispIpc__SandboxCreateRequest *)req;
+	struct crisp_error err = { 0 };
+	const struct rt_handler *h;
+	struct pod *p;
+	const Runtime__V1__PodSandboxMetadata *m;
+
+	if (!id_valid(r->sandbox_id)) {
+		err_set(&err, CRISP_E_INVALID, "sandbox id is not 64 lowercase hex digits");
+		return reply_err(chan, msg, &err);
+	}
+	if (config_check(r->config, &err) < 0)
+		return reply_err(chan, msg, &err);
+	h = handler_find(r->runtime_handler);
+	if (!h) {
+		err_set(&err, CRISP_E_INVALID, "runtime handler '%.64s' is not configured",
+			*r->runtime_handler ? r->runtime_handler : "(default)");
+		return reply_err(chan, msg, &err);
+	}
+	if (pod_find(r->sandbox_id) || ctr_find(r->sandbox_id)) {
+		err_set(&err, CRISP_E_EXISTS, "sandbox id %s is in use", r->sandbox_id);
+		return reply_err(chan, msg, &err);
+	}
+	m = r->config->metadata;
+	p = xcalloc(1, sizeof(*p));
+	memcpy(p->id, r->sandbox_id, ID_LEN + 1);
+	p->name = xasprintf("k8s_POD_%s_%s_%s_%u", m->name, m->namespace_, m->uid, m->attempt);
+	for (struct pod *q = rt.pods; q; q = q->next)
+		if (streq(q->name, p->name)) {
+			err_set(&err, CRISP_E_EXISTS, "pod sandbox name %s is reserved by %s",
+				p->name, q->id);
+			pod_free(p);
+			return reply_err(chan, msg, &err);
+		}
+	p->info = xcalloc(1, sizeof(*p->info));
+	crisp_ipc__sandbox_info__init(p->info);
+	p->info->id = xstrdup(p->id);
+	p->info->state = RUNTIME__V1__POD_SANDBOX_STATE__SANDBOX_NOTREADY;
+	p->info->created_at = now_ns();
+	p->info->config = msg_dup(&runtime__v1__pod_sandbox_config__descriptor, &r->config->base);
+	p->info->runtime_handler = xstrdup(h->name);
+	p->info->netns_path = xstrdup("");
+	p->info->ready_to_start = true;
+	if (state_pod_insert(p, &err) < 0) {
+		pod_free(p);
+		return reply_err(chan, msg, &err);
+	}
+	p->next = rt.pods;
+	rt.pods = p;
+	event_emit(p->id, p->id, RUNTIME__V1__CONTAINER_EVENT_TYPE__CONTAINER_CREATED_EVENT);
+	ipc_reply(chan, msg, &p->info->base, NULL, 0);
+}
+
+/* --- start -------------------------------------------------------------------- */
+
+static int pod_files(struct pod *p, const char *netns, struct crisp_error *err)
+{
+	const Runtime__V1__PodSandboxConfig *c = p->info->config;
+	const Runtime__V1__DNSConfig *dns = c->dns_config;
+	_cleanup_free_ char *dir = pod_dir(p->id, NULL);
+	_cleanup_free_ char *hostname = pod_dir(p->id, "hostname");
+	_cleanup_free_ char *hosts = pod_dir(p->id, "hosts");
+	_cleanup_free_ char *resolv = pod_dir(p->id, "resolv.conf");
+	_cleanup_free_ char *shm = pod_dir(p->id, "shm");
+	_cleanup_free_ char *hn = NULL, *hostsdata = NULL, *resolvdata = NULL;
+	char node[256] = "";
+	size_t len = 0;
+
+	if (mkdir(dir, 0711) < 0 && errno != EEXIST)
+		return err_set_errno(err, CRISP_E_INTERNAL, errno, "creating %s", dir);
+	if (c->hostname && *c->hostname) {
+		hn = xasprintf("%s\n", c->hostname);
+	} else {
+		gethostname(node, sizeof(node) - 1);
+		hn = xasprintf("%s\n", node);
+	}
+	if (write_file(hostname, hn, strlen(hn), 0644, err) < 0)
+		return -1;
+	if (!*netns) {
+		hostsdata = read_file("/etc/hosts", RT_POD_FILE_MAX, &len, err);
+		if (!hostsdata)
+			return err_prefix(err, "host network pod");
+	} else {
+		hostsdata = xstrdup(default_hosts);
+		len = strlen(hostsdata);
+	}
+	if (write_file(hosts, hostsdata, len, 0644, err) < 0)
+		return -1;
+	if (dns && (dns->n_servers || dns->n_searches || dns->n_options)) {
+		size_t cap = 64 + DNS_ITEMS_MAX * 3 * 270;
+		char *b = resolvdata = xmalloc(cap);
+		b += sprintf(b, "# generated by crisp from the pod's DNSConfig\n");
+		if (dns->n_searches) {
+			b += sprintf(b, "search");
+			for (size_t i = 0; i < dns->n_searches; i++)
+				b += sprintf(b, " %s", dns->searches[i]);
+			b += sprintf(b, "\n");
+		}
+		for (size_t i = 0; i < dns->n_servers; i++)
+			b += sprintf(b, "nameserver %s\n", dns->servers[i]);
+		if (dns->n_options) {
+			b += sprintf(b, "options");
+			for (size_t i = 0; i < dns->n_options; i++)
+				b += sprintf(b, " %s", dns->options[i]);
+			b += sprintf(b, "\n");
+		}
+		len = (size_t)(b - resolvdata);
+	} else {
+		resolvdata = read_file("/etc/resolv.conf", RT_POD_FILE_MAX, &len, err);
+		if (!resolvdata) {
+			if (err->code != CRISP_E_NOT_FOUND)
+				return -1;
+			resolvdata = xstrdup("");
+			len = 0;
+		}
+	}
+	if (write_file(resolv, resolvdata, len, 0644, err) < 0)
+		return -1;
+	if (mkdir(shm, 01777) < 0 && errno != EEXIST)
+		return err_set_errno(err, CRISP_E_INTERNAL, errno, "creating %s", shm);
+	if (mount("shm", shm, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+		  "mode=1777,size=67108864") < 0)
+		return err_set_errno(err, CRISP_E_INTERNAL, errno, "mounting the pod's shm");
+	return 0;
+}
+
+/* Undo pod_files (and the bundle): unmount shm, remove the directories. */
+static void pod_files_remove(const char *id)
+{
+	_cleanup_free_ char *dir = pod_dir(id, NULL);
+	_cleanup_free_ char *shm = pod_dir(id, "shm");
+	_cleanup_free_ char *bundle = bundle_path(id, NULL);
+	int r;
+
+	if (umount2(shm, MNT_DETACH) < 0 && errno != EINVAL && errno != ENOENT)
+		log_warn("unmounting %s: %s", shm, strerror(errno));
+	if ((r = rm_rf(dir)) < 0)
+		log_warn("removing %s: %s", dir, strerror(-r));
+	if ((r = rm_rf(bundle)) < 0)
+		log_warn("removing %s: %s", bundle, strerror(-r));
+}
+
+void pod_spec_fill(struct pod *p, struct spec_pod *sp, char **paths)
+{
+	const Runtime__V1__PodSandboxConfig *c = p->info->config;
+
+	memset(sp, 0, sizeof(*sp));
+	sp->config = c;
+	sp->sandbox_id = p->id;
+	sp->pause_pid = p->info->pid;
+	sp->netns_path = p->info->netns_path;
+	paths[0] = pod_dir(p->id, "hostname");
+	paths[1] = pod_dir(p->id, "hosts");
+	paths[2] = pod_dir(p->id, "resolv.conf");
+	paths[3] = pod_dir(p->id, "shm");
+	sp->hostname_path = paths[0];
+	sp->hosts_path = paths[1];
+	sp->resolv_path = paths[2];
+	sp->shm_path = paths[3];
+	if (c->linux && c->linux->cgroup_parent && *c->linux->cgroup_parent) {
+		sp->cgroup_parent = c->linux->cgroup_parent;
+	} else if (rt.host.systemd_cgroup) {
+		sp->cgroup_parent = "system.slice";
+	} else {
+		/* One cgroup per pod, so that its stats are the pod's alone. */
+		_cleanup_free_ char *rel = pod_default_cgroup(p->id);
+		paths[4] = xasprintf("/%s", rel);
+		sp->cgroup_parent = paths[4];
+	}
+}
+
+struct pod_job {
+	struct pod *p;
+	struct child_deferred d;
+	const struct rt_handler *h;
+	bool created; /* the monitor made the pause container */
+	pid_t pid;
+	struct crisp_error err;
+};
+
+static void start_rollback_done(int status, const char *errout, void *arg)
+{
+	struct pod_job *j = arg;
+	_cleanup_free_ char *exitf = xasprintf("%s/%s.json", rt.exits_dir, j->p->id);
+
+	if (status != 0)
+		log_warn("sandbox %.12s: runc delete after a failed start: %s", j->p->id, errout);
+	pod_files_remove(j->p->id);
+	unlink(exitf);
+	str_set(&j->p->info->netns_path, "");
+	j->p->info->pid = 0;
+	j->p->busy--;
+	child_reply_error(&j->d, &j->err);
+	free(j);
+}
+
+/* A step of SandboxStart failed (j->err): undo all steps before it. */
+static void start_fail(struct pod_job *j)
+{
+	struct crisp_error e = { 0 };
+	const char *args[] = { "delete", "--force", j->p->id, NULL };
+
+	log_warn("sandbox %.12s: start failed: %s", j->p->id, j->err.msg);
+	if (j->created && runc_run(j->h, args, start_rollback_done, j, &e) == 0)
+		return;
+	start_rollback_done(0, "", j);
+}
+
+static void start_runc_done(int status, const char *errout, void *arg)
+{
+	struct pod_job *j = arg;
+	struct pod *p = j->p;
+	struct crisp_error err = { 0 };
+
+	if (status != 0) {
+		err_set(&j->err, CRISP_E_INTERNAL, "runc start of the pause container: %s",
+			*errout ? errout : "failed");
+		return start_fail(j);
+	}
+	p->info->state = RUNTIME__V1__POD_SANDBOX_STATE__SANDBOX_READY;
+	p->info->ready_to_start = false;
+	p->info->pid = j->pid;
+	p->pid_start = proc_starttime(j->pid);
+	if (state_pod_save(p, &err) < 0) {
+		j->err = err;
+		return start_fail(j);
+	}
+	p->busy--;
+	event_emit(p->id, p->id, RUNTIME__V1__CONTAINER_EVENT_TYPE__CONTAINER_STARTED_EVENT);
+	child_reply(&j->d, &p->info->base);
+	free(j);
+	/* The pause process may have died already; its exit file says so. */
+	exits_check(p->id);
+}
+
+static void start_monitor_done(pid_t pid, const struct crisp_error *err, void *arg)
+{
+	struct pod_job *j = arg;
+	const char *args[] = { "start", j->p->id, NULL };
+
+	if (err) {
+		j->err = *err;
+		return start_fail(j);
+	}
+	j->created = true;
+	j->pid = pid;
+	if (runc_run(j->h, args, start_runc_done, j, &j->err) < 0)
+		return start_fail(j);
+}
+
+int write_spec(const char *id, json_t *spec, struct crisp_error *err)
+{
+	_cleanup_free_ char *path = bundle_path(id, "config.json");
+	_cleanup_free_ char *text = json_dumps(spec, JSON_COMPACT);
+
+	if (!text)
+		return err_set(err, CRISP_E_INTERNAL, "cannot serialize the OCI spec");
+	return write_file(path, text, strlen(text), 0600, err);
+}
+
+void on_sandbox_start(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessage *req, void *arg)
+{
+	const CrispIpc__SandboxStartRequest *r = (const CrispIpc__SandboxStartRequest *)req;
+	struct crisp_error err = { 0 };
+	struct pod *p = id_valid(r->sandbox_id) ? pod_find(r->sandbox_id) : NULL;
+	_cleanup_free_ char *want = NULL, *bundle = NULL;
+	char *paths[POD_SPEC_PATHS] = { 0 };
+	struct spec_pod sp;
+	json_t *spec;
+	struct pod_job *j;
+	bool host_net;
+
+	if (!p) {
+		err_set(&err, CRISP_E_NOT_FOUND, "sandbox %.64s not found", r->sandbox_id);
+		return reply_err(chan, msg, &err);
+	}
+	if (!p->info->ready_to_start || p->busy) {
+		err_set(&err, CRISP_E_PRECONDITION, "sandbox %s is %s", p->id,
+			p->busy ? "busy with another operation" : "not waiting to start");
+		return reply_err(chan, msg, &err);
+	}
+	if (*rt.cfg->sandbox_image) {
+		err_set(&err, CRISP_E_UNIMPLEMENTED,
+			"runtime.sandbox_image '%s': sandboxes from an image are not supported yet "
+			"(leave it empty for crisp's own pause)",
+			rt.cfg->sandbox_image);
+		return reply_err(chan, msg, &err);
+	}
+	want = xasprintf("%s/%s", rt.netns_dir, p->id);
+	host_net = pod_ns_network(p->info->config) == RUNTIME__V1__NAMESPACE_MODE__NODE;
+	if (host_net ? *r->netns_path != '\0' : !streq(r->netns_path, want)) {
+		err_set(&err, CRISP_E_INVALID,
+			"netns path must be %s for this pod (%s network), not '%.200s'",
+			host_net ? "empty" : want, host_net ? "host" : "pod", r->netns_path);
+		return reply_err(chan, msg, &err);
+	}
+	j = xcalloc(1, sizeof(*j));
+	j->p = p;
+	j->h = handler_find(p->info->runtime_handler);
+	p->busy++;
+	child_defer(msg, &j->d);
+	str_set(&p->info->netns_path, r->netns_path);
+	if (!j->h) {
+		err_set(&j->err, CRISP_E_UNAVAILABLE, "runtime handler '%s' is gone",
+			p->info->runtime_handler);
+		return start_fail(j);
+	}
+	bundle = bundle_path(p->id, NULL);
+	if (pod_files(p, r->netns_path, &j->err) < 0)
+		return start_fail(j);
+	if (mkdir(bundle, 0700) < 0 && errno != EEXIST) {
+		err_set_errno(&j->err, CRISP_E_INTERNAL, errno, "creating %s", bundle);
+		return start_fail(j);
+	}
+	pod_spec_fill(p, &sp, paths);
+	spec = spec_sandbox(&rt.host, &sp, rt.pause_rootfs, &j->err);
+	for (size_t i = 0; i < ARRAY_SIZE(paths); i++)
+		free(paths[i]);
+	if (!spec)
+		return start_fail(j);
+	if (write_spec(p->id, spec, &j->err) < 0) {
+		json_decref(spec);
+		return start_fail(j);
+	}
+	json_decref(spec);
+	if (monitor_launch(j->h, p->id, "/dev/null", false, false, false, start_monitor_done, j,
+			   &j->err) < 0)
+		return start_fail(j);
+}
+
+/* --- exits, stop ------------------------------------------------------------ */
+
+void pod_exited(struct pod *p, const char *why)
+{
+	struct crisp_error err = { 0 };
+
+	if (p->info->ready_to_start) {
+		/* The pause of a failed start: rollback handles it. */
+		exit_waits_fire(&p->waits, true);
+		return;
+	}
+	if (p->info->state == RUNTIME__V1__POD_SANDBOX_STATE__SANDBOX_READY) {
+		log_info("sandbox %.12s: pause exited (%s)", p->id, why);
+		p->info->state = RUNTIME__V1__POD_SANDBOX_STATE__SANDBOX_NOTREADY;
+		p->info->pid = 0;
+		if (state_pod_save(p, &err) < 0)
+			log_err("%s", err.msg);
+		event_emit(p->id, p->id,
+			   RUNTIME__V1__CONTAINER_EVENT_TYPE__CONTAINER_STOPPED_EVENT);
+	}
+	exit_waits_fire(&p->waits, true);
+}
+
+struct pod_stop_job {
+	struct pod *p;
+	void (*fn)(bool, void *);
+	void *arg;
+	size_t pending;
+	struct event *timer;
+	bool killed_pause;
+};
+
+static void pod_stop_finish(struct pod_stop_job *j, bool ok)
+{
+	if (j->timer)
+		event_free(j->timer);
+	j->fn(ok, j->arg);
+	free(j);
+}
+
+static void pause_exited(bool exited, void *arg)
+{
+	struct pod_stop_job *j = arg;
+
+	pod_stop_finish(j, true);
+}
+
+static void pause_wait_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	struct pod_stop_job *j = arg;
+	struct pod *p = j->p;
+
+	/* No exit file in time: the pause (or its monitor) is gone some other
+	 * way. Record it as stopped rather than wait forever. */
+	for (struct exit_wait **w = &p->waits; *w; w = &(*w)->next)
+		if ((*w)->arg == j) {
+			struct exit_wait *x = *w;
+			*w = x->next;
+			free(x);
+			break;
+		}
+	if (!proc_alive(p->info->pid, p->pid_start)) {
+		pod_exited(p, "no exit file");
+		pod_stop_finish(j, true);
+	} else {
+		log_warn("sandbox %.12s: pause survives SIGKILL", p->id);
+		pod_stop_finish(j, false);
+	}
+}
+
+/* As for containers: runc may have lost its state while pause lives on. */
+static void pause_kill_done(int status, const char *errout, void *arg)
+{
+	_cleanup_free_ char *id = arg;
+	struct pod *p = pod_find(id);
+
+	if (status != 0) {
+		log_debug("sandbox %.12s: runc kill: %s", id, errout);
+		if (p && proc_alive(p->info->pid, p->pid_start))
+			kill(p->info->pid, SIGKILL);
+	}
+}
+
+static void pod_stop_pause(struct pod_stop_job *j)
+{
+	struct pod *p = j->p;
+	const struct rt_handler *h = handler_find(p->info->runtime_handler);
+	const char *args[] = { "kill", p->id, "KILL", NULL };
+	struct timeval tv = { RT_STOP_KILL_WAIT_MS / 1000, 0 };
+	struct crisp_error err = { 0 };
+	char *kid;
+
+	if (p->info->state != RUNTIME__V1__POD_SANDBOX_STATE__SANDBOX_READY)
+		return pod_stop_finish(j, true);
+	if (exits_check(p->id) && p->info->state != RUNTIME__V1__POD_SANDBOX_STATE__SANDBOX_READY)
+		return pod_stop_finish(j, true);
+	exit_wait_add(&p->waits, pause_exited, j);
+	j->timer = evtimer_new(child_base(), pause_wait_timeout, j);
+	evtimer_add(j->timer, &tv);
+	kid = xstrdup(p->id);
+	if (!h || runc_run(h, args, pause_kill_done, kid, &err) < 0) {
+		free(kid);
+		/* No runtime to ask: signal pause directly, if it is still ours. */
+		if (proc_alive(p->info->pid, p->pid_start))
+			kill(p->info->pid, SIGKILL);
+	}
+}
+
+static void pod_ctr_stopped(bool exited, void *arg)
+{
+	struct pod_stop_job *j = arg;
+
+	if (--j->pending == 0)
+		pod_stop_pause(j);
+}
+
+void pod_stop(struct pod *p, void (*fn)(bool, void *), void *arg)
+{
+	struct pod_stop_job *j = xcalloc(1, sizeof(*j));
+
+	j->p = p;
+	j->fn = fn;
+	j->arg = arg;
+	j->pending = 1;
+	for (struct ctr *c = rt.ctrs; c; c = c->next)
+		if (streq(c->info->sandbox_id, p->id) &&
+		    c->info->state != RUNTIME__V1__CONTAINER_STATE__CONTAINER_EXITED) {
+			j->pending++;
+			ctr_stop(c, SIGKILL, 0, pod_ctr_stopped, j);
+		}
+	pod_ctr_stopped(true, j);
+}
+
+struct pod_req {
+	struct pod *p;
+	struct child_deferred d;
+	bool remove;
+	size_t pending;
+	struct crisp_error err;
+};
+
+/* The default pod cgroup is ours to remove (a kubelet's cgroup_parent is
+ * the kubelet's); runc removed the containers' own. */
+static void pod_cgroup_remove(struct pod *p)
+{
+	const Runtime__V1__PodSandboxConfig *c = p->info->config;
+	_cleanup_free_ char *rel = NULL;
+	struct crisp_error err = { 0 };
+
+	if (c->linux && c->linux->cgroup_parent && *c->linux->cgroup_parent)
+		return;
+	rel = pod_default_cgroup(p->id);
+	if (rel && cgroup_remove(CGROUP_ROOT, rel, &err) < 0)
+		log_warn("sandbox %.12s: %s", p->id, err.msg);
+}
+
+static void remove_finish(struct pod_req *q)
+{
+	struct pod *p = q->p;
+	const struct rt_handler *h = handler_find(p->info->runtime_handler);
+	_cleanup_free_ char *exitf = xasprintf("%s/%s.json", rt.exits_dir, p->id);
+	struct crisp_error err = { 0 };
+	CrispIpc__Empty empty = CRISP_IPC__EMPTY__INIT;
+
+	(void)h;
+	pod_files_remove(p->id);
+	pod_cgroup_remove(p);
+	if (unlink(exitf) < 0 && errno != ENOENT)
+		log_warn("removing %s: %s", exitf, strerror(errno));
+	if (state_pod_delete(p->id, &err) < 0) {
+		p->busy--;
+		child_reply_error(&q->d, &err);
+		free(q);
+		return;
+	}
+	for (struct pod **pp = &rt.pods; *pp; pp = &(*pp)->next)
+		if (*pp == p) {
+			*pp = p->next;
+			break;
+		}
+	event_emit(p->id, p->id, RUNTIME__V1__CONTAINER_EVENT_TYPE__CONTAINER_DELETED_EVENT);
+	pod_free(p);
+	child_reply(&q->d, &empty.base);
+	free(q);
+}
+
+static void remove_pause_deleted(int status, const char *errout, void *arg)
+{
+	struct pod_req *q = arg;
+
+	/* "does not exist" is the usual answer after a reboot or a failed
+	 * start; anything else leaves runc state behind, which we report but do
+	 * not let block the removal. */
+	if (status != 0 && !strstr(errout, "does not exist") && !strstr(errout, "not exist"))
+		log_warn("sandbox %.12s: runc delete: %s", q->p->id, errout);
+	remove_finish(q);
+}
+
+static void remove_ctr_done(int r, const struct crisp_error *err, void *arg)
+{
+	struct pod_req *q = arg;
+	const struct rt_handler *h;
+	const char *args[] = { "delete", "--force", q->p->id, NULL };
+	struct crisp_error e = { 0 };
+
+	if (r < 0 && q->err.code == CRISP_E_OK)
+		q->err = *err;
+	if (--q->pending > 0)
+		return;
+	if (q->err.code != CRISP_E_OK) {
+		q->p->busy--;
+		child_reply_error(&q->d, &q->err);
+		free(q);
+		return;
+	}
+	h = handler_find(q->p->info->runtime_handler);
+	if (h && runc_run(h, args, remove_pause_deleted, q, &e) == 0)
+		return;
+	remove_finish(q);
+}
+
+static void req_stopped(bool ok, void *arg)
+{
+	struct pod_req *q = arg;
+	CrispIpc__Empty empty = CRISP_IPC__EMPTY__INIT;
+
+	if (!ok) {
+		err_set(&q->err, CRISP_E_INTERNAL, "sandbox %s: processes survive SIGKILL",
+			q->p->id);
+		q->p->busy--;
+		child_reply_error(&q->d, &q->err);
+		free(q);
+		return;
+	}
+	if (!q->remove) {
+		q->p->busy--;
+		child_reply(&q->d, &empty.base);
+		free(q);
+		return;
+	}
+	/* Every container of the pod goes, as ContainerRemove would. */
+	q->pending = 1;
+	for (struct ctr *c = rt.ctrs, *next; c; c = next) {
+		next = c->next;
+		if (streq(c->info->sandbox_id, q->p->id)) {
+			q->pending++;
+			ctr_destroy(c, remove_ctr_done, q);
+		}
+	}
+	remove_ctr_done(0, NULL, q);
+}
+
+static void pod_request(struct ipc_chan *chan, struct ipc_msg *msg, const char *id, bool remove)
+{
+	struct crisp_error err = { 0 };
+	struct pod *p = id_valid(id) ? pod_find(id) : NULL;
+	CrispIpc__Empty empty = CRISP_IPC__EMPTY__INIT;
+	struct pod_req *q;
+
+	if (!id_valid(id)) {
+		err_set(&err, CRISP_E_INVALID, "sandbox id is not 64 lowercase hex digits");
+		return reply_err(chan, msg, &err);
+	}
+	if (!p) {
+		if (remove) {
+			ipc_reply(chan, msg, &empty.base, NULL, 0);
+			return;
+		}
+		err_set(&err, CRISP_E_NOT_FOUND, "sandbox %s not found", id);
+		return reply_err(chan, msg, &err);
+	}
+	if (p->busy) {
+		err_set(&err, CRISP_E_UNAVAILABLE, "sandbox %s is busy with another operation",
+			p->id);
+		return reply_err(chan, msg, &err);
+	}
+	q = xcalloc(1, sizeof(*q));
+	q->p = p;
+	q->remove = remove;
+	p->busy++;
+	child_defer(msg, &q->d);
+	pod_stop(p, req_stopped, q);
+}
+
+void on_sandbox_stop(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessage *req, void *arg)
+{
+	pod_request(chan, msg, ((const CrispIpc__SandboxStopRequest *)req)->sandbox_id, false);
+}
+
+void on_sandbox_remove(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessage *req, void *arg)
+{
+	pod_request(chan, msg, ((const CrispIpc__SandboxRemoveRequest *)req)->sandbox_id, true);
+}
+
+void on_sandbox_list(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessage *req, void *arg)
+{
+	const CrispIpc__SandboxListRequest *r = (const CrispIpc__SandboxListRequest *)req;
+	CrispIpc__SandboxListReply reply = CRISP_IPC__SANDBOX_LIST_REPLY__INIT;
+	size_t n = 0;
+	_cleanup_free_ CrispIpc__SandboxInfo **list = NULL;
+
+	for (struct pod *p = rt.pods; p; p = p->next)
+		n++;
+	list = xcalloc(n + 1, sizeof(*list));
+	n = 0;
+	for (struct pod *p = rt.pods; p; p = p->next)
+		if (!*r->sandbox_id || streq(r->sandbox_id, p->id))
+			list[n++] = p->info;
+	reply.sandboxes = list;
+	reply.n_sandboxes = n;
+	ipc_reply(chan, msg, &reply.base, NULL, 0);
+}
+
+/* --- recovery ----------------------------------------------------------------- */
+
+void pod_recover(struct pod *p)
+{
+	struct crisp_error err = { 0 };
+	_cleanup_free_ char *bundle = bundle_path(p->id, NULL);
+
+	if (p->info->ready_to_start ||
+	    p->info->state != RUNTIME__V1__POD_SANDBOX_STATE__SANDBOX_READY)
+		return;
+	if (exits_check(p->id))
+		return;
+	if (proc_alive(p->info->pid, p->pid_start))
+		return;
+	/* Gone without an exit file: a node restart (the state dir is a tmpfs),
+	 * or the monitor died. */
+	log_info("sandbox %.12s: pause is gone (%s)", p->id,
+		 access(bundle, F_OK) == 0 ? "no exit recorded" : "lost at node restart");
+	p->info->state = RUNTIME__V1__POD_SANDBOX_STATE__SANDBOX_NOTREADY;
+	p->info->pid = 0;
+	if (state_pod_save(p, &err) < 0)
+		log_err("%s", err.msg);
+}

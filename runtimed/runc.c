@@ -1,0 +1,322 @@
+/* The OCI runtime and the per-container monitors, run by the launcher
+ * (common/launcher.h): runtimed itself never executes anything, since its
+ * seccomp filter, no_new_privs and bounding set would be inherited by runc
+ * and the containers. Output comes back on pipes read on the loop, each
+ * bounded. */
+#include "autoconfig.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <jansson.h>
+
+#include "common/launcher.h"
+#include "common/log.h"
+#include "runtimed/monitor.h"
+#include "runtimed/runtimed.h"
+
+#define RUNC_ERR_MAX 2048
+#define SYNC_MAX 4096
+#define MONITOR_SYNC_TIMEOUT_S 120
+
+/* --- runc ------------------------------------------------------------------ */
+
+struct runc_job {
+	struct launch *l;
+	int wfd;
+	int rfd;
+	struct event *ev;
+	char buf[RUNC_ERR_MAX + 1];
+	size_t len;
+	runc_done_fn done;
+	void *arg;
+	char what[64];
+};
+
+static void runc_drain(struct runc_job *j)
+{
+	char tmp[4096];
+	ssize_t n;
+
+	while ((n = read(j->rfd, tmp, sizeof(tmp))) > 0) {
+		size_t keep = RUNC_ERR_MAX - j->len;
+		if ((size_t)n < keep)
+			keep = (size_t)n;
+		memcpy(j->buf + j->len, tmp, keep);
+		j->len += keep;
+	}
+	if (n == 0 && j->ev)
+		event_del(j->ev);
+}
+
+static void runc_readable(evutil_socket_t fd, short what, void *arg)
+{
+	runc_drain(arg);
+}
+
+static void runc_finish(struct runc_job *j, int status)
+{
+	runc_drain(j);
+	j->buf[j->len] = '\0';
+	/* runc's messages end with a newline, and logs want one line. */
+	for (char *p = j->buf; *p; p++)
+		if (*p == '\n' || *p == '\r')
+			*p = ' ';
+	if (j->done)
+		j->done(status, j->buf, j->arg);
+	if (j->ev)
+		event_free(j->ev);
+	safe_close(j->rfd);
+	safe_close(j->wfd);
+	free(j);
+}
+
+static void runc_started(struct launch *l, pid_t pid, const struct crisp_error *err, void *arg)
+{
+	struct runc_job *j = arg;
+
+	j->wfd = safe_close(j->wfd);
+	if (err) {
+		snprintf(j->buf, sizeof(j->buf), "%s", err->msg);
+		j->len = strlen(j->buf);
+		runc_finish(j, -1);
+	}
+}
+
+static void runc_exited(struct launch *l, int status, void *arg)
+{
+	runc_finish(arg, status);
+}
+
+int runc_run(const struct rt_handler *h, const char *const *args, runc_done_fn done, void *arg,
+	     struct crisp_error *err)
+{
+	const char *argv[LAUNCH_ARGS_MAX + 1];
+	size_t n = 0;
+	struct runc_job *j;
+	int p[2];
+	static const struct launch_cb cb = { .started = runc_started, .exited = runc_exited };
+	struct launch_cb mycb = cb;
+	struct launch_req req = { .program = h->name, .envp = (char *const *)launch_env };
+
+	argv[n++] = h->name;
+	argv[n++] = "--root";
+	argv[n++] = rt.runc_root;
+	for (size_t i = 0; args[i]; i++) {
+		if (n >= LAUNCH_ARGS_MAX)
+			return err_set(err, CRISP_E_INVALID, "too many arguments for %s", h->name);
+		argv[n++] = args[i];
+	}
+	argv[n] = NULL;
+	if (pipe2(p, O_CLOEXEC | O_NONBLOCK) < 0)
+		return err_set_errno(err, CRISP_E_RESOURCE, errno, "pipe");
+	j = xcalloc(1, sizeof(*j));
+	j->rfd = p[0];
+	j->wfd = p[1];
+	j->done = done;
+	j->arg = arg;
+	j->ev = event_new(child_base(), j->rfd, EV_READ | EV_PERSIST, runc_readable, j);
+	event_add(j->ev, NULL);
+	req.argv = (char *const *)argv;
+	req.fds[0] = -1;
+	req.fds[1] = -1;
+	req.fds[2] = j->wfd;
+	mycb.arg = j;
+	j->l = launch(&req, &mycb, err);
+	if (!j->l) {
+		event_free(j->ev);
+		safe_close(j->rfd);
+		safe_close(j->wfd);
+		free(j);
+		return err_prefix(err, "running %s %s", h->name, args[0]);
+	}
+	return 0;
+}
+
+/* --- monitors -------------------------------------------------------------- */
+
+struct mon_job {
+	int rfd, wfd;
+	struct event *ev, *timer;
+	pid_t monitor_pid;
+	char buf[SYNC_MAX + 1];
+	size_t len;
+	bool started, finished;
+	monitor_done_fn done;
+	void *arg;
+	char id[ID_LEN + 1];
+};
+
+static void mon_free(struct mon_job *j)
+{
+	if (j->ev)
+		event_free(j->ev);
+	if (j->timer)
+		event_free(j->timer);
+	safe_close(j->rfd);
+	safe_close(j->wfd);
+	free(j);
+}
+
+/* Parse the sync line: {"pid": N} or {"error": "..."}. */
+static void mon_finish(struct mon_job *j, const char *why)
+{
+	struct crisp_error err = { 0 };
+	json_error_t jerr;
+	json_t *o = NULL, *v;
+	pid_t pid = 0;
+
+	if (j->finished)
+		return;
+	j->finished = true;
+	if (why) {
+		err_set(&err, CRISP_E_INTERNAL, "monitor of %.12s: %s", j->id, why);
+	} else {
+		j->buf[j->len] = '\0';
+		o = json_loads(j->buf, JSON_REJECT_DUPLICATES, &jerr);
+		if (!o || !json_is_object(o)) {
+			err_set(&err, CRISP_E_INTERNAL,
+				"monitor of %.12s: no valid sync line (got '%.200s')", j->id,
+				j->buf);
+		} else if ((v = json_object_get(o, "error")) && json_is_string(v)) {
+			err_set(&err, CRISP_E_INTERNAL, "%s", json_string_value(v));
+		} else if ((v = json_object_get(o, "pid")) && json_is_integer(v) &&
+			   json_integer_value(v) > 1 && json_integer_value(v) < (1 << 22)) {
+			pid = (pid_t)json_integer_value(v);
+		} else {
+			err_set(&err, CRISP_E_INTERNAL, "monitor of %.12s: bad sync line '%.200s'",
+				j->id, j->buf);
+		}
+		json_decref(o);
+	}
+	j->done(pid, pid ? NULL : &err, j->arg);
+	/* A monitor that did not report is of no use: it must not linger. */
+	if (!pid && why && j->monitor_pid > 0)
+		kill(j->monitor_pid, SIGKILL);
+	if (j->started)
+		mon_free(j);
+}
+
+static void mon_readable(evutil_socket_t fd, short what, void *arg)
+{
+	struct mon_job *j = arg;
+	ssize_t n;
+
+	for (;;) {
+		n = read(j->rfd, j->buf + j->len, SYNC_MAX - j->len);
+		if (n < 0 && errno == EAGAIN)
+			return;
+		if (n <= 0 || memchr(j->buf + j->len, '\n', (size_t)n) ||
+		    j->len + (size_t)n >= SYNC_MAX) {
+			if (n > 0)
+				j->len += (size_t)n;
+			event_del(j->ev);
+			event_del(j->timer);
+			mon_finish(j, n < 0 ? "reading its sync pipe failed" : NULL);
+			return;
+		}
+		j->len += (size_t)n;
+	}
+}
+
+static void mon_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	struct mon_job *j = arg;
+
+	event_del(j->ev);
+	mon_finish(j, "no sync line within "
+		      "120 s");
+}
+
+static void mon_started(struct launch *l, pid_t pid, const struct crisp_error *err, void *arg)
+{
+	struct mon_job *j = arg;
+
+	j->started = true;
+	j->wfd = safe_close(j->wfd);
+	if (err) {
+		event_del(j->ev);
+		event_del(j->timer);
+		if (!j->finished) {
+			j->finished = true;
+			struct crisp_error e = *err;
+			err_prefix(&e, "starting the monitor of %.12s", j->id);
+			j->done(0, &e, j->arg);
+		}
+		mon_free(j);
+		return;
+	}
+	j->monitor_pid = pid;
+	if (j->finished)
+		mon_free(j);
+}
+
+int monitor_launch(const struct rt_handler *h, const char *id, const char *log_path, bool stdin_,
+		   bool stdin_once, bool tty, monitor_done_fn done, void *arg,
+		   struct crisp_error *err)
+{
+	_cleanup_free_ char *bundle = bundle_path(id, NULL);
+	_cleanup_free_ char *exitf = xasprintf("%s/%s.json", rt.exits_dir, id);
+	char logmax[32];
+	const char *argv[32];
+	size_t n = 0;
+	struct mon_job *j;
+	int p[2];
+	struct launch_cb cb = { .started = mon_started };
+	struct launch_req req = { .program = "monitor",
+				  .envp = (char *const *)launch_env,
+				  .flags = LAUNCH_DETACH };
+	struct timeval tv = { MONITOR_SYNC_TIMEOUT_S, 0 };
+
+	snprintf(logmax, sizeof(logmax), "%u", rt.cfg->log_line_max);
+	argv[n++] = "monitor";
+	argv[n++] = "--id";
+	argv[n++] = id;
+	argv[n++] = "--bundle";
+	argv[n++] = bundle;
+	argv[n++] = "--runtime";
+	argv[n++] = h->path;
+	argv[n++] = "--runtime-root";
+	argv[n++] = rt.runc_root;
+	argv[n++] = "--log";
+	argv[n++] = log_path;
+	argv[n++] = "--exit-file";
+	argv[n++] = exitf;
+	argv[n++] = "--log-max";
+	argv[n++] = logmax;
+	if (stdin_)
+		argv[n++] = "--stdin";
+	if (stdin_once)
+		argv[n++] = "--stdin-once";
+	if (tty)
+		argv[n++] = "--tty";
+	argv[n] = NULL;
+
+	if (pipe2(p, O_CLOEXEC | O_NONBLOCK) < 0)
+		return err_set_errno(err, CRISP_E_RESOURCE, errno, "pipe");
+	j = xcalloc(1, sizeof(*j));
+	j->rfd = p[0];
+	j->wfd = p[1];
+	j->done = done;
+	j->arg = arg;
+	memcpy(j->id, id, ID_LEN + 1);
+	j->ev = event_new(child_base(), j->rfd, EV_READ | EV_PERSIST, mon_readable, j);
+	j->timer = evtimer_new(child_base(), mon_timeout, j);
+	event_add(j->ev, NULL);
+	evtimer_add(j->timer, &tv);
+	req.argv = (char *const *)argv;
+	req.fds[0] = -1;
+	req.fds[1] = j->wfd;
+	req.fds[2] = -1;
+	cb.arg = j;
+	if (!launch(&req, &cb, err)) {
+		mon_free(j);
+		return err_prefix(err, "starting the monitor of %.12s", id);
+	}
+	return 0;
+}
