@@ -152,6 +152,67 @@ scmp_filter_ctx sandbox_compile(const struct sandbox_policy *p)
 	return ctx;
 }
 
+/* mountinfo escapes space, tab, newline and backslash as \ooo. */
+static void mountinfo_unescape(char *s)
+{
+	char *w = s;
+
+	for (; *s; s++) {
+		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] >= '0' && s[2] <= '7' &&
+		    s[3] >= '0' && s[3] <= '7') {
+			*w++ = (char)((s[1] - '0') << 6 | (s[2] - '0') << 3 | (s[3] - '0'));
+			s += 3;
+		} else {
+			*w++ = *s;
+		}
+	}
+	*w = '\0';
+}
+
+static bool path_under(const char *path, const char *dir)
+{
+	size_t n = strlen(dir);
+
+	return strncmp(path, dir, n) == 0 && (path[n] == '/' || path[n] == '\0');
+}
+
+/* Detach every mount at or under one of dirs, newest first (mountinfo lists
+ * mounts in the order they were made, so children after their parents). */
+static void detach_mounts_under(const char *name, const char *const *dirs)
+{
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	char **points = NULL, *line = NULL;
+	size_t n = 0, cap = 0;
+
+	if (!f)
+		fatal("%s: /proc/self/mountinfo: %m", name);
+	while (getline(&line, &cap, f) > 0) {
+		char *save = NULL, *mp = NULL;
+
+		/* id parent major:minor root mountpoint ... */
+		strtok_r(line, " ", &save);
+		for (int i = 0; i < 4; i++)
+			mp = strtok_r(NULL, " ", &save);
+		if (!mp)
+			continue;
+		mountinfo_unescape(mp);
+		for (const char *const *d = dirs; *d; d++)
+			if (path_under(mp, *d)) {
+				points = xrealloc(points, (n + 1) * sizeof(*points));
+				points[n++] = xstrdup(mp);
+				break;
+			}
+	}
+	free(line);
+	fclose(f);
+	while (n-- > 0) {
+		if (umount2(points[n], MNT_DETACH) < 0 && errno != EINVAL && errno != ENOENT)
+			fatal("%s: detaching %s: %m", name, points[n]);
+		free(points[n]);
+	}
+	free(points);
+}
+
 static void readonly_host(const struct sandbox_policy *p)
 {
 	/* nodev too: read-only does not stop writes to a block device, and no
@@ -167,6 +228,8 @@ static void readonly_host(const struct sandbox_policy *p)
 	 * mounts later (pod volumes, say) never appears here writable. */
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
 		fatal("%s: making / a private mount: %m", p->name);
+	if (p->hidden_paths)
+		detach_mounts_under(p->name, p->hidden_paths);
 	if (mount_setattr(AT_FDCWD, "/", AT_RECURSIVE, &ro, sizeof(ro)) < 0)
 		fatal("%s: making / read-only: %m", p->name);
 	for (const char *const *w = p->writable_paths; *w; w++) {

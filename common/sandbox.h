@@ -31,6 +31,11 @@ struct sandbox_policy {
 	 * For processes without CAP_SYS_ADMIN, whose uid 0 would otherwise
 	 * still own and so may write most of the host's files. */
 	const char *const *writable_paths;
+	/* With writable_paths: mounts under these directories are detached
+	 * from the private namespace. The copies would keep what they hold
+	 * alive as long as this process lives: pods' network namespaces and
+	 * containers' root filesystems (crisp's state dir), pod volumes. */
+	const char *const *hidden_paths;
 	const char *chroot_dir; /* NULL: no chroot */
 	const char *workdir;    /* chdir here (inside the chroot if any) */
 	bool no_new_privs;

@@ -82,11 +82,15 @@ static void network_rules(scmp_filter_ctx f)
 
 scmp_filter_ctx imaged_sandbox_enter(const struct crisp_config *cfg)
 {
-	static const char *writable[2];
+	static const char *writable[2], *hidden[3];
 	scmp_filter_ctx filter;
 
 	writable[0] = xasprintf("%s/imaged", cfg->root_dir);
 	policy.writable_paths = writable;
+	/* Pods' netns pins, container rootfs and shm mounts, pod volumes. */
+	hidden[0] = cfg->state_dir;
+	hidden[1] = "/var/lib/kubelet";
+	policy.hidden_paths = hidden;
 	policy.workdir = writable[0];
 	filter = sandbox_compile(&policy);
 	network_rules(filter);
