@@ -60,4 +60,34 @@ void cri_pull_image(struct rpc *rpc);
 void cri_remove_image(struct rpc *rpc);
 void cri_image_fs_info(struct rpc *rpc);
 
+/* Handlers (frontend/cri_pod.c). */
+void cri_run_pod_sandbox(struct rpc *rpc);
+void cri_stop_pod_sandbox(struct rpc *rpc);
+void cri_remove_pod_sandbox(struct rpc *rpc);
+void cri_pod_sandbox_status(struct rpc *rpc);
+void cri_list_pod_sandbox(struct rpc *rpc);
+void cri_update_pod_sandbox_resources(struct rpc *rpc);
+
+/* Handlers (frontend/cri_container.c). */
+void cri_create_container(struct rpc *rpc);
+void cri_start_container(struct rpc *rpc);
+void cri_stop_container(struct rpc *rpc);
+void cri_remove_container(struct rpc *rpc);
+void cri_container_status(struct rpc *rpc);
+void cri_list_containers(struct rpc *rpc);
+void cri_update_container_resources(struct rpc *rpc);
+void cri_reopen_container_log(struct rpc *rpc);
+void cri_exec_sync(struct rpc *rpc);
+
+/* Handlers (frontend/cri_stats.c). */
+void cri_container_stats(struct rpc *rpc);
+void cri_list_container_stats(struct rpc *rpc);
+void cri_pod_sandbox_stats(struct rpc *rpc);
+void cri_list_pod_sandbox_stats(struct rpc *rpc);
+void cri_list_metric_descriptors(struct rpc *rpc);
+void cri_list_pod_sandbox_metrics(struct rpc *rpc);
+
+/* Handlers (frontend/events.c): server-streaming. */
+void cri_get_container_events(struct rpc *rpc);
+
 #endif

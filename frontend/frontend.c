@@ -25,6 +25,7 @@
 #include "frontend/frontend.h"
 #include "frontend/grpc_server.h"
 #include "frontend/helpers.h"
+#include "frontend/orch.h"
 #include "ipc/child.h"
 
 #define MAX_GROUP_UIDS 4096
@@ -253,6 +254,8 @@ int main(int argc, char **argv)
 		fatal("cannot create the event loop");
 	signals_setup();
 	helpers_init(fe.base);
+	events_init(fe.base);
+	reconcile_init(fe.base);
 	child_start(fe.base, &ops, NULL);
 	event_base_dispatch(fe.base);
 	return 0;

@@ -48,6 +48,7 @@ enum tag_kind {
 	TAG_NEW,
 	TAG_CLOSE,
 	TAG_SEND,
+	TAG_MSG,
 	TAG_SHUTDOWN
 };
 
@@ -68,8 +69,15 @@ struct fe_call {
 	grpc_slice status_details;
 	int cancelled;
 	/* what is outstanding; the call is freed when none is */
-	bool requested, close_pending, send_pending, in_handler;
-	struct fe_tag tag_new, tag_close, tag_send;
+	bool requested, close_pending, send_pending, in_handler, msg_pending, in_cancel;
+	struct fe_tag tag_new, tag_close, tag_send, tag_msg;
+	/* server streaming: messages waiting, the one in flight, and the
+	 * status to send once they are all out */
+	grpc_byte_buffer *queue[RPC_STREAM_QUEUE_MAX], *msg_inflight;
+	size_t qhead, qlen;
+	bool md_sent, final_pending;
+	grpc_status_code final_code;
+	char *final_msg;
 };
 
 /* What the pump thread writes for each completion-queue event. 16 bytes: a
@@ -106,6 +114,7 @@ static struct {
 } srv = { .pump_r = -1, .pump_w = -1, .shutdown_tag = { .kind = TAG_SHUTDOWN } };
 
 static void shutdown_progress(void);
+static void queue_drop(struct fe_call *c);
 
 /* ---- connections and their peers ---------------------------------------- */
 
@@ -251,6 +260,7 @@ static struct fe_call *call_new(ssize_t method)
 	c->tag_new = (struct fe_tag){ TAG_NEW, c };
 	c->tag_close = (struct fe_tag){ TAG_CLOSE, c };
 	c->tag_send = (struct fe_tag){ TAG_SEND, c };
+	c->tag_msg = (struct fe_tag){ TAG_MSG, c };
 	LIST_INSERT_HEAD(&srv.calls, c, entry);
 	srv.ncalls++;
 	return c;
@@ -258,7 +268,8 @@ static struct fe_call *call_new(ssize_t method)
 
 static void call_maybe_free(struct fe_call *c)
 {
-	if (c->requested || c->close_pending || c->send_pending || c->in_handler)
+	if (c->requested || c->close_pending || c->send_pending || c->in_handler ||
+	    c->msg_pending || c->in_cancel)
 		return;
 	LIST_REMOVE(c, entry);
 	srv.ncalls--;
@@ -271,10 +282,22 @@ static void call_maybe_free(struct fe_call *c)
 	if (c->resp)
 		grpc_byte_buffer_destroy(c->resp);
 	grpc_slice_unref(c->status_details);
+	queue_drop(c);
+	free(c->final_msg);
 	if (c->rpc.req)
 		protobuf_c_message_free_unpacked(c->rpc.req, NULL);
 	free(c);
 	shutdown_progress();
+}
+
+/* Queued stream messages that will never be sent. */
+static void queue_drop(struct fe_call *c)
+{
+	while (c->qlen > 0) {
+		grpc_byte_buffer_destroy(c->queue[c->qhead]);
+		c->qhead = (c->qhead + 1) % RPC_STREAM_QUEUE_MAX;
+		c->qlen--;
+	}
 }
 
 static void request_call(ssize_t method)
@@ -374,21 +397,18 @@ static grpc_byte_buffer *pack_message(const ProtobufCMessage *m)
 	return bb;
 }
 
-void rpc_finish(struct rpc *rpc, grpc_status_code code, const char *msg,
-		const ProtobufCMessage *resp)
+/* The status (and, for unary calls, the answer) in one batch. */
+static void send_final(struct fe_call *c, grpc_status_code code, const char *msg,
+		       const ProtobufCMessage *resp)
 {
-	struct fe_call *c = (struct fe_call *)rpc;
 	grpc_op ops[3];
 	size_t n = 0;
 
-	if (rpc->finished) {
-		log_crit("bug: call to %s finished twice", rpc->method ? rpc->method->name : "?");
-		return;
-	}
-	rpc->finished = true;
-	c->in_handler = false;
 	memset(ops, 0, sizeof(ops));
-	ops[n++].op = GRPC_OP_SEND_INITIAL_METADATA;
+	if (!c->md_sent) {
+		ops[n++].op = GRPC_OP_SEND_INITIAL_METADATA;
+		c->md_sent = true;
+	}
 	if (code == GRPC_STATUS_OK && resp) {
 		c->resp = pack_message(resp);
 		ops[n].op = GRPC_OP_SEND_MESSAGE;
@@ -403,6 +423,98 @@ void rpc_finish(struct rpc *rpc, grpc_status_code code, const char *msg,
 	if (grpc_call_start_batch(c->call, ops, n, &c->tag_send, NULL) != GRPC_CALL_OK) {
 		log_err("cannot send the answer of a call");
 		c->send_pending = false;
+	}
+}
+
+/* Server streaming: one message in flight at a time; the status goes out
+ * once the queue is empty. */
+static void stream_pump(struct fe_call *c)
+{
+	grpc_op ops[2];
+	size_t n = 0;
+
+	if (c->msg_pending || c->send_pending)
+		return;
+	memset(ops, 0, sizeof(ops));
+	if (c->qlen == 0 && c->final_pending) {
+		c->final_pending = false;
+		send_final(c, c->final_code, c->final_msg, NULL);
+		return;
+	}
+	if (c->qlen == 0 && !c->md_sent) {
+		/* Headers right away: the client learns that the stream is up
+		 * before the first message. */
+		ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+		c->md_sent = true;
+		c->msg_pending = true;
+		if (grpc_call_start_batch(c->call, ops, 1, &c->tag_msg, NULL) != GRPC_CALL_OK) {
+			log_err("cannot start a stream");
+			c->msg_pending = false;
+		}
+		return;
+	}
+	if (c->qlen == 0)
+		return;
+	if (!c->md_sent) {
+		ops[n++].op = GRPC_OP_SEND_INITIAL_METADATA;
+		c->md_sent = true;
+	}
+	c->msg_inflight = c->queue[c->qhead];
+	c->qhead = (c->qhead + 1) % RPC_STREAM_QUEUE_MAX;
+	c->qlen--;
+	ops[n].op = GRPC_OP_SEND_MESSAGE;
+	ops[n++].data.send_message.send_message = c->msg_inflight;
+	c->msg_pending = true;
+	if (grpc_call_start_batch(c->call, ops, n, &c->tag_msg, NULL) != GRPC_CALL_OK) {
+		log_err("cannot send a message of a stream");
+		c->msg_pending = false;
+		grpc_byte_buffer_destroy(TAKE_PTR(c->msg_inflight));
+		queue_drop(c);
+	}
+}
+
+void rpc_stream_start(struct rpc *rpc)
+{
+	stream_pump((struct fe_call *)rpc);
+}
+
+int rpc_send(struct rpc *rpc, const uint8_t *data, size_t len)
+{
+	struct fe_call *c = (struct fe_call *)rpc;
+	grpc_slice s;
+
+	if (rpc->finished || c->qlen >= RPC_STREAM_QUEUE_MAX)
+		return -1;
+	s = grpc_slice_from_copied_buffer((const char *)data, len);
+	c->queue[(c->qhead + c->qlen) % RPC_STREAM_QUEUE_MAX] = grpc_raw_byte_buffer_create(&s, 1);
+	c->qlen++;
+	grpc_slice_unref(s);
+	stream_pump(c);
+	return 0;
+}
+
+void rpc_finish(struct rpc *rpc, grpc_status_code code, const char *msg,
+		const ProtobufCMessage *resp)
+{
+	struct fe_call *c = (struct fe_call *)rpc;
+
+	if (rpc->finished) {
+		log_crit("bug: call to %s finished twice", rpc->method ? rpc->method->name : "?");
+		return;
+	}
+	rpc->finished = true;
+	c->in_handler = false;
+	if (c->msg_pending || c->qlen > 0) {
+		/* A stream ends after what it queued, unless it ends in error:
+		 * then the client hears about it without waiting for the rest. */
+		if (code != GRPC_STATUS_OK)
+			queue_drop(c);
+		c->final_pending = true;
+		c->final_code = code;
+		c->final_msg = msg ? xstrdup(msg) : NULL;
+		stream_pump(c);
+	} else {
+		send_final(c, code, msg, resp);
 	}
 	call_maybe_free(c);
 }
@@ -465,6 +577,22 @@ static void handle_event(const struct pump_event *pe)
 		if (t->call->cancelled && t->call->in_handler)
 			log_debug("client cancelled a call to %s while it was running",
 				  t->call->rpc.method ? t->call->rpc.method->name : "?");
+		/* A stream has no end of its own: its holder must learn that
+		 * nobody listens any more. */
+		if (!t->call->rpc.finished && t->call->rpc.on_cancel) {
+			t->call->in_cancel = true;
+			t->call->rpc.on_cancel(&t->call->rpc, t->call->rpc.cancel_arg);
+			t->call->in_cancel = false;
+		}
+		call_maybe_free(t->call);
+		break;
+	case TAG_MSG:
+		t->call->msg_pending = false;
+		if (t->call->msg_inflight)
+			grpc_byte_buffer_destroy(TAKE_PTR(t->call->msg_inflight));
+		if (!pe->ok)
+			queue_drop(t->call); /* the client is gone: TAG_CLOSE follows */
+		stream_pump(t->call);
 		call_maybe_free(t->call);
 		break;
 	case TAG_SEND:

@@ -23,7 +23,15 @@ struct rpc {
 	ProtobufCMessage *req;           /* unpacked request; freed with the call */
 	uint64_t start_ms;
 	bool finished;
+	/* Server-streaming calls: run when the client goes away (or the server
+	 * shuts down) before the call finished; the holder then finishes it. */
+	void (*on_cancel)(struct rpc *rpc, void *arg);
+	void *cancel_arg;
 };
+
+/* A server-streaming call queues at most this many messages: at most one
+ * is in flight at a time, the rest wait here. */
+#define RPC_STREAM_QUEUE_MAX 256
 
 /* Before the seccomp filter is loaded (gRPC opens what it needs here):
  * grpc_init, the server with every CRI method registered, the pump thread. */
@@ -39,5 +47,12 @@ bool fe_server_shutting_down(void);
  * the status and msg. Exactly once per call. */
 void rpc_finish(struct rpc *rpc, grpc_status_code code, const char *msg,
 		const ProtobufCMessage *resp);
+
+/* A server-streaming call stays open: its initial metadata goes out now. */
+void rpc_stream_start(struct rpc *rpc);
+/* Queue one message (packed bytes) on a server-streaming call. Returns -1
+ * when the call's queue is full (a client that does not read) or the call
+ * is finished; the caller decides what to do with such a client. */
+int rpc_send(struct rpc *rpc, const uint8_t *data, size_t len);
 
 #endif

@@ -8,6 +8,7 @@
 #include "frontend/frontend.h"
 #include "frontend/grpc_server.h"
 #include "frontend/helpers.h"
+#include "frontend/orch.h"
 #include "ipc/child.h"
 
 #define MAX_PROCS 16
@@ -63,6 +64,9 @@ static void on_ready(struct ipc_chan *chan, void *arg)
 
 	log_info("channel to %s (pid %d, generation %u) is up", h->name, ipc_chan_peer_pid(chan),
 		 h->generation);
+	/* A helper (re)started: what it and the others hold may no longer
+	 * match (DESIGN.md, reconciliation). */
+	reconcile_helper_ready((enum helper_id)(h - hs.helpers));
 }
 
 static void on_request(struct ipc_chan *chan, struct ipc_msg *msg, void *arg)
@@ -156,6 +160,11 @@ static const struct proc_info *proc_find(const char *name)
 		if (streq(hs.procs[i].name, name))
 			return &hs.procs[i];
 	return NULL;
+}
+
+bool helper_ready(enum helper_id id)
+{
+	return ipc_chan_ready(hs.helpers[id].chan);
 }
 
 void helper_why_down(enum helper_id id, char *buf, size_t n)

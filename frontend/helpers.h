@@ -35,6 +35,9 @@ void helper_call(enum helper_id h, uint16_t type, const ProtobufCMessage *req,
 		 const ProtobufCMessageDescriptor *reply_desc, unsigned timeout_ms, ipc_reply_fn fn,
 		 void *arg);
 
+/* Whether helper h's channel is up (its Hello came). */
+bool helper_ready(enum helper_id h);
+
 /* Why helper h is not serving, from crispd's view of its process:
  * "restarting after killed by signal 9 (SIGKILL)", "crash-looping (...)". */
 void helper_why_down(enum helper_id h, char *buf, size_t n);

@@ -8,6 +8,14 @@ Fixtures:
   crispd_net      a fresh running crispd with a bridge conflist (NetworkReady)
   shared_crispd   one running crispd per test module, for tests that only read
 
+  ctr_images      (session) busybox images pushed to `registry`: .busybox
+                  (CMD sleep 3600) and .nonroot (USER 1000:1000), as references
+  pod_env_factory make(config=None, before_start=fn(crispd)) -> a pod_env
+  pod_env         a running crispd for pod and container tests (small
+                  runtime.log_line_max), the images pulled, and a CriObjects
+                  whose pods and containers are all removed after the test:
+                  pod_env.c, pod_env.cri, pod_env.images
+
 The registry fixtures (registry, flaky, token_registry, ...) are in
 fixtures_registry.py.
 
@@ -22,9 +30,13 @@ import signal
 import stat
 import tempfile
 
+import types
+
+import grpc
 import pytest
 
 import harness
+import images
 from fixtures_registry import *  # noqa: F401,F403 (registry fixtures, see there)
 
 TEST_TIMEOUT = int(os.environ.get("CRISP_TEST_TIMEOUT", "120"))
@@ -132,3 +144,58 @@ def pytest_runtest_makereport(item, call):
     if rep.failed and harness.LIVE:
         for c in harness.LIVE:
             rep.sections.append(("crispd log (%s, pid %s)" % (c.dir, c.pid), c.tail()))
+
+
+# --- pods and containers ------------------------------------------------------------
+
+POD_LOG_LINE_MAX = 256  # runtime.log_line_max of pod_env: long lines are easy to make
+
+
+@pytest.fixture(scope="session")
+def ctr_images(registry):
+    busybox = registry.push(images.busybox_image(cmd=["sleep", "3600"]), "crisp-ctr/busybox")
+    nonroot = registry.push(images.nonroot_user_image(), "crisp-ctr/nonroot")
+    return types.SimpleNamespace(busybox=busybox.ref, nonroot=nonroot.ref)
+
+
+def pull_images(c, refs, timeout=60):
+    """PullImage each ref; imaged's channel may still be coming up."""
+    def pull(ref):
+        try:
+            return c.call("PullImage", harness.cri.PullImageRequest(
+                image=harness.cri.ImageSpec(image=ref)), timeout=timeout).image_ref
+        except grpc.RpcError as e:
+            if e.code() != grpc.StatusCode.UNAVAILABLE:
+                raise
+            return None
+    for ref in refs:
+        harness.wait_for(lambda: pull(ref), 20, interval=0.2, what="pulling " + ref)
+
+
+@pytest.fixture
+def pod_env_factory(crispd_factory, ctr_images):
+    made = []
+
+    def make(config=None, before_start=None):
+        cfg = {"runtime": {"log_line_max": str(POD_LOG_LINE_MAX)}}
+        for section, kv in (config or {}).items():
+            cfg.setdefault(section, {}).update(kv)
+        c = crispd_factory(config=cfg, start=False)
+        if before_start:
+            before_start(c)
+        c.start()
+        pull_images(c, [ctr_images.busybox, ctr_images.nonroot])
+        env = types.SimpleNamespace(c=c, cri=harness.CriObjects(c), images=ctr_images,
+                                    baseline_mounts=harness.mounts_under(c.dir))
+        made.append(env)
+        return env
+
+    yield make
+    for env in made:
+        if env.c.running():
+            env.cri.cleanup()
+
+
+@pytest.fixture
+def pod_env(pod_env_factory):
+    return pod_env_factory()

@@ -60,6 +60,7 @@ def load_cri(gen_dir):
     """Generate cri_api_pb2 from the project's proto into gen_dir and import it."""
     global cri
     protoc = shutil.which("protoc") or "/usr/bin/protoc"
+    os.makedirs(gen_dir, exist_ok=True)
     subprocess.run([protoc, "--python_out=" + gen_dir, "-I" + os.path.dirname(PROTO), PROTO],
                    check=True)
     if gen_dir not in sys.path:
@@ -573,3 +574,263 @@ def documented_capeff(name):
             if m:
                 return int(m.group(1), 16)
     return None
+
+
+# --- pods and containers (test_pods.py, test_containers.py) ----------------------------
+
+CGROUP_ROOT = "/sys/fs/cgroup"
+
+
+def pod_config(name, namespace="crisp-it", uid=None, attempt=0, host_network=True,
+               host_pid=False, host_ipc=False, labels=None, annotations=None,
+               log_directory=None, hostname=None, sysctls=None, privileged=False):
+    """A PodSandboxConfig. Host network by default: tests that are not about
+    networking do not depend on CNI."""
+    import uuid
+    cfg = cri.PodSandboxConfig()
+    cfg.metadata.name = name
+    cfg.metadata.namespace = namespace
+    cfg.metadata.uid = uid or str(uuid.uuid4())
+    cfg.metadata.attempt = attempt
+    cfg.hostname = hostname or name[:63]
+    if log_directory:
+        cfg.log_directory = log_directory
+    for k, v in (labels or {}).items():
+        cfg.labels[k] = v
+    for k, v in (annotations or {}).items():
+        cfg.annotations[k] = v
+    ns = cfg.linux.security_context.namespace_options
+    ns.network = cri.NODE if host_network else cri.POD
+    ns.pid = cri.NODE if host_pid else cri.CONTAINER
+    ns.ipc = cri.NODE if host_ipc else cri.POD
+    for k, v in (sysctls or {}).items():
+        cfg.linux.sysctls[k] = v
+    if privileged:
+        cfg.linux.security_context.privileged = True
+    return cfg
+
+
+def container_config(name, image, command=None, args=None, labels=None, annotations=None,
+                     log_path=None, env=None, workdir=None):
+    """A ContainerConfig; set cfg.linux.* for resources and security."""
+    cfg = cri.ContainerConfig()
+    cfg.metadata.name = name
+    cfg.image.image = image
+    cfg.command.extend(command or [])
+    cfg.args.extend(args or [])
+    for k, v in (labels or {}).items():
+        cfg.labels[k] = v
+    for k, v in (annotations or {}).items():
+        cfg.annotations[k] = v
+    for k, v in (env or {}).items():
+        cfg.envs.add(key=k, value=v)
+    if workdir:
+        cfg.working_dir = workdir
+    cfg.log_path = log_path or "%s.log" % name
+    return cfg
+
+
+class CriObjects:
+    """The pods and containers one test makes through CRI, and what is needed
+    to make sure none of them outlives the test (cleanup())."""
+
+    def __init__(self, crispd):
+        self.c = crispd
+        self.pods = {}    # id -> PodSandboxConfig
+        self.ctrs = {}    # id -> pod id
+        self.log_dirs = []
+
+    def log_dir(self):
+        d = tempfile.mkdtemp(prefix="crisp-it-logs-", dir="/tmp")
+        self.log_dirs.append(d)
+        return d
+
+    # pods
+
+    def run_pod(self, cfg, handler="", timeout=60):
+        if not cfg.log_directory:
+            cfg.log_directory = self.log_dir()
+        r = self.c.call("RunPodSandbox", cri.RunPodSandboxRequest(config=cfg,
+                                                                  runtime_handler=handler),
+                        timeout=timeout)
+        self.pods[r.pod_sandbox_id] = cfg
+        return r.pod_sandbox_id
+
+    def stop_pod(self, pod_id, timeout=60):
+        self.c.call("StopPodSandbox", cri.StopPodSandboxRequest(pod_sandbox_id=pod_id),
+                    timeout=timeout)
+
+    def remove_pod(self, pod_id, timeout=60):
+        self.c.call("RemovePodSandbox", cri.RemovePodSandboxRequest(pod_sandbox_id=pod_id),
+                    timeout=timeout)
+        self.pods.pop(pod_id, None)
+        for cid in [k for k, v in self.ctrs.items() if v == pod_id]:
+            self.ctrs.pop(cid)
+
+    def pod_status(self, pod_id, verbose=False):
+        return self.c.call("PodSandboxStatus", cri.PodSandboxStatusRequest(
+            pod_sandbox_id=pod_id, verbose=verbose))
+
+    def list_pods(self, id=None, state=None, labels=None):
+        req = cri.ListPodSandboxRequest()
+        if id is not None or state is not None or labels:
+            req.filter.SetInParent()
+            if id is not None:
+                req.filter.id = id
+            if state is not None:
+                req.filter.state.state = state
+            for k, v in (labels or {}).items():
+                req.filter.label_selector[k] = v
+        return list(self.c.call("ListPodSandbox", req).items)
+
+    # containers
+
+    def create(self, pod_id, cfg, timeout=60):
+        r = self.c.call("CreateContainer", cri.CreateContainerRequest(
+            pod_sandbox_id=pod_id, config=cfg, sandbox_config=self.pods[pod_id]),
+            timeout=timeout)
+        self.ctrs[r.container_id] = pod_id
+        return r.container_id
+
+    def start(self, cid, timeout=60):
+        self.c.call("StartContainer", cri.StartContainerRequest(container_id=cid),
+                    timeout=timeout)
+
+    def run(self, pod_id, cfg):
+        cid = self.create(pod_id, cfg)
+        self.start(cid)
+        return cid
+
+    def stop(self, cid, timeout=10):
+        self.c.call("StopContainer", cri.StopContainerRequest(container_id=cid, timeout=timeout),
+                    timeout=timeout + 60)
+
+    def remove(self, cid):
+        self.c.call("RemoveContainer", cri.RemoveContainerRequest(container_id=cid), timeout=60)
+        self.ctrs.pop(cid, None)
+
+    def status(self, cid, verbose=False):
+        return self.c.call("ContainerStatus", cri.ContainerStatusRequest(
+            container_id=cid, verbose=verbose)).status
+
+    def list_containers(self, id=None, state=None, pod_id=None, labels=None):
+        req = cri.ListContainersRequest()
+        if id is not None or state is not None or pod_id is not None or labels:
+            req.filter.SetInParent()
+            if id is not None:
+                req.filter.id = id
+            if state is not None:
+                req.filter.state.state = state
+            if pod_id is not None:
+                req.filter.pod_sandbox_id = pod_id
+            for k, v in (labels or {}).items():
+                req.filter.label_selector[k] = v
+        return list(self.c.call("ListContainers", req).containers)
+
+    def exec_sync(self, cid, cmd, timeout=10, call_timeout=None):
+        return self.c.call("ExecSync", cri.ExecSyncRequest(container_id=cid, cmd=cmd,
+                                                           timeout=timeout),
+                           timeout=call_timeout or (timeout or 30) + 30)
+
+    def sh(self, cid, script, timeout=10):
+        """ExecSync sh -c script: (exit code, stdout, stderr) as text."""
+        r = self.exec_sync(cid, ["sh", "-c", script], timeout=timeout)
+        return r.exit_code, r.stdout.decode(errors="replace"), r.stderr.decode(errors="replace")
+
+    def wait_state(self, cid, state, timeout=30):
+        return wait_for(lambda: (lambda s: s if s.state == state else None)(self.status(cid)),
+                        timeout, interval=0.1,
+                        what="container %s in state %s" % (cid[:12], cri.ContainerState.Name(state)))
+
+    def cleanup(self):
+        """Best effort: stop and remove every container and pod still known."""
+        for cid in list(self.ctrs):
+            with contextlib.suppress(grpc.RpcError):
+                self.stop(cid, timeout=0)
+            with contextlib.suppress(grpc.RpcError):
+                self.remove(cid)
+        for pid in list(self.pods):
+            with contextlib.suppress(grpc.RpcError):
+                self.stop_pod(pid)
+            with contextlib.suppress(grpc.RpcError):
+                self.remove_pod(pid)
+        for d in self.log_dirs:
+            shutil.rmtree(d, ignore_errors=True)
+
+
+def cri_log_records(path):
+    """A CRI log file as [(timestamp, stream, tag, text)]; every line must
+    have the CRI format (RFC 3339 timestamp with nanoseconds, stdout or
+    stderr, P or F)."""
+    rx = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,9})?(?:Z|[+-]\d\d:\d\d)) "
+                    r"(stdout|stderr) (P|F) (.*)$")
+    out = []
+    with open(path, "rb") as f:
+        data = f.read().decode("utf-8", "replace")
+    assert data == "" or data.endswith("\n"), "log does not end with a newline: %r" % data[-80:]
+    for line in data.splitlines():
+        m = rx.match(line)
+        assert m, "not a CRI log line: %r" % line
+        out.append(m.groups())
+    return out
+
+
+def cri_log_lines(path, stream=None):
+    """The log's lines reassembled from P/F records: [(stream, text, complete)]."""
+    out, partial = [], {}
+    for _, s, tag, text in cri_log_records(path):
+        partial[s] = partial.get(s, "") + text
+        if tag == "F":
+            out.append((s, partial.pop(s), True))
+    for s, text in partial.items():
+        out.append((s, text, False))
+    return [x for x in out if stream is None or x[0] == stream]
+
+
+def monitor_processes(needles):
+    """[(pid, cmdline)] of live crisp-monitor processes whose command line
+    names one of needles (ids, a test's temp dir)."""
+    out = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        st = proc_stat(int(d))
+        if not st or st[1] == "Z" or not st[0].startswith("crisp-monitor"):
+            continue
+        try:
+            with open("/proc/%s/cmdline" % d, "rb") as f:
+                cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if any(n in cmd for n in needles):
+            out.append((int(d), cmd))
+    return out
+
+
+def cgroups_named(ids, root=CGROUP_ROOT, max_depth=6):
+    """cgroup directories whose name contains one of ids."""
+    found = []
+    root_depth = root.rstrip("/").count("/")
+    for dirpath, dirnames, _ in os.walk(root):
+        if dirpath.count("/") - root_depth >= max_depth:
+            dirnames[:] = []
+        for d in dirnames:
+            if any(i in d for i in ids):
+                found.append(os.path.join(dirpath, d))
+    return found
+
+
+def leftovers(crispd, ids, baseline_mounts=()):
+    """What crisp left behind for these sandbox/container ids: mounts under
+    its dirs that name one (beyond baseline_mounts), netns pins, cgroups,
+    monitors."""
+    out = []
+    mounts = [m for m in mounts_under(crispd.dir)
+              if m not in set(baseline_mounts) and any(i in m for i in ids)]
+    out += ["mount %s" % m for m in mounts]
+    netns_dir = os.path.join(crispd.config["crispd"]["state_dir"], "netns")
+    if os.path.isdir(netns_dir):
+        out += ["netns %s" % n for n in os.listdir(netns_dir) if any(i in n for i in ids)]
+    out += ["cgroup %s" % g for g in cgroups_named(ids)]
+    out += ["monitor %d: %s" % m for m in monitor_processes(list(ids))]
+    return out

@@ -174,8 +174,9 @@ def test_bad_log_level_flag(unstarted):
 
 
 DEBUG_LINE = re.compile(r"^<7>crisp[-a-z]*\[\d+\]: ")
+# netd's and runtimed's launchers log as crisp-netd-launch, crisp-runtimed-launch
 LOG_LINE = re.compile(r"^<[0-7]>(crispd|crisp-frontend|crisp-imaged|crisp-netd|crisp-runtimed)"
-                      r"\[(\d+)\]: ")
+                      r"(?:-launch)?\[(\d+)\]: ")
 
 
 def _debug_lines(c, since=0):

@@ -83,8 +83,7 @@ def test_update_runtime_config_invalid(shared_crispd, cri, cidr):
     assert e.code() == grpc.StatusCode.INVALID_ARGUMENT, (e.code(), e.details())
 
 
-@pytest.mark.parametrize("method", ["RunPodSandbox", "ListContainers", "CreateContainer",
-                                    "ExecSync"])
+@pytest.mark.parametrize("method", ["CheckpointContainer", "CheckpointPod", "RestorePod"])
 def test_unimplemented_method(shared_crispd, cri, method):
     e = rpc_error(shared_crispd.call, method)
     assert e.code() == grpc.StatusCode.UNIMPLEMENTED, (e.code(), e.details())

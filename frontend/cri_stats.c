@@ -1,0 +1,585 @@
+/* CRI stats and metrics: runtimed reads the cgroups and the pods' network
+ * counters (STATS_GET); the frontend joins them with the records of the
+ * containers and sandboxes they belong to, and answers in the CRI's stats
+ * messages or as cAdvisor-named metrics. */
+#include "autoconfig.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "frontend/cri_methods.h"
+#include "frontend/orch.h"
+
+enum {
+	SLOT_STATS,
+	SLOT_CONTAINERS,
+	SLOT_SANDBOXES
+};
+
+static Runtime__V1__UInt64Value *u64(struct pool *p, uint64_t v)
+{
+	Runtime__V1__UInt64Value *x = pool_alloc(p, sizeof(*x));
+
+	runtime__v1__uint64_value__init(x);
+	x->value = v;
+	return x;
+}
+
+static const CrispIpc__ContainerInfo *container_of(const CrispIpc__ContainerListReply *cl,
+						   const char *id)
+{
+	for (size_t i = 0; cl && i < cl->n_containers; i++)
+		if (streq(cl->containers[i]->id, id))
+			return cl->containers[i];
+	return NULL;
+}
+
+static const CrispIpc__SandboxInfo *sandbox_of(const CrispIpc__SandboxListReply *sl, const char *id)
+{
+	for (size_t i = 0; sl && i < sl->n_sandboxes; i++)
+		if (streq(sl->sandboxes[i]->id, id))
+			return sl->sandboxes[i];
+	return NULL;
+}
+
+static Runtime__V1__ContainerStats *container_stats_build(struct pool *p,
+							  const CrispIpc__ContainerStatsEntry *e,
+							  const CrispIpc__ContainerInfo *c)
+{
+	Runtime__V1__ContainerStats *s = pool_alloc(p, sizeof(*s));
+	Runtime__V1__ContainerAttributes *a = pool_alloc(p, sizeof(*a));
+	Runtime__V1__CpuUsage *cpu = pool_alloc(p, sizeof(*cpu));
+	Runtime__V1__MemoryUsage *mem = pool_alloc(p, sizeof(*mem));
+	Runtime__V1__FilesystemUsage *fs = pool_alloc(p, sizeof(*fs));
+	Runtime__V1__FilesystemIdentifier *fsid = pool_alloc(p, sizeof(*fsid));
+
+	runtime__v1__container_stats__init(s);
+	runtime__v1__container_attributes__init(a);
+	runtime__v1__cpu_usage__init(cpu);
+	runtime__v1__memory_usage__init(mem);
+	runtime__v1__filesystem_usage__init(fs);
+	runtime__v1__filesystem_identifier__init(fsid);
+	a->id = e->container_id;
+	if (c && c->config) {
+		a->metadata = c->config->metadata;
+		a->labels = (Runtime__V1__ContainerAttributes__LabelsEntry **)map_copy(
+			p, &runtime__v1__container_attributes__labels_entry__descriptor,
+			c->config->n_labels, (void *const *)c->config->labels, &a->n_labels);
+		a->annotations = (Runtime__V1__ContainerAttributes__AnnotationsEntry **)map_copy(
+			p, &runtime__v1__container_attributes__annotations_entry__descriptor,
+			c->config->n_annotations, (void *const *)c->config->annotations,
+			&a->n_annotations);
+	}
+	cpu->timestamp = e->timestamp;
+	cpu->usage_core_nano_seconds = u64(p, e->cpu_usage_ns);
+	mem->timestamp = e->timestamp;
+	mem->working_set_bytes = u64(p, e->memory_working_set);
+	mem->usage_bytes = u64(p, e->memory_usage);
+	mem->rss_bytes = u64(p, e->memory_rss);
+	mem->page_faults = u64(p, e->page_faults);
+	mem->major_page_faults = u64(p, e->major_page_faults);
+	fs->timestamp = e->timestamp;
+	fsid->mountpoint = e->writable_mountpoint;
+	fs->fs_id = fsid;
+	fs->used_bytes = u64(p, e->writable_bytes);
+	fs->inodes_used = u64(p, e->writable_inodes);
+	s->attributes = a;
+	s->cpu = cpu;
+	s->memory = mem;
+	s->writable_layer = fs;
+	return s;
+}
+
+static Runtime__V1__PodSandboxStats *pod_stats_build(struct pool *p,
+						     const CrispIpc__SandboxStatsEntry *e,
+						     const CrispIpc__SandboxInfo *sb,
+						     const CrispIpc__StatsReply *stats,
+						     const CrispIpc__ContainerListReply *cl)
+{
+	Runtime__V1__PodSandboxStats *s = pool_alloc(p, sizeof(*s));
+	Runtime__V1__PodSandboxAttributes *a = pool_alloc(p, sizeof(*a));
+	Runtime__V1__LinuxPodSandboxStats *l = pool_alloc(p, sizeof(*l));
+	Runtime__V1__CpuUsage *cpu = pool_alloc(p, sizeof(*cpu));
+	Runtime__V1__MemoryUsage *mem = pool_alloc(p, sizeof(*mem));
+	Runtime__V1__NetworkUsage *net = pool_alloc(p, sizeof(*net));
+	Runtime__V1__NetworkInterfaceUsage *eth0 = pool_alloc(p, sizeof(*eth0));
+	Runtime__V1__ProcessUsage *proc = pool_alloc(p, sizeof(*proc));
+
+	runtime__v1__pod_sandbox_stats__init(s);
+	runtime__v1__pod_sandbox_attributes__init(a);
+	runtime__v1__linux_pod_sandbox_stats__init(l);
+	runtime__v1__cpu_usage__init(cpu);
+	runtime__v1__memory_usage__init(mem);
+	runtime__v1__network_usage__init(net);
+	runtime__v1__network_interface_usage__init(eth0);
+	runtime__v1__process_usage__init(proc);
+	a->id = e->sandbox_id;
+	if (sb && sb->config) {
+		a->metadata = sb->config->metadata;
+		a->labels = (Runtime__V1__PodSandboxAttributes__LabelsEntry **)map_copy(
+			p, &runtime__v1__pod_sandbox_attributes__labels_entry__descriptor,
+			sb->config->n_labels, (void *const *)sb->config->labels, &a->n_labels);
+		a->annotations = (Runtime__V1__PodSandboxAttributes__AnnotationsEntry **)map_copy(
+			p, &runtime__v1__pod_sandbox_attributes__annotations_entry__descriptor,
+			sb->config->n_annotations, (void *const *)sb->config->annotations,
+			&a->n_annotations);
+	}
+	cpu->timestamp = e->timestamp;
+	cpu->usage_core_nano_seconds = u64(p, e->cpu_usage_ns);
+	mem->timestamp = e->timestamp;
+	mem->working_set_bytes = u64(p, e->memory_working_set);
+	mem->usage_bytes = u64(p, e->memory_usage);
+	mem->rss_bytes = u64(p, e->memory_rss);
+	net->timestamp = e->timestamp;
+	eth0->name = (char *)"eth0";
+	eth0->rx_bytes = u64(p, e->rx_bytes);
+	eth0->rx_errors = u64(p, e->rx_errors);
+	eth0->tx_bytes = u64(p, e->tx_bytes);
+	eth0->tx_errors = u64(p, e->tx_errors);
+	net->default_interface = eth0;
+	proc->timestamp = e->timestamp;
+	proc->process_count = u64(p, e->processes);
+	l->cpu = cpu;
+	l->memory = mem;
+	/* Host-network pods share the node's interfaces: no pod network. */
+	if (!sb || *sb->netns_path)
+		l->network = net;
+	l->process = proc;
+	l->containers = pool_alloc(p, (stats->n_containers + 1) * sizeof(*l->containers));
+	for (size_t i = 0; i < stats->n_containers; i++)
+		if (streq(stats->containers[i]->sandbox_id, e->sandbox_id))
+			l->containers[l->n_containers++] = container_stats_build(
+				p, stats->containers[i],
+				container_of(cl, stats->containers[i]->container_id));
+	s->attributes = a;
+	s->linux = l;
+	return s;
+}
+
+/* ---- ContainerStats, ListContainerStats -------------------------------------- */
+
+static bool container_stats_match(const CrispIpc__ContainerStatsEntry *e,
+				  const CrispIpc__ContainerInfo *c,
+				  const Runtime__V1__ContainerStatsFilter *flt)
+{
+	if (!flt)
+		return true;
+	if (*flt->id && strncmp(e->container_id, flt->id, strlen(flt->id)) != 0)
+		return false;
+	if (*flt->pod_sandbox_id &&
+	    strncmp(e->sandbox_id, flt->pod_sandbox_id, strlen(flt->pod_sandbox_id)) != 0)
+		return false;
+	if (!flt->n_label_selector)
+		return true;
+	return c && c->config &&
+	       labels_match(flt->n_label_selector, (void *const *)flt->label_selector,
+			    c->config->n_labels, (void *const *)c->config->labels);
+}
+
+static void on_container_stats(struct fetch *f, void *arg)
+{
+	struct rpc *rpc = arg;
+	const CrispIpc__StatsReply *st = (const CrispIpc__StatsReply *)f->reply[SLOT_STATS];
+	const CrispIpc__ContainerListReply *cl = (const CrispIpc__ContainerListReply *)
+							 f->reply[SLOT_CONTAINERS];
+	const struct crisp_error *err = fetch_error(f, SLOT_STATS, SLOT_CONTAINERS, -1);
+	struct pool p = { 0 };
+
+	if (err) {
+		cri_fail(rpc, err);
+		return fetch_free(f);
+	}
+	if (streq(rpc->method->name, "ContainerStats")) {
+		const Runtime__V1__ContainerStatsRequest *req =
+			(const Runtime__V1__ContainerStatsRequest *)rpc->req;
+		Runtime__V1__ContainerStatsResponse resp =
+			RUNTIME__V1__CONTAINER_STATS_RESPONSE__INIT;
+		const CrispIpc__ContainerStatsEntry *e = NULL;
+
+		for (size_t i = 0; i < st->n_containers && !e; i++)
+			if (streq(st->containers[i]->container_id, req->container_id))
+				e = st->containers[i];
+		if (!e) {
+			cri_failf(rpc, CRISP_E_NOT_FOUND, "no stats for container %s",
+				  req->container_id);
+			return fetch_free(f);
+		}
+		resp.stats = container_stats_build(&p, e, container_of(cl, e->container_id));
+		cri_reply(rpc, &resp.base);
+	} else {
+		const Runtime__V1__ListContainerStatsRequest *req =
+			(const Runtime__V1__ListContainerStatsRequest *)rpc->req;
+		Runtime__V1__ListContainerStatsResponse resp =
+			RUNTIME__V1__LIST_CONTAINER_STATS_RESPONSE__INIT;
+
+		resp.stats = pool_alloc(&p, (st->n_containers + 1) * sizeof(*resp.stats));
+		for (size_t i = 0; i < st->n_containers; i++) {
+			const CrispIpc__ContainerStatsEntry *e = st->containers[i];
+			const CrispIpc__ContainerInfo *c = container_of(cl, e->container_id);
+			if (container_stats_match(e, c, req->filter))
+				resp.stats[resp.n_stats++] = container_stats_build(&p, e, c);
+		}
+		cri_reply(rpc, &resp.base);
+	}
+	pool_free(&p);
+	fetch_free(f);
+}
+
+static void container_stats_fetch(struct rpc *rpc, const char *container_id, const char *sandbox_id)
+{
+	struct fetch *f = fetch_new(on_container_stats, rpc);
+	CrispIpc__StatsRequest sr = CRISP_IPC__STATS_REQUEST__INIT;
+	CrispIpc__ContainerListRequest cl = CRISP_IPC__CONTAINER_LIST_REQUEST__INIT;
+
+	sr.container_id = cl.container_id = (char *)container_id;
+	sr.sandbox_id = cl.sandbox_id = (char *)sandbox_id;
+	fetch_add(f, SLOT_STATS, HELPER_RUNTIMED, IPC_RUNTIMED_STATS_GET, &sr.base,
+		  &crisp_ipc__stats_reply__descriptor, 0);
+	fetch_add(f, SLOT_CONTAINERS, HELPER_RUNTIMED, IPC_RUNTIMED_CONTAINER_LIST, &cl.base,
+		  &crisp_ipc__container_list_reply__descriptor, 0);
+	fetch_go(f);
+}
+
+void cri_container_stats(struct rpc *rpc)
+{
+	const Runtime__V1__ContainerStatsRequest *req = (const Runtime__V1__ContainerStatsRequest *)
+								rpc->req;
+
+	if (!*req->container_id)
+		return cri_failf(rpc, CRISP_E_INVALID, "container_id is required");
+	if (!cri_id_valid(req->container_id))
+		return cri_failf(rpc, CRISP_E_NOT_FOUND, "container \"%.80s\" not found",
+				 req->container_id);
+	container_stats_fetch(rpc, req->container_id, "");
+}
+
+void cri_list_container_stats(struct rpc *rpc)
+{
+	const Runtime__V1__ListContainerStatsRequest *req =
+		(const Runtime__V1__ListContainerStatsRequest *)rpc->req;
+	const Runtime__V1__ContainerStatsFilter *flt = req->filter;
+
+	container_stats_fetch(rpc, flt && cri_id_valid(flt->id) ? flt->id : "",
+			      flt && cri_id_valid(flt->pod_sandbox_id) ? flt->pod_sandbox_id : "");
+}
+
+/* ---- PodSandboxStats, ListPodSandboxStats, ListPodSandboxMetrics ------------------ */
+
+static void pod_stats_fetch(struct rpc *rpc, const char *sandbox_id, fetch_fn fn)
+{
+	struct fetch *f = fetch_new(fn, rpc);
+	CrispIpc__StatsRequest sr = CRISP_IPC__STATS_REQUEST__INIT;
+	CrispIpc__ContainerListRequest cl = CRISP_IPC__CONTAINER_LIST_REQUEST__INIT;
+	CrispIpc__SandboxListRequest sl = CRISP_IPC__SANDBOX_LIST_REQUEST__INIT;
+
+	sr.sandbox_id = cl.sandbox_id = sl.sandbox_id = (char *)sandbox_id;
+	fetch_add(f, SLOT_STATS, HELPER_RUNTIMED, IPC_RUNTIMED_STATS_GET, &sr.base,
+		  &crisp_ipc__stats_reply__descriptor, 0);
+	fetch_add(f, SLOT_CONTAINERS, HELPER_RUNTIMED, IPC_RUNTIMED_CONTAINER_LIST, &cl.base,
+		  &crisp_ipc__container_list_reply__descriptor, 0);
+	fetch_add(f, SLOT_SANDBOXES, HELPER_RUNTIMED, IPC_RUNTIMED_SANDBOX_LIST, &sl.base,
+		  &crisp_ipc__sandbox_list_reply__descriptor, 0);
+	fetch_go(f);
+}
+
+static bool pod_stats_match(const CrispIpc__SandboxStatsEntry *e, const CrispIpc__SandboxInfo *sb,
+			    const Runtime__V1__PodSandboxStatsFilter *flt)
+{
+	if (!flt)
+		return true;
+	if (*flt->id && strncmp(e->sandbox_id, flt->id, strlen(flt->id)) != 0)
+		return false;
+	if (!flt->n_label_selector)
+		return true;
+	return sb && sb->config &&
+	       labels_match(flt->n_label_selector, (void *const *)flt->label_selector,
+			    sb->config->n_labels, (void *const *)sb->config->labels);
+}
+
+static void on_pod_stats(struct fetch *f, void *arg)
+{
+	struct rpc *rpc = arg;
+	const CrispIpc__StatsReply *st = (const CrispIpc__StatsReply *)f->reply[SLOT_STATS];
+	const CrispIpc__ContainerListReply *cl = (const CrispIpc__ContainerListReply *)
+							 f->reply[SLOT_CONTAINERS];
+	const CrispIpc__SandboxListReply *sl = (const CrispIpc__SandboxListReply *)
+						       f->reply[SLOT_SANDBOXES];
+	const struct crisp_error *err = fetch_error(f, SLOT_STATS, SLOT_CONTAINERS, SLOT_SANDBOXES,
+						    -1);
+	struct pool p = { 0 };
+
+	if (err) {
+		cri_fail(rpc, err);
+		return fetch_free(f);
+	}
+	if (streq(rpc->method->name, "PodSandboxStats")) {
+		const Runtime__V1__PodSandboxStatsRequest *req =
+			(const Runtime__V1__PodSandboxStatsRequest *)rpc->req;
+		Runtime__V1__PodSandboxStatsResponse resp =
+			RUNTIME__V1__POD_SANDBOX_STATS_RESPONSE__INIT;
+		const CrispIpc__SandboxStatsEntry *e = NULL;
+
+		for (size_t i = 0; i < st->n_sandboxes && !e; i++)
+			if (streq(st->sandboxes[i]->sandbox_id, req->pod_sandbox_id))
+				e = st->sandboxes[i];
+		if (!e) {
+			cri_failf(rpc, CRISP_E_NOT_FOUND, "no stats for pod sandbox %s",
+				  req->pod_sandbox_id);
+			return fetch_free(f);
+		}
+		resp.stats = pod_stats_build(&p, e, sandbox_of(sl, e->sandbox_id), st, cl);
+		cri_reply(rpc, &resp.base);
+	} else {
+		const Runtime__V1__ListPodSandboxStatsRequest *req =
+			(const Runtime__V1__ListPodSandboxStatsRequest *)rpc->req;
+		Runtime__V1__ListPodSandboxStatsResponse resp =
+			RUNTIME__V1__LIST_POD_SANDBOX_STATS_RESPONSE__INIT;
+
+		resp.stats = pool_alloc(&p, (st->n_sandboxes + 1) * sizeof(*resp.stats));
+		for (size_t i = 0; i < st->n_sandboxes; i++) {
+			const CrispIpc__SandboxStatsEntry *e = st->sandboxes[i];
+			const CrispIpc__SandboxInfo *sb = sandbox_of(sl, e->sandbox_id);
+			if (pod_stats_match(e, sb, req->filter))
+				resp.stats[resp.n_stats++] = pod_stats_build(&p, e, sb, st, cl);
+		}
+		cri_reply(rpc, &resp.base);
+	}
+	pool_free(&p);
+	fetch_free(f);
+}
+
+void cri_pod_sandbox_stats(struct rpc *rpc)
+{
+	const Runtime__V1__PodSandboxStatsRequest *req =
+		(const Runtime__V1__PodSandboxStatsRequest *)rpc->req;
+
+	if (!*req->pod_sandbox_id)
+		return cri_failf(rpc, CRISP_E_INVALID, "pod_sandbox_id is required");
+	if (!cri_id_valid(req->pod_sandbox_id))
+		return cri_failf(rpc, CRISP_E_NOT_FOUND, "pod sandbox \"%.80s\" not found",
+				 req->pod_sandbox_id);
+	pod_stats_fetch(rpc, req->pod_sandbox_id, on_pod_stats);
+}
+
+void cri_list_pod_sandbox_stats(struct rpc *rpc)
+{
+	const Runtime__V1__ListPodSandboxStatsRequest *req =
+		(const Runtime__V1__ListPodSandboxStatsRequest *)rpc->req;
+
+	pod_stats_fetch(rpc, req->filter && cri_id_valid(req->filter->id) ? req->filter->id : "",
+			on_pod_stats);
+}
+
+/* ---- metrics ------------------------------------------------------------------------ */
+
+/* cAdvisor's names, which the kubelet's /metrics/cadvisor serves. Label keys
+ * come in the order the values are filled below. */
+enum metric_id {
+	M_CPU,
+	M_MEM_WS,
+	M_MEM_USAGE,
+	M_MEM_RSS,
+	M_PGFAULT,
+	M_PGMAJFAULT,
+	M_FS_USAGE,
+	M_FS_INODES,
+	M_NET_RX,
+	M_NET_RX_ERR,
+	M_NET_TX,
+	M_NET_TX_ERR,
+	M_PROCESSES,
+	M__MAX
+};
+
+static const char *const container_labels[] = { "container", "id",        "image",
+						"name",      "namespace", "pod" };
+static const char *const network_labels[] = { "container", "id",        "interface",
+					      "name",      "namespace", "pod" };
+
+static const struct {
+	const char *name, *help;
+	Runtime__V1__MetricType type;
+	bool network;
+} metrics[M__MAX] = {
+	[M_CPU] = { "container_cpu_usage_seconds_total", "Cumulative cpu time consumed in seconds.",
+		    RUNTIME__V1__METRIC_TYPE__COUNTER },
+	[M_MEM_WS] = { "container_memory_working_set_bytes", "Current working set in bytes.",
+		       RUNTIME__V1__METRIC_TYPE__GAUGE },
+	[M_MEM_USAGE] = { "container_memory_usage_bytes",
+			  "Current memory usage in bytes, including all memory regardless of "
+			  "when it was accessed.",
+			  RUNTIME__V1__METRIC_TYPE__GAUGE },
+	[M_MEM_RSS] = { "container_memory_rss", "Size of RSS in bytes.",
+			RUNTIME__V1__METRIC_TYPE__GAUGE },
+	[M_PGFAULT] = { "container_memory_failures_total",
+			"Cumulative count of memory allocation failures (pgfault).",
+			RUNTIME__V1__METRIC_TYPE__COUNTER },
+	[M_PGMAJFAULT] = { "container_memory_major_page_faults_total",
+			   "Cumulative count of major page faults.",
+			   RUNTIME__V1__METRIC_TYPE__COUNTER },
+	[M_FS_USAGE] = { "container_fs_usage_bytes",
+			 "Number of bytes that are consumed by the container on this filesystem.",
+			 RUNTIME__V1__METRIC_TYPE__GAUGE },
+	[M_FS_INODES] = { "container_fs_inodes_total",
+			  "Number of inodes used by the container on this filesystem.",
+			  RUNTIME__V1__METRIC_TYPE__GAUGE },
+	[M_NET_RX] = { "container_network_receive_bytes_total",
+		       "Cumulative count of bytes received.", RUNTIME__V1__METRIC_TYPE__COUNTER,
+		       true },
+	[M_NET_RX_ERR] = { "container_network_receive_errors_total",
+			   "Cumulative count of errors encountered while receiving.",
+			   RUNTIME__V1__METRIC_TYPE__COUNTER, true },
+	[M_NET_TX] = { "container_network_transmit_bytes_total",
+		       "Cumulative count of bytes transmitted.", RUNTIME__V1__METRIC_TYPE__COUNTER,
+		       true },
+	[M_NET_TX_ERR] = { "container_network_transmit_errors_total",
+			   "Cumulative count of errors encountered while transmitting.",
+			   RUNTIME__V1__METRIC_TYPE__COUNTER, true },
+	[M_PROCESSES] = { "container_processes",
+			  "Number of processes running inside the container.",
+			  RUNTIME__V1__METRIC_TYPE__GAUGE },
+};
+
+void cri_list_metric_descriptors(struct rpc *rpc)
+{
+	Runtime__V1__ListMetricDescriptorsResponse resp =
+		RUNTIME__V1__LIST_METRIC_DESCRIPTORS_RESPONSE__INIT;
+	Runtime__V1__MetricDescriptor d[M__MAX], *dp[M__MAX];
+
+	for (size_t i = 0; i < M__MAX; i++) {
+		runtime__v1__metric_descriptor__init(&d[i]);
+		d[i].name = (char *)metrics[i].name;
+		d[i].help = (char *)metrics[i].help;
+		d[i].n_label_keys = metrics[i].network ? ARRAY_SIZE(network_labels)
+						       : ARRAY_SIZE(container_labels);
+		d[i].label_keys = (char **)(metrics[i].network ? network_labels : container_labels);
+		dp[i] = &d[i];
+	}
+	resp.n_descriptors = M__MAX;
+	resp.descriptors = dp;
+	cri_reply(rpc, &resp.base);
+}
+
+struct metric_set {
+	Runtime__V1__Metric **m;
+	size_t n;
+};
+
+static void metric_add(struct pool *p, struct metric_set *set, enum metric_id id, int64_t ts,
+		       uint64_t value, char **labels)
+{
+	Runtime__V1__Metric *m = pool_alloc(p, sizeof(*m));
+
+	runtime__v1__metric__init(m);
+	m->name = (char *)metrics[id].name;
+	m->timestamp = ts;
+	m->metric_type = metrics[id].type;
+	m->n_label_values = 6;
+	m->label_values = labels;
+	m->value = u64(p, value);
+	set->m[set->n++] = m;
+}
+
+/* Label values in the order of container_labels / network_labels. */
+static char **metric_labels(struct pool *p, const char *container, const char *id,
+			    const char *third, const CrispIpc__SandboxInfo *sb)
+{
+	char **v = pool_alloc(p, 6 * sizeof(*v));
+	const Runtime__V1__PodSandboxMetadata *md = sb && sb->config ? sb->config->metadata : NULL;
+
+	v[0] = (char *)container;
+	v[1] = (char *)id;
+	v[2] = (char *)third;
+	v[3] = (char *)id;
+	v[4] = md ? md->namespace_ : (char *)"";
+	v[5] = md ? md->name : (char *)"";
+	return v;
+}
+
+static void on_pod_metrics(struct fetch *f, void *arg)
+{
+	struct rpc *rpc = arg;
+	const CrispIpc__StatsReply *st = (const CrispIpc__StatsReply *)f->reply[SLOT_STATS];
+	const CrispIpc__ContainerListReply *cl = (const CrispIpc__ContainerListReply *)
+							 f->reply[SLOT_CONTAINERS];
+	const CrispIpc__SandboxListReply *sl = (const CrispIpc__SandboxListReply *)
+						       f->reply[SLOT_SANDBOXES];
+	const struct crisp_error *err = fetch_error(f, SLOT_STATS, SLOT_CONTAINERS, SLOT_SANDBOXES,
+						    -1);
+	Runtime__V1__ListPodSandboxMetricsResponse resp =
+		RUNTIME__V1__LIST_POD_SANDBOX_METRICS_RESPONSE__INIT;
+	struct pool p = { 0 };
+
+	if (err) {
+		cri_fail(rpc, err);
+		return fetch_free(f);
+	}
+	resp.pod_metrics = pool_alloc(&p, (st->n_sandboxes + 1) * sizeof(*resp.pod_metrics));
+	for (size_t i = 0; i < st->n_sandboxes; i++) {
+		const CrispIpc__SandboxStatsEntry *e = st->sandboxes[i];
+		const CrispIpc__SandboxInfo *sb = sandbox_of(sl, e->sandbox_id);
+		Runtime__V1__PodSandboxMetrics *pm = pool_alloc(&p, sizeof(*pm));
+		struct metric_set set = { pool_alloc(&p, M__MAX * sizeof(void *)), 0 };
+		char **pl = metric_labels(&p, "POD", e->sandbox_id, "", sb);
+		char **nl = metric_labels(&p, "POD", e->sandbox_id, "eth0", sb);
+
+		runtime__v1__pod_sandbox_metrics__init(pm);
+		pm->pod_sandbox_id = e->sandbox_id;
+		metric_add(&p, &set, M_CPU, e->timestamp, e->cpu_usage_ns / 1000000000ull, pl);
+		metric_add(&p, &set, M_MEM_WS, e->timestamp, e->memory_working_set, pl);
+		metric_add(&p, &set, M_MEM_USAGE, e->timestamp, e->memory_usage, pl);
+		metric_add(&p, &set, M_MEM_RSS, e->timestamp, e->memory_rss, pl);
+		metric_add(&p, &set, M_PROCESSES, e->timestamp, e->processes, pl);
+		if (!sb || *sb->netns_path) {
+			metric_add(&p, &set, M_NET_RX, e->timestamp, e->rx_bytes, nl);
+			metric_add(&p, &set, M_NET_RX_ERR, e->timestamp, e->rx_errors, nl);
+			metric_add(&p, &set, M_NET_TX, e->timestamp, e->tx_bytes, nl);
+			metric_add(&p, &set, M_NET_TX_ERR, e->timestamp, e->tx_errors, nl);
+		}
+		pm->n_metrics = set.n;
+		pm->metrics = set.m;
+		pm->container_metrics = pool_alloc(&p, (st->n_containers + 1) * sizeof(void *));
+		for (size_t j = 0; j < st->n_containers; j++) {
+			const CrispIpc__ContainerStatsEntry *c = st->containers[j];
+			const CrispIpc__ContainerInfo *ci = container_of(cl, c->container_id);
+			Runtime__V1__ContainerMetrics *cm;
+			struct metric_set cs = { pool_alloc(&p, M__MAX * sizeof(void *)), 0 };
+			char **lv;
+
+			if (!streq(c->sandbox_id, e->sandbox_id))
+				continue;
+			lv = metric_labels(&p,
+					   ci && ci->config && ci->config->metadata
+						   ? ci->config->metadata->name
+						   : "",
+					   c->container_id, ci ? ci->image_id : "", sb);
+			cm = pool_alloc(&p, sizeof(*cm));
+			runtime__v1__container_metrics__init(cm);
+			cm->container_id = c->container_id;
+			/* cAdvisor's cpu counter is in seconds (a float there; whole
+			 * seconds in the CRI's integer value). */
+			metric_add(&p, &cs, M_CPU, c->timestamp, c->cpu_usage_ns / 1000000000ull,
+				   lv);
+			metric_add(&p, &cs, M_MEM_WS, c->timestamp, c->memory_working_set, lv);
+			metric_add(&p, &cs, M_MEM_USAGE, c->timestamp, c->memory_usage, lv);
+			metric_add(&p, &cs, M_MEM_RSS, c->timestamp, c->memory_rss, lv);
+			metric_add(&p, &cs, M_PGFAULT, c->timestamp, c->page_faults, lv);
+			metric_add(&p, &cs, M_PGMAJFAULT, c->timestamp, c->major_page_faults, lv);
+			metric_add(&p, &cs, M_FS_USAGE, c->timestamp, c->writable_bytes, lv);
+			metric_add(&p, &cs, M_FS_INODES, c->timestamp, c->writable_inodes, lv);
+			cm->n_metrics = cs.n;
+			cm->metrics = cs.m;
+			pm->container_metrics[pm->n_container_metrics++] = cm;
+		}
+		resp.pod_metrics[resp.n_pod_metrics++] = pm;
+	}
+	cri_reply(rpc, &resp.base);
+	pool_free(&p);
+	fetch_free(f);
+}
+
+void cri_list_pod_sandbox_metrics(struct rpc *rpc)
+{
+	pod_stats_fetch(rpc, "", on_pod_metrics);
+}

@@ -1,0 +1,231 @@
+/* Reconciliation (DESIGN.md): a network namespace or a container snapshot
+ * that no sandbox or container owns any more is removed, never leaked. It
+ * runs whenever a helper's channel comes up (start-up, and every helper
+ * restart) once all three are up.
+ *
+ * Order matters, because the lists are not taken at one instant: netd's and
+ * imaged's lists first, runtimed's after. RunPodSandbox reserves the sandbox
+ * in runtimed before netd makes its netns, and RemovePodSandbox removes the
+ * record before the netns, so any netns in netd's list whose sandbox runtimed
+ * does not list afterwards is an orphan. CreateContainer makes the snapshot
+ * before runtimed's record: the ids it is working on are in the in-flight
+ * set, and a pass during which any new id went in flight acts on nothing
+ * (it runs again shortly). */
+#include "autoconfig.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "frontend/orch.h"
+
+#define SETTLE_MS 1000 /* helpers often come up together: one pass for all */
+#define RERUN_MS 5000  /* after a pass that could not decide */
+/* After a pass that failed to list: a helper that cannot answer (or dies
+ * answering) is not asked again at each of its restarts. */
+#define FAILED_PAUSE_MS 30000
+
+enum {
+	R_NETWORKS,
+	R_SNAPSHOTS,
+	R_SANDBOXES,
+	R_CONTAINERS
+};
+
+static struct {
+	struct event *timer;
+	bool running, again;
+	uint64_t generation;
+	uint64_t quiet_until; /* now_ms() before which no pass starts */
+	struct fetch *first;  /* netd's and imaged's lists, kept for the second step */
+} rc;
+
+static void schedule(unsigned ms)
+{
+	uint64_t now = now_ms();
+	struct timeval tv;
+
+	if (rc.quiet_until > now + ms)
+		ms = (unsigned)(rc.quiet_until - now);
+	tv.tv_sec = ms / 1000;
+	tv.tv_usec = (ms % 1000) * 1000;
+
+	if (rc.timer)
+		evtimer_add(rc.timer, &tv);
+}
+
+static bool all_ready(void)
+{
+	for (int h = 0; h < HELPER__MAX; h++)
+		if (!helper_ready(h))
+			return false;
+	return true;
+}
+
+static void on_removed(ProtobufCMessage *reply, struct ipc_msg *msg, const struct crisp_error *err,
+		       void *arg)
+{
+	char *what = arg;
+
+	if (err && err->code != CRISP_E_NOT_FOUND)
+		log_warn("reconcile: removing %s failed: %s (retried at the next pass)", what,
+			 err->msg);
+	free(what);
+}
+
+static bool sandbox_known(const CrispIpc__SandboxListReply *sl, const char *id)
+{
+	for (size_t i = 0; i < sl->n_sandboxes; i++)
+		if (streq(sl->sandboxes[i]->id, id))
+			return true;
+	return false;
+}
+
+static bool container_known(const CrispIpc__ContainerListReply *cl, const char *id)
+{
+	for (size_t i = 0; i < cl->n_containers; i++)
+		if (streq(cl->containers[i]->id, id))
+			return true;
+	return false;
+}
+
+static void pass_end(void)
+{
+	fetch_free(TAKE_PTR(rc.first));
+	rc.running = false;
+	if (rc.again) {
+		rc.again = false;
+		schedule(SETTLE_MS);
+	}
+}
+
+static void on_owners(struct fetch *f, void *arg)
+{
+	const CrispIpc__PodNetworkListReply *nl = (const CrispIpc__PodNetworkListReply *)
+							  rc.first->reply[R_NETWORKS];
+	const CrispIpc__SnapshotListReply *snl = (const CrispIpc__SnapshotListReply *)
+							 rc.first->reply[R_SNAPSHOTS];
+	const CrispIpc__SandboxListReply *sl = (const CrispIpc__SandboxListReply *)
+						       f->reply[R_SANDBOXES];
+	const CrispIpc__ContainerListReply *cl = (const CrispIpc__ContainerListReply *)
+							 f->reply[R_CONTAINERS];
+	const struct crisp_error *err = fetch_error(f, R_SANDBOXES, R_CONTAINERS, -1);
+	unsigned removed = 0;
+
+	if (err) {
+		log_info("reconcile: cannot list runtimed's sandboxes and containers: %s",
+			 err->msg);
+		rc.quiet_until = now_ms() + FAILED_PAUSE_MS;
+		fetch_free(f);
+		return pass_end();
+	}
+	if (inflight_generation() != rc.generation) {
+		log_debug("reconcile: pods or containers were being created meanwhile; "
+			  "trying again");
+		rc.again = true;
+		fetch_free(f);
+		return pass_end();
+	}
+	for (size_t i = 0; nl && i < nl->n_networks; i++) {
+		const char *id = nl->networks[i]->sandbox_id;
+		CrispIpc__PodNetworkRemoveRequest rm = CRISP_IPC__POD_NETWORK_REMOVE_REQUEST__INIT;
+
+		if (sandbox_known(sl, id) || inflight_has(id))
+			continue;
+		log_notice("reconcile: removing the network namespace of sandbox %s, which "
+			   "runtimed does not know",
+			   id);
+		rm.sandbox_id = (char *)id;
+		helper_call(HELPER_NETD, IPC_NETD_POD_NETWORK_REMOVE, &rm.base,
+			    &crisp_ipc__empty__descriptor, HELPER_NO_TIMEOUT, on_removed,
+			    xasprintf("the pod network of %s", id));
+		removed++;
+	}
+	for (size_t i = 0; snl && i < snl->n_container_ids; i++) {
+		const char *id = snl->container_ids[i];
+		CrispIpc__SnapshotRemoveRequest rm = CRISP_IPC__SNAPSHOT_REMOVE_REQUEST__INIT;
+
+		if (container_known(cl, id) || inflight_has(id))
+			continue;
+		log_notice("reconcile: removing the snapshot of container %s, which runtimed "
+			   "does not know",
+			   id);
+		rm.container_id = (char *)id;
+		helper_call(HELPER_IMAGED, IPC_IMAGED_SNAPSHOT_REMOVE, &rm.base,
+			    &crisp_ipc__empty__descriptor, 0, on_removed,
+			    xasprintf("the snapshot of %s", id));
+		removed++;
+	}
+	log_info("reconcile: %zu sandboxes, %zu containers, %zu pod networks, %zu snapshots; "
+		 "%u orphans removed",
+		 sl->n_sandboxes, cl->n_containers, nl ? nl->n_networks : 0,
+		 snl ? snl->n_container_ids : 0, removed);
+	fetch_free(f);
+	pass_end();
+}
+
+static void on_resources(struct fetch *f, void *arg)
+{
+	CrispIpc__SandboxListRequest sl = CRISP_IPC__SANDBOX_LIST_REQUEST__INIT;
+	CrispIpc__ContainerListRequest cl = CRISP_IPC__CONTAINER_LIST_REQUEST__INIT;
+	const struct crisp_error *nerr = fetch_error(f, R_NETWORKS, -1);
+	const struct crisp_error *serr = fetch_error(f, R_SNAPSHOTS, -1);
+	struct fetch *owners;
+
+	/* One helper that cannot list does not stop the other's clean-up. */
+	if (nerr)
+		log_info("reconcile: cannot list netd's pod networks: %s", nerr->msg);
+	if (serr)
+		log_info("reconcile: cannot list imaged's snapshots: %s", serr->msg);
+	if (nerr || serr)
+		rc.quiet_until = now_ms() + FAILED_PAUSE_MS;
+	if (nerr && serr) {
+		fetch_free(f);
+		rc.running = false;
+		return;
+	}
+	rc.first = f;
+	owners = fetch_new(on_owners, NULL);
+	fetch_add(owners, R_SANDBOXES, HELPER_RUNTIMED, IPC_RUNTIMED_SANDBOX_LIST, &sl.base,
+		  &crisp_ipc__sandbox_list_reply__descriptor, 0);
+	fetch_add(owners, R_CONTAINERS, HELPER_RUNTIMED, IPC_RUNTIMED_CONTAINER_LIST, &cl.base,
+		  &crisp_ipc__container_list_reply__descriptor, 0);
+	fetch_go(owners);
+}
+
+static void pass_start(evutil_socket_t fd, short what, void *arg)
+{
+	CrispIpc__Empty empty = CRISP_IPC__EMPTY__INIT;
+	struct fetch *f;
+
+	if (!all_ready())
+		return;
+	if (rc.running) {
+		rc.again = true;
+		return;
+	}
+	if (inflight_count() > 0) {
+		/* Creations in progress: come back when they are done. */
+		schedule(RERUN_MS);
+		return;
+	}
+	rc.running = true;
+	rc.generation = inflight_generation();
+	f = fetch_new(on_resources, NULL);
+	fetch_add(f, R_NETWORKS, HELPER_NETD, IPC_NETD_POD_NETWORK_LIST, &empty.base,
+		  &crisp_ipc__pod_network_list_reply__descriptor, 0);
+	fetch_add(f, R_SNAPSHOTS, HELPER_IMAGED, IPC_IMAGED_SNAPSHOT_LIST, &empty.base,
+		  &crisp_ipc__snapshot_list_reply__descriptor, 0);
+	fetch_go(f);
+}
+
+void reconcile_init(struct event_base *base)
+{
+	rc.timer = evtimer_new(base, pass_start, NULL);
+}
+
+void reconcile_helper_ready(enum helper_id h)
+{
+	if (all_ready())
+		schedule(SETTLE_MS);
+}
