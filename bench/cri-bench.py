@@ -1,0 +1,464 @@
+#!/usr/bin/python3
+"""crisp side by side with Debian's containerd (its CRI plugin, overlayfs,
+runc), measured through the CRI with the gRPC client library, alternating
+between the two runtimes in one run so both see the same machine.
+
+Runs as root. Starts, in a temp dir, a local docker-registry with a busybox
+image, a pause image (crisp's own crisp-pause, for containerd's sandboxes)
+and a ~100 MB multi-layer image, one crispd (from $CRISP_BUILD_DIR, default
+build-test/) and one containerd with its own root, state, socket and a
+registry mirror to the local registry, both on the same CNI config (bridge +
+host-local + portmap). Stops what it started, by pid.
+
+    ./build.sh test                        # once: packages and build-test/
+    apt-get install containerd             # Debian's (the script checks)
+    bench/cri-bench.py [--pods 30] [--concurrent 20] [--json out.json]
+    bench/cri-bench.py --smoke             # a few pods, crisp only (the test suite runs this)
+
+Prints a table, each figure for both runtimes and the ratio crisp/containerd,
+and writes the same as JSON.
+"""
+import argparse
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+
+TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(TOP, "tests", "integration"))
+os.environ.setdefault("CRISP_BUILD_DIR", os.path.join(TOP, "build-test"))
+
+import grpc  # noqa: E402
+
+import harness  # noqa: E402
+import images  # noqa: E402
+import registry  # noqa: E402
+
+cri = None  # the generated CRI module, loaded in main()
+
+BRIDGE = "crbench0"
+SUBNET = "10.231.0.0/16"
+
+
+def conflist(data_dir):
+    return {
+        "cniVersion": "1.0.0",
+        "name": "crisp-bench",
+        "plugins": [
+            {"type": "bridge", "bridge": BRIDGE, "isGateway": True, "ipMasq": False,
+             "ipam": {"type": "host-local", "dataDir": data_dir,
+                      "ranges": [[{"subnet": SUBNET}]]}},
+            {"type": "portmap", "capabilities": {"portMappings": True}},
+        ],
+    }
+
+
+def percentile(xs, p):
+    xs = sorted(xs)
+    if not xs:
+        return float("nan")
+    return xs[min(len(xs) - 1, int(round(p / 100.0 * (len(xs) - 1))))]
+
+
+def rss_kb(pid):
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def cmdline(pid):
+    try:
+        with open("/proc/%d/cmdline" % pid, "rb") as f:
+            return f.read().split(b"\0")
+    except OSError:
+        return []
+
+
+def all_pids():
+    return [int(p) for p in os.listdir("/proc") if p.isdigit()]
+
+
+class Runtime:
+    """A CRI endpoint with persistent stubs."""
+
+    def __init__(self, name, sock):
+        self.name, self.sock = name, sock
+        self.ch = grpc.insecure_channel("unix:" + sock,
+                                        options=[("grpc.use_local_subchannel_pool", 1)])
+        self.stubs = {}
+
+    def call(self, method, req, timeout=120):
+        fn = self.stubs.get(method)
+        if fn is None:
+            fn = self.ch.unary_unary(harness.method_path(method),
+                                     request_serializer=lambda m: m.SerializeToString(),
+                                     response_deserializer=harness.response_class(method).FromString)
+            self.stubs[method] = fn
+        return fn(req, timeout=timeout)
+
+    def close(self):
+        self.ch.close()
+
+    # what "all of the runtime's processes" means, per runtime
+    def pids(self):
+        raise NotImplementedError
+
+    def rss_total(self):
+        return sum(rss_kb(p) for p in self.pids())
+
+
+class Crisp(Runtime):
+    def __init__(self, cni_dir):
+        self.d = harness.Crispd(config={"cni": {"conf_dir": cni_dir, "bin_dirs": "/usr/lib/cni"},
+                                        "crispd": {"log_level": "notice"}})
+        self.d.start()
+        super().__init__("crisp", self.d.sock)
+
+    def pids(self):
+        # crispd, its four processes, and the per-container monitors (detached:
+        # found by their bundle paths under this crispd's state dir)
+        ps = [self.d.pid] + list(self.d.children().values())
+        state = os.path.join(self.d.dir, "state").encode()
+        for p in all_pids():
+            c = cmdline(p)
+            if c and c[0].endswith(b"crisp-monitor") and any(a.startswith(state) for a in c):
+                ps.append(p)
+        return ps
+
+    def stop(self):
+        self.close()
+        self.d.stop()
+        self.d.cleanup()
+
+
+class Containerd(Runtime):
+    def __init__(self, tmp, cni_dir, reg_host, pause_ref):
+        self.dir = os.path.join(tmp, "containerd")
+        os.makedirs(self.dir)
+        sock = os.path.join(self.dir, "containerd.sock")
+        conf = os.path.join(self.dir, "config.toml")
+        with open(conf, "w") as f:
+            f.write(CONTAINERD_CONFIG.format(d=self.dir, sock=sock, cni=cni_dir, reg=reg_host,
+                                             pause=pause_ref))
+        self.log = open(os.path.join(self.dir, "containerd.log"), "ab")
+        self.proc = subprocess.Popen(["containerd", "--config", conf], stdout=self.log,
+                                     stderr=subprocess.STDOUT, start_new_session=True)
+        harness.wait_for(lambda: os.path.exists(sock), 20, what="containerd socket")
+        super().__init__("containerd", sock)
+        harness.wait_for(self._serves, 20, what="containerd CRI")
+
+    def _serves(self):
+        try:
+            self.call("Version", cri.VersionRequest(), timeout=2)
+            return True
+        except grpc.RpcError:
+            return False
+
+    def pids(self):
+        ps = [self.proc.pid]
+        sock = self.dir.encode()
+        for p in all_pids():
+            c = cmdline(p)
+            if c and c[0].endswith(b"containerd-shim-runc-v2") and any(sock in a for a in c):
+                ps.append(p)
+        return ps
+
+    def stop(self):
+        self.close()
+        shims = self.pids()[1:]
+        self.proc.terminate()
+        try:
+            self.proc.wait(15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        for p in shims:  # only the shims this containerd started
+            try:
+                os.kill(p, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        subprocess.run(["umount", "-R", "-l", self.dir], stderr=subprocess.DEVNULL)
+        self.log.close()
+
+
+CONTAINERD_CONFIG = """version = 2
+root = "{d}/root"
+state = "{d}/state"
+disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.btrfs",
+  "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.devmapper"]
+[grpc]
+  address = "{sock}"
+[ttrpc]
+  address = "{sock}.ttrpc"
+[debug]
+  level = "warn"
+[plugins."io.containerd.internal.v1.opt"]
+  path = "{d}/opt"
+[plugins."io.containerd.grpc.v1.cri"]
+  sandbox_image = "{pause}"
+  stream_server_address = "127.0.0.1"
+  stream_server_port = "0"
+  [plugins."io.containerd.grpc.v1.cri".containerd]
+    snapshotter = "overlayfs"
+    default_runtime_name = "runc"
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+      runtime_type = "io.containerd.runc.v2"
+  [plugins."io.containerd.grpc.v1.cri".cni]
+    bin_dir = "/usr/lib/cni"
+    conf_dir = "{cni}"
+  [plugins."io.containerd.grpc.v1.cri".registry.mirrors."{reg}"]
+    endpoint = ["http://{reg}"]
+"""
+
+
+class Pods:
+    """Pod and container requests the same for both runtimes."""
+
+    def __init__(self, tmp, image):
+        self.tmp, self.image = tmp, image
+
+    def sandbox_config(self, name):
+        uid = uuid.uuid4().hex
+        logdir = os.path.join(self.tmp, "logs", uid)
+        os.makedirs(logdir)
+        return cri.PodSandboxConfig(
+            metadata=cri.PodSandboxMetadata(name=name, uid=uid, namespace="bench", attempt=0),
+            hostname=name, log_directory=logdir, linux=cri.LinuxPodSandboxConfig())
+
+    def container_config(self, name="sleep"):
+        return cri.ContainerConfig(metadata=cri.ContainerMetadata(name=name),
+                                   image=cri.ImageSpec(image=self.image),
+                                   command=["sleep", "3600"], log_path=name + ".log",
+                                   linux=cri.LinuxContainerConfig())
+
+    def start(self, rt, name, containers=1):
+        sc = self.sandbox_config(name)
+        t = time.perf_counter()
+        pod = rt.call("RunPodSandbox", cri.RunPodSandboxRequest(config=sc)).pod_sandbox_id
+        ids = []
+        for i in range(containers):
+            c = rt.call("CreateContainer", cri.CreateContainerRequest(
+                pod_sandbox_id=pod, config=self.container_config("c%d" % i),
+                sandbox_config=sc)).container_id
+            rt.call("StartContainer", cri.StartContainerRequest(container_id=c))
+            ids.append(c)
+        return pod, ids, time.perf_counter() - t, sc
+
+    @staticmethod
+    def remove(rt, pod):
+        t = time.perf_counter()
+        rt.call("StopPodSandbox", cri.StopPodSandboxRequest(pod_sandbox_id=pod))
+        rt.call("RemovePodSandbox", cri.RemovePodSandboxRequest(pod_sandbox_id=pod))
+        return time.perf_counter() - t
+
+
+def latency(rt, method, req, n):
+    rt.call(method, req)
+    ts = []
+    for _ in range(n):
+        t = time.perf_counter()
+        rt.call(method, req)
+        ts.append(time.perf_counter() - t)
+    return ts
+
+
+def in_parallel(fn, args):
+    out, errs = [None] * len(args), []
+
+    def run(i, a):
+        try:
+            out[i] = fn(*a)
+        except Exception as e:  # noqa: BLE001 - reported after the join
+            errs.append(e)
+
+    ths = [threading.Thread(target=run, args=(i, a)) for i, a in enumerate(args)]
+    t = time.perf_counter()
+    for th in ths:
+        th.start()
+    for th in ths:
+        th.join()
+    if errs:
+        raise errs[0]
+    return out, time.perf_counter() - t
+
+
+def measure(rts, pods, a, results):
+    def record(key, name, value, unit):
+        results.setdefault(key, {"unit": unit})[name] = value
+
+    def alternate():
+        # the order flips each round so neither runtime always goes first
+        alternate.flip = not getattr(alternate, "flip", False)
+        return rts if alternate.flip else list(reversed(rts))
+
+    for rt in rts:
+        record("memory idle", rt.name, rt.rss_total(), "kB")
+
+    # 1. pod start latency, one pod at a time
+    started = {rt.name: [] for rt in rts}
+    times = {rt.name: [] for rt in rts}
+    for i in range(a.pods):
+        for rt in alternate():
+            pod, _, d, _ = pods.start(rt, "seq-%d" % i)
+            started[rt.name].append(pod)
+            times[rt.name].append(d)
+    for rt in rts:
+        record("pod start p50", rt.name, percentile(times[rt.name], 50) * 1e3, "ms")
+        record("pod start p99", rt.name, percentile(times[rt.name], 99) * 1e3, "ms")
+    times = {rt.name: [] for rt in rts}
+    for i in range(a.pods):
+        for rt in alternate():
+            times[rt.name].append(pods.remove(rt, started[rt.name][i]))
+    for rt in rts:
+        record("pod stop+remove p50", rt.name, percentile(times[rt.name], 50) * 1e3, "ms")
+
+    # 2-4. concurrent pods, memory with them running, list latency
+    for rt in alternate():
+        out, wall = in_parallel(lambda n: pods.start(rt, n),
+                                [("par-%d" % i,) for i in range(a.concurrent)])
+        record("%d pods concurrently" % a.concurrent, rt.name, wall * 1e3, "ms")
+        time.sleep(1)
+        rss = rt.rss_total()
+        record("memory with %d pods" % a.concurrent, rt.name, rss, "kB")
+        record("memory per pod", rt.name,
+               (rss - results["memory idle"][rt.name]) / a.concurrent, "kB")
+        for method, req in (("ListContainers", cri.ListContainersRequest()),
+                            ("ListPodSandbox", cri.ListPodSandboxRequest())):
+            ts = latency(rt, method, req, a.calls)
+            record("%s p50 (%d)" % (method, a.concurrent), rt.name,
+                   percentile(ts, 50) * 1e6, "us")
+        # ExecSync of `true`
+        ctr = out[0][1][0]
+        ts = latency(rt, "ExecSync", cri.ExecSyncRequest(container_id=ctr, cmd=["true"],
+                                                         timeout=10), a.execs)
+        record("ExecSync true p50", rt.name, percentile(ts, 50) * 1e3, "ms")
+        # up to 100 containers: more in the running pods
+        extra = max(0, a.list_containers - a.concurrent)
+        if extra:
+            for k in range(extra):
+                pod, _, _, sc = out[k % len(out)]
+                rt.call("CreateContainer", cri.CreateContainerRequest(
+                    pod_sandbox_id=pod, config=pods.container_config("x%d" % k),
+                    sandbox_config=sc))
+            for method, req in (("ListContainers", cri.ListContainersRequest()),
+                                ("ListPodSandbox", cri.ListPodSandboxRequest())):
+                ts = latency(rt, method, req, a.calls)
+                record("%s p50 (%d)" % (method, a.list_containers), rt.name,
+                       percentile(ts, 50) * 1e6, "us")
+        _, wall = in_parallel(lambda p: pods.remove(rt, p), [(o[0],) for o in out])
+        record("%d pods stop+remove concurrently" % a.concurrent, rt.name, wall * 1e3, "ms")
+
+
+def measure_pull(rts, ref, a, results):
+    spec = cri.ImageSpec(image=ref)
+    times = {rt.name: [] for rt in rts}
+    for i in range(a.pulls):
+        for rt in (rts if i % 2 == 0 else list(reversed(rts))):
+            try:
+                rt.call("RemoveImage", cri.RemoveImageRequest(image=spec))
+            except grpc.RpcError:
+                pass
+            t = time.perf_counter()
+            rt.call("PullImage", cri.PullImageRequest(image=spec), timeout=900)
+            times[rt.name].append(time.perf_counter() - t)
+    for rt in rts:
+        results.setdefault("pull+unpack %d MB (median)" % a.size_mb,
+                           {"unit": "ms"})[rt.name] = percentile(times[rt.name], 50) * 1e3
+
+
+def print_table(results, names):
+    print("%-34s %14s %14s %8s" % ("figure", names[0], names[1] if len(names) > 1 else "",
+                                   "ratio" if len(names) > 1 else ""))
+    for key, row in results.items():
+        unit = row["unit"]
+        a = row.get(names[0])
+        b = row.get(names[1]) if len(names) > 1 else None
+        ratio = (a / b) if (a is not None and b) else None
+        if ratio is not None:
+            row["ratio"] = ratio
+        print("%-34s %11.1f %-2s %11s %-2s %8s" % (
+            key, a, unit, "%.1f" % b if b is not None else "", unit if b is not None else "",
+            "%.2f" % ratio if ratio is not None else ""))
+
+
+def main():
+    global cri
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--pods", type=int, default=30)
+    ap.add_argument("--concurrent", type=int, default=20)
+    ap.add_argument("--list-containers", type=int, default=100)
+    ap.add_argument("--calls", type=int, default=300)
+    ap.add_argument("--execs", type=int, default=50)
+    ap.add_argument("--pulls", type=int, default=3)
+    ap.add_argument("--size-mb", type=int, default=100)
+    ap.add_argument("--json", default="bench-results.json")
+    ap.add_argument("--smoke", action="store_true",
+                    help="crisp only, a few pods, a small image: proves the script runs")
+    ap.add_argument("--crisp-only", action="store_true")
+    a = ap.parse_args()
+    if a.smoke:
+        a.crisp_only = True
+        a.pods, a.concurrent, a.list_containers, a.calls, a.execs, a.pulls, a.size_mb = \
+            3, 3, 5, 20, 5, 1, 8
+    if os.geteuid() != 0:
+        sys.exit("cri-bench: run as root (it starts crispd and containerd)")
+    if not a.crisp_only and not shutil.which("containerd"):
+        sys.exit("cri-bench: containerd is not installed (apt-get install containerd), "
+                 "or use --crisp-only")
+
+    tmp = tempfile.mkdtemp(prefix="crisp-bench-")
+    cri = harness.load_cri(os.path.join(tmp, "gen"))
+    cni_dir = os.path.join(tmp, "cni")
+    os.makedirs(cni_dir)
+    with open(os.path.join(cni_dir, "10-bench.conflist"), "w") as f:
+        json.dump(conflist(os.path.join(tmp, "ipam")), f)
+
+    reg = registry.Registry().start()
+    rts = []
+    results = {}
+    try:
+        busybox = reg.push(images.busybox_image(), "bench/busybox", "v1")
+        big = reg.push(images.big_image(total_mb=a.size_mb), "bench/big", "v1")
+        rts.append(Crisp(cni_dir))
+        if not a.crisp_only:
+            with open(os.path.join(harness.BUILD, "crisp-pause"), "rb") as f:
+                pause_bin = f.read()
+            pause = reg.push(images.Image([images.Layer([images.File("pause", pause_bin,
+                                                                     mode=0o755)])],
+                                          images.default_cfg(Entrypoint=["/pause"], Cmd=None)),
+                             "bench/pause", "v1")
+            rts.append(Containerd(tmp, cni_dir, reg.host, pause.ref))
+        for rt in rts:
+            rt.call("PullImage", cri.PullImageRequest(image=cri.ImageSpec(image=busybox.ref)),
+                    timeout=300)
+        measure(rts, Pods(tmp, busybox.ref), a, results)
+        measure_pull(rts, big.ref, a, results)
+        names = [rt.name for rt in rts]
+        print_table(results, names)
+        with open(a.json, "w") as f:
+            json.dump({"runtimes": names, "args": vars(a), "results": results}, f, indent=2)
+        print("written to %s" % a.json)
+    finally:
+        for rt in rts:
+            try:
+                rt.stop()
+            except Exception as e:  # noqa: BLE001 - keep stopping the others
+                print("stopping %s: %s" % (rt.name, e), file=sys.stderr)
+        reg.stop()
+        subprocess.run(["ip", "link", "del", BRIDGE], stderr=subprocess.DEVNULL)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

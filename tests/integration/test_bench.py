@@ -1,0 +1,27 @@
+"""The benchmark must not rot: a short run of bench/cri-bench.py (crisp only,
+a few pods, a small image) completes and writes every figure."""
+import json
+import os
+import subprocess
+import sys
+
+import harness
+
+BENCH = os.path.join(harness.TOP, "bench", "cri-bench.py")
+
+
+def test_bench_smoke(tmp_path):
+    out = tmp_path / "bench.json"
+    r = subprocess.run([sys.executable, BENCH, "--smoke", "--json", str(out)],
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=600,
+                       env=dict(os.environ, CRISP_BUILD_DIR=harness.BUILD))
+    text = r.stdout.decode(errors="replace")
+    assert r.returncode == 0, text[-4000:]
+    data = json.loads(out.read_text())
+    assert data["runtimes"] == ["crisp"]
+    res = data["results"]
+    for key in ("pod start p50", "pod start p99", "pod stop+remove p50", "memory idle",
+                "memory per pod", "ExecSync true p50", "pull+unpack 8 MB (median)"):
+        assert key in res, (key, sorted(res))
+        assert res[key]["crisp"] > 0, (key, res[key])
+    assert "ListContainers p50 (3)" in res and "ListPodSandbox p50 (5)" in res, sorted(res)
