@@ -53,7 +53,8 @@ def main():
     ap.add_argument("--pulls", type=int, default=3)
     ap.add_argument("--size-mb", type=int, default=100)
     a = ap.parse_args()
-    cri = harness.load_cri(tempfile.mkdtemp(prefix="crisp-bench-"))
+    gen = tempfile.TemporaryDirectory(prefix="crisp-bench-")
+    cri = harness.load_cri(gen.name)
     reg = registry.Registry().start()
     c = harness.Crispd()
     try:
@@ -82,6 +83,7 @@ def main():
     finally:
         c.cleanup()
         reg.cleanup()
+        gen.cleanup()
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ the fixtures in conftest.py, which also show its log when a test fails.
 
 import contextlib
 import errno
+import glob
 import importlib
 import json
 import os
@@ -413,8 +414,65 @@ class Crispd:
         if self in LIVE:
             LIVE.remove(self)
 
+    def remove_all_pods(self):
+        """Best effort: stop and remove every pod (and so every container)."""
+        if cri is None:
+            return
+        try:
+            pods = self.call("ListPodSandbox", cri.ListPodSandboxRequest(), timeout=10).items
+        except grpc.RpcError:
+            return
+        for p in pods:
+            with contextlib.suppress(grpc.RpcError):
+                self.call("StopPodSandbox", cri.StopPodSandboxRequest(pod_sandbox_id=p.id),
+                          timeout=60)
+            with contextlib.suppress(grpc.RpcError):
+                self.call("RemovePodSandbox", cri.RemovePodSandboxRequest(pod_sandbox_id=p.id),
+                          timeout=60)
+
+    def kill_leftover_containers(self):
+        """Container monitors outlive crispd by design: kill the ones whose
+        bundle lies in our dir, with the containers they hold, and remove
+        those containers' cgroups."""
+        mine = self.dir.encode() + b"/"
+        cgroups = set()
+        for pid in [int(p) for p in os.listdir("/proc") if p.isdigit()]:
+            try:
+                exe = os.readlink("/proc/%d/exe" % pid)
+                with open("/proc/%d/cmdline" % pid, "rb") as f:
+                    argv = f.read().split(b"\0")
+            except OSError:
+                continue
+            if not exe.endswith("/crisp-monitor") or not any(a.startswith(mine) for a in argv):
+                continue
+            kids = []
+            for t in glob.glob("/proc/%d/task/*/children" % pid):
+                with contextlib.suppress(OSError), open(t) as f:
+                    kids += [int(k) for k in f.read().split()]
+            for k in kids:
+                with contextlib.suppress(OSError), open("/proc/%d/cgroup" % k) as f:
+                    for line in f:
+                        parts = line.rstrip("\n").split(":", 2)
+                        if len(parts) == 3 and parts[2] not in ("", "/"):
+                            ctrl = parts[1].split(",")[0].replace("name=", "") or "unified"
+                            cgroups.add((ctrl, parts[2]))
+                            # and the pod's (crisp/pod-<id> when no parent
+                            # was given); rmdir leaves it if still in use
+                            cgroups.add((ctrl, os.path.dirname(parts[2])))
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(k, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        time.sleep(0.2 if cgroups else 0)
+        for ctrl, path in sorted(cgroups, key=lambda c: -len(c[1])):
+            with contextlib.suppress(OSError):
+                os.rmdir("/sys/fs/cgroup/%s%s" % (ctrl, path))
+
     def cleanup(self):
+        if self.running():
+            self.remove_all_pods()
         self.stop()
+        self.kill_leftover_containers()
         for mp in mounts_under(self.dir):
             subprocess.run(["umount", "-l", mp], check=False)
         shutil.rmtree(self.dir, ignore_errors=True)
