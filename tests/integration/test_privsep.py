@@ -63,6 +63,10 @@ def test_no_core_dumps(shared_crispd, name):
 @pytest.mark.parametrize("name", harness.HELPERS)
 def test_helper_sandboxed(shared_crispd, name):
     pid = shared_crispd.children()[name]
+    # A helper installs its filter at the end of its start-up work, which
+    # may still run when crispd already answers.
+    harness.wait_for(lambda: harness.proc_status(pid)["Seccomp"] == "2", 10,
+                     what="%s's seccomp filter" % name)
     st = harness.proc_status(pid)
     assert _ids(st["Uid"]) == [0] * 4, "%s Uid: %s" % (name, st["Uid"])
     assert st["NoNewPrivs"] == "1", name
