@@ -50,6 +50,9 @@ const struct config_key config_keys[] = {
 	  false, "uncompressed size in MiB one layer may have" },
 	{ "images", "max_layer_path_len", CFG_UINT, "4096", OFF(max_layer_path_len), 256, 65536,
 	  false, "bytes a name or link target in a layer may have" },
+	{ "images", "snapshotter", CFG_SNAPSHOTTER, "auto", OFF(snapshotter), 0, 0, false,
+	  "container snapshots: overlayfs, copy (a full copy of the image, where overlayfs is "
+	  "unavailable) or auto (overlayfs if it works in imaged's root)" },
 	{ "runtime", "cgroup_driver", CFG_CGROUP_DRIVER, "cgroupfs", OFF(cgroup_driver), 0, 0,
 	  false, "cgroupfs or systemd" },
 	{ "runtime", "default_runtime", CFG_STRING, "runc", OFF(default_runtime), 0, 0, false,
@@ -177,6 +180,17 @@ static int key_set(struct crisp_config *cfg, const struct config_key *k, const c
 		else
 			return err_set(err, CRISP_E_INVALID, "'%s' is not ipv4 or ipv6", v);
 		return 0;
+	case CFG_SNAPSHOTTER:
+		if (streq(v, "auto"))
+			*(enum snapshotter *)field = SNAPSHOTTER_AUTO;
+		else if (streq(v, "overlayfs"))
+			*(enum snapshotter *)field = SNAPSHOTTER_OVERLAYFS;
+		else if (streq(v, "copy"))
+			*(enum snapshotter *)field = SNAPSHOTTER_COPY;
+		else
+			return err_set(err, CRISP_E_INVALID, "'%s' is not auto, overlayfs or copy",
+				       v);
+		return 0;
 	case CFG_TRISTATE:
 		if (streq(v, "auto"))
 			*(enum tristate *)field = TRI_AUTO;
@@ -213,6 +227,12 @@ char *config_get(const struct crisp_config *cfg, const struct config_key *k)
 		return xstrdup(*(const enum cgroup_driver *)field == CGROUP_DRIVER_SYSTEMD
 				       ? "systemd"
 				       : "cgroupfs");
+	case CFG_SNAPSHOTTER: {
+		enum snapshotter s = *(const enum snapshotter *)field;
+		return xstrdup(s == SNAPSHOTTER_OVERLAYFS ? "overlayfs"
+			       : s == SNAPSHOTTER_COPY    ? "copy"
+							  : "auto");
+	}
 	case CFG_TRISTATE: {
 		enum tristate t = *(const enum tristate *)field;
 		return xstrdup(t == TRI_AUTO ? "auto" : t == TRI_ON ? "on" : "off");

@@ -22,6 +22,13 @@ enum cgroup_driver {
 	CGROUP_DRIVER_CGROUPFS = 0,
 	CGROUP_DRIVER_SYSTEMD = 1
 };
+/* images.snapshotter: how container snapshots are made. auto: overlayfs
+ * when imaged can mount one with userxattr in its root, else copy. */
+enum snapshotter {
+	SNAPSHOTTER_AUTO = 0,
+	SNAPSHOTTER_OVERLAYFS = 1,
+	SNAPSHOTTER_COPY = 2
+};
 enum tristate {
 	TRI_AUTO = -1,
 	TRI_OFF = 0,
@@ -70,6 +77,7 @@ struct crisp_config {
 	uint32_t max_layer_entries;
 	uint32_t max_layer_size_mb;  /* uncompressed */
 	uint32_t max_layer_path_len; /* bytes of a name or link target */
+	enum snapshotter snapshotter;
 	/* [runtime] */
 	enum cgroup_driver cgroup_driver;
 	char *default_runtime;
@@ -107,6 +115,7 @@ enum config_type {
 	CFG_LOGLEVEL,
 	CFG_CGROUP_DRIVER,
 	CFG_TRISTATE,
+	CFG_SNAPSHOTTER,
 	CFG_IPFAMILY
 };
 

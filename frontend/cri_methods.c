@@ -8,10 +8,12 @@
 #include "common/log.h"
 #include "frontend/audit.h"
 #include "ipc/cri-api.pb-c.h"
+#include "ipc/crisp-admin.pb-c.h"
 #include "frontend/cri_methods.h"
 
 #define RT "runtime.v1.RuntimeService"
 #define IM "runtime.v1.ImageService"
+#define AD "crisp.v1.Admin" /* crisp's own, root only: ipc/crisp-admin.proto */
 #define M CRI_MUTATES
 #define S CRI_STREAMING
 
@@ -61,6 +63,7 @@ struct cri_method cri_methods[] = {
 	{ IM, "PullImage", M, cri_pull_image },
 	{ IM, "RemoveImage", M, cri_remove_image },
 	{ IM, "ImageFsInfo", 0, cri_image_fs_info },
+	{ AD, "ImportImage", M, admin_import_image },
 };
 const size_t cri_nmethods = ARRAY_SIZE(cri_methods);
 
@@ -91,6 +94,7 @@ void cri_methods_init(void)
 {
 	bind_service(&runtime__v1__runtime_service__descriptor);
 	bind_service(&runtime__v1__image_service__descriptor);
+	bind_service(&crisp__v1__admin__descriptor);
 	for (size_t i = 0; i < cri_nmethods; i++)
 		if (!cri_methods[i].input)
 			fatal("%s/%s is in the method table but not in cri-api.proto",

@@ -60,6 +60,8 @@ void cri_pull_image(struct rpc *rpc);
 void cri_remove_image(struct rpc *rpc);
 void cri_image_fs_info(struct rpc *rpc);
 
+/* Handlers (frontend/admin.c): crisp.v1.Admin, root only. */
+void admin_import_image(struct rpc *rpc);
 /* Handlers (frontend/cri_pod.c). */
 void cri_run_pod_sandbox(struct rpc *rpc);
 void cri_stop_pod_sandbox(struct rpc *rpc);

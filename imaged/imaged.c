@@ -23,7 +23,7 @@
 #define INGEST_MAX_AGE_S (24 * 3600)
 #define UNPACK_THREADS 2
 
-struct imaged_ctx imaged = { .root_fd = -1, .snap_fd = -1 };
+struct imaged_ctx imaged = { .root_fd = -1, .snap_fd = -1, .import_fd = -1 };
 
 /* "a, b c" -> { "a", "b", "c", NULL }; the strings live in *ret_buf. */
 static const char **split_urls(const char *list, char **ret_buf)
@@ -90,6 +90,13 @@ static void setup(const struct crisp_config *cfg)
 	imaged.snap_fd = mkdir_openat(imaged.root_fd, "snapshots", 0700);
 	if (imaged.snap_fd < 0)
 		fatal("cannot open %s/snapshots: %s", home, strerror(-imaged.snap_fd));
+	/* Root's spool for crisp-import: whoever can write here may import, so
+	 * it must stay root's alone, whatever mode it was found with. */
+	imaged.import_fd = mkdir_openat(imaged.root_fd, "import", 0700);
+	if (imaged.import_fd < 0)
+		fatal("cannot open %s/import: %s", home, strerror(-imaged.import_fd));
+	if (fchown(imaged.import_fd, 0, 0) < 0 || fchmod(imaged.import_fd, 0700) < 0)
+		fatal("cannot make %s/import root's only: %m", home);
 	imaged.store = store_open(db, &err);
 	if (!imaged.store)
 		fatal("%s", err.msg);
@@ -102,6 +109,7 @@ static void setup(const struct crisp_config *cfg)
 	if (!imaged.registry)
 		fatal("%s", err.msg);
 	snapshot_recover();
+	import_spool_gc();
 	if (content_ingest_gc(imaged.content, INGEST_MAX_AGE_S, &err) < 0)
 		log_warn("%s", err.msg);
 }
@@ -112,6 +120,16 @@ static void on_config(struct crisp_config *cfg, bool reload, void *arg)
 
 	if (reload)
 		return;
+	/* Mounting takes privileges the sandbox drops: probe first. */
+	imaged.snapshotter = cfg->snapshotter;
+	if (imaged.snapshotter == SNAPSHOTTER_AUTO) {
+		_cleanup_free_ char *home = xasprintf("%s/imaged", cfg->root_dir);
+		imaged.snapshotter = snapshot_overlay_works(home) ? SNAPSHOTTER_OVERLAYFS
+								  : SNAPSHOTTER_COPY;
+	}
+	log_info("container snapshots: %s%s",
+		 imaged.snapshotter == SNAPSHOTTER_COPY ? "copy" : "overlayfs",
+		 cfg->snapshotter == SNAPSHOTTER_AUTO ? " (auto)" : "");
 	filter = imaged_sandbox_enter(cfg);
 	setup(cfg);
 	imaged_sandbox_lock(filter);

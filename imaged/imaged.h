@@ -15,12 +15,16 @@ struct registry;
 struct imaged_ctx {
 	struct event_base *base;
 	const struct crisp_config *cfg;
-	int root_fd; /* <root_dir>/imaged */
-	int snap_fd; /* <root_dir>/imaged/snapshots */
+	int root_fd;   /* <root_dir>/imaged */
+	int snap_fd;   /* <root_dir>/imaged/snapshots */
+	int import_fd; /* <root_dir>/imaged/import: root's spool of archives */
 	struct store *store;
 	struct content_store *content;
 	struct registry *registry;
-	unsigned pulls;  /* in flight */
+	/* How container snapshots are made: SNAPSHOTTER_OVERLAYFS or
+	 * SNAPSHOTTER_COPY, images.snapshotter with "auto" resolved at start. */
+	enum snapshotter snapshotter;
+	unsigned pulls;  /* pulls and imports in flight */
 	bool gc_pending; /* a GC waits for the pulls to finish */
 };
 extern struct imaged_ctx imaged;
@@ -37,6 +41,29 @@ void imaged_sandbox_lock(scmp_filter_ctx filter);
 void pull_start(const char *image, const CrispIpc__RegistryAuth *auth,
 		const struct child_deferred *d);
 
+/* Unpack one layer blob over the committed snapshots below (chain ids,
+ * lowest first) into the committed snapshot chain_id, checking its DiffID;
+ * for worker threads. An existing chain_id committed meanwhile is fine. */
+struct unpack_result;
+int layer_unpack_commit(const char *blob_digest, const char *diff_id, const char *chain_id,
+			const char *const *below, size_t n_below, struct unpack_result *res,
+			struct crisp_error *err);
+
+/* imaged/import.c: import the archive `file` of the spool directory
+ * (import_fd) under names (none: the archive's), answering d with an
+ * ImageImportReply. The file is removed whatever happens. */
+void import_start(const char *file, char *const *names, size_t n_names,
+		  const struct child_deferred *d);
+/* Spool file names: prefix, 16 to 64 of [A-Za-z0-9], suffix (crisp-import
+ * makes them; the frontend checks the same). */
+#define IMPORT_FILE_PREFIX "crisp-import-"
+#define IMPORT_FILE_SUFFIX ".tar"
+bool import_file_name_valid(const char *s);
+/* At start: remove spool files nobody asked for within an hour. */
+void import_spool_gc(void);
+/* Answer an import with the images of ids (imaged/images.c). */
+void images_reply_imported(const struct child_deferred *d, char *const *ids, size_t n);
+
 /* imaged/images.c: the requests imaged accepts from the frontend, and GC. */
 extern const struct ipc_handler imaged_frontend_handlers[];
 extern const size_t imaged_n_frontend_handlers;
@@ -50,6 +77,8 @@ int snapshot_dir_open(int64_t id, struct crisp_error *err); /* O_PATH fd on fs *
  * committed layer snapshots chain_ids (lowest first, n may be 0). Paths are
  * absolute, under <root_dir>/imaged/snapshots. */
 struct snapshot_mount {
+	bool bind;        /* copy snapshotter: upperdir is the whole rootfs, to
+			   * bind-mount; no lower or work dirs */
 	char **lowerdirs; /* topmost first */
 	size_t n_lowerdirs;
 	char *upperdir, *workdir;
@@ -59,6 +88,16 @@ int snapshot_prepare(const char *container_id, char *const *chain_ids, size_t n,
 /* CRISP_E_NOT_FOUND if the container has no snapshot. */
 int snapshot_remove(const char *container_id, struct crisp_error *err);
 void snapshot_mount_done(struct snapshot_mount *m);
+
+/* imaged/snapshot_copy.c: merge the layer directories (lowest first, in
+ * the overlayfs upperdir form unpack writes) into the empty directory dst,
+ * as overlayfs would show them, keeping owners, modes, xattrs, times,
+ * hardlinks and special files. For a worker thread. */
+int snapshot_copy_layers(const int *layers, size_t n, int dst, struct crisp_error *err);
+/* Whether an overlayfs with userxattr can be mounted on directories in
+ * dir (a probe in a private mount namespace of a child process; needs the
+ * privileges imaged has before its sandbox). */
+bool snapshot_overlay_works(const char *dir);
 
 /* At start: drop unpacks a crash interrupted and directories no snapshot
  * owns. */

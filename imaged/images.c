@@ -14,6 +14,7 @@
 #include "imaged/imaged.h"
 #include "imaged/reference.h"
 #include "imaged/store.h"
+#include "imaged/worker.h"
 
 static void on_health(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessage *req, void *arg)
 {
@@ -139,6 +140,51 @@ static void reply_images(struct ipc_chan *chan, struct ipc_msg *msg, struct stor
 	free(bufs);
 	free(ptrs);
 	free(infos);
+}
+
+/* The reply of an import: the images as they are stored now. */
+void images_reply_imported(const struct child_deferred *d, char *const *ids, size_t n)
+{
+	CrispIpc__ImageImportReply reply = CRISP_IPC__IMAGE_IMPORT_REPLY__INIT;
+	CrispIpc__ImageInfo *infos = xcalloc(n ? n : 1, sizeof(*infos));
+	CrispIpc__ImageInfo **ptrs = xcalloc(n ? n : 1, sizeof(*ptrs));
+	struct store_image **imgs = xcalloc(n ? n : 1, sizeof(*imgs));
+	char ***bufs = xcalloc(2 * (n ? n : 1), sizeof(*bufs));
+	struct crisp_error err;
+
+	for (size_t i = 0; i < n; i++) {
+		if (store_image_get(imaged.store, ids[i], 0, &imgs[i], &err) < 0) {
+			/* Removed (or replaced) in between: say what it was. */
+			crisp_ipc__image_info__init(&infos[i]);
+			infos[i].id = ids[i];
+		} else {
+			bufs[2 * i] = xcalloc(imgs[i]->n_names + 1, sizeof(char *));
+			bufs[2 * i + 1] = xcalloc(imgs[i]->n_names + 1, sizeof(char *));
+			image_info(&infos[i], imgs[i], bufs[2 * i], bufs[2 * i + 1]);
+		}
+		ptrs[i] = &infos[i];
+	}
+	reply.images = ptrs;
+	reply.n_images = n;
+	child_reply(d, &reply.base);
+	for (size_t i = 0; i < n; i++) {
+		store_image_free(imgs[i]);
+		free(bufs[2 * i]);
+		free(bufs[2 * i + 1]);
+	}
+	free(bufs);
+	free(imgs);
+	free(ptrs);
+	free(infos);
+}
+
+static void on_import(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessage *req, void *arg)
+{
+	CrispIpc__ImageImportRequest *r = (CrispIpc__ImageImportRequest *)req;
+	struct child_deferred d;
+
+	child_defer(msg, &d);
+	import_start(r->file, r->names, r->n_names, &d);
 }
 
 static void on_list(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessage *req, void *arg)
@@ -315,28 +361,15 @@ static const char *json_str(json_t *obj, const char *key)
 	return s ? s : "";
 }
 
-static void on_snapshot_prepare(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessage *req,
-				void *arg)
+/* The mount of a prepared snapshot, with what the container starts with. */
+static void prepare_reply(const struct child_deferred *d, const struct store_image *img,
+			  const struct snapshot_mount *m)
 {
-	CrispIpc__SnapshotPrepareRequest *r = (CrispIpc__SnapshotPrepareRequest *)req;
 	CrispIpc__SnapshotMount reply = CRISP_IPC__SNAPSHOT_MOUNT__INIT;
 	CrispIpc__ImageRunConfig run = CRISP_IPC__IMAGE_RUN_CONFIG__INIT;
 	static char *options[] = { (char *)"userxattr" };
-	_cleanup_free_ char **chain = NULL, **env = NULL, **entrypoint = NULL, **cmd = NULL,
-			    **volumes = NULL;
-	struct snapshot_mount m = { 0 };
-	struct store_image *img = NULL;
-	struct crisp_error err;
+	_cleanup_free_ char **env = NULL, **entrypoint = NULL, **cmd = NULL, **volumes = NULL;
 
-	if (image_lookup(r->image, STORE_LOAD_LAYERS, &img, &err) < 0)
-		return (void)ipc_reply_error(chan, msg, &err);
-	chain = xcalloc(img->n_layers + 1, sizeof(*chain));
-	for (size_t i = 0; i < img->n_layers; i++)
-		chain[i] = img->layers[i].chain_id;
-	if (snapshot_prepare(r->container_id, chain, img->n_layers, &m, &err) < 0) {
-		store_image_free(img);
-		return (void)ipc_reply_error(chan, msg, &err);
-	}
 	/* What the container starts with, from the config checked at pull. */
 	run.image_id = img->id;
 	run.user = (char *)json_str(img->spec, "user");
@@ -348,17 +381,76 @@ static void on_snapshot_prepare(struct ipc_chan *chan, struct ipc_msg *msg, Prot
 	run.cmd = cmd = json_strings(json_object_get(img->spec, "cmd"), &run.n_cmd);
 	run.volumes = volumes = json_strings(json_object_get(img->spec, "volumes"), &run.n_volumes);
 	reply.image = &run;
-	reply.type = (char *)"overlay";
-	reply.lowerdirs = m.lowerdirs;
-	reply.n_lowerdirs = m.n_lowerdirs;
-	reply.upperdir = m.upperdir;
-	reply.workdir = m.workdir;
-	/* whiteouts and opaque dirs are in the user.overlay.* form */
-	reply.options = options;
-	reply.n_options = ARRAY_SIZE(options);
-	ipc_reply(chan, msg, &reply.base, NULL, 0);
-	snapshot_mount_done(&m);
-	store_image_free(img);
+	reply.upperdir = m->upperdir;
+	if (m->bind) {
+		/* The copy snapshotter: the whole rootfs in one directory. */
+		reply.type = (char *)"bind";
+	} else {
+		reply.type = (char *)"overlay";
+		reply.lowerdirs = m->lowerdirs;
+		reply.n_lowerdirs = m->n_lowerdirs;
+		reply.workdir = m->workdir;
+		/* whiteouts and opaque dirs are in the user.overlay.* form */
+		reply.options = options;
+		reply.n_options = ARRAY_SIZE(options);
+	}
+	child_reply(d, &reply.base);
+}
+
+struct prepare_job {
+	struct child_deferred d;
+	char *container_id;
+	struct store_image *img;
+	char **chain;
+	struct snapshot_mount m;
+};
+
+/* A copy takes as long as the image is large: off the loop. */
+static void prepare_work(void *arg, struct crisp_error *err)
+{
+	struct prepare_job *j = arg;
+
+	snapshot_prepare(j->container_id, j->chain, j->img->n_layers, &j->m, err);
+}
+
+static void prepare_done(void *arg, const struct crisp_error *err)
+{
+	struct prepare_job *j = arg;
+
+	if (err->code != CRISP_E_OK)
+		child_reply_error(&j->d, err);
+	else
+		prepare_reply(&j->d, j->img, &j->m);
+	snapshot_mount_done(&j->m);
+	store_image_free(j->img);
+	free(j->chain);
+	free(j->container_id);
+	free(j);
+}
+
+static void on_snapshot_prepare(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessage *req,
+				void *arg)
+{
+	CrispIpc__SnapshotPrepareRequest *r = (CrispIpc__SnapshotPrepareRequest *)req;
+	struct prepare_job *j;
+	struct store_image *img = NULL;
+	struct crisp_error err;
+
+	if (image_lookup(r->image, STORE_LOAD_LAYERS, &img, &err) < 0)
+		return (void)ipc_reply_error(chan, msg, &err);
+	j = xcalloc(1, sizeof(*j));
+	child_defer(msg, &j->d);
+	j->img = img;
+	j->container_id = xstrdup(r->container_id);
+	j->chain = xcalloc(img->n_layers + 1, sizeof(*j->chain));
+	for (size_t i = 0; i < img->n_layers; i++)
+		j->chain[i] = img->layers[i].chain_id;
+	if (imaged.snapshotter == SNAPSHOTTER_COPY)
+		return worker_submit(prepare_work, prepare_done, j);
+	/* overlayfs: a few directories, at once. */
+	err_clear(&err);
+	prepare_work(j, &err);
+	prepare_done(j, &err);
 }
 
 static int list_container_snapshot(const struct store_snapshot *snap, void *arg)
@@ -421,5 +513,7 @@ const struct ipc_handler imaged_frontend_handlers[] = {
 	  IPC_ANY_STATE, on_snapshot_remove },
 	{ IPC_IMAGED_SNAPSHOT_LIST, &crisp_ipc__empty__descriptor, 0, IPC_SMALL, IPC_ANY_STATE,
 	  on_snapshot_list },
+	{ IPC_IMAGED_IMAGE_IMPORT, &crisp_ipc__image_import_request__descriptor, 0, IPC_MEDIUM,
+	  IPC_ANY_STATE, on_import },
 };
 const size_t imaged_n_frontend_handlers = ARRAY_SIZE(imaged_frontend_handlers);

@@ -231,26 +231,32 @@ static bool job_end(struct pull *p, const struct crisp_error *err)
 
 /* ---- unpacking (worker thread) ------------------------------------------------- */
 
-static void unpack_work(void *arg, struct crisp_error *err)
+/* Unpack the layer blob_digest (whose DiffID must be diff_id) over the
+ * committed snapshots below (chain ids, lowest first) and commit it as the
+ * snapshot chain_id. Pulls and imports share it. Another unpack that
+ * committed the same chain id meanwhile counts as success. Runs on a worker
+ * thread. */
+int layer_unpack_commit(const char *blob_digest, const char *diff_id, const char *chain_id,
+			const char *const *below, size_t n_below, struct unpack_result *res,
+			struct crisp_error *err)
 {
-	struct pull_layer *l = arg;
 	const struct crisp_config *cfg = imaged.cfg;
 	struct unpack_limits lim = {
 		.max_entries = cfg->max_layer_entries,
 		.max_total_bytes = (uint64_t)cfg->max_layer_size_mb << 20,
 		.max_path_len = cfg->max_layer_path_len,
 	};
-	_cleanup_free_ int *lowers = xcalloc(l->idx + 1, sizeof(int));
+	_cleanup_free_ int *lowers = xcalloc(n_below + 1, sizeof(int));
 	size_t n_lowers = 0;
 	char key[96];
 	int64_t id;
-	int fs = -1, blob = -1, r;
+	int fs = -1, blob = -1, r = -1;
 
 	/* The layers below, topmost first: all committed, since layers unpack
 	 * in order. */
-	for (size_t j = l->idx; j-- > 0;) {
+	for (size_t j = n_below; j-- > 0;) {
 		struct store_snapshot *s;
-		if (store_snapshot_get(imaged.store, l->p->layers[j].chain_id, &s, err) < 0)
+		if (store_snapshot_get(imaged.store, below[j], &s, err) < 0)
 			goto out;
 		lowers[n_lowers] = snapshot_dir_open(s->id, err);
 		store_snapshot_free(s);
@@ -260,30 +266,30 @@ static void unpack_work(void *arg, struct crisp_error *err)
 	}
 	/* An active snapshot first, so a crash mid-unpack is found and undone
 	 * at the next start (snapshot_recover). */
-	snprintf(key, sizeof(key), "extract-%.71s-%" PRIu64, l->chain_id + 7, now_ms());
+	snprintf(key, sizeof(key), "extract-%.71s-%" PRIu64, chain_id + 7, now_ms());
 	/* Its parent is the layer below, committed already (layers unpack in
 	 * order): GC then keeps a whole chain while anything above needs it. */
-	if (store_snapshot_put(imaged.store, key, l->idx ? l->p->layers[l->idx - 1].chain_id : NULL,
+	if (store_snapshot_put(imaged.store, key, n_below ? below[n_below - 1] : NULL,
 			       STORE_SNAPSHOT_ACTIVE, &id, err) < 0)
 		goto out;
 	fs = snapshot_dir_create(id, err);
-	blob = fs < 0 ? -1 : content_open_blob(imaged.content, l->desc->digest);
+	blob = fs < 0 ? -1 : content_open_blob(imaged.content, blob_digest);
 	if (fs >= 0 && blob < 0)
-		err_set_errno(err, CRISP_E_INTERNAL, blob, "cannot open blob %s", l->desc->digest);
-	r = blob < 0 ? -1 : unpack_layer_over(blob, fs, lowers, n_lowers, &lim, &l->res, err);
+		err_set_errno(err, CRISP_E_INTERNAL, blob, "cannot open blob %s", blob_digest);
+	r = blob < 0 ? -1 : unpack_layer_over(blob, fs, lowers, n_lowers, &lim, res, err);
 	/* The layer's files reach the disk before the record that says the
 	 * layer is complete does. */
 	if (r == 0 && syncfs(fs) < 0)
 		r = err_set_errno(err, CRISP_E_INTERNAL, errno, "syncing the unpacked layer");
 	safe_close(fs);
 	safe_close(blob);
-	if (r == 0 && !streq(l->res.diff_id, l->diff_id))
+	if (r == 0 && !streq(res->diff_id, diff_id))
 		r = err_set(err, CRISP_E_INVALID,
 			    "layer %s unpacks to DiffID %s, but the image config says %s",
-			    l->desc->digest, l->res.diff_id, l->diff_id);
+			    blob_digest, res->diff_id, diff_id);
 	if (r == 0) {
-		r = store_snapshot_commit(imaged.store, key, l->chain_id, l->res.content_bytes,
-					  l->res.entries, err);
+		r = store_snapshot_commit(imaged.store, key, chain_id, res->content_bytes,
+					  res->entries, err);
 		/* Another pull committed the same layer meanwhile: fine. */
 		if (r < 0 && err->code == CRISP_E_EXISTS)
 			r = 1;
@@ -293,14 +299,27 @@ static void unpack_work(void *arg, struct crisp_error *err)
 		if (snapshot_dir_remove(id, &e2) < 0 ||
 		    store_snapshot_remove(imaged.store, key, &e2) < 0)
 			log_warn("cleaning up after a failed unpack: %s", e2.msg);
-		if (r == 1)
+		if (r == 1) {
 			err_clear(err);
-		else
-			err_prefix(err, "layer %zu (%s)", l->idx, l->desc->digest);
+			r = 0;
+		}
 	}
 out:
 	for (size_t j = 0; j < n_lowers; j++)
 		close(lowers[j]);
+	return r;
+}
+
+static void unpack_work(void *arg, struct crisp_error *err)
+{
+	struct pull_layer *l = arg;
+	_cleanup_free_ const char **below = xcalloc(l->idx + 1, sizeof(char *));
+
+	for (size_t j = 0; j < l->idx; j++)
+		below[j] = l->p->layers[j].chain_id;
+	if (layer_unpack_commit(l->desc->digest, l->diff_id, l->chain_id, below, l->idx, &l->res,
+				err) < 0)
+		err_prefix(err, "layer %zu (%s)", l->idx, l->desc->digest);
 }
 
 static void unpack_done(void *arg, const struct crisp_error *err)

@@ -37,6 +37,7 @@ static const int imaged_syscalls[] = {
 	SCMP_SYS(utimensat), SCMP_SYS(fsetxattr), SCMP_SYS(fgetxattr), SCMP_SYS(flistxattr),
 	SCMP_SYS(fsync), SCMP_SYS(syncfs), SCMP_SYS(fdatasync), SCMP_SYS(ftruncate),
 	SCMP_SYS(fallocate), SCMP_SYS(pread64), SCMP_SYS(pwrite64), SCMP_SYS(umask),
+	SCMP_SYS(copy_file_range), /* the copy snapshotter */
 	SCMP_SYS(access), SCMP_SYS(faccessat), SCMP_SYS(faccessat2), SCMP_SYS(getcwd),
 	SCMP_SYS(flock), SCMP_SYS(geteuid), /* SQLite, when it creates its journal as root */
 	/* network: the registry client (socket and ioctl: argument rules below) */

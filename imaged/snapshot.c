@@ -10,7 +10,10 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "common/log.h"
@@ -103,6 +106,42 @@ int snapshot_dir_remove(int64_t id, struct crisp_error *err)
 		return err_set_errno(err, CRISP_E_INTERNAL, r < 0 ? r : errno,
 				     "cannot remove snapshot %s", name);
 	return 0;
+}
+
+/* ---- which snapshotter -------------------------------------------------------- */
+
+bool snapshot_overlay_works(const char *dir)
+{
+	_cleanup_free_ char *top = xasprintf("%s/.overlay-probe-%d", dir, (int)getpid());
+	_cleanup_free_ char *lower = xasprintf("%s/lower", top),
+			    *upper = xasprintf("%s/upper", top), *work = xasprintf("%s/work", top),
+			    *merged = xasprintf("%s/merged", top);
+	_cleanup_free_ char *opts = xasprintf("lowerdir=%s,upperdir=%s,workdir=%s,userxattr", lower,
+					      upper, work);
+	int status = -1, fd;
+	pid_t pid;
+
+	if (mkdir(top, 0700) < 0 || mkdir(lower, 0755) < 0 || mkdir(upper, 0755) < 0 ||
+	    mkdir(work, 0700) < 0 || mkdir(merged, 0755) < 0) {
+		log_warn("overlayfs probe: cannot create %s: %m", top);
+		goto out;
+	}
+	/* In a mount namespace of its own, which goes with the child: nothing
+	 * of the probe is ever visible on the host. */
+	pid = fork();
+	if (pid == 0) {
+		if (unshare(CLONE_NEWNS) < 0 ||
+		    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+			_exit(2);
+		_exit(mount("overlay", merged, "overlay", 0, opts) < 0 ? 1 : 0);
+	}
+	if (pid < 0 || waitpid(pid, &status, 0) != pid)
+		status = -1;
+out:
+	fd = open(top, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd >= 0 && (clear_dir(fd, 0) < 0 || rmdir(top) < 0))
+		log_warn("overlayfs probe: cannot remove %s: %m", top);
+	return status == 0;
 }
 
 /* ---- recovery at start ------------------------------------------------------ */
@@ -216,6 +255,53 @@ static int chain_lowerdirs(char *const *chain_ids, size_t n, struct snapshot_mou
 	return 0;
 }
 
+/* The copy snapshotter: the image's layers merged into the snapshot's fs/,
+ * bind-mounted as the container's rootfs. m holds the layers' paths: the
+ * chain was checked (committed, in order). */
+static int snapshot_prepare_copy(const char *key, char *const *chain_ids, size_t n,
+				 struct snapshot_mount *m, struct snapshot_mount *ret,
+				 struct crisp_error *err)
+{
+	_cleanup_free_ int *layers = xcalloc(n + 1, sizeof(int));
+	size_t n_open = 0;
+	int64_t id;
+	int fs = -1, r = -1;
+
+	for (size_t i = 0; i < n; i++) {
+		struct store_snapshot *s;
+		if (store_snapshot_get(imaged.store, chain_ids[i], &s, err) < 0)
+			goto out;
+		layers[i] = snapshot_dir_open(s->id, err);
+		store_snapshot_free(s);
+		if (layers[i] < 0)
+			goto out;
+		n_open++;
+	}
+	if (store_snapshot_put(imaged.store, key, n ? chain_ids[n - 1] : NULL,
+			       STORE_SNAPSHOT_ACTIVE, &id, err) < 0)
+		goto out;
+	fs = snapshot_dir_create(id, err);
+	if (fs >= 0 && snapshot_copy_layers(layers, n, fs, err) == 0) {
+		snapshot_mount_done(m);
+		m->bind = true;
+		m->upperdir = snapshot_path(id, "fs");
+		*ret = *m;
+		memset(m, 0, sizeof(*m));
+		r = 0;
+	} else {
+		struct crisp_error e2;
+		if (snapshot_dir_remove(id, &e2) < 0 ||
+		    store_snapshot_remove(imaged.store, key, &e2) < 0)
+			log_warn("undoing snapshot %s: %s", key, e2.msg);
+	}
+	safe_close(fs);
+out:
+	for (size_t i = 0; i < n_open; i++)
+		close(layers[i]);
+	snapshot_mount_done(m);
+	return r;
+}
+
 int snapshot_prepare(const char *container_id, char *const *chain_ids, size_t n,
 		     struct snapshot_mount *ret, struct crisp_error *err)
 {
@@ -227,6 +313,8 @@ int snapshot_prepare(const char *container_id, char *const *chain_ids, size_t n,
 
 	if (container_key(container_id, key, err) < 0 || chain_lowerdirs(chain_ids, n, &m, err) < 0)
 		goto fail;
+	if (imaged.snapshotter == SNAPSHOTTER_COPY)
+		return snapshot_prepare_copy(key, chain_ids, n, &m, ret, err);
 	if (store_snapshot_put(imaged.store, key, n ? chain_ids[n - 1] : NULL,
 			       STORE_SNAPSHOT_ACTIVE, &id, err) < 0)
 		goto fail;

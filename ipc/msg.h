@@ -16,7 +16,7 @@
 /* Vocabulary versions, checked by the hello at connect. Bump one whenever a
  * message of that channel changes meaning. */
 #define IPC_SUP_VERSION 2
-#define IPC_IMAGED_VERSION 4
+#define IPC_IMAGED_VERSION 5
 #define IPC_NETD_VERSION 2
 #define IPC_RUNTIMED_VERSION 2
 
@@ -43,6 +43,7 @@ enum ipc_type {
 	IPC_IMAGED_SNAPSHOT_PREPARE,   /* SnapshotPrepareRequest -> SnapshotMount */
 	IPC_IMAGED_SNAPSHOT_REMOVE,    /* SnapshotRemoveRequest -> Empty */
 	IPC_IMAGED_SNAPSHOT_LIST,      /* Empty -> SnapshotListReply */
+	IPC_IMAGED_IMAGE_IMPORT,       /* ImageImportRequest -> ImageImportReply */
 
 	/* frontend -> netd */
 	IPC_NETD_HEALTH_GET = 0x300, /* HealthGetRequest -> HealthGetReply */

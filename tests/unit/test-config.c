@@ -351,6 +351,7 @@ static void set_all(struct crisp_config *cfg)
 		{ "images.max_layer_entries", "1234" },
 		{ "images.max_layer_size_mb", "2048" },
 		{ "images.max_layer_path_len", "1024" },
+		{ "images.snapshotter", "copy" },
 		{ "runtime.cgroup_driver", "systemd" },
 		{ "runtime.default_runtime", "crun" },
 		{ "runtime.restrict_oom_score_adj", "on" },
