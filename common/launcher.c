@@ -312,6 +312,21 @@ _noreturn_ static void exec_child(int execfd, char **argv, char **envp, const in
 	if (close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
 		exec_failed(report, STAGE_STDIO);
 	execveat(execfd, "", argv, envp, AT_EMPTY_PATH);
+	/* A `#!` script is handed to its interpreter as /dev/fd/<execfd>,
+	 * which the kernel refuses (ENOENT, before the point of no return)
+	 * when that fd closes at the exec. So, for it only, the program's fd
+	 * stays open across a second try: programs are still run from the fd
+	 * opened when the launcher started, never by a path that could be
+	 * swapped since. The fd is cleared in place rather than dup'd to a
+	 * fixed number, because no number is free for sure here (the report
+	 * pipe, /dev/null and stdio sources are all above 2); this fd table
+	 * is the child's own, so the launcher's fd keeps its flag. An ELF
+	 * binary never gets here with ENOENT unless its own interpreter is
+	 * missing, and then the second try fails the same way. The script's
+	 * interpreter inherits the fd (an O_PATH one on a root-owned file):
+	 * closing it is the program's business. */
+	if (errno == ENOENT && fcntl(execfd, F_SETFD, 0) == 0)
+		execveat(execfd, "", argv, envp, AT_EMPTY_PATH);
 	exec_failed(report, STAGE_EXEC);
 }
 
@@ -340,12 +355,10 @@ static int spawn_error(const char *path, const struct exec_report *r, struct cri
 					    [STAGE_EXEC] = "exec" };
 	const char *stage = r->stage > 0 && r->stage <= STAGE_EXEC ? what[r->stage] : "start";
 
-	/* The file is open, so ENOENT means its interpreter: a missing ELF
-	 * one, or a script's, which gets /dev/fd/N of an fd that closed at
-	 * the exec. Scripts cannot be launched: launch their interpreter. */
+	/* The file is open, so ENOENT means its interpreter is missing: an
+	 * ELF one, or the one a script's #! line names. */
 	if (r->stage == STAGE_EXEC && r->err == ENOENT)
-		return err_set(err, CRISP_E_INTERNAL,
-			       "exec %s: %s (its interpreter; a script cannot be launched)", path,
+		return err_set(err, CRISP_E_INTERNAL, "exec %s: its interpreter: %s", path,
 			       strerror(ENOENT));
 	return err_set(err, CRISP_E_INTERNAL, "%s %s: %s", stage, path, strerror(r->err));
 }

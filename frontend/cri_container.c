@@ -465,9 +465,9 @@ void cri_update_container_resources(struct rpc *rpc)
 				 "linux resources are required (crisp runs Linux containers)");
 	up.container_id = req->container_id;
 	up.resources = req->linux;
-	if (protobuf_c_message_get_packed_size(&up.base) > IPC_SMALL)
+	if (protobuf_c_message_get_packed_size(&up.base) > IPC_MEDIUM)
 		return cri_failf(rpc, CRISP_E_INVALID, "linux resources are larger than %u KiB",
-				 IPC_SMALL >> 10);
+				 IPC_MEDIUM >> 10);
 	helper_call(HELPER_RUNTIMED, IPC_RUNTIMED_CONTAINER_UPDATE, &up.base,
 		    &crisp_ipc__empty__descriptor, 0, on_empty_reply, rpc);
 }

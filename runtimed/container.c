@@ -22,11 +22,11 @@
 #include <event2/event.h>
 
 #include "common/log.h"
+#include "runtimed/rootfs.h"
 #include "runtimed/runtimed.h"
 
 #define CTR_NAME_MAX 253
 #define LOG_PATH_MAX 4000
-#define LOWERDIRS_MAX 128
 
 static void reply_err(struct ipc_chan *chan, struct ipc_msg *msg, struct crisp_error *err)
 {
@@ -43,56 +43,6 @@ static void ctr_unlink(struct ctr *c)
 }
 
 /* --- validation ------------------------------------------------------------ */
-
-/* An absolute, canonical path under imaged's snapshots, with none of the
- * characters overlayfs' option syntax gives meaning to, that resolves to
- * itself (no symlink anywhere). */
-static int snapshot_path_check(const char *what, const char *p, struct crisp_error *err)
-{
-	size_t rl = strlen(rt.snapshots), n = p ? strnlen(p, PATH_MAX) : 0;
-	char real[PATH_MAX];
-
-	if (n == 0 || n >= PATH_MAX - 1 || strncmp(p, rt.snapshots, rl) != 0 || p[rl] != '/' ||
-	    strstr(p, "//") || strstr(p, "/./") || strstr(p, "/../") || p[n - 1] == '/' ||
-	    (n >= 2 && strcmp(p + n - 2, "/.") == 0) || (n >= 3 && strcmp(p + n - 3, "/..") == 0) ||
-	    strpbrk(p, ",:\\\n"))
-		return err_set(err, CRISP_E_INVALID,
-			       "rootfs %s '%.200s' is not a clean path under %s", what, p ? p : "",
-			       rt.snapshots);
-	if (!realpath(p, real))
-		return err_set_errno(err, CRISP_E_INVALID, errno, "rootfs %s '%.200s'", what, p);
-	if (strcmp(real, p) != 0)
-		return err_set(err, CRISP_E_INVALID, "rootfs %s '%.200s' is not its real path",
-			       what, p);
-	return 0;
-}
-
-static int rootfs_check(const CrispIpc__SnapshotMount *m, struct crisp_error *err)
-{
-	static const char *const allowed[] = { "userxattr", "index=off", "redirect_dir=off",
-					       "metacopy=off" };
-
-	if (!m || !streq(m->type, "overlay"))
-		return err_set(err, CRISP_E_INVALID, "rootfs: only overlay mounts are supported");
-	if (m->n_lowerdirs == 0 || m->n_lowerdirs > LOWERDIRS_MAX)
-		return err_set(err, CRISP_E_INVALID, "rootfs: 1 to %d lower directories",
-			       LOWERDIRS_MAX);
-	for (size_t i = 0; i < m->n_lowerdirs; i++)
-		if (snapshot_path_check("lowerdir", m->lowerdirs[i], err) < 0)
-			return -1;
-	if (snapshot_path_check("upperdir", m->upperdir, err) < 0 ||
-	    snapshot_path_check("workdir", m->workdir, err) < 0)
-		return -1;
-	for (size_t i = 0; i < m->n_options; i++) {
-		bool ok = false;
-		for (size_t k = 0; k < ARRAY_SIZE(allowed); k++)
-			ok = ok || streq(m->options[i], allowed[k]);
-		if (!ok)
-			return err_set(err, CRISP_E_INVALID,
-				       "rootfs: option '%.64s' is not allowed", m->options[i]);
-	}
-	return 0;
-}
 
 static bool name_part_ok(const char *s)
 {
@@ -144,6 +94,25 @@ static char *log_path_make(const Runtime__V1__PodSandboxConfig *sc,
 
 /* --- rootfs and image files ---------------------------------------------------- */
 
+/* A copy snapshot's directory bound at the rootfs, with the overlay's flags
+ * (nodev): a bind mount takes them only from a remount. Not recursive:
+ * nothing mounted under the snapshot belongs to the container. */
+static int rootfs_bind(const char *target, const CrispIpc__SnapshotMount *m,
+		       struct crisp_error *err)
+{
+	if (mount(m->upperdir, target, NULL, MS_BIND, NULL) < 0)
+		return err_set_errno(err, CRISP_E_INTERNAL, errno,
+				     "bind-mounting the container's rootfs");
+	if (mount(NULL, target, NULL, MS_REMOUNT | MS_BIND | MS_NODEV, NULL) < 0) {
+		err_set_errno(err, CRISP_E_INTERNAL, errno,
+			      "remounting the container's rootfs nodev");
+		if (umount2(target, MNT_DETACH) < 0)
+			log_warn("unmounting %s: %s", target, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
 static int rootfs_mount(const char *id, const CrispIpc__SnapshotMount *m, struct crisp_error *err)
 {
 	_cleanup_free_ char *target = bundle_path(id, "rootfs");
@@ -152,9 +121,15 @@ static int rootfs_mount(const char *id, const CrispIpc__SnapshotMount *m, struct
 	char *d;
 	int r;
 
+	if (streq(m->type, "bind")) {
+		if (mkdir(target, 0755) < 0 && errno != EEXIST)
+			return err_set_errno(err, CRISP_E_INTERNAL, errno, "creating %s", target);
+		return rootfs_bind(target, m, err);
+	}
 	/* Relative to the snapshots directory: mount data is limited to a page,
-	 * and deep images have many layers. runtimed is single-threaded, so the
-	 * chdir below cannot race anything. */
+	 * and deep images have many layers. Only the loop's thread uses the
+	 * working directory (the disk usage worker walks absolute paths), so
+	 * the chdir below cannot race anything. */
 	for (size_t i = 0; i < m->n_lowerdirs; i++)
 		cap += strlen(m->lowerdirs[i]) + 1;
 	cap += strlen(m->upperdir) + strlen(m->workdir) + 32;
@@ -389,7 +364,7 @@ void on_container_create(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMe
 			CTR_NAME_MAX);
 		return reply_err(chan, msg, &err);
 	}
-	if (rootfs_check(r->rootfs, &err) < 0)
+	if (rootfs_check(rt.snapshots, r->rootfs, &err) < 0)
 		return reply_err(chan, msg, &err);
 	image = r->image ? r->image : r->rootfs->image;
 	log = log_path_make(p->info->config, r->config, &err);
@@ -454,6 +429,7 @@ void on_container_create(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMe
 struct ctr_job {
 	struct ctr *c;
 	struct child_deferred d;
+	int64_t started_at; /* taken before `runc start` was issued */
 };
 
 static struct ctr *ctr_lookup(struct ipc_chan *chan, struct ipc_msg *msg, const char *id)
@@ -489,10 +465,17 @@ static void start_done(int status, const char *errout, void *arg)
 		free(j);
 		return;
 	}
-	/* An exit recorded meanwhile wins over RUNNING. */
+	/* The init may have run and exited, and its exit file been processed,
+	 * before runc start's reply arrives: an exit recorded meanwhile wins
+	 * over RUNNING, and the start time is the one taken before runc start
+	 * was issued (the process cannot have run earlier), never later than
+	 * the recorded finish. */
 	if (c->info->state == RUNTIME__V1__CONTAINER_STATE__CONTAINER_CREATED)
 		c->info->state = RUNTIME__V1__CONTAINER_STATE__CONTAINER_RUNNING;
-	c->info->started_at = now_ns();
+	c->info->started_at = j->started_at;
+	if (c->info->state == RUNTIME__V1__CONTAINER_STATE__CONTAINER_EXITED &&
+	    c->info->finished_at < c->info->started_at)
+		c->info->started_at = c->info->finished_at;
 	if (state_ctr_save(c, &err) < 0) {
 		child_reply_error(&j->d, &err);
 		free(j);
@@ -533,6 +516,7 @@ void on_container_start(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMes
 	j->c = c;
 	child_defer(msg, &j->d);
 	c->busy++;
+	j->started_at = now_ns();
 	if (runc_run(h, args, start_done, j, &err) < 0) {
 		c->busy--;
 		child_reply_error(&j->d, &err);

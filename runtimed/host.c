@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <linux/openat2.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
@@ -144,6 +145,29 @@ static const struct spec_ops ops = {
 	.read_file = op_read_file,
 };
 
+/* Containers' RLIMIT_NOFILE, set explicitly rather than inherited from
+ * runtimed through runc: containerd's default (soft = hard = 1048576),
+ * lowered to our hard limit where that is lower, so runc never has to
+ * raise a limit beyond what the node grants its runtime. Read before the
+ * privilege drop, which lowers our own limit. */
+#define CONTAINER_NOFILE_DEFAULT 1048576u
+
+static uint64_t container_nofile(void)
+{
+	struct rlimit rl;
+	_cleanup_free_ char *nr_open = read_file("/proc/sys/fs/nr_open", 64, NULL, NULL);
+	uint64_t v = CONTAINER_NOFILE_DEFAULT, kernel_max;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		fatal("runtimed: getrlimit(RLIMIT_NOFILE): %m");
+	if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < v)
+		v = rl.rlim_max;
+	/* No process may have more than fs.nr_open: runc's setrlimit would fail. */
+	if (nr_open && sscanf(nr_open, "%" SCNu64, &kernel_max) == 1 && kernel_max < v)
+		v = kernel_max;
+	return v;
+}
+
 void host_detect(struct crisp_config *cfg)
 {
 	enum cgroup_mode mode = cgroup_detect(CGROUP_ROOT);
@@ -171,6 +195,7 @@ void host_detect(struct crisp_config *cfg)
 	if (!bnd || sscanf(bnd + 8, "%" SCNx64, &rt.host.cap_bounding) != 1)
 		fatal("runtimed: cannot read CapBnd from /proc/self/status");
 	rt.host.seccomp_root = cfg->seccomp_profile_root;
+	rt.host.rlimit_nofile = container_nofile();
 	rt.host.swap_accounting =
 		rt.host.cgroup_v2
 			? access(CGROUP_ROOT "/system.slice/memory.swap.max", F_OK) == 0 ||
@@ -180,10 +205,10 @@ void host_detect(struct crisp_config *cfg)
 		rt.host.node_hostname = node_hostname;
 	rt.host.ops = &ops;
 	log_info("host: cgroup %s (%s driver), apparmor %s, rro mounts %s, swap accounting %s, "
-		 "oom_score_adj min %s%d",
+		 "containers' RLIMIT_NOFILE %llu, oom_score_adj min %s%d",
 		 cgroup_mode_name(mode), rt.host.systemd_cgroup ? "systemd" : "cgroupfs",
 		 rt.host.apparmor ? "yes" : "no", rt.host.rro_mounts ? "yes" : "no",
-		 rt.host.swap_accounting ? "yes" : "no",
+		 rt.host.swap_accounting ? "yes" : "no", (unsigned long long)rt.host.rlimit_nofile,
 		 rt.host.oom_score_adj_min == INT32_MIN ? "none " : "",
 		 rt.host.oom_score_adj_min == INT32_MIN ? 0 : rt.host.oom_score_adj_min);
 }

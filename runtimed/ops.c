@@ -2,11 +2,12 @@
  * launcher, output on pipes read on the loop, each stream capped at
  * runtime.exec_output_max), UpdateContainerResources (runc update),
  * ReopenContainerLog (the monitor's control socket) and stats (cgroups,
- * the pod's netns, the writable layer). */
+ * the pod's netns, the writable layer measured by a worker thread). */
 #include "autoconfig.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -377,24 +378,134 @@ fail:
 
 struct update_job {
 	struct child_deferred d;
+	char id[ID_LEN + 1];
 	char *path;
+	json_t *res;                               /* runc's form, for config.json */
+	Runtime__V1__LinuxContainerResources *cri; /* CRI's form, for the record */
 };
+
+static void update_job_free(struct update_job *j)
+{
+	if (j->path)
+		unlink(j->path);
+	free(j->path);
+	json_decref(j->res);
+	if (j->cri)
+		protobuf_c_message_free_unpacked(&j->cri->base, NULL);
+	free(j);
+}
+
+/* Fold runc's resources update into the bundle's config.json the way runc
+ * applied it (and containerd updates its spec): what the update sets
+ * replaces the old value, what it leaves out stays. */
+static int update_config_json(const char *id, json_t *res, struct crisp_error *err)
+{
+	_cleanup_free_ char *path = bundle_path(id, "config.json");
+	json_error_t jerr;
+	json_t *spec = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
+	json_t *linux = json_object_get(spec, "linux"), *old, *key_res;
+	const char *key;
+	int ret;
+
+	if (!json_is_object(linux)) {
+		json_decref(spec);
+		return err_set(err, CRISP_E_INTERNAL, "%s: no linux section: %s", path, jerr.text);
+	}
+	old = json_object_get(linux, "resources");
+	if (!json_is_object(old)) {
+		old = json_object();
+		json_object_set_new(linux, "resources", old);
+	}
+	json_object_foreach(res, key, key_res)
+	{
+		json_t *prev = json_object_get(old, key);
+		if (json_is_object(key_res) && json_is_object(prev) && !streq(key, "unified"))
+			json_object_update(prev, key_res);
+		else
+			json_object_set(old, key, key_res);
+	}
+	ret = write_spec(id, spec, err);
+	json_decref(spec);
+	return ret;
+}
+
+/* The record's LinuxContainerResources merged with the update, by protobuf
+ * merge semantics: of the concatenation of two encodings, proto3 scalars
+ * set in the second win and those left at zero (not encoded) keep the
+ * first's value. Repeated fields would be concatenated: the hugepage
+ * limits and the unified map are replaced instead when the update has
+ * any, as runc's update replaces them. */
+static Runtime__V1__LinuxContainerResources *resources_merge(
+	const Runtime__V1__LinuxContainerResources *old,
+	const Runtime__V1__LinuxContainerResources *up)
+{
+	Runtime__V1__LinuxContainerResources base = RUNTIME__V1__LINUX_CONTAINER_RESOURCES__INIT;
+	_cleanup_free_ uint8_t *buf = NULL;
+	size_t n1, n2;
+	Runtime__V1__LinuxContainerResources *out;
+
+	if (old)
+		base = *old;
+	if (up->n_hugepage_limits)
+		base.n_hugepage_limits = 0;
+	if (up->n_unified)
+		base.n_unified = 0;
+	n1 = protobuf_c_message_get_packed_size(&base.base);
+	n2 = protobuf_c_message_get_packed_size(&up->base);
+	buf = xmalloc(n1 + n2 + 1);
+	protobuf_c_message_pack(&base.base, buf);
+	protobuf_c_message_pack(&up->base, buf + n1);
+	out = runtime__v1__linux_container_resources__unpack(NULL, n1 + n2, buf);
+	if (!out)
+		fatal("runtimed: cannot merge container resources");
+	return out;
+}
+
+/* The record keeps the resources in force: ContainerStatus reports them
+ * and a recovery or restart must not bring back the old ones. */
+static int update_record(struct ctr *c, const Runtime__V1__LinuxContainerResources *up,
+			 struct crisp_error *err)
+{
+	Runtime__V1__ContainerConfig *cfg = c->info->config;
+	Runtime__V1__LinuxContainerResources *merged;
+
+	if (!cfg)
+		return 0; /* a record without its config: nothing reports resources */
+	if (!cfg->linux) {
+		Runtime__V1__LinuxContainerConfig empty = RUNTIME__V1__LINUX_CONTAINER_CONFIG__INIT;
+		cfg->linux = msg_dup(&runtime__v1__linux_container_config__descriptor, &empty.base);
+	}
+	merged = resources_merge(cfg->linux->resources, up);
+	if (cfg->linux->resources)
+		protobuf_c_message_free_unpacked(&cfg->linux->resources->base, NULL);
+	cfg->linux->resources = merged;
+	return state_ctr_save(c, err);
+}
 
 static void update_done(int status, const char *errout, void *arg)
 {
 	struct update_job *j = arg;
 	CrispIpc__Empty empty = CRISP_IPC__EMPTY__INIT;
 	struct crisp_error err = { 0 };
+	struct ctr *c = ctr_find(j->id);
 
-	unlink(j->path);
-	if (status == 0) {
-		child_reply(&j->d, &empty.base);
-	} else {
+	if (status != 0) {
 		err_set(&err, CRISP_E_INTERNAL, "runc update: %s", *errout ? errout : "failed");
-		child_reply_error(&j->d, &err);
+	} else if (!c) {
+		err_set(&err, CRISP_E_NOT_FOUND, "container %s was removed during the update",
+			j->id);
+	} else if (update_config_json(c->id, j->res, &err) < 0 ||
+		   update_record(c, j->cri, &err) < 0) {
+		/* The cgroup has the new values; what is stored may not:
+		 * the caller sees an error and retries (an update is
+		 * idempotent). */
+		err_prefix(&err, "container %s updated, but storing its resources", j->id);
 	}
-	free(j->path);
-	free(j);
+	if (err.code != CRISP_E_OK)
+		child_reply_error(&j->d, &err);
+	else
+		child_reply(&j->d, &empty.base);
+	update_job_free(j);
 }
 
 void on_container_update(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessage *req,
@@ -418,25 +529,27 @@ void on_container_update(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMe
 	if (!res)
 		return reply_err(chan, msg, &err);
 	text = json_dumps(res, JSON_COMPACT);
-	json_decref(res);
 	j = xcalloc(1, sizeof(*j));
+	memcpy(j->id, c->id, ID_LEN + 1);
+	j->res = res;
+	j->cri = msg_dup(&runtime__v1__linux_container_resources__descriptor, &r->resources->base);
 	j->path = bundle_path(c->id, "resources.json");
 	child_defer(msg, &j->d);
-	if (write_file(j->path, text, strlen(text), 0600, &err) < 0) {
-		child_reply_error(&j->d, &err);
-		free(j->path);
-		free(j);
-		return;
+	if (!text) {
+		err_set(&err, CRISP_E_INVALID, "resources: a value is not valid UTF-8");
+		goto fail;
 	}
+	if (write_file(j->path, text, strlen(text), 0600, &err) < 0)
+		goto fail;
 	{
 		const char *args[] = { "update", "--resources", j->path, c->id, NULL };
-		if (runc_run(h, args, update_done, j, &err) < 0) {
-			unlink(j->path);
-			child_reply_error(&j->d, &err);
-			free(j->path);
-			free(j);
-		}
+		if (runc_run(h, args, update_done, j, &err) < 0)
+			goto fail;
 	}
+	return;
+fail:
+	child_reply_error(&j->d, &err);
+	update_job_free(j);
 }
 
 /* --- ReopenContainerLog --------------------------------------------------------------- */
@@ -509,12 +622,179 @@ void on_log_reopen(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessage 
 
 /* --- stats ------------------------------------------------------------------------------- */
 
+/* Writable-layer usage walks a directory tree a container fills as it
+ * likes: on the loop, a big layer would stall every request. So one worker
+ * thread measures (disk_usage, the only thing it runs), results are cached
+ * per container, and a stats reply waits for fresh measurements at most
+ * DU_WAIT_MS, then answers with what the cache holds. A measurement is
+ * reused for DU_FRESH_MS; one is in flight per container at most, so the
+ * queue is bounded by the number of containers. */
+#define DU_FRESH_MS 2000
+#define DU_WAIT_MS 1000
+
+struct du_entry {
+	struct du_entry *next;
+	char id[ID_LEN + 1];
+	char *dir; /* the layer measured (owned) */
+	uint64_t bytes, inodes;
+	uint64_t measured_ms; /* 0: never */
+	bool queued;          /* in the worker's queue or being measured */
+	/* worker -> loop, under du.lock */
+	bool done;
+	int result; /* disk_usage's return */
+	uint64_t new_bytes, new_inodes;
+	char errmsg[CRISP_ERRMSG_MAX];
+	struct du_entry *qnext;
+};
+
+static struct {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct du_entry *queue;   /* to measure, under lock */
+	struct du_entry *cache;   /* loop only */
+	struct du_entry *orphans; /* loop only: dropped while queued */
+	int wake[2];              /* worker -> loop: results are ready */
+	struct event *wake_ev;
+	bool started;
+} du = { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER, .wake = { -1, -1 } };
+
+struct stats_wait {
+	struct stats_wait *next;
+	struct child_deferred d;
+	char *container_id, *sandbox_id;
+	struct event *timer;
+};
+
+static struct stats_wait *stats_waits;
+
+static void du_results(evutil_socket_t fd, short what, void *arg);
+
+static void *du_worker(void *arg)
+{
+	for (;;) {
+		struct du_entry *e;
+		struct crisp_error err = { 0 };
+		uint64_t bytes = 0, inodes = 0;
+		int r;
+
+		pthread_mutex_lock(&du.lock);
+		while (!du.queue)
+			pthread_cond_wait(&du.cond, &du.lock);
+		e = du.queue;
+		du.queue = e->qnext;
+		pthread_mutex_unlock(&du.lock);
+		/* e->dir is not touched by the loop while e->queued. */
+		r = disk_usage(e->dir, &bytes, &inodes, &err);
+		pthread_mutex_lock(&du.lock);
+		e->result = r;
+		e->new_bytes = bytes;
+		e->new_inodes = inodes;
+		snprintf(e->errmsg, sizeof(e->errmsg), "%s", err.msg);
+		e->done = true;
+		pthread_mutex_unlock(&du.lock);
+		(void)!write(du.wake[1], "", 1);
+	}
+	return NULL;
+}
+
+static bool du_start(void)
+{
+	pthread_t t;
+	pthread_attr_t attr;
+	int r;
+
+	if (du.started)
+		return true;
+	if (pipe2(du.wake, O_CLOEXEC | O_NONBLOCK) < 0) {
+		log_err("stats: pipe for the disk usage worker: %s", strerror(errno));
+		return false;
+	}
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	r = pthread_create(&t, &attr, du_worker, NULL);
+	pthread_attr_destroy(&attr);
+	if (r != 0) {
+		log_err("stats: starting the disk usage worker: %s", strerror(r));
+		du.wake[0] = safe_close(du.wake[0]);
+		du.wake[1] = safe_close(du.wake[1]);
+		return false;
+	}
+	du.wake_ev = event_new(child_base(), du.wake[0], EV_READ | EV_PERSIST, du_results, NULL);
+	event_add(du.wake_ev, NULL);
+	du.started = true;
+	return true;
+}
+
+static struct du_entry *du_find(const char *id)
+{
+	for (struct du_entry *e = du.cache; e; e = e->next)
+		if (streq(e->id, id))
+			return e;
+	return NULL;
+}
+
+static void du_entry_free(struct du_entry *e)
+{
+	free(e->dir);
+	free(e);
+}
+
+/* Drop entries of containers that are gone; one still queued is freed when
+ * its measurement comes back. */
+static void du_prune(void)
+{
+	for (struct du_entry **pp = &du.cache; *pp;) {
+		struct du_entry *e = *pp;
+		if (ctr_find(e->id)) {
+			pp = &e->next;
+			continue;
+		}
+		*pp = e->next;
+		if (e->queued) {
+			e->next = du.orphans;
+			du.orphans = e;
+		} else {
+			du_entry_free(e);
+		}
+	}
+}
+
+/* Queue a measurement of c's layer unless a fresh or pending one exists;
+ * true when one is pending now. */
+static bool du_want(struct ctr *c)
+{
+	struct du_entry *e = du_find(c->id);
+
+	if (!c->rootfs || !c->rootfs->upperdir || !*c->rootfs->upperdir || !du_start())
+		return false;
+	if (!e) {
+		e = xcalloc(1, sizeof(*e));
+		memcpy(e->id, c->id, ID_LEN + 1);
+		e->next = du.cache;
+		du.cache = e;
+	}
+	if (e->queued)
+		return true;
+	if (e->measured_ms && now_ms() - e->measured_ms < DU_FRESH_MS)
+		return false;
+	free(e->dir);
+	e->dir = xstrdup(c->rootfs->upperdir);
+	e->queued = true;
+	e->done = false;
+	pthread_mutex_lock(&du.lock);
+	e->qnext = du.queue;
+	du.queue = e;
+	pthread_cond_signal(&du.cond);
+	pthread_mutex_unlock(&du.lock);
+	return true;
+}
+
 static CrispIpc__ContainerStatsEntry *ctr_stats(struct ctr *c)
 {
 	CrispIpc__ContainerStatsEntry *e = xcalloc(1, sizeof(*e));
 	struct cgroup_stats st = { 0 };
 	struct crisp_error err = { 0 };
-	uint64_t bytes = 0, inodes = 0;
+	struct du_entry *du_e = du_find(c->id);
 
 	crisp_ipc__container_stats_entry__init(e);
 	e->container_id = c->id;
@@ -534,10 +814,9 @@ static CrispIpc__ContainerStatsEntry *ctr_stats(struct ctr *c)
 		}
 	}
 	if (c->rootfs && c->rootfs->upperdir) {
-		err_clear(&err);
-		if (disk_usage(c->rootfs->upperdir, &bytes, &inodes, &err) == 0) {
-			e->writable_bytes = bytes;
-			e->writable_inodes = inodes;
+		if (du_e && du_e->measured_ms) {
+			e->writable_bytes = du_e->bytes;
+			e->writable_inodes = du_e->inodes;
 		}
 		e->writable_mountpoint = c->rootfs->upperdir;
 	}
@@ -575,9 +854,17 @@ static CrispIpc__SandboxStatsEntry *pod_stats(struct pod *p)
 	return e;
 }
 
-void on_stats(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessage *req, void *arg)
+static bool ctr_selected(const struct ctr *c, const char *container_id, const char *sandbox_id)
 {
-	const CrispIpc__StatsRequest *r = (const CrispIpc__StatsRequest *)req;
+	return (!*container_id || streq(container_id, c->id)) &&
+	       (!*sandbox_id || streq(sandbox_id, c->info->sandbox_id)) &&
+	       c->info->state != RUNTIME__V1__CONTAINER_STATE__CONTAINER_UNKNOWN;
+}
+
+/* The reply, from the records as they are now and the cached usage. */
+static void stats_reply(const struct child_deferred *d, const char *container_id,
+			const char *sandbox_id)
+{
 	CrispIpc__StatsReply reply = CRISP_IPC__STATS_REPLY__INIT;
 	size_t nc = 0, np = 0;
 
@@ -587,26 +874,115 @@ void on_stats(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessage *req,
 		np++;
 	reply.containers = xcalloc(nc + 1, sizeof(*reply.containers));
 	reply.sandboxes = xcalloc(np + 1, sizeof(*reply.sandboxes));
-	for (struct ctr *c = rt.ctrs; c; c = c->next) {
-		if (*r->container_id && !streq(r->container_id, c->id))
-			continue;
-		if (*r->sandbox_id && !streq(r->sandbox_id, c->info->sandbox_id))
-			continue;
-		if (c->info->state == RUNTIME__V1__CONTAINER_STATE__CONTAINER_UNKNOWN)
-			continue;
-		reply.containers[reply.n_containers++] = ctr_stats(c);
-	}
+	for (struct ctr *c = rt.ctrs; c; c = c->next)
+		if (ctr_selected(c, container_id, sandbox_id))
+			reply.containers[reply.n_containers++] = ctr_stats(c);
 	/* Pod stats when no single container was asked for. */
-	if (!*r->container_id)
+	if (!*container_id)
 		for (struct pod *p = rt.pods; p; p = p->next)
-			if (!p->info->ready_to_start &&
-			    (!*r->sandbox_id || streq(r->sandbox_id, p->id)))
+			if (!p->info->ready_to_start && (!*sandbox_id || streq(sandbox_id, p->id)))
 				reply.sandboxes[reply.n_sandboxes++] = pod_stats(p);
-	ipc_reply(chan, msg, &reply.base, NULL, 0);
+	child_reply(d, &reply.base);
 	for (size_t i = 0; i < reply.n_containers; i++)
 		free(reply.containers[i]);
 	for (size_t i = 0; i < reply.n_sandboxes; i++)
 		free(reply.sandboxes[i]);
 	free(reply.containers);
 	free(reply.sandboxes);
+}
+
+static bool stats_pending(const struct stats_wait *w)
+{
+	for (struct ctr *c = rt.ctrs; c; c = c->next) {
+		struct du_entry *e;
+		if (ctr_selected(c, w->container_id, w->sandbox_id) && (e = du_find(c->id)) &&
+		    e->queued)
+			return true;
+	}
+	return false;
+}
+
+static void stats_wait_finish(struct stats_wait *w)
+{
+	for (struct stats_wait **pp = &stats_waits; *pp; pp = &(*pp)->next)
+		if (*pp == w) {
+			*pp = w->next;
+			break;
+		}
+	stats_reply(&w->d, w->container_id, w->sandbox_id);
+	event_free(w->timer);
+	free(w->container_id);
+	free(w->sandbox_id);
+	free(w);
+}
+
+static void stats_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	stats_wait_finish(arg);
+}
+
+/* Measurements came back: store them, answer the replies that have all
+ * theirs. */
+static void du_results(evutil_socket_t fd, short what, void *arg)
+{
+	char buf[256];
+	struct du_entry *done[64];
+	size_t n = 0;
+
+	while (read(du.wake[0], buf, sizeof(buf)) > 0)
+		;
+	pthread_mutex_lock(&du.lock);
+	for (struct du_entry **pp = &du.orphans; *pp;) {
+		struct du_entry *e = *pp;
+		if (!e->done) {
+			pp = &e->next;
+			continue;
+		}
+		*pp = e->next;
+		du_entry_free(e);
+	}
+	for (struct du_entry *e = du.cache; e; e = e->next)
+		if (e->queued && e->done) {
+			e->queued = false;
+			if (e->result == 0) {
+				e->bytes = e->new_bytes;
+				e->inodes = e->new_inodes;
+			} else if (n < ARRAY_SIZE(done)) {
+				done[n++] = e;
+			}
+			e->measured_ms = now_ms();
+		}
+	pthread_mutex_unlock(&du.lock);
+	for (size_t i = 0; i < n; i++)
+		log_debug("stats of %.12s: %s", done[i]->id, done[i]->errmsg);
+	for (struct stats_wait *w = stats_waits, *next; w; w = next) {
+		next = w->next;
+		if (!stats_pending(w))
+			stats_wait_finish(w);
+	}
+}
+
+void on_stats(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessage *req, void *arg)
+{
+	const CrispIpc__StatsRequest *r = (const CrispIpc__StatsRequest *)req;
+	struct timeval tv = { DU_WAIT_MS / 1000, (DU_WAIT_MS % 1000) * 1000 };
+	struct stats_wait *w = xcalloc(1, sizeof(*w));
+	bool pending = false;
+
+	du_prune();
+	for (struct ctr *c = rt.ctrs; c; c = c->next)
+		if (ctr_selected(c, r->container_id, r->sandbox_id) && du_want(c))
+			pending = true;
+	child_defer(msg, &w->d);
+	if (!pending) {
+		stats_reply(&w->d, r->container_id, r->sandbox_id);
+		free(w);
+		return;
+	}
+	w->container_id = xstrdup(r->container_id);
+	w->sandbox_id = xstrdup(r->sandbox_id);
+	w->timer = evtimer_new(child_base(), stats_timeout, w);
+	evtimer_add(w->timer, &tv);
+	w->next = stats_waits;
+	stats_waits = w;
 }

@@ -8,11 +8,14 @@
  * Programs it runs (runc, the per-container monitor) must not inherit this
  * seccomp filter or these limits, since containers would too: they are run
  * by the launcher, forked before the drop (common/launcher.h,
- * docs/PRIVSEP.md). So runtimed itself has no execve, fork or clone. */
+ * docs/PRIVSEP.md). So runtimed itself has no execve or fork, and clone only
+ * for threads (the disk usage worker of ops.c). */
 #include "autoconfig.h"
 
 #include <linux/capability.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <termios.h>
 
 #include "common/log.h"
 #include "common/sandbox.h"
@@ -88,6 +91,7 @@ void runtimed_sandbox(const struct crisp_config *cfg)
 		.no_new_privs = true,
 		.syscalls = runtimed_syscalls,
 		.nsyscalls = ARRAY_SIZE(runtimed_syscalls),
+		.threads = true, /* ops.c: the writable layers' disk usage worker */
 	};
 	scmp_filter_ctx filter = sandbox_compile(&policy);
 

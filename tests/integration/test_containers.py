@@ -7,8 +7,11 @@ in the cgroup and UpdateContainerResources, ExecSync, stats and metrics,
 GetContainerEvents with two subscribers, and recovery after runtimed is
 killed and after crispd restarts — with nothing left behind."""
 
+import json
 import os
 import queue
+import resource
+import shutil
 import signal
 import threading
 import time
@@ -569,3 +572,136 @@ def test_events_subscribers_end_cleanly(pod_env, cri):
         staying.error
     assert not [ln for ln in env.c.lines(mark) if "bug:" in ln or "SIGSEGV" in ln]
     staying.close()
+
+
+# --- start racing the exit, stored resources, limits -----------------------------------------
+
+
+SLOW_START = """#!/bin/sh
+# runc, but `start` answers only a second after the container started: a
+# container that exits at once has its exit recorded before the reply.
+%s "$@"
+rc=$?
+[ "$3" = start ] && sleep 1
+exit $rc
+"""
+
+
+def test_start_reply_after_exit(pod_env_factory, cri, tmp_path):
+    script = tmp_path / "slow-start-runc"
+    script.write_text(SLOW_START % shutil.which("runc"))
+    script.chmod(0o755)
+    env = pod_env_factory(config={'runtime_handler "slow-start"': {"path": str(script)}})
+    k = env.cri
+    pod = k.run_pod(pod_config("ctr-slow-start"), handler="slow-start")
+    cid = k.create(pod, sh_config("quick", env.images.busybox, "exit 4"))
+    before = time.time_ns()
+    k.start(cid)
+    st = k.status(cid)
+    # The exit came first: the start reply must not bring back RUNNING, and
+    # the start time is not the reply's.
+    assert st.state == cri.CONTAINER_EXITED, st.state
+    assert st.exit_code == 4
+    assert before <= st.started_at <= st.finished_at, (before, st.started_at, st.finished_at)
+    assert st.finished_at < time.time_ns()
+
+
+def test_update_resources_stored(pod_env, cri):
+    env, k = pod_env, pod_env.cri
+    pod = k.run_pod(pod_config("ctr-res-stored"))
+    cfg = container_config("res", env.images.busybox)
+    cfg.linux.resources.cpu_shares = 512
+    cfg.linux.resources.memory_limit_in_bytes = 64 * MiB
+    cid = k.run(pod, cfg)
+    up = cri.UpdateContainerResourcesRequest(container_id=cid)
+    up.linux.memory_limit_in_bytes = 96 * MiB
+    up.linux.memory_swap_limit_in_bytes = 96 * MiB
+    env.c.call("UpdateContainerResources", up)
+    # The bundle's spec says what is in force (what was not updated stays) ...
+    bundle = os.path.join(env.c.config["crispd"]["state_dir"], "runtimed", "bundles", cid)
+    with open(os.path.join(bundle, "config.json")) as f:
+        res = json.load(f)["linux"]["resources"]
+    assert res["memory"]["limit"] == 96 * MiB, res
+    assert res["cpu"]["shares"] == 512, res
+    # ... and so does the record, which the frontend reloads when runtimed
+    # comes back.
+    old = env.c.children()["crisp-runtimed"]
+    os.kill(old, signal.SIGKILL)
+    env.c.wait_new_pid("crisp-runtimed", old, 15)
+
+    def reloaded():
+        try:
+            return k.status(cid).resources.linux.memory_limit_in_bytes == 96 * MiB
+        except grpc.RpcError:
+            return False
+    harness.wait_for(reloaded, 30, what="ContainerStatus showing the updated memory limit")
+    assert k.status(cid).resources.linux.cpu_shares == 512
+    assert cgroup_value(k, cid, "memory/memory.limit_in_bytes") == str(96 * MiB)
+
+
+def test_nofile_limit(pod_env_factory, cri):
+    """Containers get RLIMIT_NOFILE soft = hard = 1048576 (containerd's
+    default) or crisp's hard limit where that is lower, never what crisp was
+    started with: here a low soft limit, and where the test may raise it, a
+    hard limit above the default (runc raises its soft limit to its hard one,
+    so only a hard limit above 1048576 tells an inherited limit apart)."""
+    with open("/proc/sys/fs/nr_open") as f:
+        nr_open = int(f.read())
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    crisp_hard = hard
+    try:
+        try:
+            with open("/proc/sys/fs/nr_open", "w") as f:
+                f.write(str(max(nr_open, 2 * 1048576)))
+            resource.setrlimit(resource.RLIMIT_NOFILE, (512, 2 * 1048576))
+            crisp_hard = 2 * 1048576
+        except (OSError, ValueError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (min(512, hard), hard))
+        env = pod_env_factory()
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+        with open("/proc/sys/fs/nr_open", "w") as f:
+            f.write(str(nr_open))
+    want = 1048576 if crisp_hard > hard else min(1048576, hard, nr_open)
+    k = env.cri
+    pod = k.run_pod(pod_config("ctr-nofile"))
+    cid = k.run(pod, container_config("nofile", env.images.busybox))
+    code, out, err = k.sh(cid, "ulimit -Sn; ulimit -Hn")
+    assert code == 0, err
+    assert out.split() == [str(want), str(want)], out
+
+
+def test_copy_snapshot_bind_mounted(pod_env_factory, cri):
+    """Where imaged makes copy snapshots (no overlayfs), runtimed
+    bind-mounts the copy as the rootfs (nodev, like the overlay), the
+    container writes into it, and its stats measure it."""
+    env = pod_env_factory(config={"images": {"snapshotter": "copy"}})
+    k = env.cri
+    pod = k.run_pod(pod_config("ctr-copy"))
+    cid = k.run(pod, sh_config("copy", env.images.busybox,
+                               "dd if=/dev/zero of=/written bs=1k count=300; sleep 3600"))
+    assert k.sh(cid, "cat /etc/passwd >/dev/null && echo ok")[1] == "ok\n"
+    rootfs = os.path.join(env.c.config["crispd"]["state_dir"], "runtimed", "bundles", cid,
+                          "rootfs")
+    with open("/proc/self/mountinfo") as f:
+        mounts = [line.split() for line in f]
+    mine = [m for m in mounts if m[4] == rootfs]
+    assert len(mine) == 1, mine
+    sep = mine[0].index("-")
+    assert mine[0][sep + 1] != "overlay", mine[0]
+    assert "nodev" in mine[0][5].split(","), mine[0]
+    snapshots = os.path.join(env.c.config["crispd"]["root_dir"], "imaged", "snapshots")
+
+    def measured():
+        s = env.c.call("ContainerStats", cri.ContainerStatsRequest(container_id=cid)).stats
+        return s.writable_layer.used_bytes.value >= 300 * 1024 and s
+    s = harness.wait_for(measured, 10, what="the copy's usage in the stats")
+    copy = s.writable_layer.fs_id.mountpoint
+    assert copy.startswith(snapshots + "/"), copy
+    # the mount's root (within its filesystem) is that copy
+    assert mine[0][3].endswith("/" + os.path.basename(copy)), (mine[0], copy)
+    k.stop(cid, timeout=1)
+    k.remove(cid)
+    k.stop_pod(pod)
+    k.remove_pod(pod)
+    assert_no_leftovers(env, [pod, cid])

@@ -50,6 +50,8 @@ static int check_any(const char *file, char *const argv[], char *const envp[], c
 }
 
 static char script_path[] = "/tmp/test-launcher-XXXXXX";
+static char script_dir[] = "/tmp/test-launcher-dir-XXXXXX";
+static char noint_path[] = "/tmp/test-launcher-noint-XXXXXX";
 
 static const struct launcher_program progs[] = {
 	{ "sh", "/bin/sh", false, check_sh },
@@ -57,6 +59,8 @@ static const struct launcher_program progs[] = {
 	{ "missing", "/nonexistent/program", false, check_any },
 	{ "noexec", "/etc/passwd", false, check_any },
 	{ "script", script_path, false, check_any },
+	{ "scripts", script_dir, true, check_any },
+	{ "noint", noint_path, false, check_any },
 };
 
 struct result {
@@ -235,8 +239,51 @@ static void test_refusals(void)
 	start(&r, "noexec", NULL, none, NULL, -1, LAUNCH_DETACH);
 	loop_until(&r.done);
 	is_str(r.err.msg, "exec /etc/passwd: Permission denied", "detached as well");
-	run(&r, "script", NULL, none, NULL, -1);
-	like(r.err.msg, "a script cannot be launched", "a script fails, saying why: %s", r.err.msg);
+	run(&r, "noint", NULL, none, NULL, -1);
+	like(r.err.msg, "its interpreter: No such file or directory",
+	     "a script whose interpreter is missing fails, saying why: %s", r.err.msg);
+}
+
+/* Run a script with stdout on a pipe; returns what it wrote. */
+static char *run_script(struct result *r, const char *program, const char *file)
+{
+	char *const argv[] = { "x", "arg1", NULL };
+	static char buf[4096];
+	int p[2];
+	ssize_t n;
+	size_t len = 0;
+
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return NULL;
+	start(r, program, file, argv, NULL, p[1], 0);
+	close(p[1]);
+	if (r->l)
+		loop_until(&r->done);
+	while ((n = read(p[0], buf + len, sizeof(buf) - 1 - len)) > 0)
+		len += n;
+	buf[len] = '\0';
+	close(p[0]);
+	return buf;
+}
+
+/* #! scripts run, as fixed programs and from directories, with their
+ * arguments and exit status, from the fd opened at the launcher's start. */
+static void test_scripts(void)
+{
+	struct result r;
+	char *out;
+
+	out = run_script(&r, "script", NULL);
+	ok(r.exited && WIFEXITED(r.status) && WEXITSTATUS(r.status) == 7,
+	   "a fixed script runs and its exit status comes back (status 0x%x, %s)", r.status,
+	   r.err.msg);
+	ok(out && strncmp(out, "script /dev/fd/", 15) == 0 && strstr(out, " arg1\n"),
+	   "it ran from its fd and got its argument: '%s'", out ? out : "");
+	out = run_script(&r, "scripts", "hello.sh");
+	ok(r.exited && WIFEXITED(r.status) && WEXITSTATUS(r.status) == 7,
+	   "a script in a dir program's directory runs (status 0x%x, %s)", r.status, r.err.msg);
+	ok(out && strncmp(out, "script /dev/fd/", 15) == 0 && strstr(out, " arg1\n"),
+	   "it ran from its fd and got its argument: '%s'", out ? out : "");
 }
 
 static void test_dirs(void)
@@ -436,10 +483,8 @@ static void test_launcher_dies(void)
 		kill(running.pid, SIGKILL);
 }
 
-static bool make_script(void)
+static bool write_script(int fd, const char *text)
 {
-	static const char text[] = "#!/bin/sh\nexit 0\n";
-	int fd = mkstemp(script_path);
 	bool done;
 
 	if (fd < 0)
@@ -447,6 +492,19 @@ static bool make_script(void)
 	done = write(fd, text, strlen(text)) == (ssize_t)strlen(text) && fchmod(fd, 0755) == 0;
 	close(fd);
 	return done;
+}
+
+static bool make_scripts(void)
+{
+	static const char text[] = "#!/bin/sh\necho script \"$0\" \"$1\"\nexit 7\n";
+	char path[sizeof(script_dir) + 16];
+
+	if (!write_script(mkstemp(script_path), text) ||
+	    !write_script(mkstemp(noint_path), "#!/nonexistent/interpreter\n") ||
+	    !mkdtemp(script_dir))
+		return false;
+	snprintf(path, sizeof(path), "%s/hello.sh", script_dir);
+	return write_script(open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0700), text);
 }
 
 /* What netd and runtimed do after launcher_start: no_new_privs and a filter
@@ -472,8 +530,8 @@ int main(void)
 	log_init("test-launcher", LOG_INFO);
 	signal(SIGPIPE, SIG_IGN);
 	setenv("CRISP_TEST_LEAK", "1", 1); /* must not reach the programs */
-	if (!make_script())
-		diag("cannot write %s: %s", script_path, strerror(errno));
+	if (!make_scripts())
+		diag("cannot write the test scripts: %s", strerror(errno));
 	base = event_base_new();
 	ok(launcher_start(progs, ARRAY_SIZE(progs), &err) == 0, "launcher_start: %s", err.msg);
 	launcher_attach(base);
@@ -483,11 +541,19 @@ int main(void)
 	test_basics();
 	test_refusals();
 	test_dirs();
+	test_scripts();
 	test_bounds();
 	test_concurrent();
 	test_kill_detach();
 	test_launcher_dies();
 	event_base_free(base);
 	unlink(script_path);
+	unlink(noint_path);
+	{
+		char path[sizeof(script_dir) + 16];
+		snprintf(path, sizeof(path), "%s/hello.sh", script_dir);
+		unlink(path);
+		rmdir(script_dir);
+	}
 	return done_testing();
 }

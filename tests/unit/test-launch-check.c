@@ -1,0 +1,290 @@
+/* runtimed's launch policy (runtimed/launch_check.c): the exact runc and
+ * monitor grammars its launcher, which keeps root, agrees to run. Each
+ * valid form runtimed uses is accepted; everything a compromised runtimed
+ * could try beyond them is refused. */
+#include "autoconfig.h"
+
+#include <stdarg.h>
+#include <string.h>
+
+#include "runtimed/runtimed.h"
+#include "tests/unit/tap.h"
+
+/* launch_check.c reads runtimed's paths and handlers from rt, and uses two
+ * helpers of runtimed.c; runtimed.c itself (its main and event loop) is not
+ * linked in, so the two are defined here with runtimed.c's semantics. */
+struct runtimed rt;
+
+bool id_valid(const char *id)
+{
+	if (!id || strnlen(id, ID_LEN + 1) != ID_LEN)
+		return false;
+	for (size_t i = 0; i < ID_LEN; i++)
+		if (!((id[i] >= '0' && id[i] <= '9') || (id[i] >= 'a' && id[i] <= 'f')))
+			return false;
+	return true;
+}
+
+const struct rt_handler *handler_by_path(const char *path)
+{
+	for (size_t i = 0; i < rt.nhandlers; i++)
+		if (streq(rt.handlers[i].path, path))
+			return &rt.handlers[i];
+	return NULL;
+}
+
+#define ROOT "/run/crisp/runtimed/runc"
+#define BUNDLES "/run/crisp/runtimed/bundles"
+#define EXITS "/var/lib/crisp/runtimed/exits"
+#define ID "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+#define ID2 "fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210"
+#define B BUNDLES "/" ID
+
+static struct rt_handler handlers[] = {
+	{ "runc", "/usr/bin/runc" },
+	{ "crun", "/usr/local/bin/crun" },
+};
+
+static char *const good_env[] = {
+	"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+	NULL,
+};
+
+/* argv from a NULL-terminated list of strings. */
+#define ARGV(...) ((char *const[]){ __VA_ARGS__, NULL })
+
+static int runc(char *const argv[], char *const envp[], char *why, size_t whylen)
+{
+	return check_runc(NULL, argv, envp, why, whylen);
+}
+
+#define RUNC_OK(desc, ...)                                                         \
+	do {                                                                       \
+		char why_[256] = "";                                               \
+		ok(runc(ARGV("runc", "--root", ROOT, __VA_ARGS__), good_env, why_, \
+			sizeof(why_)) == 0,                                        \
+		   "runc accepts %s%s%s", desc, why_[0] ? ": " : "", why_);        \
+	} while (0)
+
+#define RUNC_NO(desc, ...)                                                               \
+	do {                                                                             \
+		char why_[256] = "";                                                     \
+		ok(runc(ARGV(__VA_ARGS__), good_env, why_, sizeof(why_)) < 0 && why_[0], \
+		   "runc refuses %s (%s)", desc, why_);                                  \
+	} while (0)
+
+static void test_runc_valid(void)
+{
+	RUNC_OK("start", "start", ID);
+	RUNC_OK("delete", "delete", ID);
+	RUNC_OK("delete --force", "delete", "--force", ID);
+	RUNC_OK("kill with a signal name", "kill", ID, "KILL");
+	RUNC_OK("kill with a signal number", "kill", ID, "15");
+	RUNC_OK("kill with a realtime signal", "kill", ID, "RTMIN+3");
+	RUNC_OK("update", "update", "--resources", B "/resources.json", ID);
+	RUNC_OK("exec", "exec", "--process", B "/exec-1.json", "--pid-file", B "/exec-1.pid", ID);
+	RUNC_OK("exec with a long sequence number", "exec", "--process", B "/exec-4294967295.json",
+		"--pid-file", B "/exec-4294967295.pid", ID);
+}
+
+static void test_runc_refused(void)
+{
+	char why[256];
+
+	/* subcommands runtimed never runs */
+	RUNC_NO("create (only the monitor creates)", "runc", "--root", ROOT, "create", "--bundle",
+		B, ID);
+	RUNC_NO("run", "runc", "--root", ROOT, "run", "--bundle", B, ID);
+	RUNC_NO("checkpoint", "runc", "--root", ROOT, "checkpoint", ID);
+	RUNC_NO("an unknown subcommand", "runc", "--root", ROOT, "frobnicate", ID);
+	RUNC_NO("a global flag as subcommand", "runc", "--root", ROOT, "--debug", "start", ID);
+
+	/* --root */
+	RUNC_NO("another --root", "runc", "--root", "/tmp/runc", "start", ID);
+	RUNC_NO("a --root with a trailing slash", "runc", "--root", ROOT "/", "start", ID);
+	RUNC_NO("a --root through ..", "runc", "--root", ROOT "/../runc", "start", ID);
+	RUNC_NO("no --root", "runc", "start", ID, "x", "y");
+	RUNC_NO("--root=", "runc", "--root=" ROOT, "start", ID, "x");
+	RUNC_NO("too few arguments", "runc", "--root", ROOT, "start");
+
+	/* container ids */
+	RUNC_NO("a 63-digit id", "runc", "--root", ROOT, "start",
+		"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcde");
+	RUNC_NO("a 65-digit id", "runc", "--root", ROOT, "start", ID "0");
+	RUNC_NO("an upper-case id", "runc", "--root", ROOT, "start",
+		"0123456789ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef");
+	RUNC_NO("an id with a non-hex letter", "runc", "--root", ROOT, "start",
+		"g123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef");
+	RUNC_NO("an id that is a path", "runc", "--root", ROOT, "start",
+		"../../../../../../etc/passwd");
+	RUNC_NO("kill of a bad id", "runc", "--root", ROOT, "kill", "1234", "KILL");
+
+	/* extra or wrong arguments */
+	RUNC_NO("start with extra arguments", "runc", "--root", ROOT, "start", "--detach", ID);
+	RUNC_NO("start of two ids", "runc", "--root", ROOT, "start", ID2, ID);
+	RUNC_NO("delete with another flag", "runc", "--root", ROOT, "delete", "--all", ID);
+	RUNC_NO("kill without a signal", "runc", "--root", ROOT, "kill", ID);
+	RUNC_NO("kill --all", "runc", "--root", ROOT, "kill", "--all", ID, "KILL");
+	RUNC_NO("kill with a lower-case signal", "runc", "--root", ROOT, "kill", ID, "kill");
+	RUNC_NO("kill with a shell-ish signal", "runc", "--root", ROOT, "kill", ID, "KILL;X");
+	RUNC_NO("kill with an extra argument", "runc", "--root", ROOT, "kill", ID, "KILL", "x");
+	RUNC_NO("update with -r", "runc", "--root", ROOT, "update", "-r", B "/resources.json", ID);
+	RUNC_NO("update with a flag instead of --resources", "runc", "--root", ROOT, "update",
+		"--memory", "1", ID);
+	RUNC_NO("exec with extra arguments", "runc", "--root", ROOT, "exec", "--process",
+		B "/exec-1.json", "--pid-file", B "/exec-1.pid", "--cap", "CAP_SYS_ADMIN", ID);
+	RUNC_NO("exec without --pid-file", "runc", "--root", ROOT, "exec", "--process",
+		B "/exec-1.json", ID, "x", "y");
+
+	/* files outside the container's own bundle */
+	RUNC_NO("update of a file outside bundles", "runc", "--root", ROOT, "update", "--resources",
+		"/tmp/resources.json", ID);
+	RUNC_NO("update of another container's file", "runc", "--root", ROOT, "update",
+		"--resources", BUNDLES "/" ID2 "/resources.json", ID);
+	RUNC_NO("update of a file through ..", "runc", "--root", ROOT, "update", "--resources",
+		B "/../" ID2 "/resources.json", ID);
+	RUNC_NO("update of a file in a subdirectory", "runc", "--root", ROOT, "update",
+		"--resources", B "/rootfs/resources.json", ID);
+	RUNC_NO("update of a file named otherwise", "runc", "--root", ROOT, "update", "--resources",
+		B "/config.json", ID);
+	RUNC_NO("update of resources<letters>.json", "runc", "--root", ROOT, "update",
+		"--resources", B "/resourcesX.json", ID);
+	RUNC_NO("update through a bundles prefix lookalike", "runc", "--root", ROOT, "update",
+		"--resources", BUNDLES "x/" ID "/resources.json", ID);
+	RUNC_NO("exec with a process file outside", "runc", "--root", ROOT, "exec", "--process",
+		"/etc/exec-1.json", "--pid-file", B "/exec-1.pid", ID);
+	RUNC_NO("exec with a pid file outside", "runc", "--root", ROOT, "exec", "--process",
+		B "/exec-1.json", "--pid-file", "/etc/exec-1.pid", ID);
+	RUNC_NO("exec with a pid file through ..", "runc", "--root", ROOT, "exec", "--process",
+		B "/exec-1.json", "--pid-file", B "/../exec-1.pid", ID);
+	RUNC_NO("exec with the pid file as process", "runc", "--root", ROOT, "exec", "--process",
+		B "/exec-1.pid", "--pid-file", B "/exec-1.pid", ID);
+	RUNC_NO("exec with a non-numeric sequence", "runc", "--root", ROOT, "exec", "--process",
+		B "/exec-..json", "--pid-file", B "/exec-1.pid", ID);
+
+	/* the environment is exactly the fixed PATH */
+	ok(runc(ARGV("runc", "--root", ROOT, "start", ID), NULL, why, sizeof(why)) < 0,
+	   "runc refuses no environment (%s)", why);
+	ok(runc(ARGV("runc", "--root", ROOT, "start", ID), ARGV(NULL), why, sizeof(why)) < 0,
+	   "runc refuses an empty environment (%s)", why);
+	ok(runc(ARGV("runc", "--root", ROOT, "start", ID), ARGV("PATH=/tmp:/usr/bin"), why,
+		sizeof(why)) < 0,
+	   "runc refuses another PATH (%s)", why);
+	ok(runc(ARGV("runc", "--root", ROOT, "start", ID), ARGV(good_env[0], "LD_PRELOAD=/x.so"),
+		why, sizeof(why)) < 0,
+	   "runc refuses a variable beside PATH (%s)", why);
+	ok(runc(ARGV("runc", "--root", ROOT, "start", ID), ARGV("LD_PRELOAD=/x.so", good_env[0]),
+		why, sizeof(why)) < 0,
+	   "runc refuses a variable before PATH (%s)", why);
+}
+
+static int monitor(char *const argv[], char *const envp[], char *why, size_t whylen)
+{
+	return check_monitor(NULL, argv, envp, why, whylen);
+}
+
+/* The monitor's fixed head (monitor.h), with argument `at` replaced (-1:
+ * none), then tail. */
+#define MON_N 15
+static void mon_argv(char *argv[], size_t nmax, int at, char *with, char *const tail[])
+{
+	static char *const head[MON_N] = {
+		"crisp-monitor",
+		"--id",
+		ID,
+		"--bundle",
+		B,
+		"--runtime",
+		"/usr/bin/runc",
+		"--runtime-root",
+		ROOT,
+		"--log",
+		"/var/log/pods/x/main/0.log",
+		"--exit-file",
+		EXITS "/" ID ".json",
+		"--log-max",
+		"10485760",
+	};
+	size_t n = 0;
+
+	for (size_t i = 0; i < MON_N; i++)
+		argv[n++] = (int)i == at ? with : head[i];
+	for (size_t i = 0; tail && tail[i] && n < nmax - 1; i++)
+		argv[n++] = tail[i];
+	argv[n] = NULL;
+}
+
+static void mon_ok(const char *desc, int at, char *with, char *const tail[])
+{
+	char *argv[MON_N + 8], why[256] = "";
+
+	mon_argv(argv, ARRAY_SIZE(argv), at, with, tail);
+	ok(monitor(argv, good_env, why, sizeof(why)) == 0, "monitor accepts %s%s%s", desc,
+	   why[0] ? ": " : "", why);
+}
+
+static void mon_no(const char *desc, int at, char *with, char *const tail[])
+{
+	char *argv[MON_N + 8], why[256] = "";
+
+	mon_argv(argv, ARRAY_SIZE(argv), at, with, tail);
+	ok(monitor(argv, good_env, why, sizeof(why)) < 0 && why[0], "monitor refuses %s (%s)", desc,
+	   why);
+}
+
+static void test_monitor(void)
+{
+	char *argv[MON_N + 8], why[256];
+
+	mon_ok("its fixed form", -1, NULL, NULL);
+	mon_ok("--stdin --stdin-once --tty", -1, NULL, ARGV("--stdin", "--stdin-once", "--tty"));
+	mon_ok("a /dev/null log", 10, "/dev/null", NULL);
+	mon_ok("another configured runtime", 6, "/usr/local/bin/crun", NULL);
+
+	mon_no("another id than the bundle's", 2, ID2, NULL);
+	mon_no("an id that is not 64 hex", 2, "abc", NULL);
+	mon_no("--id spelled otherwise", 1, "--name", NULL);
+	mon_no("another bundle", 4, BUNDLES "/" ID2, NULL);
+	mon_no("a bundle through ..", 4, BUNDLES "/../bundles/" ID, NULL);
+	mon_no("an unconfigured runtime", 6, "/tmp/runc", NULL);
+	mon_no("a runtime by name", 6, "runc", NULL);
+	mon_no("another runtime root", 8, "/tmp/runc", NULL);
+	mon_no("a relative log", 10, "var/log/x.log", NULL);
+	mon_no("a log through ..", 10, "/var/log/pods/../../etc/shadow", NULL);
+	mon_no("a log ending in ..", 10, "/var/log/pods/..", NULL);
+	mon_no("a log with //", 10, "/var/log//x.log", NULL);
+	mon_no("a log with /./", 10, "/var/log/./x.log", NULL);
+	mon_no("another exit file", 12, EXITS "/" ID2 ".json", NULL);
+	mon_no("an exit file outside exits", 12, "/tmp/" ID ".json", NULL);
+	mon_no("a non-numeric --log-max", 14, "10M", NULL);
+	mon_no("a 10-digit --log-max", 14, "1234567890", NULL);
+	mon_no("an empty --log-max", 14, "", NULL);
+	mon_no("an unknown flag", -1, NULL, ARGV("--debug"));
+	mon_no("an extra argument", -1, NULL, ARGV("--tty", "x"));
+	mon_no("flags out of order", 3, "--runtime", NULL);
+
+	mon_argv(argv, ARRAY_SIZE(argv), -1, NULL, NULL);
+	argv[MON_N - 1] = NULL;
+	ok(monitor(argv, good_env, why, sizeof(why)) < 0, "monitor refuses a short command (%s)",
+	   why);
+	mon_argv(argv, ARRAY_SIZE(argv), -1, NULL, NULL);
+	ok(monitor(argv, ARGV(good_env[0], "LD_PRELOAD=/x.so"), why, sizeof(why)) < 0,
+	   "monitor refuses a variable beside PATH (%s)", why);
+	ok(monitor(argv, ARGV("PATH=/tmp"), why, sizeof(why)) < 0,
+	   "monitor refuses another PATH (%s)", why);
+	ok(monitor(argv, NULL, why, sizeof(why)) < 0, "monitor refuses no environment (%s)", why);
+}
+
+int main(void)
+{
+	rt.runc_root = ROOT;
+	rt.bundles = BUNDLES;
+	rt.exits_dir = EXITS;
+	rt.handlers = handlers;
+	rt.nhandlers = ARRAY_SIZE(handlers);
+
+	test_runc_valid();
+	test_runc_refused();
+	test_monitor();
+	return done_testing();
+}
