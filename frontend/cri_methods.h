@@ -92,4 +92,9 @@ void cri_list_pod_sandbox_metrics(struct rpc *rpc);
 /* Handlers (frontend/events.c): server-streaming. */
 void cri_get_container_events(struct rpc *rpc);
 
+/* Handlers (frontend/cri_stream.c). */
+void cri_exec(struct rpc *rpc);
+void cri_attach(struct rpc *rpc);
+void cri_port_forward(struct rpc *rpc);
+
 #endif

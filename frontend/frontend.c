@@ -26,6 +26,7 @@
 #include "frontend/grpc_server.h"
 #include "frontend/helpers.h"
 #include "frontend/orch.h"
+#include "frontend/stream.h"
 #include "ipc/child.h"
 
 #define MAX_GROUP_UIDS 4096
@@ -134,6 +135,7 @@ static void start(struct crisp_config *cfg)
 {
 	_cleanup_free_ char *empty = xasprintf("%s/empty", cfg->state_dir);
 	struct sandbox_policy policy;
+	struct crisp_error serr;
 	scmp_filter_ctx filter;
 	uid_t uid;
 	gid_t gid;
@@ -143,6 +145,11 @@ static void start(struct crisp_config *cfg)
 	/* jansson seeds its hash function from /dev/urandom on first use:
 	 * now, while there is a /dev. */
 	json_object_seed(0);
+	/* The streaming listener and its TLS files: before the chroot and
+	 * before the filter takes socket, bind and listen away. */
+	if (stream_server_start(fe.base, cfg, &serr) < 0)
+		log_err("streaming server not started: %s", serr.msg);
+	stream_backend_install(fe.base);
 	frontend_sandbox_policy(&policy, uid, gid, empty);
 	filter = sandbox_compile(&policy);
 	frontend_sandbox_rules(filter);
@@ -199,6 +206,8 @@ static void on_signal(evutil_socket_t fd, short what, void *arg)
 			continue;
 		log_info("%s from pid %u: shutting down", strsignal((int)si.ssi_signo), si.ssi_pid);
 		fe_server_shutdown(on_stopped);
+		/* Streaming sessions end now: exec'd processes see stdin EOF. */
+		stream_server_stop();
 		/* Calls parked on a helper finish now, UNAVAILABLE. */
 		helpers_close_all();
 	}

@@ -212,6 +212,13 @@ void helper_call(enum helper_id id, uint16_t type, const ProtobufCMessage *req,
 		 const ProtobufCMessageDescriptor *reply_desc, unsigned timeout_ms, ipc_reply_fn fn,
 		 void *arg)
 {
+	helper_call_fds(id, type, req, reply_desc, 0, timeout_ms, fn, arg);
+}
+
+void helper_call_fds(enum helper_id id, uint16_t type, const ProtobufCMessage *req,
+		     const ProtobufCMessageDescriptor *reply_desc, unsigned reply_nfds,
+		     unsigned timeout_ms, ipc_reply_fn fn, void *arg)
+{
 	struct helper *h = &hs.helpers[id];
 
 	if (!ipc_chan_ready(h->chan)) {
@@ -228,5 +235,5 @@ void helper_call(enum helper_id id, uint16_t type, const ProtobufCMessage *req,
 		timeout_ms = 0;
 	else if (!timeout_ms)
 		timeout_ms = frontend_config()->ipc_timeout * 1000;
-	ipc_call(h->chan, type, req, NULL, 0, reply_desc, 0, timeout_ms, fn, arg);
+	ipc_call(h->chan, type, req, NULL, 0, reply_desc, reply_nfds, timeout_ms, fn, arg);
 }

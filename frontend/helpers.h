@@ -34,6 +34,11 @@ void helpers_close_all(void);
 void helper_call(enum helper_id h, uint16_t type, const ProtobufCMessage *req,
 		 const ProtobufCMessageDescriptor *reply_desc, unsigned timeout_ms, ipc_reply_fn fn,
 		 void *arg);
+/* The same for a reply that may bring up to reply_nfds fds (in msg: take
+ * them with ipc_msg_take_fd()). */
+void helper_call_fds(enum helper_id h, uint16_t type, const ProtobufCMessage *req,
+		     const ProtobufCMessageDescriptor *reply_desc, unsigned reply_nfds,
+		     unsigned timeout_ms, ipc_reply_fn fn, void *arg);
 
 /* Whether helper h's channel is up (its Hello came). */
 bool helper_ready(enum helper_id h);

@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <sched.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 
 #include "common/log.h"
@@ -40,6 +41,10 @@ static const int frontend_syscalls[] = {
 	SCMP_SYS(sched_yield),
 	/* how glibc counts CPUs once /sys cannot be opened (see below) */
 	SCMP_SYS(sched_getaffinity),
+	/* the streaming server: libevent reads sockets and pipes with readv */
+	SCMP_SYS(readv),
+	/* an attach session's stream to the engine (stream_backend.c) */
+	SCMP_SYS(socketpair),
 };
 
 void frontend_sandbox_policy(struct sandbox_policy *p, uid_t uid, gid_t gid, const char *chroot_dir)
@@ -81,6 +86,17 @@ void frontend_sandbox_rules(scmp_filter_ctx filter)
 			fatal("frontend: seccomp rule for syscall %d: %s", frontend_refused[i],
 			      strerror(-r));
 	}
+	/* The streaming server: libevent asks how much a socket or pipe
+	 * holds before reading it. */
+	r = seccomp_rule_add(filter, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
+			     SCMP_A1(SCMP_CMP_EQ, FIONREAD));
+	if (r < 0)
+		fatal("frontend: seccomp rule for ioctl: %s", strerror(-r));
+	/* A tty exec's size, set on its pty master (runtimed passes it on). */
+	r = seccomp_rule_add(filter, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
+			     SCMP_A1(SCMP_CMP_EQ, TIOCSWINSZ));
+	if (r < 0)
+		fatal("frontend: seccomp rule for ioctl: %s", strerror(-r));
 	/* gRPC names its threads. Nothing else of prctl: PR_SET_DUMPABLE
 	 * would let processes of our uid read our memory again. */
 	r = seccomp_rule_add(filter, SCMP_ACT_ALLOW, SCMP_SYS(prctl), 1,

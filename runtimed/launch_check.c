@@ -107,9 +107,13 @@ int check_runc(const char *file, char *const argv[], char *const envp[], char *w
 		    bundle_file_ok(argv[5], id, "resources", ".json"))
 			return 0;
 	} else if (streq(sub, "exec")) {
-		if (n == 9 && streq(argv[4], "--process") &&
-		    bundle_file_ok(argv[5], id, "exec-", ".json") && streq(argv[6], "--pid-file") &&
-		    bundle_file_ok(argv[7], id, "exec-", ".pid"))
+		/* ExecSync's exec-N files and the streaming server's stream-N
+		 * (runtimed/stream.c); a tty is asked for in the process file. */
+		if (n == 9 && streq(argv[4], "--process") && streq(argv[6], "--pid-file") &&
+		    ((bundle_file_ok(argv[5], id, "exec-", ".json") &&
+		      bundle_file_ok(argv[7], id, "exec-", ".pid")) ||
+		     (bundle_file_ok(argv[5], id, "stream-", ".json") &&
+		      bundle_file_ok(argv[7], id, "stream-", ".pid"))))
 			return 0;
 	} else {
 		return refuse(why, whylen, "runtime: subcommand '%.32s' is not allowed", sub);

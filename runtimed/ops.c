@@ -191,8 +191,8 @@ static void exec_exited(struct launch *l, int status, void *arg)
 
 /* The exec'd process: the container's own process settings (user, env,
  * cwd, capabilities, ...) with args replaced, no terminal. */
-static int exec_process(const char *id, const CrispIpc__ExecSyncRequest *r, const char *path,
-			struct crisp_error *err)
+int exec_process(const char *id, const CrispIpc__ExecSyncRequest *r, const char *path,
+		 struct crisp_error *err)
 {
 	_cleanup_free_ char *cfgpath = bundle_path(id, "config.json");
 	json_error_t jerr;

@@ -204,6 +204,15 @@ void on_container_update(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMe
 			 void *arg);
 void on_log_reopen(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessage *req, void *arg);
 void on_stats(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessage *req, void *arg);
+/* Write the process file of an exec into container id's bundle: the
+ * container's own process settings with args replaced, no terminal. */
+int exec_process(const char *id, const CrispIpc__ExecSyncRequest *r, const char *path,
+		 struct crisp_error *err);
+
+/* stream.c: exec and attach for the streaming server. */
+void on_exec_start(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessage *req, void *arg);
+void on_exec_wait(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessage *req, void *arg);
+void on_attach(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessage *req, void *arg);
 
 /* host.c: what the host offers spec generation (rt.host), found at start
  * before the privilege drop, and the callbacks spec generation runs. */

@@ -99,6 +99,15 @@ void runtimed_sandbox(const struct crisp_config *cfg)
 	if (seccomp_rule_add(filter, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1,
 			     SCMP_A0(SCMP_CMP_EQ, AF_UNIX)) < 0)
 		fatal("runtimed: seccomp socket rule failed");
+	/* A tty exec's pty (runtimed/stream.c): unlock it, open its terminal
+	 * from the master, make it raw, and watch its size. No other ioctl:
+	 * in particular not TIOCSTI, which would type into a terminal. */
+	static const unsigned long pty_ioctls[] = { TIOCSPTLCK, TIOCGPTPEER, TCGETS, TCSETS,
+						    TIOCGWINSZ };
+	for (size_t i = 0; i < ARRAY_SIZE(pty_ioctls); i++)
+		if (seccomp_rule_add(filter, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
+				     SCMP_A1(SCMP_CMP_EQ, pty_ioctls[i])) < 0)
+			fatal("runtimed: seccomp ioctl rule failed");
 	sandbox_enter(&policy);
 	sandbox_lock(&policy, filter);
 }
