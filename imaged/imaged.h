@@ -72,6 +72,9 @@ void images_gc(void);
 /* imaged/snapshot.c: the directories of snapshots: snapshots/<id>/fs. */
 int snapshot_dir_create(int64_t id, struct crisp_error *err); /* returns an fd on fs */
 int snapshot_dir_remove(int64_t id, struct crisp_error *err);
+/* Remove everything below dirfd (not dirfd itself), depth levels already
+ * down; consumes dirfd. Read-only modes in layers do not stop it. */
+int snapshot_clear_dir(int dirfd, int depth);
 int snapshot_dir_open(int64_t id, struct crisp_error *err); /* O_PATH fd on fs */
 /* A container's writable snapshot: upper and work directories over the
  * committed layer snapshots chain_ids (lowest first, n may be 0). Paths are

@@ -20,8 +20,7 @@
 #include "imaged/imaged.h"
 #include "imaged/store.h"
 
-/* Remove everything below dirfd (not dirfd itself); consumes dirfd. */
-static int clear_dir(int dirfd, int depth)
+int snapshot_clear_dir(int dirfd, int depth)
 {
 	DIR *d = fdopendir(dirfd);
 	struct dirent *e;
@@ -43,7 +42,7 @@ static int clear_dir(int dirfd, int depth)
 		/* Layers can be made read-only by their own modes: imaged
 		 * has CAP_DAC_OVERRIDE and CAP_FOWNER for exactly this. */
 		int sub = openat(dirfd, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (sub < 0 || clear_dir(sub, depth + 1) < 0 ||
+		if (sub < 0 || snapshot_clear_dir(sub, depth + 1) < 0 ||
 		    unlinkat(dirfd, e->d_name, AT_REMOVEDIR) < 0)
 			r = -errno;
 	}
@@ -101,7 +100,7 @@ int snapshot_dir_remove(int64_t id, struct crisp_error *err)
 		return errno == ENOENT ? 0
 				       : err_set_errno(err, CRISP_E_INTERNAL, errno,
 						       "cannot open snapshot %s", name);
-	r = clear_dir(dfd, 0);
+	r = snapshot_clear_dir(dfd, 0);
 	if (r < 0 || unlinkat(imaged.snap_fd, name, AT_REMOVEDIR) < 0)
 		return err_set_errno(err, CRISP_E_INTERNAL, r < 0 ? r : errno,
 				     "cannot remove snapshot %s", name);
@@ -139,7 +138,7 @@ bool snapshot_overlay_works(const char *dir)
 		status = -1;
 out:
 	fd = open(top, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd >= 0 && (clear_dir(fd, 0) < 0 || rmdir(top) < 0))
+	if (fd >= 0 && (snapshot_clear_dir(fd, 0) < 0 || rmdir(top) < 0))
 		log_warn("overlayfs probe: cannot remove %s: %m", top);
 	return status == 0;
 }

@@ -69,35 +69,6 @@ static bool is_whiteout(const struct stat *st)
 	return S_ISCHR(st->st_mode) && st->st_rdev == makedev(0, 0);
 }
 
-/* Remove dirfd's entries (not dirfd itself); consumes dirfd. */
-static int clear_tree(int dirfd, int depth)
-{
-	DIR *d = fdopendir(dirfd);
-	struct dirent *e;
-	int r = 0;
-
-	if (!d) {
-		close(dirfd);
-		return -errno;
-	}
-	while ((e = readdir(d))) {
-		if (streq(e->d_name, ".") || streq(e->d_name, ".."))
-			continue;
-		if (unlinkat(dirfd, e->d_name, 0) == 0)
-			continue;
-		if (errno != EISDIR || depth > COPY_MAX_DEPTH) {
-			r = -errno;
-			continue;
-		}
-		int sub = openat(dirfd, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (sub < 0 || clear_tree(sub, depth + 1) < 0 ||
-		    unlinkat(dirfd, e->d_name, AT_REMOVEDIR) < 0)
-			r = -errno;
-	}
-	closedir(d);
-	return r;
-}
-
 /* Remove name in dirfd, whatever it is; absent is fine. */
 static int remove_entry(int dirfd, const char *name)
 {
@@ -110,7 +81,7 @@ static int remove_entry(int dirfd, const char *name)
 	sub = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (sub < 0)
 		return -errno;
-	if (clear_tree(sub, 0) < 0 || unlinkat(dirfd, name, AT_REMOVEDIR) < 0)
+	if (snapshot_clear_dir(sub, 0) < 0 || unlinkat(dirfd, name, AT_REMOVEDIR) < 0)
 		return -errno;
 	return 0;
 }
@@ -279,7 +250,7 @@ static int merge_entry(struct copy_ctx *c, int sdir, int ddir, const char *name,
 		/* Opaque: what the layers below had here is hidden. */
 		if (have_dir && opaque(s)) {
 			int dup_fd = fcntl(d, F_DUPFD_CLOEXEC, 3);
-			if (dup_fd < 0 || clear_tree(dup_fd, depth) < 0)
+			if (dup_fd < 0 || snapshot_clear_dir(dup_fd, depth) < 0)
 				return err_set_errno(c->err, CRISP_E_INTERNAL, errno,
 						     "clearing opaque '%.200s'", name);
 		}
