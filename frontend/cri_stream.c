@@ -15,7 +15,10 @@
  * the ports. Helpers check ids again; these keep the token store small. */
 #define ID_MAX 256
 #define CMD_ARGS_MAX 4096
-#define CMD_BYTES_MAX (256 * 1024)
+/* As ExecSync's: with the per-argument framing (up to 3 bytes each) the
+ * request to runtimed stays well inside its 256 KiB bound, which a bigger
+ * one would break (a protocol violation: runtimed would restart). */
+#define CMD_BYTES_MAX (128 * 1024)
 #define PORTS_MAX 128
 
 static int check_id(const char *id, const char *field, struct crisp_error *err)

@@ -18,7 +18,7 @@
 #define IPC_SUP_VERSION 2
 #define IPC_IMAGED_VERSION 5
 #define IPC_NETD_VERSION 2
-#define IPC_RUNTIMED_VERSION 2
+#define IPC_RUNTIMED_VERSION 3
 
 enum ipc_type {
 	IPC_HELLO = 1,

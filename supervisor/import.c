@@ -1,5 +1,5 @@
 /* crisp-import: import an image archive (an OCI image layout or a
- * docker-archive tar, maybe gzip-compressed) into a running crispd, for
+ * docker-archive tar, maybe gzip- or zstd-compressed) into a running crispd, for
  * nodes without a registry.
  *
  * The privilege to import is the privilege to write into imaged's spool
@@ -44,7 +44,8 @@ static void usage(FILE *out)
 	fprintf(out,
 		"usage: crisp-import [--config FILE] [--socket PATH] [--name REF]... ARCHIVE\n"
 		"\n"
-		"Import an OCI image layout or docker-archive tar (gzip allowed; - for stdin)\n"
+		"Import an OCI image layout or docker-archive tar (gzip or zstd allowed; - for "
+		"stdin)\n"
 		"into the running crispd. Must run as root.\n"
 		"\n"
 		"  -c, --config FILE  crisp's configuration (default %s)\n"

@@ -57,6 +57,9 @@ def test_frontend_not_dumpable(shared_crispd):
 @pytest.mark.parametrize("name", harness.PROCESSES)
 def test_no_core_dumps(shared_crispd, name):
     pid = shared_crispd.children()[name]
+    # the limit is set with the rest of the confinement, at the end of start-up
+    harness.wait_for(lambda: harness.proc_status(pid)["Seccomp"] == "2", 10,
+                     what="%s's confinement" % name)
     assert harness.proc_limit(pid, "Max core file size") == ("0", "0")
 
 
