@@ -4,7 +4,9 @@
  * So the grammar is exact: runc (or another OCI runtime handler) with our
  * --root, one of the subcommands runtimed uses with only the flags it
  * passes, container ids of 64 hex, and every file under that container's
- * own bundle directory; the monitor with exactly its CLI (monitor.h). The
+ * own bundle directory; the monitor with exactly its CLI (monitor.h);
+ * crisp-pause's setup mode with the sandbox's own netns, cgroups named for
+ * the sandbox, runtimed's pause rootfs and namespaced sysctls only. The
  * environment is one fixed PATH. `runc create` is not allowed: only the
  * monitor creates containers. */
 #include "autoconfig.h"
@@ -13,6 +15,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "runtimed/cgroup.h"
 #include "runtimed/runtimed.h"
 
 const char *const launch_env[] = {
@@ -163,5 +166,126 @@ int check_monitor(const char *file, char *const argv[], char *const envp[], char
 		if (!streq(argv[i], "--stdin") && !streq(argv[i], "--stdin-once") &&
 		    !streq(argv[i], "--tty"))
 			return refuse(why, whylen, "monitor: unknown argument '%.32s'", argv[i]);
+	return 0;
+}
+
+/* <CGROUP_ROOT>/<hierarchy>[/<component>...]/crisp-<id> (hierarchy may be
+ * absent on v2): clean, no "." or "..", ending in this sandbox's own name,
+ * so a compromised runtimed can move pause nowhere but into a cgroup named
+ * for the pod it starts. */
+static bool pause_cgroup_ok(const char *p, const char *id)
+{
+	size_t rl = strlen(CGROUP_ROOT), n = strlen(p);
+	const char *last = strrchr(p, '/');
+
+	if (strncmp(p, CGROUP_ROOT "/", rl + 1) != 0 || n > 1024 || !last ||
+	    strncmp(last + 1, "crisp-", 6) != 0 || !streq(last + 7, id))
+		return false;
+	for (const char *c = p + rl + 1; *c;) {
+		size_t cl = strcspn(c, "/");
+		if (cl == 0 || (cl == 1 && c[0] == '.') || (cl == 2 && c[0] == '.' && c[1] == '.'))
+			return false;
+		for (size_t i = 0; i < cl; i++)
+			if ((unsigned char)c[i] <= 0x20 || c[i] == 0x7f)
+				return false;
+		c += cl + (c[cl] == '/');
+	}
+	return p[n - 1] != '/';
+}
+
+/* NAME=VALUE: a sysctl name of the namespaced kinds kubelet allows (net.*,
+ * kernel.shm*, kernel.msg*, kernel.sem, fs.mqueue.*), plain characters,
+ * and a value without control characters. crisp-pause checks the name
+ * against the namespaces it owns again. */
+static bool pause_sysctl_ok(const char *kv)
+{
+	const char *eq = strchr(kv, '=');
+	size_t n = eq ? (size_t)(eq - kv) : 0;
+	char name[257];
+
+	if (!eq || n == 0 || n > 256 || strlen(eq + 1) > 1024 ||
+	    strspn(kv, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") != n ||
+	    kv[0] == '.' || kv[n - 1] == '.')
+		return false;
+	memcpy(name, kv, n);
+	name[n] = '\0';
+	if (strstr(name, ".."))
+		return false;
+	for (const char *v = eq + 1; *v; v++)
+		if ((unsigned char)*v < 0x20 || *v == 0x7f)
+			return false;
+	return strncmp(name, "net.", 4) == 0 || strncmp(name, "kernel.shm", 10) == 0 ||
+	       strncmp(name, "kernel.msg", 10) == 0 || streq(name, "kernel.sem") ||
+	       strncmp(name, "fs.mqueue.", 10) == 0;
+}
+
+static bool number_ok(const char *s, bool sign, size_t max)
+{
+	if (sign && *s == '-')
+		s++;
+	return *s && strlen(s) <= max && strspn(s, "0123456789") == strlen(s);
+}
+
+static bool ns_mode_ok(char *const argv[], size_t i, const char *opt)
+{
+	return streq(argv[i], opt) && (streq(argv[i + 1], "new") || streq(argv[i + 1], "host"));
+}
+
+/* crisp-pause --id ID --rootfs <pause rootfs> --uid N --gid N
+ *   --oom-score-adj N (--netns <netns dir>/ID | --host-net) --ipc M --uts M
+ *   --pid M [--hostname NAME] [--cgroup DIR]... [--sysctl K=V]...
+ * in exactly this order (runtimed/pod.c builds it). */
+int check_pause(const char *file, char *const argv[], char *const envp[], char *why, size_t whylen)
+{
+	size_t n = count(argv), i;
+	const char *id;
+	_cleanup_free_ char *netns = NULL;
+
+	if (!env_ok(envp))
+		return refuse(why, whylen, "pause: environment is not the fixed PATH");
+	if (n < 18 || !streq(argv[1], "--id") || !id_valid(argv[2]))
+		return refuse(why, whylen, "pause: must start with --id <sandbox id>");
+	id = argv[2];
+	if (!streq(argv[3], "--rootfs") || !streq(argv[4], rt.pause_rootfs))
+		return refuse(why, whylen, "pause: --rootfs must be %s", rt.pause_rootfs);
+	if (!streq(argv[5], "--uid") || !number_ok(argv[6], false, 10) ||
+	    !streq(argv[7], "--gid") || !number_ok(argv[8], false, 10))
+		return refuse(why, whylen, "pause: --uid and --gid must be numbers");
+	if (!streq(argv[9], "--oom-score-adj") || !number_ok(argv[10], true, 4))
+		return refuse(why, whylen, "pause: --oom-score-adj must be a number");
+	i = 11;
+	netns = xasprintf("%s/%s", rt.netns_dir, id);
+	if (streq(argv[i], "--host-net")) {
+		i++;
+	} else if (streq(argv[i], "--netns") && i + 1 < n && streq(argv[i + 1], netns)) {
+		i += 2;
+	} else {
+		return refuse(why, whylen, "pause: need --host-net or --netns %s", netns);
+	}
+	if (i + 6 > n || !ns_mode_ok(argv, i, "--ipc") || !ns_mode_ok(argv, i + 2, "--uts") ||
+	    !ns_mode_ok(argv, i + 4, "--pid"))
+		return refuse(why, whylen, "pause: need --ipc, --uts and --pid, each new or host");
+	i += 6;
+	if (i < n && streq(argv[i], "--hostname")) {
+		const char *h = i + 1 < n ? argv[i + 1] : "";
+		size_t hl = strlen(h);
+		if (hl == 0 || hl > 64 ||
+		    strspn(h, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") !=
+			    hl)
+			return refuse(why, whylen, "pause: --hostname is not a host name");
+		i += 2;
+	}
+	for (; i + 1 < n && streq(argv[i], "--cgroup"); i += 2)
+		if (!pause_cgroup_ok(argv[i + 1], id))
+			return refuse(why, whylen,
+				      "pause: --cgroup must be a clean path under %s ending in "
+				      "crisp-<sandbox id>",
+				      CGROUP_ROOT);
+	for (; i + 1 < n && streq(argv[i], "--sysctl"); i += 2)
+		if (!pause_sysctl_ok(argv[i + 1]))
+			return refuse(why, whylen, "pause: sysctl '%.64s' is not namespaced",
+				      argv[i + 1]);
+	if (i != n)
+		return refuse(why, whylen, "pause: unexpected argument '%.32s'", argv[i]);
 	return 0;
 }

@@ -28,10 +28,11 @@
  * say process.terminal), and writes ONE line to the sync pipe, then closes
  * it:
  *
- *   {"pid": 1234}                               created; runtimed runs start
+ *   {"pid": 1234, "create_ms": 41.7}            created; runtimed runs start
  *   {"error": "<runtime> create: <why>"}        failed; the monitor exits 1
  *
- * <why> is the last "error" message of runc's JSON log, else what the
+ * create_ms is the wall time of `<runtime> create`, launch to exit (for
+ * runtimed's debug log). <why> is the last "error" message of runc's JSON log, else what the
  * runtime printed on stderr, else its exit status. An option error is
  * reported the same way ({"error": "--id 'x': not 64 lowercase hex
  * digits"}). After a failed create the monitor runs `<runtime> --root

@@ -10,12 +10,15 @@
 #include "autoconfig.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -26,6 +29,8 @@
 
 #define POD_SHM_SIZE (64u << 20)
 #define DNS_ITEMS_MAX 32
+#define PAUSE_DIRECT_MARK "pause-direct" /* in the pod dir: no runc, no monitor */
+#define PAUSE_ARGS_MAX 60                /* within LAUNCH_ARGS_MAX */
 
 static const char default_hosts[] = "127.0.0.1\tlocalhost\n"
 				    "::1\tlocalhost ip6-localhost ip6-loopback\n"
@@ -316,6 +321,7 @@ struct pod_job {
 	const struct rt_handler *h;
 	bool created; /* the monitor made the pause container */
 	pid_t pid;
+	int pidfd; /* a direct pause not yet handed to the pod, else -1 */
 	struct crisp_error err;
 };
 
@@ -335,13 +341,21 @@ static void start_rollback_done(int status, const char *errout, void *arg)
 	free(j);
 }
 
-/* A step of SandboxStart failed (j->err): undo all steps before it. */
+/* A step of SandboxStart failed (j->err): undo all steps before it. A
+ * direct pause is killed; its cgroup goes at SandboxRemove, once it is
+ * surely empty. */
 static void start_fail(struct pod_job *j)
 {
 	struct crisp_error e = { 0 };
 	const char *args[] = { "delete", "--force", j->p->id, NULL };
 
 	log_warn("sandbox %.12s: start failed: %s", j->p->id, j->err.msg);
+	if (j->pidfd >= 0) {
+		if (syscall(SYS_pidfd_send_signal, j->pidfd, SIGKILL, NULL, 0) < 0 &&
+		    errno != ESRCH)
+			log_warn("sandbox %.12s: killing the pause: %s", j->p->id, strerror(errno));
+		j->pidfd = safe_close(j->pidfd);
+	}
 	if (j->created && runc_run(j->h, args, start_rollback_done, j, &e) == 0)
 		return;
 	start_rollback_done(0, "", j);
@@ -387,6 +401,348 @@ static void start_monitor_done(pid_t pid, const struct crisp_error *err, void *a
 	j->pid = pid;
 	if (runc_run(j->h, args, start_runc_done, j, &j->err) < 0)
 		return start_fail(j);
+}
+
+/* --- the pause without runc ---------------------------------------------------
+ *
+ * With the cgroupfs driver and the default handler, runtimed starts
+ * crisp-pause itself (runtimed/pause.c): the launcher runs it as root, it
+ * joins the cgroups made here, enters the namespaces the sandbox spec
+ * describes, forks the pause and confines it, and reports its pid. The
+ * spec is generated as for runc (spec_sandbox holds the rules for
+ * namespaces, hostname, sysctls, cgroup path, user and oom score); this
+ * reads those values from it. Its death is seen through a pidfd. */
+
+static bool pause_direct(const struct rt_handler *h)
+{
+	return !rt.host.systemd_cgroup && h == &rt.handlers[0];
+}
+
+/* The pause's own cgroup (<parent>/crisp-<id>), relative to each hierarchy. */
+static char *pause_cgroup_rel(json_t *spec, struct crisp_error *err)
+{
+	const char *cp = json_string_value(
+		json_object_get(json_object_get(spec, "linux"), "cgroupsPath"));
+
+	if (!cp) {
+		err_set(err, CRISP_E_INTERNAL, "sandbox spec without linux.cgroupsPath");
+		return NULL;
+	}
+	return cgroup_runc_relpath(cp, false, err);
+}
+
+/* A new v1 cpuset cgroup has empty cpus and mems, and refuses tasks until
+ * they are set: give it its parent's, as runc does. */
+static int cpuset_inherit(int parentfd, int dirfd, const char *dir, struct crisp_error *err)
+{
+	static const char *const files[] = { "cpuset.cpus", "cpuset.mems" };
+
+	for (size_t i = 0; i < ARRAY_SIZE(files); i++) {
+		char buf[4096];
+		_cleanup_close_ int in = openat(parentfd, files[i], O_RDONLY | O_CLOEXEC);
+		_cleanup_close_ int out = openat(dirfd, files[i], O_WRONLY | O_CLOEXEC);
+		ssize_t n;
+
+		if (in < 0 || out < 0)
+			return err_set_errno(err, CRISP_E_INTERNAL, errno, "opening %s/../%s", dir,
+					     files[i]);
+		n = read(in, buf, sizeof(buf));
+		if (n < 0 || (size_t)n == sizeof(buf))
+			return err_set(err, CRISP_E_INTERNAL, "reading the parent %s of %s",
+				       files[i], dir);
+		if (n > 0 && write(out, buf, (size_t)n) != n)
+			return err_set_errno(err, CRISP_E_INTERNAL, errno, "writing %s/%s", dir,
+					     files[i]);
+	}
+	return 0;
+}
+
+/* mkdir rel, component by component, in the hierarchy at hierfd. */
+static int cgroup_mkdirs(int hierfd, const char *hier, const char *rel, struct crisp_error *err)
+{
+	_cleanup_free_ char *copy = xstrdup(rel);
+	_cleanup_close_ int fd = fcntl(hierfd, F_DUPFD_CLOEXEC, 3);
+	bool cpuset = false;
+	char *save = NULL;
+
+	/* "cpuset", or a comanaged "cpu,cpuset"-style name */
+	for (const char *c = hier; *c;) {
+		size_t l = strcspn(c, ",");
+		cpuset |= l == 6 && strncmp(c, "cpuset", 6) == 0;
+		c += l + (c[l] == ',');
+	}
+	for (char *c = strtok_r(copy, "/", &save); c; c = strtok_r(NULL, "/", &save)) {
+		bool made = mkdirat(fd, c, 0755) == 0;
+		int next;
+
+		if (!made && errno != EEXIST)
+			return err_set_errno(err, CRISP_E_INTERNAL, errno,
+					     "creating cgroup %s/%s/%s", CGROUP_ROOT, hier, rel);
+		next = openat(fd, c, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (next < 0)
+			return err_set_errno(err, CRISP_E_INTERNAL, errno,
+					     "opening cgroup %s/%s/%s", CGROUP_ROOT, hier, rel);
+		if (made && cpuset && cpuset_inherit(fd, next, c, err) < 0) {
+			close(next);
+			return -1;
+		}
+		close(fd);
+		fd = next;
+	}
+	return 0;
+}
+
+/* Create rel in every mounted hierarchy (or the unified one) and return
+ * their absolute paths, for crisp-pause's --cgroup. */
+static char **pause_cgroups_create(const char *rel, size_t *ret_n, struct crisp_error *err)
+{
+	enum cgroup_mode mode = cgroup_detect(CGROUP_ROOT);
+	_cleanup_close_ int rootfd = open(CGROUP_ROOT, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	char **dirs = NULL;
+	size_t n = 0;
+	DIR *d;
+
+	if (rootfd < 0 || mode == CGROUP_UNAVAILABLE) {
+		err_set_errno(err, CRISP_E_INTERNAL, errno, "opening %s", CGROUP_ROOT);
+		return NULL;
+	}
+	if (mode == CGROUP_V2) {
+		if (cgroup_mkdirs(rootfd, ".", rel, err) < 0)
+			return NULL;
+		dirs = xcalloc(2, sizeof(*dirs));
+		dirs[0] = xasprintf("%s/%s", CGROUP_ROOT, rel);
+		*ret_n = 1;
+		return dirs;
+	}
+	d = fdopendir(fcntl(rootfd, F_DUPFD_CLOEXEC, 3));
+	if (!d) {
+		err_set_errno(err, CRISP_E_INTERNAL, errno, "listing %s", CGROUP_ROOT);
+		return NULL;
+	}
+	/* the hierarchies are the real directories holding a cgroup.procs;
+	 * "cpu" -> "cpu,cpuacct" and the like are symlinks */
+	for (struct dirent *de; (de = readdir(d));) {
+		_cleanup_free_ char *procs = xasprintf("%s/cgroup.procs", de->d_name);
+		_cleanup_close_ int hierfd = -1;
+
+		if (de->d_type != DT_DIR || de->d_name[0] == '.' ||
+		    faccessat(rootfd, procs, F_OK, AT_SYMLINK_NOFOLLOW) < 0)
+			continue;
+		hierfd = openat(rootfd, de->d_name,
+				O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (n + 1 >= PAUSE_ARGS_MAX / 4 || hierfd < 0 ||
+		    cgroup_mkdirs(hierfd, de->d_name, rel, err) < 0) {
+			if (err->code == CRISP_E_OK)
+				err_set(err, CRISP_E_INTERNAL, "%s: too many hierarchies",
+					CGROUP_ROOT);
+			break;
+		}
+		dirs = xrealloc(dirs, (n + 2) * sizeof(*dirs));
+		dirs[n++] = xasprintf("%s/%s/%s", CGROUP_ROOT, de->d_name, rel);
+		dirs[n] = NULL;
+	}
+	closedir(d);
+	if (err->code != CRISP_E_OK) {
+		for (size_t i = 0; i < n; i++)
+			free(dirs[i]);
+		free(dirs);
+		return NULL;
+	}
+	*ret_n = n;
+	return dirs;
+}
+
+static const char *ns_mode(json_t *namespaces, const char *type, const char **ret_path)
+{
+	size_t i;
+	json_t *ns;
+
+	json_array_foreach(
+		namespaces, i,
+		ns) if (streq(json_string_value(json_object_get(ns, "type")) ?: "", type))
+	{
+		*ret_path = json_string_value(json_object_get(ns, "path"));
+		return "new";
+	}
+	*ret_path = NULL;
+	return "host";
+}
+
+/* crisp-pause's argv (launch_check.c check_pause's order) from the spec;
+ * strings it makes go to owned[]. */
+static int pause_argv(struct pod *p, json_t *spec, char **dirs, size_t ndirs, const char **argv,
+		      char **owned, struct crisp_error *err)
+{
+	json_t *lx = json_object_get(spec, "linux"), *proc = json_object_get(spec, "process");
+	json_t *user = json_object_get(proc, "user"), *nss = json_object_get(lx, "namespaces");
+	json_t *sysctl = json_object_get(lx, "sysctl"), *v;
+	const char *netns, *ipc, *uts, *pid, *path, *key;
+	size_t n = 0, o = 0;
+
+	if (!json_is_integer(json_object_get(user, "uid")) ||
+	    !json_is_integer(json_object_get(user, "gid")))
+		return err_set(err, CRISP_E_INTERNAL, "sandbox spec without process.user");
+	if (ns_mode(nss, "network", &netns) && netns && !streq(netns, p->info->netns_path))
+		return err_set(err, CRISP_E_INTERNAL, "sandbox spec: netns is not the pod's");
+	ipc = ns_mode(nss, "ipc", &path);
+	if (path)
+		return err_set(err, CRISP_E_INTERNAL, "sandbox spec: ipc namespace path");
+	uts = ns_mode(nss, "uts", &path);
+	if (path)
+		return err_set(err, CRISP_E_INTERNAL, "sandbox spec: uts namespace path");
+	pid = ns_mode(nss, "pid", &path);
+	if (path)
+		return err_set(err, CRISP_E_INTERNAL, "sandbox spec: pid namespace path");
+	argv[n++] = "pause";
+	argv[n++] = "--id";
+	argv[n++] = p->id;
+	argv[n++] = "--rootfs";
+	argv[n++] = rt.pause_rootfs;
+	argv[n++] = "--uid";
+	argv[n++] = owned[o++] = xasprintf("%lld",
+					   json_integer_value(json_object_get(user, "uid")));
+	argv[n++] = "--gid";
+	argv[n++] = owned[o++] = xasprintf("%lld",
+					   json_integer_value(json_object_get(user, "gid")));
+	argv[n++] = "--oom-score-adj";
+	argv[n++] = owned[o++] = xasprintf(
+		"%lld", json_integer_value(json_object_get(proc, "oomScoreAdj")));
+	if (netns) {
+		argv[n++] = "--netns";
+		argv[n++] = netns;
+	} else {
+		argv[n++] = "--host-net";
+	}
+	argv[n++] = "--ipc";
+	argv[n++] = ipc;
+	argv[n++] = "--uts";
+	argv[n++] = uts;
+	argv[n++] = "--pid";
+	argv[n++] = pid;
+	if (json_is_string(json_object_get(spec, "hostname"))) {
+		argv[n++] = "--hostname";
+		argv[n++] = json_string_value(json_object_get(spec, "hostname"));
+	}
+	for (size_t i = 0; i < ndirs; i++) {
+		argv[n++] = "--cgroup";
+		argv[n++] = dirs[i];
+	}
+	json_object_foreach(sysctl, key, v)
+	{
+		if (n + 3 > PAUSE_ARGS_MAX || !json_is_string(v))
+			return err_set(err, CRISP_E_INVALID,
+				       "too many sysctls (or one without a string value)");
+		argv[n++] = "--sysctl";
+		argv[n++] = owned[o++] = xasprintf("%s=%s", key, json_string_value(v));
+	}
+	argv[n] = NULL;
+	return 0;
+}
+
+static void pause_died(evutil_socket_t fd, short what, void *arg)
+{
+	pod_exited(arg, "its pidfd is readable");
+}
+
+static void pod_watch(struct pod *p, int pidfd)
+{
+	p->pidfd = pidfd;
+	p->pid_ev = event_new(child_base(), pidfd, EV_READ, pause_died, p);
+	event_add(p->pid_ev, NULL);
+}
+
+void pod_unwatch(struct pod *p)
+{
+	if (!p->pid_ev)
+		return;
+	event_free(p->pid_ev);
+	p->pid_ev = NULL;
+	p->pidfd = safe_close(p->pidfd);
+}
+
+/* A pidfd of pid if it is still the process that started at start. */
+static int pause_pidfd(pid_t pid, uint64_t start)
+{
+	int fd;
+
+	if (pid <= 0 || start == 0)
+		return -1;
+	fd = (int)syscall(SYS_pidfd_open, pid, 0);
+	if (fd < 0)
+		return -1;
+	/* checked after the open: the fd now pins this very process */
+	if (!proc_alive(pid, start)) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static void pause_started(pid_t pid, uint64_t start, const struct crisp_error *err, void *arg)
+{
+	struct pod_job *j = arg;
+	struct pod *p = j->p;
+	_cleanup_free_ char *mark = pod_dir(p->id, PAUSE_DIRECT_MARK);
+	struct crisp_error e = { 0 };
+	int fd;
+
+	if (err) {
+		j->err = *err;
+		return start_fail(j);
+	}
+	j->pidfd = pause_pidfd(pid, start);
+	if (j->pidfd < 0) {
+		err_set(&j->err, CRISP_E_INTERNAL, "the pause (pid %d) died as it started",
+			(int)pid);
+		return start_fail(j);
+	}
+	fd = open(mark, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0) {
+		err_set_errno(&j->err, CRISP_E_INTERNAL, errno, "creating %s", mark);
+		return start_fail(j);
+	}
+	close(fd);
+	p->direct = true;
+	p->info->state = RUNTIME__V1__POD_SANDBOX_STATE__SANDBOX_READY;
+	p->info->ready_to_start = false;
+	p->info->pid = pid;
+	p->pid_start = start;
+	if (state_pod_save(p, &e) < 0) {
+		p->info->state = RUNTIME__V1__POD_SANDBOX_STATE__SANDBOX_NOTREADY;
+		p->info->ready_to_start = true;
+		p->direct = false;
+		j->err = e;
+		return start_fail(j);
+	}
+	pod_watch(p, j->pidfd);
+	p->busy--;
+	event_emit(p->id, p->id, RUNTIME__V1__CONTAINER_EVENT_TYPE__CONTAINER_STARTED_EVENT);
+	child_reply(&j->d, &p->info->base);
+	free(j);
+}
+
+static int pause_start(struct pod_job *j, json_t *spec)
+{
+	_cleanup_free_ char *rel = pause_cgroup_rel(spec, &j->err);
+	const char *argv[PAUSE_ARGS_MAX + 1];
+	char *owned[PAUSE_ARGS_MAX / 2] = { 0 };
+	char **dirs = NULL;
+	size_t ndirs = 0;
+	int r = -1;
+
+	if (!rel)
+		return -1;
+	dirs = pause_cgroups_create(rel, &ndirs, &j->err);
+	if (!dirs)
+		return err_prefix(&j->err, "sandbox %.12s", j->p->id);
+	if (pause_argv(j->p, spec, dirs, ndirs, argv, owned, &j->err) == 0)
+		r = pause_launch(j->p->id, argv, pause_started, j, &j->err);
+	for (size_t i = 0; i < ARRAY_SIZE(owned); i++)
+		free(owned[i]);
+	for (size_t i = 0; i < ndirs; i++)
+		free(dirs[i]);
+	free(dirs);
+	return r;
 }
 
 int write_spec(const char *id, json_t *spec, struct crisp_error *err)
@@ -437,6 +793,7 @@ void on_sandbox_start(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessa
 	}
 	j = xcalloc(1, sizeof(*j));
 	j->p = p;
+	j->pidfd = -1;
 	j->h = handler_find(p->info->runtime_handler);
 	p->busy++;
 	child_defer(msg, &j->d);
@@ -449,16 +806,24 @@ void on_sandbox_start(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessa
 	bundle = bundle_path(p->id, NULL);
 	if (pod_files(p, r->netns_path, &j->err) < 0)
 		return start_fail(j);
-	if (mkdir(bundle, 0700) < 0 && errno != EEXIST) {
-		err_set_errno(&j->err, CRISP_E_INTERNAL, errno, "creating %s", bundle);
-		return start_fail(j);
-	}
 	pod_spec_fill(p, &sp, paths);
 	spec = spec_sandbox(&rt.host, &sp, rt.pause_rootfs, &j->err);
 	for (size_t i = 0; i < ARRAY_SIZE(paths); i++)
 		free(paths[i]);
 	if (!spec)
 		return start_fail(j);
+	if (pause_direct(j->h)) {
+		int rr = pause_start(j, spec);
+		json_decref(spec);
+		if (rr < 0)
+			return start_fail(j);
+		return;
+	}
+	if (mkdir(bundle, 0700) < 0 && errno != EEXIST) {
+		err_set_errno(&j->err, CRISP_E_INTERNAL, errno, "creating %s", bundle);
+		json_decref(spec);
+		return start_fail(j);
+	}
 	if (write_spec(p->id, spec, &j->err) < 0) {
 		json_decref(spec);
 		return start_fail(j);
@@ -475,6 +840,7 @@ void pod_exited(struct pod *p, const char *why)
 {
 	struct crisp_error err = { 0 };
 
+	pod_unwatch(p);
 	if (p->info->ready_to_start) {
 		/* The pause of a failed start: rollback handles it. */
 		exit_waits_fire(&p->waits, true);
@@ -568,6 +934,14 @@ static void pod_stop_pause(struct pod_stop_job *j)
 	exit_wait_add(&p->waits, pause_exited, j);
 	j->timer = evtimer_new(child_base(), pause_wait_timeout, j);
 	evtimer_add(j->timer, &tv);
+	if (p->pid_ev) {
+		/* a direct pause: its pidfd cannot hit a reused pid, and turns
+		 * readable when it is dead (pause_died) */
+		if (syscall(SYS_pidfd_send_signal, p->pidfd, SIGKILL, NULL, 0) < 0 &&
+		    errno != ESRCH)
+			log_warn("sandbox %.12s: killing the pause: %s", p->id, strerror(errno));
+		return;
+	}
 	kid = xstrdup(p->id);
 	if (!h || runc_run(h, args, pause_kill_done, kid, &err) < 0) {
 		free(kid);
@@ -610,6 +984,32 @@ struct pod_req {
 	struct crisp_error err;
 };
 
+/* A direct pause whose start runtimed never recorded (runtimed died between
+ * crisp-pause's sync line and the record) is in nobody's hands but its
+ * cgroup's: kill whatever is still in it, then give it a moment to go. */
+static void cgroup_kill_all(const char *relpath)
+{
+	enum cgroup_mode mode = cgroup_detect(CGROUP_ROOT);
+	struct crisp_error err = { 0 };
+	_cleanup_free_ char *dir = cgroup_dir(mode, CGROUP_ROOT, mode == CGROUP_V2 ? NULL : "pids",
+					      relpath, &err);
+	_cleanup_free_ char *procs = dir ? xasprintf("%s/cgroup.procs", dir) : NULL;
+	bool killed = false;
+	FILE *f;
+	long pid;
+
+	if (!procs || !(f = fopen(procs, "re")))
+		return;
+	while (fscanf(f, "%ld", &pid) == 1)
+		if (pid > 1 && kill((pid_t)pid, SIGKILL) == 0)
+			killed = true;
+	fclose(f);
+	if (killed) {
+		log_warn("sandbox cgroup %s still held processes: killed them", relpath);
+		usleep(50 * 1000); /* their reaper (init) collects them at once */
+	}
+}
+
 /* The default pod cgroup is ours to remove (a kubelet's cgroup_parent is
  * the kubelet's); runc removed the containers' own. */
 static void pod_cgroup_remove(struct pod *p)
@@ -618,6 +1018,23 @@ static void pod_cgroup_remove(struct pod *p)
 	_cleanup_free_ char *rel = NULL;
 	struct crisp_error err = { 0 };
 
+	/* the pause's own, which crisp-pause joined (runc removes its own) */
+	if (!rt.host.systemd_cgroup) {
+		_cleanup_free_ char *cp = NULL, *prel = NULL;
+		char *paths[POD_SPEC_PATHS] = { 0 };
+		struct spec_pod sp;
+
+		pod_spec_fill(p, &sp, paths);
+		cp = spec_cgroups_path(&rt.host, sp.cgroup_parent, p->id);
+		for (size_t i = 0; i < ARRAY_SIZE(paths); i++)
+			free(paths[i]);
+		prel = cp ? cgroup_runc_relpath(cp, false, &err) : NULL;
+		if (prel)
+			cgroup_kill_all(prel);
+		if (prel && cgroup_remove(CGROUP_ROOT, prel, &err) < 0)
+			log_warn("sandbox %.12s: %s", p->id, err.msg);
+		err_clear(&err);
+	}
 	if (c->linux && c->linux->cgroup_parent && *c->linux->cgroup_parent)
 		return;
 	rel = pod_default_cgroup(p->id);
@@ -685,7 +1102,8 @@ static void remove_ctr_done(int r, const struct crisp_error *err, void *arg)
 		return;
 	}
 	h = handler_find(q->p->info->runtime_handler);
-	if (h && runc_run(h, args, remove_pause_deleted, q, &e) == 0)
+	/* a direct pause left no runc state */
+	if (h && !q->p->direct && runc_run(h, args, remove_pause_deleted, q, &e) == 0)
 		return;
 	remove_finish(q);
 }
@@ -788,18 +1206,32 @@ void pod_recover(struct pod *p)
 {
 	struct crisp_error err = { 0 };
 	_cleanup_free_ char *bundle = bundle_path(p->id, NULL);
+	_cleanup_free_ char *mark = pod_dir(p->id, PAUSE_DIRECT_MARK);
+	int fd;
 
+	p->direct = access(mark, F_OK) == 0;
 	if (p->info->ready_to_start ||
 	    p->info->state != RUNTIME__V1__POD_SANDBOX_STATE__SANDBOX_READY)
 		return;
-	if (exits_check(p->id))
-		return;
-	if (proc_alive(p->info->pid, p->pid_start))
-		return;
+	if (p->direct) {
+		/* the recorded pid is ours only if it started when recorded */
+		fd = pause_pidfd(p->info->pid, p->pid_start);
+		if (fd >= 0) {
+			pod_watch(p, fd);
+			return;
+		}
+	} else {
+		if (exits_check(p->id))
+			return;
+		if (proc_alive(p->info->pid, p->pid_start))
+			return;
+	}
 	/* Gone without an exit file: a node restart (the state dir is a tmpfs),
 	 * or the monitor died. */
 	log_info("sandbox %.12s: pause is gone (%s)", p->id,
-		 access(bundle, F_OK) == 0 ? "no exit recorded" : "lost at node restart");
+		 p->direct                   ? "its recorded pid is not it any more"
+		 : access(bundle, F_OK) == 0 ? "no exit recorded"
+					     : "lost at node restart");
 	p->info->state = RUNTIME__V1__POD_SANDBOX_STATE__SANDBOX_NOTREADY;
 	p->info->pid = 0;
 	if (state_pod_save(p, &err) < 0)

@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -24,6 +25,16 @@
 #define SYNC_MAX 4096
 #define MONITOR_SYNC_TIMEOUT_S 120
 
+/* Wall time of each runtime invocation, logged at debug so that a pod's
+ * start can be compared with the runc work it waits for (bench/). */
+static double mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
 /* --- runc ------------------------------------------------------------------ */
 
 struct runc_job {
@@ -35,7 +46,8 @@ struct runc_job {
 	size_t len;
 	runc_done_fn done;
 	void *arg;
-	char what[64];
+	char what[128]; /* "runc start <id>", for the timing log */
+	double t0;
 };
 
 static void runc_drain(struct runc_job *j)
@@ -67,6 +79,7 @@ static void runc_finish(struct runc_job *j, int status)
 	for (char *p = j->buf; *p; p++)
 		if (*p == '\n' || *p == '\r')
 			*p = ' ';
+	log_debug("%s: %.1f ms", j->what, mono_ms() - j->t0);
 	if (j->done)
 		j->done(status, j->buf, j->arg);
 	if (j->ev)
@@ -120,6 +133,11 @@ int runc_run(const struct rt_handler *h, const char *const *args, runc_done_fn d
 	j->wfd = p[1];
 	j->done = done;
 	j->arg = arg;
+	/* the subcommand and the container id (the last argument, but for
+	 * kill's <id> <signal>) */
+	snprintf(j->what, sizeof(j->what), "%s %s %s", h->name, args[0],
+		 streq(args[0], "kill") && args[1] ? args[1] : argv[n - 1]);
+	j->t0 = mono_ms();
 	j->ev = event_new(child_base(), j->rfd, EV_READ | EV_PERSIST, runc_readable, j);
 	event_add(j->ev, NULL);
 	req.argv = (char *const *)argv;
@@ -148,8 +166,10 @@ struct mon_job {
 	size_t len;
 	bool started, finished;
 	monitor_done_fn done;
+	pause_done_fn pause_done; /* instead of done: a crisp-pause setup */
 	void *arg;
 	char id[ID_LEN + 1];
+	double t0;
 };
 
 static void mon_free(struct mon_job *j)
@@ -163,13 +183,36 @@ static void mon_free(struct mon_job *j)
 	free(j);
 }
 
-/* Parse the sync line: {"pid": N} or {"error": "..."}. */
+/* The monitor's {"pid": N, "create_ms": T} or crisp-pause's {"pid": N,
+ * "start": S}: log the time, take the start time. */
+static void sync_extra(struct mon_job *j, json_t *o, uint64_t *ret_start, struct crisp_error *err)
+{
+	json_t *v;
+
+	if (!j->pause_done) {
+		v = json_object_get(o, "create_ms");
+		if (json_is_number(v))
+			log_debug("runc create %s: %.1f ms (in its monitor)", j->id,
+				  json_number_value(v));
+		return;
+	}
+	log_debug("crisp-pause %s: %.1f ms", j->id, mono_ms() - j->t0);
+	v = json_object_get(o, "start");
+	if (!json_is_integer(v) || json_integer_value(v) <= 0)
+		err_set(err, CRISP_E_INTERNAL, "pause of %.12s: sync line without a start time",
+			j->id);
+	else
+		*ret_start = (uint64_t)json_integer_value(v);
+}
+
+/* Parse the sync line: {"pid": N, ...} or {"error": "..."}. */
 static void mon_finish(struct mon_job *j, const char *why)
 {
 	struct crisp_error err = { 0 };
 	json_error_t jerr;
 	json_t *o = NULL, *v;
 	pid_t pid = 0;
+	uint64_t start = 0;
 
 	if (j->finished)
 		return;
@@ -188,13 +231,19 @@ static void mon_finish(struct mon_job *j, const char *why)
 		} else if ((v = json_object_get(o, "pid")) && json_is_integer(v) &&
 			   json_integer_value(v) > 1 && json_integer_value(v) < (1 << 22)) {
 			pid = (pid_t)json_integer_value(v);
+			sync_extra(j, o, &start, &err);
+			if (err.code != CRISP_E_OK)
+				pid = 0;
 		} else {
 			err_set(&err, CRISP_E_INTERNAL, "monitor of %.12s: bad sync line '%.200s'",
 				j->id, j->buf);
 		}
 		json_decref(o);
 	}
-	j->done(pid, pid ? NULL : &err, j->arg);
+	if (j->pause_done)
+		j->pause_done(pid, start, pid ? NULL : &err, j->arg);
+	else
+		j->done(pid, pid ? NULL : &err, j->arg);
 	/* A monitor that did not report is of no use: it must not linger. */
 	if (!pid && why && j->monitor_pid > 0)
 		kill(j->monitor_pid, SIGKILL);
@@ -245,8 +294,12 @@ static void mon_started(struct launch *l, pid_t pid, const struct crisp_error *e
 		if (!j->finished) {
 			j->finished = true;
 			struct crisp_error e = *err;
-			err_prefix(&e, "starting the monitor of %.12s", j->id);
-			j->done(0, &e, j->arg);
+			err_prefix(&e, "starting the %s of %.12s",
+				   j->pause_done ? "pause" : "monitor", j->id);
+			if (j->pause_done)
+				j->pause_done(0, 0, &e, j->arg);
+			else
+				j->done(0, &e, j->arg);
 		}
 		mon_free(j);
 		return;
@@ -254,6 +307,45 @@ static void mon_started(struct launch *l, pid_t pid, const struct crisp_error *e
 	j->monitor_pid = pid;
 	if (j->finished)
 		mon_free(j);
+}
+
+/* A detached program whose stdout is a pipe that carries one sync line. */
+static int sync_launch(const char *program, const char *id, const char *const *argv,
+		       monitor_done_fn done, pause_done_fn pause_done, void *arg,
+		       struct crisp_error *err)
+{
+	struct mon_job *j;
+	int p[2];
+	struct launch_cb cb = { .started = mon_started };
+	struct launch_req req = { .program = program,
+				  .envp = (char *const *)launch_env,
+				  .flags = LAUNCH_DETACH };
+	struct timeval tv = { MONITOR_SYNC_TIMEOUT_S, 0 };
+
+	if (pipe2(p, O_CLOEXEC | O_NONBLOCK) < 0)
+		return err_set_errno(err, CRISP_E_RESOURCE, errno, "pipe");
+	j = xcalloc(1, sizeof(*j));
+	j->rfd = p[0];
+	j->wfd = p[1];
+	j->done = done;
+	j->pause_done = pause_done;
+	j->arg = arg;
+	j->t0 = mono_ms();
+	memcpy(j->id, id, ID_LEN + 1);
+	j->ev = event_new(child_base(), j->rfd, EV_READ | EV_PERSIST, mon_readable, j);
+	j->timer = evtimer_new(child_base(), mon_timeout, j);
+	event_add(j->ev, NULL);
+	evtimer_add(j->timer, &tv);
+	req.argv = (char *const *)argv;
+	req.fds[0] = -1;
+	req.fds[1] = j->wfd;
+	req.fds[2] = -1;
+	cb.arg = j;
+	if (!launch(&req, &cb, err)) {
+		mon_free(j);
+		return err_prefix(err, "starting the %s of %.12s", program, id);
+	}
+	return 0;
 }
 
 int monitor_launch(const struct rt_handler *h, const char *id, const char *log_path, bool stdin_,
@@ -265,13 +357,6 @@ int monitor_launch(const struct rt_handler *h, const char *id, const char *log_p
 	char logmax[32];
 	const char *argv[32];
 	size_t n = 0;
-	struct mon_job *j;
-	int p[2];
-	struct launch_cb cb = { .started = mon_started };
-	struct launch_req req = { .program = "monitor",
-				  .envp = (char *const *)launch_env,
-				  .flags = LAUNCH_DETACH };
-	struct timeval tv = { MONITOR_SYNC_TIMEOUT_S, 0 };
 
 	snprintf(logmax, sizeof(logmax), "%u", rt.cfg->log_line_max);
 	argv[n++] = "monitor";
@@ -296,27 +381,11 @@ int monitor_launch(const struct rt_handler *h, const char *id, const char *log_p
 	if (tty)
 		argv[n++] = "--tty";
 	argv[n] = NULL;
+	return sync_launch("monitor", id, argv, done, NULL, arg, err);
+}
 
-	if (pipe2(p, O_CLOEXEC | O_NONBLOCK) < 0)
-		return err_set_errno(err, CRISP_E_RESOURCE, errno, "pipe");
-	j = xcalloc(1, sizeof(*j));
-	j->rfd = p[0];
-	j->wfd = p[1];
-	j->done = done;
-	j->arg = arg;
-	memcpy(j->id, id, ID_LEN + 1);
-	j->ev = event_new(child_base(), j->rfd, EV_READ | EV_PERSIST, mon_readable, j);
-	j->timer = evtimer_new(child_base(), mon_timeout, j);
-	event_add(j->ev, NULL);
-	evtimer_add(j->timer, &tv);
-	req.argv = (char *const *)argv;
-	req.fds[0] = -1;
-	req.fds[1] = j->wfd;
-	req.fds[2] = -1;
-	cb.arg = j;
-	if (!launch(&req, &cb, err)) {
-		mon_free(j);
-		return err_prefix(err, "starting the monitor of %.12s", id);
-	}
-	return 0;
+int pause_launch(const char *id, const char *const *argv, pause_done_fn done, void *arg,
+		 struct crisp_error *err)
+{
+	return sync_launch("pause", id, argv, NULL, done, arg, err);
 }

@@ -439,6 +439,7 @@ static void setup_dirs(struct crisp_config *cfg)
 	rt.snapshots = xasprintf("%s/imaged/snapshots", cfg->root_dir);
 	rt.netns_dir = xasprintf("%s/netns", cfg->state_dir);
 	rt.monitor_path = xasprintf("%s/crisp-monitor", cfg->helper_dir);
+	rt.pause_path = xasprintf("%s/crisp-pause", cfg->helper_dir);
 	mkdir_or_die(rt.home, 0700);
 	mkdir_or_die(rt.exits_dir, 0700);
 	mkdir_or_die(rt.runc_root, 0700);
@@ -453,7 +454,7 @@ static void start_launcher(void)
 	struct crisp_error err = { 0 };
 	size_t n = 0;
 
-	programs = xcalloc(rt.nhandlers + 1, sizeof(*programs));
+	programs = xcalloc(rt.nhandlers + 2, sizeof(*programs));
 	for (size_t i = 0; i < rt.nhandlers; i++)
 		programs[n++] = (struct launcher_program){ .name = rt.handlers[i].name,
 							   .path = rt.handlers[i].path,
@@ -461,6 +462,9 @@ static void start_launcher(void)
 	programs[n++] = (struct launcher_program){ .name = "monitor",
 						   .path = rt.monitor_path,
 						   .check = check_monitor };
+	programs[n++] = (struct launcher_program){ .name = "pause",
+						   .path = rt.pause_path,
+						   .check = check_pause };
 	if (launcher_start(programs, n, &err) < 0)
 		fatal("runtimed: launcher: %s", err.msg);
 	launcher_attach(child_base());

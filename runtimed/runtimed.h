@@ -33,6 +33,7 @@ struct rt_handler {
 
 struct pod;
 struct ctr;
+struct event;
 
 /* Something waiting for a process (a container's init, a sandbox's pause)
  * to have exited: called once, exited true when its exit was recorded, false
@@ -51,6 +52,12 @@ struct pod {
 	uint64_t pid_start;          /* /proc/<pid>/stat starttime of pause */
 	int busy;                    /* start/stop/remove in flight */
 	struct exit_wait *waits;
+	/* A pause started by crisp-pause itself (no runc, no monitor): the
+	 * pod dir holds PAUSE_DIRECT_MARK, and while it lives a pidfd of it is
+	 * watched on the loop (pod.c). */
+	bool direct;
+	int pidfd;            /* valid only while pid_ev is set */
+	struct event *pid_ev; /* readable: pause died */
 };
 
 struct ctr {
@@ -79,6 +86,7 @@ struct runtimed {
 	struct rt_handler *handlers; /* [0] is the default */
 	size_t nhandlers;
 	char *monitor_path;
+	char *pause_path; /* <helper_dir>/crisp-pause, the launcher's "pause" */
 	struct spec_host host;
 	struct pod *pods;
 	struct ctr *ctrs;
@@ -139,11 +147,18 @@ typedef void (*monitor_done_fn)(pid_t pid, const struct crisp_error *err, void *
 int monitor_launch(const struct rt_handler *h, const char *id, const char *log_path, bool stdin_,
 		   bool stdin_once, bool tty, monitor_done_fn done, void *arg,
 		   struct crisp_error *err);
+typedef void (*pause_done_fn)(pid_t pid, uint64_t start, const struct crisp_error *err, void *arg);
+/* Start crisp-pause's setup mode detached (argv from pod.c, argv[0]
+ * "pause"); done gets the pause's host pid and /proc starttime from its
+ * sync line, or an error. */
+int pause_launch(const char *id, const char *const *argv, pause_done_fn done, void *arg,
+		 struct crisp_error *err);
 
 /* launch_check.c: what the launcher lets runtimed run. */
 int check_runc(const char *file, char *const argv[], char *const envp[], char *why, size_t whylen);
 int check_monitor(const char *file, char *const argv[], char *const envp[], char *why,
 		  size_t whylen);
+int check_pause(const char *file, char *const argv[], char *const envp[], char *why, size_t whylen);
 extern const char *const launch_env[];
 
 /* exits.c: exit files written by the monitors. */
@@ -165,6 +180,8 @@ void on_sandbox_remove(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMess
 void on_sandbox_list(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessage *req, void *arg);
 void pod_exited(struct pod *p, const char *why);
 void pod_recover(struct pod *p);
+/* Stop watching a direct pause's pidfd (closes it); for pod_free. */
+void pod_unwatch(struct pod *p);
 char *pod_dir(const char *id, const char *file);
 /* The pod's cgroup when its config names no cgroup_parent (cgroupfs driver):
  * "crisp/pod-<id>", removed with the pod; NULL for systemd. */

@@ -75,6 +75,10 @@ static const int runtimed_syscalls[] = {
 	SCMP_SYS(kill),
 	SCMP_SYS(wait4),
 	SCMP_SYS(waitid),
+	/* a pause started without runc (pod.c): watched through a pidfd,
+	 * killed through it, so a reused pid is never hit */
+	SCMP_SYS(pidfd_open),
+	SCMP_SYS(pidfd_send_signal),
 	/* monitors' control sockets (socket itself: AF_UNIX only, below) */
 	SCMP_SYS(connect),
 	SCMP_SYS(getsockopt),

@@ -196,6 +196,7 @@ void pod_free(struct pod *p)
 	if (!p)
 		return;
 	exit_waits_fire(&p->waits, false);
+	pod_unwatch(p);
 	free(p->name);
 	if (p->info)
 		protobuf_c_message_free_unpacked(&p->info->base, NULL);

@@ -443,12 +443,18 @@ class Crispd:
                     argv = f.read().split(b"\0")
             except OSError:
                 continue
-            if not exe.endswith("/crisp-monitor") or not any(a.startswith(mine) for a in argv):
+            if not any(a.startswith(mine) for a in argv):
                 continue
-            kids = []
-            for t in glob.glob("/proc/%d/task/*/children" % pid):
-                with contextlib.suppress(OSError), open(t) as f:
-                    kids += [int(k) for k in f.read().split()]
+            if argv[0] == b"pause" and b"--rootfs" in argv:
+                # a pod's pause started without runc (its --rootfs is ours)
+                kids = [pid]
+            elif exe.endswith("/crisp-monitor"):
+                kids = []
+                for t in glob.glob("/proc/%d/task/*/children" % pid):
+                    with contextlib.suppress(OSError), open(t) as f:
+                        kids += [int(k) for k in f.read().split()]
+            else:
+                continue
             for k in kids:
                 with contextlib.suppress(OSError), open("/proc/%d/cgroup" % k) as f:
                     for line in f:

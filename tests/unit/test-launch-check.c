@@ -1,6 +1,6 @@
 /* runtimed's launch policy (runtimed/launch_check.c): the exact runc and
  * monitor grammars its launcher, which keeps root, agrees to run. Each
- * valid form runtimed uses is accepted; everything a compromised runtimed
+ * valid form runtimed uses (and crisp-pause's) is accepted; everything a compromised runtimed
  * could try beyond them is refused. */
 #include "autoconfig.h"
 
@@ -275,8 +275,85 @@ static void test_monitor(void)
 	ok(monitor(argv, NULL, why, sizeof(why)) < 0, "monitor refuses no environment (%s)", why);
 }
 
+#define PAUSE_ROOTFS "/run/crisp/runtimed/pause/rootfs"
+#define NETNS_DIR "/run/crisp/netns"
+#define CG "/sys/fs/cgroup"
+
+static int pause_check(char *const argv[], char *const envp[], char *why, size_t whylen)
+{
+	return check_pause(NULL, argv, envp, why, whylen);
+}
+
+/* crisp-pause's head (pod.c's order) up to --pid, then tail. */
+#define PAUSE_HEAD                                                                         \
+	"pause", "--id", ID, "--rootfs", PAUSE_ROOTFS, "--uid", "65535", "--gid", "65535", \
+		"--oom-score-adj", "-998"
+#define PAUSE_NS "--netns", NETNS_DIR "/" ID, "--ipc", "new", "--uts", "new", "--pid", "new"
+
+#define PAUSE_OK(desc, ...)                                                           \
+	do {                                                                          \
+		char why_[256] = "";                                                  \
+		ok(pause_check(ARGV(__VA_ARGS__), good_env, why_, sizeof(why_)) == 0, \
+		   "pause accepts %s%s%s", desc, why_[0] ? ": " : "", why_);          \
+	} while (0)
+#define PAUSE_NO(desc, ...)                                                                     \
+	do {                                                                                    \
+		char why_[256] = "";                                                            \
+		ok(pause_check(ARGV(__VA_ARGS__), good_env, why_, sizeof(why_)) < 0 && why_[0], \
+		   "pause refuses %s (%s)", desc, why_);                                        \
+	} while (0)
+
+static void test_pause(void)
+{
+	char why[256];
+
+	PAUSE_OK("a pod network pod", PAUSE_HEAD, PAUSE_NS);
+	PAUSE_OK("a host network pod", PAUSE_HEAD, "--host-net", "--ipc", "host", "--uts", "host",
+		 "--pid", "host");
+	PAUSE_OK("hostname, cgroups and sysctls", PAUSE_HEAD, PAUSE_NS, "--hostname", "web-0",
+		 "--cgroup", CG "/memory/kubepods/pod1/crisp-" ID, "--cgroup",
+		 CG "/unified/crisp/pod-" ID "/crisp-" ID, "--sysctl",
+		 "net.ipv4.ip_unprivileged_port_start=0", "--sysctl", "kernel.shm_rmid_forced=1",
+		 "--sysctl", "kernel.sem=250 32000 32 128", "--sysctl", "fs.mqueue.msg_max=20");
+
+	PAUSE_NO("another id's netns", PAUSE_HEAD, "--netns", NETNS_DIR "/" ID2, "--ipc", "new",
+		 "--uts", "new", "--pid", "new");
+	PAUSE_NO("a netns elsewhere", PAUSE_HEAD, "--netns", "/proc/1/ns/net", "--ipc", "new",
+		 "--uts", "new", "--pid", "new");
+	PAUSE_NO("another rootfs", "pause", "--id", ID, "--rootfs", "/", "--uid", "0", "--gid", "0",
+		 "--oom-score-adj", "0", PAUSE_NS);
+	PAUSE_NO("a bad id", "pause", "--id", "abc", "--rootfs", PAUSE_ROOTFS, "--uid", "0",
+		 "--gid", "0", "--oom-score-adj", "0", PAUSE_NS);
+	PAUSE_NO("a non-numeric uid", "pause", "--id", ID, "--rootfs", PAUSE_ROOTFS, "--uid",
+		 "root", "--gid", "0", "--oom-score-adj", "0", PAUSE_NS);
+	PAUSE_NO("a namespace mode other than new or host", PAUSE_HEAD, "--netns", NETNS_DIR "/" ID,
+		 "--ipc", "/proc/1/ns/ipc", "--uts", "new", "--pid", "new");
+	PAUSE_NO("a missing --pid", PAUSE_HEAD, "--host-net", "--ipc", "new", "--uts", "new",
+		 "--hostname", "x", "y");
+	PAUSE_NO("a cgroup of another sandbox", PAUSE_HEAD, PAUSE_NS, "--cgroup",
+		 CG "/memory/crisp-" ID2);
+	PAUSE_NO("a cgroup outside " CG, PAUSE_HEAD, PAUSE_NS, "--cgroup", "/tmp/crisp-" ID);
+	PAUSE_NO("a cgroup through ..", PAUSE_HEAD, PAUSE_NS, "--cgroup",
+		 CG "/memory/../../proc/crisp-" ID);
+	PAUSE_NO("a cgroup with //", PAUSE_HEAD, PAUSE_NS, "--cgroup", CG "/memory//crisp-" ID);
+	PAUSE_NO("a host sysctl", PAUSE_HEAD, PAUSE_NS, "--sysctl", "kernel.core_pattern=|/x");
+	PAUSE_NO("a sysctl through ..", PAUSE_HEAD, PAUSE_NS, "--sysctl", "net..x=1");
+	PAUSE_NO("a sysctl with /", PAUSE_HEAD, PAUSE_NS, "--sysctl", "net/../kernel/x=1");
+	PAUSE_NO("a sysctl value with a newline", PAUSE_HEAD, PAUSE_NS, "--sysctl",
+		 "net.core.somaxconn=1\n2");
+	PAUSE_NO("a hostname with a space", PAUSE_HEAD, PAUSE_NS, "--hostname", "a b");
+	PAUSE_NO("options out of order", PAUSE_HEAD, PAUSE_NS, "--sysctl", "net.x=1", "--cgroup",
+		 CG "/memory/crisp-" ID);
+	PAUSE_NO("an unknown option", PAUSE_HEAD, PAUSE_NS, "--privileged");
+	PAUSE_NO("a dangling option", PAUSE_HEAD, PAUSE_NS, "--cgroup");
+	ok(pause_check(ARGV(PAUSE_HEAD, PAUSE_NS), ARGV("PATH=/tmp"), why, sizeof(why)) < 0,
+	   "pause refuses another PATH (%s)", why);
+}
+
 int main(void)
 {
+	rt.pause_rootfs = PAUSE_ROOTFS;
+	rt.netns_dir = NETNS_DIR;
 	rt.runc_root = ROOT;
 	rt.bundles = BUNDLES;
 	rt.exits_dir = EXITS;
@@ -286,5 +363,6 @@ int main(void)
 	test_runc_valid();
 	test_runc_refused();
 	test_monitor();
+	test_pause();
 	return done_testing();
 }

@@ -386,6 +386,7 @@ static void test_exit_code(void)
 	setup("echo hello; exit 3");
 	start(&mon, NULL, NULL);
 	ok(sync_pid(&mon) > 1, "create: the sync line carries the container's pid");
+	ok(strstr(mon.line, "\"create_ms\": ") != NULL, "the sync line says how long create took");
 	is_int(finish(&mon), 0, "the monitor exits 0 after the container");
 	check_log(logpath, want, 1, "hello: one F record in the CRI format");
 	if (ok(read_exit(&e), "exit file written")) {
