@@ -13,6 +13,7 @@ import queue
 import resource
 import shutil
 import signal
+import subprocess
 import threading
 import time
 
@@ -534,6 +535,37 @@ def test_crispd_restarted(pod_env, cri):
         env.c.start(timeout=30)
 
     recovery_scenario(env, cri, restart)
+
+
+def test_node_reboot(pod_env, cri):
+    """A node restart: every process gone and the state dir (a tmpfs) empty.
+    crisp comes back with what it recorded: the pod not ready, a container
+    that ran reported exited and lost, one that had exited with its real
+    code, and all of it removable without leftovers."""
+    env, k = pod_env, pod_env.cri
+    pod = k.run_pod(pod_config("ctr-reboot"))
+    runner = k.run(pod, container_config("runner", env.images.busybox))
+    done = k.run(pod, sh_config("done", env.images.busybox, "exit 3"))
+    harness.wait_for(lambda: k.status(done).state == cri.CONTAINER_EXITED, 15,
+                     what="the container that exits 3")
+    assert env.c.terminate(timeout=15) == 0
+    # the reboot: the pods' processes die, then the tmpfs is gone
+    env.c.kill_leftover_containers()
+    state = env.c.config["crispd"]["state_dir"]
+    for mp in reversed(harness.mounts_under(state)):
+        subprocess.run(["umount", "-l", mp], check=False)
+    shutil.rmtree(state)
+    env.c.start(timeout=30)
+    st = k.status(runner)
+    assert st.state == cri.CONTAINER_EXITED, st
+    assert st.exit_code != 0 and st.finished_at > 0, st
+    st = k.status(done)
+    assert st.state == cri.CONTAINER_EXITED and st.exit_code == 3, st
+    assert k.pod_status(pod).status.state == cri.SANDBOX_NOTREADY
+    k.stop_pod(pod)
+    k.remove_pod(pod)
+    assert k.list_containers() == [] and k.list_pods() == []
+    assert_no_leftovers(env, [pod, runner, done])
 
 
 def test_reopen_container_log(pod_env, cri):

@@ -16,6 +16,7 @@ import json
 import os
 import random
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -478,4 +479,27 @@ def test_pods_survive_netd_kill_and_crispd_restart(net_factory, cri):
     for p in pods:
         stop_pod(n.c, cri, p)
         remove_pod(n.c, cri, p)
+    assert_nothing_left(n)
+
+
+def test_node_reboot_frees_ips(net_factory, cri):
+    """After a node restart the netns pins are gone with the tmpfs, but the
+    IPs host-local handed out are still recorded on disk: removing the pods
+    runs DEL with the stored config and result, and frees them."""
+    n = net_factory()
+    pods = [run_pod(n.c, cri, pod_config(cri)) for _ in range(2)]
+    ips = sorted(pod_ip(n.c, cri, p) for p in pods)
+    assert ips == n.allocated()
+    assert n.c.terminate(10) == 0
+    n.c.kill_leftover_containers()
+    state = n.c.config["crispd"]["state_dir"]
+    for mp in reversed(harness.mounts_under(state)):
+        subprocess.run(["umount", "-l", mp], check=False)
+    shutil.rmtree(state)
+    n.start()
+    assert n.pins() == []
+    for p in pods:
+        stop_pod(n.c, cri, p)
+        remove_pod(n.c, cri, p)
+    assert n.allocated() == [], "DEL after the reboot did not free the IPs"
     assert_nothing_left(n)
