@@ -3,6 +3,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <sys/queue.h>
 
 #include "common/log.h"
 #include "frontend/frontend.h"
@@ -20,11 +21,33 @@ struct proc_info {
 	int64_t started_at;
 };
 
+/* A call made while its helper's channel is still saying hello (the helper
+ * just started): it waits for the channel, a little. */
+struct waiting_call {
+	TAILQ_ENTRY(waiting_call) entry;
+	struct helper *h;
+	uint16_t type;
+	const ProtobufCMessageDescriptor *req_desc, *reply_desc;
+	uint8_t *req; /* packed: the caller's message is gone when it returns */
+	size_t len;
+	unsigned reply_nfds, timeout_ms;
+	ipc_reply_fn fn;
+	void *arg;
+	struct event *timer;
+};
+TAILQ_HEAD(waiting_calls, waiting_call);
+
+/* How long a call waits for a channel that is connecting, and how many may. */
+#define CONNECT_WAIT_MS 5000
+#define CONNECT_WAIT_MAX 1024
+
 struct helper {
 	const char *name;
 	struct ipc_chan_ops ops;
 	struct ipc_chan *chan;
 	uint32_t generation;
+	struct waiting_calls waiting;
+	size_t nwaiting;
 };
 
 static void on_ready(struct ipc_chan *chan, void *arg);
@@ -51,11 +74,64 @@ void helpers_init(struct event_base *base)
 	for (int i = 0; i < HELPER__MAX; i++) {
 		struct ipc_chan_ops *ops = &hs.helpers[i].ops;
 
+		TAILQ_INIT(&hs.helpers[i].waiting);
+
 		ops->self = "frontend";
 		ops->on_ready = on_ready;
 		ops->on_request = on_request;
 		ops->on_close = on_close;
 	}
+}
+
+static void waiting_free(struct waiting_call *w)
+{
+	TAILQ_REMOVE(&w->h->waiting, w, entry);
+	w->h->nwaiting--;
+	event_free(w->timer);
+	free(w->req);
+	free(w);
+}
+
+/* Every waiting call of h goes out on its channel, now up, or fails with
+ * why when it went away instead. */
+static void waiting_flush(struct helper *h, const char *why)
+{
+	struct waiting_call *w;
+
+	while ((w = TAILQ_FIRST(&h->waiting))) {
+		ipc_reply_fn fn = w->fn;
+		void *arg = w->arg;
+
+		if (!why) {
+			ProtobufCMessage *req = protobuf_c_message_unpack(w->req_desc, NULL, w->len,
+									  w->req);
+			if (req) {
+				ipc_call(h->chan, w->type, req, NULL, 0, w->reply_desc,
+					 w->reply_nfds, w->timeout_ms, fn, arg);
+				protobuf_c_message_free_unpacked(req, NULL);
+				waiting_free(w);
+				continue;
+			}
+		}
+		waiting_free(w);
+		struct crisp_error err = { .code = CRISP_E_UNAVAILABLE };
+		snprintf(err.msg, sizeof(err.msg), "crisp-%s is unavailable: %s", h->name,
+			 why ? why : "cannot repack the request");
+		fn(NULL, NULL, &err, arg);
+	}
+}
+
+static void waiting_expired(evutil_socket_t fd, short what, void *arg)
+{
+	struct waiting_call *w = arg;
+	struct crisp_error err = { .code = CRISP_E_UNAVAILABLE };
+	ipc_reply_fn fn = w->fn;
+	void *fnarg = w->arg;
+
+	snprintf(err.msg, sizeof(err.msg), "crisp-%s is unavailable: still connecting after %d s",
+		 w->h->name, CONNECT_WAIT_MS / 1000);
+	waiting_free(w);
+	fn(NULL, NULL, &err, fnarg);
 }
 
 static void on_ready(struct ipc_chan *chan, void *arg)
@@ -64,6 +140,7 @@ static void on_ready(struct ipc_chan *chan, void *arg)
 
 	log_info("channel to %s (pid %d, generation %u) is up", h->name, ipc_chan_peer_pid(chan),
 		 h->generation);
+	waiting_flush(h, NULL);
 	/* A helper (re)started: what it and the others hold may no longer
 	 * match (DESIGN.md, reconciliation). */
 	reconcile_helper_ready((enum helper_id)(h - hs.helpers));
@@ -85,6 +162,7 @@ static void on_close(struct ipc_chan *chan, const char *why, void *arg)
 		 h->name, why);
 	h->chan = NULL;
 	ipc_chan_free(chan);
+	waiting_flush(h, "its channel closed while connecting");
 	/* A helper that broke the protocol may be in any state: crispd
 	 * restarts it, and with it comes a fresh channel. A helper that merely
 	 * died is restarted by crispd anyway. */
@@ -118,8 +196,10 @@ void helpers_channel_open(const char *peer, uint32_t generation, int fd)
 
 void helpers_close_all(void)
 {
-	for (int i = 0; i < HELPER__MAX; i++)
+	for (int i = 0; i < HELPER__MAX; i++) {
 		ipc_chan_free(TAKE_PTR(hs.helpers[i].chan));
+		waiting_flush(&hs.helpers[i], "crisp is stopping");
+	}
 }
 
 /* ---- process states ------------------------------------------------------- */
@@ -221,6 +301,31 @@ void helper_call_fds(enum helper_id id, uint16_t type, const ProtobufCMessage *r
 {
 	struct helper *h = &hs.helpers[id];
 
+	if (h->chan && !ipc_chan_ready(h->chan) && h->nwaiting < CONNECT_WAIT_MAX) {
+		/* Just started, saying hello: wait for it rather than fail a
+		 * call at every start of crisp or of a helper. */
+		struct waiting_call *w = xcalloc(1, sizeof(*w));
+		struct timeval tv = { CONNECT_WAIT_MS / 1000, 0 };
+
+		w->h = h;
+		w->type = type;
+		w->req_desc = req->descriptor;
+		w->reply_desc = reply_desc;
+		w->len = protobuf_c_message_get_packed_size(req);
+		w->req = xmalloc(w->len ? w->len : 1);
+		protobuf_c_message_pack(req, w->req);
+		w->reply_nfds = reply_nfds;
+		w->timeout_ms = timeout_ms == HELPER_NO_TIMEOUT ? 0
+				: timeout_ms                    ? timeout_ms
+					     : frontend_config()->ipc_timeout * 1000;
+		w->fn = fn;
+		w->arg = arg;
+		w->timer = evtimer_new(hs.base, waiting_expired, w);
+		evtimer_add(w->timer, &tv);
+		TAILQ_INSERT_TAIL(&h->waiting, w, entry);
+		h->nwaiting++;
+		return;
+	}
 	if (!ipc_chan_ready(h->chan)) {
 		/* Fail at once, never wait for a helper that is not there. */
 		struct crisp_error err = { .code = CRISP_E_UNAVAILABLE };

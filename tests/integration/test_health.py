@@ -74,3 +74,20 @@ def test_status_answers_while_netd_hangs(crispd_factory, cri):
         os.kill(netd, signal.SIGCONT)
     harness.wait_for(lambda: harness.conditions(c.status())["NetworkReady"].status, 5,
                      what="NetworkReady once netd runs again")
+
+
+def test_calls_right_after_start_wait_for_helpers(crispd_factory, cri):
+    """A helper that has just started says hello to the frontend before it
+    serves; calls made meanwhile wait for it (a few seconds at most) rather
+    than fail UNAVAILABLE at every start of crisp."""
+    for _ in range(3):
+        c = crispd_factory()
+        c.call("ImageFsInfo", cri.ImageFsInfoRequest(), timeout=10)
+        c.call("ListPodSandbox", cri.ListPodSandboxRequest(), timeout=10)
+        c.stop()
+    # and after a helper restarts
+    c = crispd_factory()
+    old = c.children()["crisp-imaged"]
+    os.kill(old, signal.SIGKILL)
+    c.wait_new_pid("crisp-imaged", old, 15)
+    c.call("ImageFsInfo", cri.ImageFsInfoRequest(), timeout=10)
