@@ -701,12 +701,34 @@ void cri_list_pod_sandbox(struct rpc *rpc)
 
 /* ---- UpdatePodSandboxResources ----------------------------------------------------- */
 
+static void on_sandbox_updated(ProtobufCMessage *reply, struct ipc_msg *msg,
+			       const struct crisp_error *err, void *arg)
+{
+	struct rpc *rpc = arg;
+	Runtime__V1__UpdatePodSandboxResourcesResponse resp =
+		RUNTIME__V1__UPDATE_POD_SANDBOX_RESOURCES_RESPONSE__INIT;
+
+	if (err)
+		return cri_fail(rpc, err);
+	cri_reply(rpc, &resp.base);
+}
+
+/* The kubelet has resized the pod's cgroup already; runtimed records the
+ * new overhead and resources in the sandbox's config. */
 void cri_update_pod_sandbox_resources(struct rpc *rpc)
 {
-	/* runtimed's vocabulary has no message that changes a pod cgroup:
-	 * say so rather than pretend the update happened. */
-	cri_failf(rpc, CRISP_E_UNIMPLEMENTED,
-		  "UpdatePodSandboxResources is not supported by crisp: pod-level resources are "
-		  "set when the sandbox is created (update the containers with "
-		  "UpdateContainerResources)");
+	const Runtime__V1__UpdatePodSandboxResourcesRequest *req =
+		(const Runtime__V1__UpdatePodSandboxResourcesRequest *)rpc->req;
+	CrispIpc__SandboxUpdateRequest up = CRISP_IPC__SANDBOX_UPDATE_REQUEST__INIT;
+
+	if (!cri_id_valid(req->pod_sandbox_id))
+		return cri_failf(rpc, CRISP_E_INVALID, "pod_sandbox_id is not a full sandbox id");
+	up.sandbox_id = req->pod_sandbox_id;
+	up.overhead = req->overhead;
+	up.resources = req->resources;
+	if (protobuf_c_message_get_packed_size(&up.base) > IPC_MEDIUM)
+		return cri_failf(rpc, CRISP_E_INVALID, "resources are larger than %u KiB",
+				 IPC_MEDIUM >> 10);
+	helper_call(HELPER_RUNTIMED, IPC_RUNTIMED_SANDBOX_UPDATE, &up.base,
+		    &crisp_ipc__empty__descriptor, 0, on_sandbox_updated, rpc);
 }

@@ -1200,6 +1200,47 @@ void on_sandbox_list(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessag
 	ipc_reply(chan, msg, &reply.base, NULL, 0);
 }
 
+/* The kubelet resized the pod's cgroup itself (it owns cgroup_parent); what
+ * is recorded follows, so the sandbox's config says what the pod has. */
+void on_sandbox_update(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessage *req, void *arg)
+{
+	const CrispIpc__SandboxUpdateRequest *r = (const CrispIpc__SandboxUpdateRequest *)req;
+	CrispIpc__Empty empty = CRISP_IPC__EMPTY__INIT;
+	struct pod *p = id_valid(r->sandbox_id) ? pod_find(r->sandbox_id) : NULL;
+	Runtime__V1__PodSandboxConfig *cfg;
+	struct crisp_error err = { 0 };
+
+	if (!id_valid(r->sandbox_id))
+		return (void)(err_set(&err, CRISP_E_INVALID, "sandbox id is not 64 lowercase hex"),
+			      ipc_reply_error(chan, msg, &err));
+	if (!p)
+		return (void)(err_set(&err, CRISP_E_NOT_FOUND, "pod sandbox %.12s not found",
+				      r->sandbox_id),
+			      ipc_reply_error(chan, msg, &err));
+	cfg = p->info->config;
+	if (!cfg->linux) {
+		Runtime__V1__LinuxPodSandboxConfig empty_linux =
+			RUNTIME__V1__LINUX_POD_SANDBOX_CONFIG__INIT;
+		cfg->linux = msg_dup(&runtime__v1__linux_pod_sandbox_config__descriptor,
+				     &empty_linux.base);
+	}
+	if (r->overhead) {
+		if (cfg->linux->overhead)
+			protobuf_c_message_free_unpacked(&cfg->linux->overhead->base, NULL);
+		cfg->linux->overhead = msg_dup(&runtime__v1__linux_container_resources__descriptor,
+					       &r->overhead->base);
+	}
+	if (r->resources) {
+		if (cfg->linux->resources)
+			protobuf_c_message_free_unpacked(&cfg->linux->resources->base, NULL);
+		cfg->linux->resources = msg_dup(&runtime__v1__linux_container_resources__descriptor,
+						&r->resources->base);
+	}
+	if (state_pod_save(p, &err) < 0)
+		return (void)ipc_reply_error(chan, msg, &err);
+	ipc_reply(chan, msg, &empty.base, NULL, 0);
+}
+
 /* --- recovery ----------------------------------------------------------------- */
 
 void pod_recover(struct pod *p)

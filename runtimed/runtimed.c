@@ -316,6 +316,8 @@ static const struct ipc_handler frontend_handlers[] = {
 	  IPC_ANY_STATE, on_sandbox_remove },
 	{ IPC_RUNTIMED_SANDBOX_LIST, &crisp_ipc__sandbox_list_request__descriptor, 0, IPC_SMALL,
 	  IPC_ANY_STATE, on_sandbox_list },
+	{ IPC_RUNTIMED_SANDBOX_UPDATE, &crisp_ipc__sandbox_update_request__descriptor, 0,
+	  IPC_MEDIUM, IPC_ANY_STATE, on_sandbox_update },
 	{ IPC_RUNTIMED_CONTAINER_CREATE, &crisp_ipc__container_create_request__descriptor, 0,
 	  IPC_MEDIUM, IPC_ANY_STATE, on_container_create },
 	{ IPC_RUNTIMED_CONTAINER_START, &crisp_ipc__container_request__descriptor, 0, IPC_SMALL,

@@ -178,6 +178,8 @@ void on_sandbox_stop(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessag
 void on_sandbox_remove(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessage *req,
 		       void *arg);
 void on_sandbox_list(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessage *req, void *arg);
+void on_sandbox_update(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessage *req,
+		       void *arg);
 void pod_exited(struct pod *p, const char *why);
 void pod_recover(struct pod *p);
 /* Stop watching a direct pause's pidfd (closes it); for pod_free. */

@@ -158,13 +158,33 @@ def test_same_name_concurrently_one_wins(pod_env, cri):
     assert k.list_pods() == []
 
 
-def test_update_pod_sandbox_resources_is_refused_clearly(pod_env, cri):
-    pod = pod_env.cri.run_pod(pod_config("resources"))
+def test_update_pod_sandbox_resources_recorded(pod_env, cri):
+    """The kubelet resizes the pod cgroup itself, then tells the runtime:
+    the sandbox's recorded config follows, also across a restart."""
+    env, k = pod_env, pod_env.cri
+    pod = k.run_pod(pod_config("resources"))
     req = cri.UpdatePodSandboxResourcesRequest(pod_sandbox_id=pod)
     req.resources.cpu_shares = 512
-    e = rpc_error(pod_env.c.call, "UpdatePodSandboxResources", req)
-    assert e.code() == grpc.StatusCode.UNIMPLEMENTED, (e.code(), e.details())
-    assert "UpdatePodSandboxResources" in e.details()
+    req.resources.memory_limit_in_bytes = 64 << 20
+    req.overhead.cpu_shares = 8
+    env.c.call("UpdatePodSandboxResources", req)
+
+    def recorded():
+        info = json.loads(k.pod_status(pod, verbose=True).info["info"])
+        return info["config"]["linux"]
+    lx = recorded()
+    assert int(lx["resources"]["cpu_shares"]) == 512, lx
+    assert int(lx["resources"]["memory_limit_in_bytes"]) == 64 << 20, lx
+    assert int(lx["overhead"]["cpu_shares"]) == 8, lx
+    assert env.c.terminate(timeout=15) == 0
+    env.c.start(timeout=30)
+    assert int(recorded()["resources"]["cpu_shares"]) == 512
+    e = rpc_error(env.c.call, "UpdatePodSandboxResources",
+                  cri.UpdatePodSandboxResourcesRequest(pod_sandbox_id="ab" * 32))
+    assert e.code() == grpc.StatusCode.NOT_FOUND, (e.code(), e.details())
+    e = rpc_error(env.c.call, "UpdatePodSandboxResources",
+                  cri.UpdatePodSandboxResourcesRequest(pod_sandbox_id="nope"))
+    assert e.code() == grpc.StatusCode.INVALID_ARGUMENT, (e.code(), e.details())
 
 
 # --- a pod network from a private bridge config -----------------------------------------
