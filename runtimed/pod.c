@@ -692,8 +692,17 @@ static void pause_started(pid_t pid, uint64_t start, const struct crisp_error *e
 	}
 	j->pidfd = pause_pidfd(pid, start);
 	if (j->pidfd < 0) {
-		err_set(&j->err, CRISP_E_INTERNAL, "the pause (pid %d) died as it started",
-			(int)pid);
+		if (proc_alive(pid, start)) {
+			/* alive but not watchable (no pidfd_open, no fd left):
+			 * it must not run on unowned; its start time was just
+			 * checked, so the pid is still the pause's */
+			err_set_errno(&j->err, CRISP_E_INTERNAL, errno,
+				      "cannot watch the pause (pid %d)", (int)pid);
+			kill(pid, SIGKILL);
+		} else {
+			err_set(&j->err, CRISP_E_INTERNAL, "the pause (pid %d) died as it started",
+				(int)pid);
+		}
 		return start_fail(j);
 	}
 	fd = open(mark, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
@@ -711,6 +720,7 @@ static void pause_started(pid_t pid, uint64_t start, const struct crisp_error *e
 		p->info->state = RUNTIME__V1__POD_SANDBOX_STATE__SANDBOX_NOTREADY;
 		p->info->ready_to_start = true;
 		p->direct = false;
+		unlink(mark);
 		j->err = e;
 		return start_fail(j);
 	}
@@ -989,16 +999,24 @@ struct pod_req {
  * cgroup's: kill whatever is still in it, then give it a moment to go. */
 static void cgroup_kill_all(const char *relpath)
 {
+	/* the pause joined every hierarchy: any one that is mounted will do */
+	static const char *const controllers[] = { "pids", "memory", "cpu" };
 	enum cgroup_mode mode = cgroup_detect(CGROUP_ROOT);
-	struct crisp_error err = { 0 };
-	_cleanup_free_ char *dir = cgroup_dir(mode, CGROUP_ROOT, mode == CGROUP_V2 ? NULL : "pids",
-					      relpath, &err);
-	_cleanup_free_ char *procs = dir ? xasprintf("%s/cgroup.procs", dir) : NULL;
 	bool killed = false;
-	FILE *f;
+	FILE *f = NULL;
 	long pid;
 
-	if (!procs || !(f = fopen(procs, "re")))
+	for (size_t i = 0; !f && i < ARRAY_SIZE(controllers); i++) {
+		struct crisp_error err = { 0 };
+		_cleanup_free_ char *dir = cgroup_dir(mode, CGROUP_ROOT,
+						      mode == CGROUP_V2 ? NULL : controllers[i],
+						      relpath, &err);
+		_cleanup_free_ char *procs = dir ? xasprintf("%s/cgroup.procs", dir) : NULL;
+
+		if (procs)
+			f = fopen(procs, "re");
+	}
+	if (!f)
 		return;
 	while (fscanf(f, "%ld", &pid) == 1)
 		if (pid > 1 && kill((pid_t)pid, SIGKILL) == 0)
