@@ -790,8 +790,15 @@ static void on_write(struct bufferevent *bev, void *arg)
 			stream_conn_close(c, NULL);
 		return;
 	}
-	if (c->proto && c->proto->drained && stream_conn_pending(c) < STREAM_BUF_MAX / 2)
+	if (stream_conn_pending(c) >= STREAM_BUF_MAX / 2)
+		return;
+	if (c->proto && c->proto->drained)
 		c->proto->drained(c);
+	/* The engines stop parsing while the output is full (spdy_read,
+	 * ws_read): what the client sent meanwhile is parsed now. */
+	if (!c->closed && !c->finishing && !c->input_paused && c->transport != TRANSPORT_HTTP &&
+	    evbuffer_get_length(bufferevent_get_input(c->bev)) > 0)
+		event_active(c->resume_ev, EV_TIMEOUT, 0);
 }
 
 static void on_event(struct bufferevent *bev, short what, void *arg)

@@ -412,10 +412,12 @@ void spdy_send_data(struct stream_chan *ch, const void *data, size_t len, bool f
 		put32(f + 4, (uint32_t)n);
 		f[4] = fin && n == len ? FLAG_FIN : 0;
 		evbuffer_add(out, f, sizeof(f));
-		if (n)
+		/* a bare FIN comes with data NULL: no arithmetic on it */
+		if (n) {
 			evbuffer_add(out, p, n);
+			p += n;
+		}
 		ch->send_window -= (int64_t)n;
-		p += n;
 		len -= n;
 	} while (len > 0);
 }
@@ -610,6 +612,11 @@ void spdy_read(struct stream_conn *c)
 		uint32_t len;
 		uint8_t *frame;
 
+		/* Frames are answered (PING, RST of refused streams): a client
+		 * that does not read gets nothing more parsed until its
+		 * output drained; on_write() resumes. */
+		if (stream_conn_pending(c) >= STREAM_BUF_MAX)
+			return;
 		if (evbuffer_copyout(in, hdr, 8) < 8)
 			return;
 		len = get32(hdr + 4) & 0xffffff;

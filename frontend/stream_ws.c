@@ -289,7 +289,10 @@ void ws_read(struct stream_conn *c)
 {
 	struct evbuffer *in = bufferevent_get_input(c->bev);
 
-	while (!c->closed && !c->finishing && !c->input_paused)
+	/* PINGs are answered: a client that does not read gets nothing more
+	 * parsed until its output drained; on_write() resumes. */
+	while (!c->closed && !c->finishing && !c->input_paused &&
+	       stream_conn_pending(c) < STREAM_BUF_MAX)
 		if (read_frame(c, in) <= 0)
 			return;
 }

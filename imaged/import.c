@@ -331,10 +331,18 @@ static int archive_scan(struct import *im, struct crisp_error *err)
 		size_t n;
 		la_int64_t off;
 		int64_t got = 0;
+		bool bad_map = false;
 		while ((ar = archive_read_data_block(a, &p, &n, &off)) == ARCHIVE_OK) {
 			/* Sparse entries have holes: what a tar reader hands back is
-			 * the file, so hash the zeros too. */
+			 * the file, so hash the zeros too. The sparse map is the
+			 * archive's word: its blocks must come in order and inside
+			 * the entry's size, or the holes would be filled past
+			 * e->data. */
 			static const char zeros[4096];
+			if (off < got || off > e->size || (int64_t)n > e->size - off) {
+				bad_map = true;
+				break;
+			}
 			while (got < off) {
 				size_t z = zchunk(off - got);
 				EVP_DigestUpdate(md, zeros, z);
@@ -342,8 +350,6 @@ static int archive_scan(struct import *im, struct crisp_error *err)
 					memset(e->data + got, 0, z);
 				got += z;
 			}
-			if (got + (int64_t)n > e->size)
-				break;
 			EVP_DigestUpdate(md, p, n);
 			if (keep)
 				memcpy(e->data + got, p, n);
@@ -361,10 +367,13 @@ static int archive_scan(struct import *im, struct crisp_error *err)
 		}
 		hex_digest(md, e->digest);
 		EVP_MD_CTX_free(md);
-		if (ar != ARCHIVE_EOF || got != e->size) {
+		if (bad_map || ar != ARCHIVE_EOF || got != e->size) {
 			r = err_set(err, CRISP_E_INVALID,
 				    "archive entry '%.200s' cannot be read (truncated?): %s",
-				    e->name, ar == ARCHIVE_EOF ? "size mismatch" : archive_why(a));
+				    e->name,
+				    bad_map             ? "data outside its size (bad sparse map)"
+				    : ar == ARCHIVE_EOF ? "size mismatch"
+							: archive_why(a));
 			break;
 		}
 		if (keep)

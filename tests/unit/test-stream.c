@@ -653,6 +653,47 @@ static void run_spdy_garbage(struct client_job *j)
 	close(fd);
 }
 
+/* WebSocket PINGs as fast as the server takes them, never reading the PONGs:
+ * the server must stop reading (its output toward us is bounded) instead of
+ * queueing answers without end. nout counts the bytes we got to write. */
+#define FLOOD_MAX (64u << 20)
+static void run_ws_ping_flood(struct client_job *j)
+{
+	int fd = dial(j->url), stalled = 0;
+	char req[512];
+	uint8_t frame[6 + 125] = { 0x89, 0x80 | 125, 1, 2, 3, 4 };
+	static uint8_t burst[sizeof(frame) * 256];
+
+	snprintf(req, sizeof(req),
+		 "GET %s HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\n"
+		 "Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n"
+		 "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+		 "Sec-WebSocket-Protocol: v5.channel.k8s.io\r\n\r\n",
+		 url_path(j->url));
+	write_all(fd, req, strlen(req));
+	read_head(fd, j);
+	for (size_t i = 0; i < sizeof(burst); i += sizeof(frame))
+		memcpy(burst + i, frame, sizeof(frame));
+	fcntl(fd, F_SETFL, O_NONBLOCK);
+	/* Stalled for a second: the server no longer reads. */
+	while (j->nout < FLOOD_MAX && stalled < 100) {
+		size_t off = j->nout % sizeof(burst);
+		ssize_t n = write(fd, burst + off, sizeof(burst) - off);
+
+		if (n > 0) {
+			j->nout += (size_t)n;
+			stalled = 0;
+		} else if (n < 0 && errno == EAGAIN) {
+			stalled++;
+			usleep(10000);
+		} else {
+			break;
+		}
+	}
+	j->closed = true;
+	close(fd);
+}
+
 static void *client_thread(void *arg)
 {
 	struct client_job *j = arg;
@@ -760,6 +801,11 @@ static void test_sessions(void)
 	run_client(&j, exec_request(false, true, true, 2, "echo", "after"), run_spdy_exec);
 	is_str(j.out, "after\n", "the server keeps serving");
 	is_int(releases, 4, "each of the 4 opened sessions released its backend handle");
+
+	memset(&j, 0, sizeof(j));
+	run_client(&j, exec_request(false, true, false, 2, "sleep", "1"), run_ws_ping_flood);
+	ok(j.nout < FLOOD_MAX / 2,
+	   "a client that sends PINGs but reads no PONG is stopped (%zu bytes taken)", j.nout);
 	stream_server_stop();
 }
 
