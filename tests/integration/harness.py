@@ -27,6 +27,18 @@ import grpc
 
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BUILD = os.path.abspath(os.environ.get("CRISP_BUILD_DIR") or os.path.join(TOP, "build-test"))
+
+
+def _build_defines(name):
+    try:
+        with open(os.path.join(BUILD, "autoconfig.h")) as f:
+            return any(line.startswith("#define %s 1" % name) for line in f)
+    except OSError:
+        return False
+
+
+# --enable-seccomp-debug: filters log forbidden syscalls instead of killing
+SECCOMP_DEBUG = _build_defines("CRISP_SECCOMP_DEBUG")
 CRISPD = os.path.join(BUILD, "crispd")
 PROTO = os.path.join(TOP, "ipc", "cri-api.proto")
 
@@ -474,14 +486,28 @@ class Crispd:
             with contextlib.suppress(OSError):
                 os.rmdir("/sys/fs/cgroup/%s%s" % (ctrl, path))
 
+    def forbidden_syscalls(self):
+        """With --enable-seccomp-debug, a filter logs what it would have
+        killed for; anything but the sandbox tests' deliberate reboot(2)
+        is a syscall missing from a policy."""
+        try:
+            text = open(self.log_path, "rb").read().decode("utf-8", "replace")
+        except OSError:
+            return []
+        return [ln for ln in text.splitlines()
+                if "seccomp: forbidden syscall" in ln and "syscall reboot " not in ln]
+
     def cleanup(self):
         if self.running():
             self.remove_all_pods()
         self.stop()
         self.kill_leftover_containers()
+        forbidden = self.forbidden_syscalls()
         for mp in mounts_under(self.dir):
             subprocess.run(["umount", "-l", mp], check=False)
         shutil.rmtree(self.dir, ignore_errors=True)
+        assert not forbidden, "forbidden syscalls (seccomp debug build):\n" + "\n".join(
+            forbidden[:20])
 
     # children
 
