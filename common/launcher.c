@@ -66,7 +66,9 @@ _Static_assert(LAUNCH_STRING_MAX - 1 < (1 << 14), "a string's length fits in two
  * carry it: the launcher would run something else than what was checked). */
 static bool string_ok(const void *s, size_t len)
 {
-	return len < LAUNCH_STRING_MAX && !memchr(s, '\0', len);
+	/* An empty protobuf-c bytes field has data NULL, which memchr must
+	 * not be given even with length 0. */
+	return len < LAUNCH_STRING_MAX && (len == 0 || !memchr(s, '\0', len));
 }
 
 /* ---- the launcher process ---- */

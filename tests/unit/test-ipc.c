@@ -688,7 +688,8 @@ static char *pipe_read_all(int fd)
 		buf_add(&b, tmp, n);
 	}
 	s = xmalloc(b.len + 1);
-	memcpy(s, b.p, b.len);
+	if (b.len) /* b.p is NULL when nothing was read */
+		memcpy(s, b.p, b.len);
 	s[b.len] = '\0';
 	buf_reset(&b);
 	return s;
