@@ -194,6 +194,14 @@ class Containerd(Runtime):
         return ps
 
     def stop(self):
+        # what a failed run left: pods hold netns under /run/netns and shm
+        # mounts under our dir, and their shims outlive containerd
+        try:
+            for p in self.call("ListPodSandbox", cri.ListPodSandboxRequest(), timeout=10).items:
+                self.call("StopPodSandbox", cri.StopPodSandboxRequest(pod_sandbox_id=p.id))
+                self.call("RemovePodSandbox", cri.RemovePodSandboxRequest(pod_sandbox_id=p.id))
+        except grpc.RpcError as e:
+            print("containerd: removing pods: %s" % e.details(), file=sys.stderr)
         self.close()
         shims = self.pids()[1:]
         self.proc.terminate()
@@ -207,7 +215,8 @@ class Containerd(Runtime):
                 os.kill(p, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-        subprocess.run(["umount", "-R", "-l", self.dir], stderr=subprocess.DEVNULL)
+        for mp in reversed(harness.mounts_under(self.dir)):
+            subprocess.run(["umount", "-l", mp], stderr=subprocess.DEVNULL)
         self.log.close()
 
 
@@ -521,7 +530,7 @@ def main():
             except Exception as e:  # noqa: BLE001 - keep stopping the others
                 print("stopping %s: %s" % (rt.name, e), file=sys.stderr)
         if reg:
-            reg.stop()
+            reg.cleanup()
         subprocess.run(["ip", "link", "del", BRIDGE], stderr=subprocess.DEVNULL)
         shutil.rmtree(tmp, ignore_errors=True)
 

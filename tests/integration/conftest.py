@@ -194,6 +194,9 @@ def pod_env_factory(crispd_factory, ctr_images):
     for env in made:
         if env.c.running():
             env.cri.cleanup()
+        else:  # the test stopped crisp: its pods go with crispd's cleanup
+            for d in env.cri.log_dirs:
+                shutil.rmtree(d, ignore_errors=True)
 
 
 @pytest.fixture

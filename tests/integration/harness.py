@@ -497,12 +497,30 @@ class Crispd:
         return [ln for ln in text.splitlines()
                 if "seccomp: forbidden syscall" in ln and "syscall reboot " not in ln]
 
+    def remove_bridges(self):
+        """CNI DEL leaves the bridge a bridge plugin made (by design): the
+        bridges named in our conf dir's configs go with us."""
+        names = set()
+        for f in glob.glob(os.path.join(self.cni_dir, "*")):
+            try:
+                with open(f) as fh:
+                    conf = json.load(fh)
+            except (OSError, ValueError):
+                continue
+            plugins = conf.get("plugins", [conf]) if isinstance(conf, dict) else []
+            for pl in plugins:
+                if isinstance(pl, dict) and pl.get("type") == "bridge":
+                    names.add(pl.get("bridge") or "cni0")
+        for name in names - {"cni0"}:
+            subprocess.run(["ip", "link", "del", name], stderr=subprocess.DEVNULL, check=False)
+
     def cleanup(self):
         if self.running():
             self.remove_all_pods()
         self.stop()
         self.kill_leftover_containers()
         forbidden = self.forbidden_syscalls()
+        self.remove_bridges()
         for mp in mounts_under(self.dir):
             subprocess.run(["umount", "-l", mp], check=False)
         shutil.rmtree(self.dir, ignore_errors=True)
