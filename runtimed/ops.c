@@ -552,28 +552,37 @@ fail:
 	update_job_free(j);
 }
 
-/* --- ReopenContainerLog --------------------------------------------------------------- */
+/* --- requests to a container's monitor ------------------------------------------------ */
 
-struct reopen_job {
+/* One request on the monitor's control socket (runtimed/monitor.h), its
+ * "ok" awaited on the loop. For "attach" the connection itself is the
+ * answer and goes to the frontend. */
+struct monitor_job {
 	struct child_deferred d;
 	int fd;
 	struct event *ev;
+	bool hand_over; /* reply with the connection */
+	enum crisp_errcode code;
+	const char *what;
 };
 
-static void reopen_answer(evutil_socket_t fd, short what, void *arg)
+static void monitor_answer(evutil_socket_t fd, short what, void *arg)
 {
-	struct reopen_job *j = arg;
+	struct monitor_job *j = arg;
 	CrispIpc__Empty empty = CRISP_IPC__EMPTY__INIT;
 	struct crisp_error err = { 0 };
 	char buf[512];
 	ssize_t n = (what & EV_READ) ? recv(j->fd, buf, sizeof(buf) - 1, MSG_DONTWAIT) : -1;
 
-	if (n == 2 && memcmp(buf, "ok", 2) == 0) {
+	if (n == 2 && memcmp(buf, "ok", 2) == 0 && j->hand_over) {
+		child_reply_fds(&j->d, &empty.base, &j->fd, 1);
+		j->fd = -1;
+	} else if (n == 2 && memcmp(buf, "ok", 2) == 0) {
 		child_reply(&j->d, &empty.base);
 	} else {
 		if (n > 0)
 			buf[n] = '\0';
-		err_set(&err, CRISP_E_INTERNAL, "reopening the log: %s",
+		err_set(&err, j->code, "%s: %s", j->what,
 			n > 0                 ? buf
 			: (what & EV_TIMEOUT) ? "the monitor did not answer"
 					      : "the monitor hung up");
@@ -584,40 +593,49 @@ static void reopen_answer(evutil_socket_t fd, short what, void *arg)
 	free(j);
 }
 
+int monitor_request(struct ipc_msg *msg, const struct ctr *c, const char *request,
+		    unsigned timeout_s, bool hand_over, enum crisp_errcode code,
+		    struct crisp_error *err)
+{
+	_cleanup_free_ char *bundle = bundle_path(c->id, NULL);
+	_cleanup_close_ int dirfd = -1, fd = -1;
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct timeval tv = { timeout_s, 0 };
+	size_t len = strlen(request);
+	struct monitor_job *j;
+
+	/* Through /proc/self/fd: a bundle path may be longer than sun_path
+	 * (monitor.h). */
+	dirfd = open(bundle, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (dirfd >= 0 && fd >= 0)
+		snprintf(sa.sun_path, sizeof(sa.sun_path), "/proc/self/fd/%d/%s", dirfd,
+			 MONITOR_SOCKET);
+	if (dirfd < 0 || fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+	    send(fd, request, len, MSG_NOSIGNAL) != (ssize_t)len)
+		return err_set_errno(err, code, errno, "reaching the monitor of %s", c->id);
+	j = xcalloc(1, sizeof(*j));
+	j->fd = TAKE_FD(fd);
+	j->hand_over = hand_over;
+	j->code = code;
+	j->what = request;
+	child_defer(msg, &j->d);
+	j->ev = event_new(child_base(), j->fd, EV_READ, monitor_answer, j);
+	event_add(j->ev, &tv);
+	return 0;
+}
+
+/* --- ReopenContainerLog --------------------------------------------------------------- */
+
 void on_log_reopen(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessage *req, void *arg)
 {
 	const CrispIpc__ContainerRequest *r = (const CrispIpc__ContainerRequest *)req;
 	const struct rt_handler *h = NULL;
 	struct ctr *c = running_ctr(chan, msg, r->container_id, &h);
 	struct crisp_error err = { 0 };
-	_cleanup_free_ char *bundle = NULL;
-	_cleanup_close_ int dirfd = -1, fd = -1;
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	struct timeval tv = { 5, 0 };
-	struct reopen_job *j;
 
-	if (!c)
-		return;
-	bundle = bundle_path(c->id, NULL);
-	/* Through /proc/self/fd: a bundle path may be longer than sun_path
-	 * (monitor.h). */
-	dirfd = open(bundle, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (dirfd < 0 || fd < 0) {
-		err_set_errno(&err, CRISP_E_INTERNAL, errno, "reaching the monitor of %s", c->id);
-		return reply_err(chan, msg, &err);
-	}
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "/proc/self/fd/%d/%s", dirfd, MONITOR_SOCKET);
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-	    send(fd, "reopen", 6, MSG_NOSIGNAL) != 6) {
-		err_set_errno(&err, CRISP_E_INTERNAL, errno, "the monitor of %s", c->id);
-		return reply_err(chan, msg, &err);
-	}
-	j = xcalloc(1, sizeof(*j));
-	j->fd = TAKE_FD(fd);
-	child_defer(msg, &j->d);
-	j->ev = event_new(child_base(), j->fd, EV_READ, reopen_answer, j);
-	event_add(j->ev, &tv);
+	if (c && monitor_request(msg, c, "reopen", 5, false, CRISP_E_INTERNAL, &err) < 0)
+		reply_err(chan, msg, &err);
 }
 
 /* --- stats ------------------------------------------------------------------------------- */

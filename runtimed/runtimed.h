@@ -221,6 +221,13 @@ void pod_stop(struct pod *p, void (*fn)(bool, void *), void *arg);
 void on_exec_sync(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessage *req, void *arg);
 void on_container_update(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessage *req,
 			 void *arg);
+/* Send request ("reopen", "attach") to container c's monitor and answer msg
+ * (deferred) when it says "ok": Empty, or with the connection itself when
+ * hand_over. -1 with err (code) when the monitor cannot be reached; the
+ * caller replies then. */
+int monitor_request(struct ipc_msg *msg, const struct ctr *c, const char *request,
+		    unsigned timeout_s, bool hand_over, enum crisp_errcode code,
+		    struct crisp_error *err);
 void on_log_reopen(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessage *req, void *arg);
 void on_stats(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessage *req, void *arg);
 /* Write the process file of an exec into container id's bundle: the

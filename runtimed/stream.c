@@ -391,47 +391,11 @@ void on_exec_wait(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessage *
 
 /* --- attach ------------------------------------------------------------------- */
 
-struct attach_job {
-	struct child_deferred d;
-	int fd;
-	struct event *ev;
-};
-
-static void attach_answer(evutil_socket_t fd, short what, void *arg)
-{
-	struct attach_job *j = arg;
-	CrispIpc__Empty empty = CRISP_IPC__EMPTY__INIT;
-	struct crisp_error err = { 0 };
-	char buf[512];
-	ssize_t n = (what & EV_READ) ? recv(j->fd, buf, sizeof(buf) - 1, MSG_DONTWAIT) : -1;
-
-	if (n == 2 && memcmp(buf, "ok", 2) == 0) {
-		child_reply_fds(&j->d, &empty.base, &j->fd, 1);
-		j->fd = -1;
-	} else {
-		if (n > 0)
-			buf[n] = '\0';
-		err_set(&err, CRISP_E_UNAVAILABLE, "attach: %s",
-			n > 0                 ? buf
-			: (what & EV_TIMEOUT) ? "the monitor did not answer"
-					      : "the monitor hung up");
-		child_reply_error(&j->d, &err);
-	}
-	event_free(j->ev);
-	safe_close(j->fd);
-	free(j);
-}
-
 void on_attach(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessage *req, void *arg)
 {
 	const CrispIpc__AttachRequest *r = (const CrispIpc__AttachRequest *)req;
 	struct ctr *c = id_valid(r->container_id) ? ctr_find(r->container_id) : NULL;
 	struct crisp_error err = { 0 };
-	_cleanup_free_ char *bundle = NULL;
-	_cleanup_close_ int dirfd = -1, fd = -1;
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	struct timeval tv = { ATTACH_ANSWER_S, 0 };
-	struct attach_job *j;
 
 	if (!id_valid(r->container_id))
 		err_set(&err, CRISP_E_INVALID, "container id is not 64 lowercase hex digits");
@@ -439,27 +403,8 @@ void on_attach(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessage *req
 		err_set(&err, CRISP_E_NOT_FOUND, "container %s not found", r->container_id);
 	else if (c->info->state != RUNTIME__V1__CONTAINER_STATE__CONTAINER_RUNNING)
 		err_set(&err, CRISP_E_PRECONDITION, "container %s is not running", c->id);
-	if (err.code != CRISP_E_OK) {
+	else
+		monitor_request(msg, c, "attach", ATTACH_ANSWER_S, true, CRISP_E_UNAVAILABLE, &err);
+	if (err.code != CRISP_E_OK)
 		ipc_reply_error(chan, msg, &err);
-		return;
-	}
-	bundle = bundle_path(c->id, NULL);
-	/* Through /proc/self/fd: a bundle path may be longer than sun_path. */
-	dirfd = open(bundle, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (dirfd >= 0 && fd >= 0)
-		snprintf(sa.sun_path, sizeof(sa.sun_path), "/proc/self/fd/%d/%s", dirfd,
-			 MONITOR_SOCKET);
-	if (dirfd < 0 || fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-	    send(fd, "attach", 6, MSG_NOSIGNAL) != 6) {
-		err_set_errno(&err, CRISP_E_UNAVAILABLE, errno, "reaching the monitor of %s",
-			      c->id);
-		ipc_reply_error(chan, msg, &err);
-		return;
-	}
-	j = xcalloc(1, sizeof(*j));
-	j->fd = TAKE_FD(fd);
-	child_defer(msg, &j->d);
-	j->ev = event_new(child_base(), j->fd, EV_READ, attach_answer, j);
-	event_add(j->ev, &tv);
 }
