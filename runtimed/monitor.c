@@ -304,7 +304,7 @@ static pid_t spawn(char *const argv[], const int fds[3])
 	for (int i = 0; i < 3; i++)
 		if (dup2(tmp[i], i) < 0)
 			_exit(127);
-	close_range(3, ~0U, 0);
+	syscall(SYS_close_range, 3, ~0U, 0); /* musl 1.2.3 has no wrapper */
 	execv(argv[0], argv);
 	_exit(127);
 }
@@ -842,7 +842,7 @@ int main(int argc, char **argv)
 
 	/* only stdio is ours: whatever else the launcher's ancestors leaked
 	 * would be held for the container's whole life */
-	close_range(3, ~0U, 0);
+	syscall(SYS_close_range, 3, ~0U, 0); /* musl 1.2.3 has no wrapper */
 	m.ctl_fd = m.console_fd = m.bundle_fd = m.oom_fd = -1;
 	for (int i = 0; i < MAX_CLIENTS; i++)
 		m.clients[i].fd = -1;
