@@ -303,6 +303,19 @@ def latency(rt, method, req, n):
     return ts
 
 
+CRI_PING = os.path.join(harness.BUILD, "bench", "cri-ping")
+
+
+def ping(rt, method, req, n):
+    """The same calls from C (bench/cri-ping): what the runtime takes, without
+    the ~150 us the Python client adds to every call; [] if it is not built."""
+    if not os.access(CRI_PING, os.X_OK):
+        return []
+    out = subprocess.run([CRI_PING, rt.sock, harness.method_path(method), str(n)],
+                         input=req.SerializeToString(), capture_output=True, check=True)
+    return [float(x) / 1e6 for x in out.stdout.split()]
+
+
 def in_parallel(fn, args):
     out, errs = [None] * len(args), []
 
@@ -335,6 +348,9 @@ def measure(rts, pods, a, results):
     for rt in rts:
         record("memory idle", rt.name, rt.rss_total(), "kB")
         record("memory idle (PSS)", rt.name, rt.pss_total(), "kB")
+        ts = ping(rt, "Version", cri.VersionRequest(), a.calls)
+        if ts:
+            record("Version p50, C client", rt.name, percentile(ts, 50) * 1e6, "us")
 
     # 1. pod start latency, one pod at a time
     started = {rt.name: [] for rt in rts}
@@ -372,6 +388,10 @@ def measure(rts, pods, a, results):
             ts = latency(rt, method, req, a.calls)
             record("%s p50 (%d)" % (method, a.concurrent), rt.name,
                    percentile(ts, 50) * 1e6, "us")
+            ts = ping(rt, method, req, a.calls)
+            if ts:
+                record("%s p50 (%d), C client" % (method, a.concurrent), rt.name,
+                       percentile(ts, 50) * 1e6, "us")
         # ExecSync of `true`
         ctr = out[0][1][0]
         ts = latency(rt, "ExecSync", cri.ExecSyncRequest(container_id=ctr, cmd=["true"],
@@ -390,6 +410,10 @@ def measure(rts, pods, a, results):
                 ts = latency(rt, method, req, a.calls)
                 record("%s p50 (%d)" % (method, a.list_containers), rt.name,
                        percentile(ts, 50) * 1e6, "us")
+                ts = ping(rt, method, req, a.calls)
+                if ts:
+                    record("%s p50 (%d), C client" % (method, a.list_containers), rt.name,
+                           percentile(ts, 50) * 1e6, "us")
         _, wall = in_parallel(lambda p: pods.remove(rt, p), [(o[0],) for o in out])
         record("%d pods stop+remove concurrently" % a.concurrent, rt.name, wall * 1e3, "ms")
 
