@@ -1,10 +1,12 @@
-/* Containers: create (rootfs overlay, spec, monitor), start, stop, remove,
- * list, exits and recovery.
+/* Containers: create (rootfs overlay, bundle, spec), start (monitor and
+ * `runc run`), stop, remove, list, exits and recovery.
  *
  * Rollback contract with the frontend: a ContainerCreate that fails undoes
- * what it did (monitor and runc state, rootfs mount, bundle, record); the
- * frontend then removes the snapshot it prepared through imaged. After a
- * successful ContainerRemove the frontend removes the snapshot too. */
+ * what it did (rootfs mount, bundle); the frontend then removes the
+ * snapshot it prepared through imaged. A ContainerStart that fails leaves
+ * the container EXITED (StartError) with nothing running and no runtime
+ * state. After a successful ContainerRemove the frontend removes the
+ * snapshot too. */
 #include "autoconfig.h"
 
 #include <errno.h>
@@ -15,13 +17,16 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <event2/event.h>
 
 #include "common/log.h"
+#include "runtimed/monitor.h"
 #include "runtimed/rootfs.h"
 #include "runtimed/runtimed.h"
 
@@ -194,14 +199,6 @@ static char *image_file(int rootfd, const char *path)
 
 /* --- create -------------------------------------------------------------------- */
 
-struct create_job {
-	struct ctr *c;
-	struct child_deferred d;
-	const struct rt_handler *h;
-	struct crisp_error err;
-	bool mounted;
-};
-
 static void create_cleanup(struct ctr *c)
 {
 	_cleanup_free_ char *bundle = bundle_path(c->id, NULL);
@@ -214,46 +211,14 @@ static void create_cleanup(struct ctr *c)
 	unlink(exitf);
 }
 
-static void create_fail(struct create_job *j)
+/* Undoes a create that failed before its record was stored, and answers. */
+static void create_fail(struct ipc_chan *chan, struct ipc_msg *msg, struct ctr *c,
+			struct crisp_error *err)
 {
-	struct crisp_error e = { 0 };
-
-	log_warn("container %.12s: create failed: %s", j->c->id, j->err.msg);
-	/* The monitor deletes what runc created when create fails. */
-	create_cleanup(j->c);
-	if (state_ctr_delete(j->c->id, &e) < 0)
-		log_err("%s", e.msg);
-	ctr_unlink(j->c);
-	ctr_free(j->c);
-	child_reply_error(&j->d, &j->err);
-	free(j);
-}
-
-static void create_monitor_done(pid_t pid, const struct crisp_error *err, void *arg)
-{
-	struct create_job *j = arg;
-	struct ctr *c = j->c;
-
-	if (err) {
-		j->err = *err;
-		return create_fail(j);
-	}
-	c->info->pid = pid;
-	c->pid_start = proc_starttime(pid);
-	c->info->state = RUNTIME__V1__CONTAINER_STATE__CONTAINER_CREATED;
-	if (state_ctr_save(c, &j->err) < 0) {
-		const char *args[] = { "delete", "--force", c->id, NULL };
-		struct crisp_error e = { 0 };
-		/* Best effort: the record could not say it exists, so it must not. */
-		runc_run(j->h, args, NULL, NULL, &e);
-		return create_fail(j);
-	}
-	c->busy--;
-	event_emit(c->id, c->info->sandbox_id,
-		   RUNTIME__V1__CONTAINER_EVENT_TYPE__CONTAINER_CREATED_EVENT);
-	child_reply(&j->d, &c->info->base);
-	free(j);
-	exits_check(c->id);
+	log_warn("container %.12s: create failed: %s", c->id, err->msg);
+	create_cleanup(c);
+	ctr_free(c);
+	reply_err(chan, msg, err);
 }
 
 static pid_t target_pid(const Runtime__V1__ContainerConfig *cc)
@@ -270,10 +235,9 @@ static pid_t target_pid(const Runtime__V1__ContainerConfig *cc)
 	return t && proc_alive(t->info->pid, t->pid_start) ? t->info->pid : -1;
 }
 
-static int create_prepare(struct create_job *j, const CrispIpc__ContainerCreateRequest *r,
-			  struct pod *p)
+static int create_prepare(struct ctr *c, const CrispIpc__ContainerCreateRequest *r, struct pod *p,
+			  struct crisp_error *err)
 {
-	struct ctr *c = j->c;
 	_cleanup_free_ char *bundle = bundle_path(c->id, NULL);
 	_cleanup_free_ char *rootfs = bundle_path(c->id, "rootfs");
 	_cleanup_free_ char *passwd = NULL, *group = NULL;
@@ -285,12 +249,12 @@ static int create_prepare(struct create_job *j, const CrispIpc__ContainerCreateR
 	int ret;
 
 	if (mkdir(bundle, 0700) < 0)
-		return err_set_errno(&j->err, CRISP_E_INTERNAL, errno, "creating %s", bundle);
-	if (rootfs_mount(c->id, r->rootfs, &j->err) < 0)
+		return err_set_errno(err, CRISP_E_INTERNAL, errno, "creating %s", bundle);
+	if (rootfs_mount(c->id, r->rootfs, err) < 0)
 		return -1;
 	rootfd = open(rootfs, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (rootfd < 0)
-		return err_set_errno(&j->err, CRISP_E_INTERNAL, errno, "opening %s", rootfs);
+		return err_set_errno(err, CRISP_E_INTERNAL, errno, "opening %s", rootfs);
 	passwd = image_file(rootfd, "/etc/passwd");
 	group = image_file(rootfd, "/etc/group");
 	pod_spec_fill(p, &sp, paths);
@@ -303,20 +267,20 @@ static int create_prepare(struct create_job *j, const CrispIpc__ContainerCreateR
 	sc.target_pid = target_pid(r->config);
 	sc.image_name = *r->image_ref ? r->image_ref : NULL;
 	if (sc.target_pid < 0) {
-		ret = err_set(&j->err, CRISP_E_NOT_FOUND,
+		ret = err_set(err, CRISP_E_NOT_FOUND,
 			      "pid namespace target container is not running");
 		goto out;
 	}
 	if (!sc.image) {
-		ret = err_set(&j->err, CRISP_E_INVALID, "no image run config");
+		ret = err_set(err, CRISP_E_INVALID, "no image run config");
 		goto out;
 	}
-	spec = spec_container(&rt.host, &sp, &sc, &j->err);
+	spec = spec_container(&rt.host, &sp, &sc, err);
 	if (!spec) {
 		ret = -1;
 		goto out;
 	}
-	ret = write_spec(c->id, spec, &j->err);
+	ret = write_spec(c->id, spec, err);
 	json_decref(spec);
 out:
 	for (size_t i = 0; i < ARRAY_SIZE(paths); i++)
@@ -331,7 +295,6 @@ void on_container_create(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMe
 	struct crisp_error err = { 0 };
 	struct pod *p;
 	struct ctr *c;
-	struct create_job *j;
 	const Runtime__V1__PodSandboxMetadata *pm;
 	_cleanup_free_ char *log = NULL;
 	const CrispIpc__ImageRunConfig *image;
@@ -390,8 +353,6 @@ void on_container_create(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMe
 	crisp_ipc__container_info__init(c->info);
 	c->info->id = xstrdup(c->id);
 	c->info->sandbox_id = xstrdup(p->id);
-	/* UNKNOWN until the monitor reports the container created. */
-	c->info->state = RUNTIME__V1__CONTAINER_STATE__CONTAINER_UNKNOWN;
 	c->info->created_at = now_ns();
 	c->info->config = msg_dup(&runtime__v1__container_config__descriptor, &r->config->base);
 	c->info->image_id = xstrdup(image && image->image_id ? image->image_id : "");
@@ -400,37 +361,203 @@ void on_container_create(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMe
 	c->info->reason = xstrdup("");
 	c->info->message = xstrdup("");
 	c->rootfs = msg_dup(&crisp_ipc__snapshot_mount__descriptor, &r->rootfs->base);
-	if (state_ctr_insert(c, &err) < 0) {
-		ctr_free(c);
-		return reply_err(chan, msg, &err);
+	if (!handler_find(p->info->runtime_handler)) {
+		err_set(&err, CRISP_E_UNAVAILABLE, "runtime handler '%s' is gone",
+			p->info->runtime_handler);
+		return create_fail(chan, msg, c, &err);
 	}
+	/* Everything but a process: the container is started, by its
+	 * monitor's one `runc run`, at ContainerStart. The record is written
+	 * once the bundle is complete; a runtimed that dies before leaves a
+	 * bundle no record owns, which its restart removes (sweep_orphans). */
+	if (create_prepare(c, r, p, &err) < 0)
+		return create_fail(chan, msg, c, &err);
+	c->info->state = RUNTIME__V1__CONTAINER_STATE__CONTAINER_CREATED;
+	if (state_ctr_insert(c, &err) < 0)
+		return create_fail(chan, msg, c, &err);
 	c->next = rt.ctrs;
 	rt.ctrs = c;
-	c->busy++;
-	j = xcalloc(1, sizeof(*j));
-	j->c = c;
-	j->h = handler_find(p->info->runtime_handler);
-	child_defer(msg, &j->d);
-	if (!j->h) {
-		err_set(&j->err, CRISP_E_UNAVAILABLE, "runtime handler '%s' is gone",
-			p->info->runtime_handler);
-		return create_fail(j);
-	}
-	if (create_prepare(j, r, p) < 0)
-		return create_fail(j);
-	if (monitor_launch(j->h, c->id, log ? log : "/dev/null", r->config->stdin,
-			   r->config->stdin_once, r->config->tty, create_monitor_done, j,
-			   &j->err) < 0)
-		return create_fail(j);
+	event_emit(c->id, c->info->sandbox_id,
+		   RUNTIME__V1__CONTAINER_EVENT_TYPE__CONTAINER_CREATED_EVENT);
+	ipc_reply(chan, msg, &c->info->base, NULL, 0);
 }
 
-/* --- start ------------------------------------------------------------------------ */
+/* --- start ------------------------------------------------------------------------
+ *
+ * ContainerStart launches the container's monitor, which runs `runc run
+ * --detach` (monitor.h): one runtime invocation per container. While it
+ * runs, <bundle>/START_MARK exists, so that a runtimed restarted meanwhile
+ * knows a monitor may be at work and looks for the outcome (start_resolve)
+ * instead of taking the container for never started. Stops that come while
+ * a start is in flight wait for its outcome. */
 
-struct ctr_job {
+#define START_MARK "starting"
+#define START_RESOLVE_POLL_MS 250
+/* A monitor that was launched but not seen yet: how long recovery waits
+ * for its control socket before it takes the launch as lost. */
+#define START_RESOLVE_GRACE_MS 5000
+/* runc run cannot take longer than runtimed waits for a sync line. */
+#define START_RESOLVE_MAX_MS 125000
+#define START_ERROR_EXIT_CODE 128 /* containerd's for a container that never ran */
+#define RUNC_LOG_TAIL 16384
+
+struct stop_req {
+	struct stop_req *next;
+	int sig;
+	int64_t timeout_s;
+	void (*fn)(bool, void *);
+	void *arg;
+};
+
+struct start_job {
+	struct start_job *next;
 	struct ctr *c;
 	struct child_deferred d;
-	int64_t started_at; /* taken before `runc start` was issued */
+	bool reply;          /* a ContainerStart waits for the outcome */
+	int64_t started_at;  /* taken before the monitor was launched */
+	struct event *timer; /* recovery: looks at the bundle until resolved */
+	uint64_t grace_ms, give_up_ms;
+	struct stop_req *stops; /* ctr_stop calls waiting for the outcome */
 };
+
+static struct start_job *starts;
+
+static struct start_job *start_find(const struct ctr *c)
+{
+	for (struct start_job *j = starts; j; j = j->next)
+		if (j->c == c)
+			return j;
+	return NULL;
+}
+
+static struct start_job *start_job_new(struct ctr *c)
+{
+	struct start_job *j = xcalloc(1, sizeof(*j));
+
+	j->c = c;
+	j->next = starts;
+	starts = j;
+	c->busy++;
+	return j;
+}
+
+static void start_mark_remove(const char *id)
+{
+	_cleanup_free_ char *mark = bundle_path(id, START_MARK);
+
+	if (unlink(mark) < 0 && errno != ENOENT)
+		log_warn("removing %s: %s", mark, strerror(errno));
+}
+
+/* The start is resolved: the container is no longer busy with it, and the
+ * stops that waited run now. The mark goes unless the outcome could not be
+ * recorded (keep_mark): then a restarted runtimed resolves it again. */
+static void start_job_finish(struct start_job *j, bool keep_mark)
+{
+	struct stop_req *stops = j->stops;
+	char id[ID_LEN + 1];
+
+	memcpy(id, j->c->id, ID_LEN + 1);
+	if (!keep_mark)
+		start_mark_remove(id);
+	j->c->busy--;
+	for (struct start_job **pp = &starts; *pp; pp = &(*pp)->next)
+		if (*pp == j) {
+			*pp = j->next;
+			break;
+		}
+	if (j->timer)
+		event_free(j->timer);
+	free(j);
+	while (stops) {
+		struct stop_req *s = stops;
+		/* an earlier one may have led to its removal */
+		struct ctr *c = ctr_find(id);
+
+		stops = s->next;
+		if (c)
+			ctr_stop(c, s->sig, s->timeout_s, s->fn, s->arg);
+		else
+			s->fn(true, s->arg);
+		free(s);
+	}
+}
+
+static const struct rt_handler *ctr_handler(const struct ctr *c)
+{
+	struct pod *p = pod_find(c->info->sandbox_id);
+
+	return p ? handler_find(p->info->runtime_handler) : NULL;
+}
+
+/* The start failed (msg says why, e.g. runc's "exec: \"x\": executable
+ * file not found in $PATH"): like containerd, the container is EXITED with
+ * reason StartError, and nothing of it runs or stays in the runtime. */
+static void start_failed(struct start_job *j, const char *msg)
+{
+	struct ctr *c = j->c;
+	const struct rt_handler *h = ctr_handler(c);
+	const char *args[] = { "delete", "--force", c->id, NULL };
+	struct crisp_error err = { 0 };
+
+	log_warn("container %.12s: start failed: %s", c->id, msg);
+	/* The monitor deletes what runc made when run fails; a monitor that
+	 * died or was killed could not: make sure. */
+	if (h && runc_run(h, args, NULL, NULL, &err) < 0)
+		log_warn("container %.12s: %s", c->id, err.msg);
+	err_clear(&err);
+	c->info->pid = 0;
+	c->pid_start = 0;
+	ctr_exited(c, START_ERROR_EXIT_CODE, now_ns(), "StartError", msg);
+	if (j->reply) {
+		err_set(&err, CRISP_E_INTERNAL, "starting container %s: %s", c->id, msg);
+		child_reply_error(&j->d, &err);
+	}
+	start_job_finish(j, false);
+}
+
+static void start_succeeded(struct start_job *j, pid_t pid)
+{
+	struct ctr *c = j->c;
+	struct crisp_error err = { 0 };
+	CrispIpc__Empty empty = CRISP_IPC__EMPTY__INIT;
+
+	c->info->pid = pid;
+	c->pid_start = proc_starttime(pid);
+	/* The init may have run and exited, and its exit file been processed,
+	 * before the monitor's line was read: an exit recorded meanwhile wins
+	 * over RUNNING, and the start time is the one taken before the
+	 * monitor was launched (the process cannot have run earlier), never
+	 * later than the recorded finish. */
+	if (c->info->state == RUNTIME__V1__CONTAINER_STATE__CONTAINER_CREATED)
+		c->info->state = RUNTIME__V1__CONTAINER_STATE__CONTAINER_RUNNING;
+	c->info->started_at = j->started_at;
+	if (c->info->state == RUNTIME__V1__CONTAINER_STATE__CONTAINER_EXITED &&
+	    c->info->finished_at < c->info->started_at)
+		c->info->started_at = c->info->finished_at;
+	if (state_ctr_save(c, &err) < 0) {
+		/* It runs: in memory it is RUNNING, and as long as the mark
+		 * stays a recovery finds it by its bundle's pid file. */
+		log_err("container %.12s: %s", c->id, err.msg);
+		if (j->reply)
+			child_reply_error(&j->d, &err);
+		return start_job_finish(j, true);
+	}
+	event_emit(c->id, c->info->sandbox_id,
+		   RUNTIME__V1__CONTAINER_EVENT_TYPE__CONTAINER_STARTED_EVENT);
+	if (j->reply)
+		child_reply(&j->d, &empty.base);
+	start_job_finish(j, false);
+}
+
+static void start_monitor_done(pid_t pid, const struct crisp_error *err, void *arg)
+{
+	struct start_job *j = arg;
+
+	if (err)
+		return start_failed(j, err->msg);
+	start_succeeded(j, pid);
+}
 
 static struct ctr *ctr_lookup(struct ipc_chan *chan, struct ipc_msg *msg, const char *id)
 {
@@ -451,59 +578,32 @@ static struct ctr *ctr_lookup(struct ipc_chan *chan, struct ipc_msg *msg, const 
 	return c;
 }
 
-static void start_done(int status, const char *errout, void *arg)
-{
-	struct ctr_job *j = arg;
-	struct ctr *c = j->c;
-	struct crisp_error err = { 0 };
-	CrispIpc__Empty empty = CRISP_IPC__EMPTY__INIT;
-
-	c->busy--;
-	if (status != 0) {
-		err_set(&err, CRISP_E_INTERNAL, "runc start: %s", *errout ? errout : "failed");
-		child_reply_error(&j->d, &err);
-		free(j);
-		return;
-	}
-	/* The init may have run and exited, and its exit file been processed,
-	 * before runc start's reply arrives: an exit recorded meanwhile wins
-	 * over RUNNING, and the start time is the one taken before runc start
-	 * was issued (the process cannot have run earlier), never later than
-	 * the recorded finish. */
-	if (c->info->state == RUNTIME__V1__CONTAINER_STATE__CONTAINER_CREATED)
-		c->info->state = RUNTIME__V1__CONTAINER_STATE__CONTAINER_RUNNING;
-	c->info->started_at = j->started_at;
-	if (c->info->state == RUNTIME__V1__CONTAINER_STATE__CONTAINER_EXITED &&
-	    c->info->finished_at < c->info->started_at)
-		c->info->started_at = c->info->finished_at;
-	if (state_ctr_save(c, &err) < 0) {
-		child_reply_error(&j->d, &err);
-		free(j);
-		return;
-	}
-	event_emit(c->id, c->info->sandbox_id,
-		   RUNTIME__V1__CONTAINER_EVENT_TYPE__CONTAINER_STARTED_EVENT);
-	child_reply(&j->d, &empty.base);
-	free(j);
-}
-
 void on_container_start(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessage *req,
 			void *arg)
 {
 	const CrispIpc__ContainerRequest *r = (const CrispIpc__ContainerRequest *)req;
 	struct ctr *c = ctr_lookup(chan, msg, r->container_id);
 	struct crisp_error err = { 0 };
-	struct pod *p;
 	const struct rt_handler *h;
-	const char *args[] = { "start", r->container_id, NULL };
-	struct ctr_job *j;
+	const Runtime__V1__ContainerConfig *cfg;
+	_cleanup_free_ char *mark = NULL;
+	_cleanup_close_ int markfd = -1;
+	struct start_job *j;
 
 	if (!c)
 		return;
-	p = pod_find(c->info->sandbox_id);
-	h = p ? handler_find(p->info->runtime_handler) : NULL;
+	h = ctr_handler(c);
+	cfg = c->info->config;
 	if (c->info->state != RUNTIME__V1__CONTAINER_STATE__CONTAINER_CREATED) {
 		err_set(&err, CRISP_E_PRECONDITION, "container %s is not in the created state",
+			c->id);
+		return reply_err(chan, msg, &err);
+	}
+	if (c->info->pid != 0) {
+		/* made by `runc create` of an earlier crisp-runtimed */
+		err_set(&err, CRISP_E_PRECONDITION,
+			"container %s was created by an earlier crisp-runtimed and cannot be "
+			"started: remove it and create it again",
 			c->id);
 		return reply_err(chan, msg, &err);
 	}
@@ -512,17 +612,179 @@ void on_container_start(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMes
 			c->id);
 		return reply_err(chan, msg, &err);
 	}
-	j = xcalloc(1, sizeof(*j));
-	j->c = c;
+	if (!cfg) {
+		err_set(&err, CRISP_E_INTERNAL, "container %s: its record has no config", c->id);
+		return reply_err(chan, msg, &err);
+	}
+	mark = bundle_path(c->id, START_MARK);
+	markfd = open(mark, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (markfd < 0) {
+		err_set_errno(&err, CRISP_E_INTERNAL, errno, "creating %s", mark);
+		return reply_err(chan, msg, &err);
+	}
+	j = start_job_new(c);
+	j->reply = true;
 	child_defer(msg, &j->d);
-	c->busy++;
 	j->started_at = now_ns();
-	if (runc_run(h, args, start_done, j, &err) < 0) {
-		c->busy--;
-		child_reply_error(&j->d, &err);
-		free(j);
+	if (monitor_launch(h, c->id, *c->info->log_path ? c->info->log_path : "/dev/null",
+			   cfg->stdin, cfg->stdin_once, cfg->tty, start_monitor_done, j, &err) < 0)
+		start_failed(j, err.msg);
+}
+
+/* --- recovery of a start in flight ------------------------------------------------------ */
+
+/* Whether the container's monitor answers on its control socket (queued
+ * connections count: a monitor busy with runc accepts later); its pid in
+ * *ret_pid when it can be told. */
+static bool monitor_alive(const char *id, pid_t *ret_pid)
+{
+	_cleanup_free_ char *bundle = bundle_path(id, NULL);
+	_cleanup_close_ int dirfd = open(bundle, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	_cleanup_close_ int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+
+	*ret_pid = 0;
+	if (dirfd < 0 || fd < 0)
+		return false;
+	/* through /proc/self/fd: the bundle path may not fit in sun_path */
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "/proc/self/fd/%d/%s", dirfd, MONITOR_SOCKET);
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		return errno == EAGAIN;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0 && cred.pid > 1)
+		*ret_pid = cred.pid;
+	return true;
+}
+
+/* The container's init as runc recorded it in the bundle, 0 if none. */
+static pid_t pid_file_read(const char *id)
+{
+	_cleanup_free_ char *path = bundle_path(id, MONITOR_PID_FILE);
+	struct crisp_error err = { 0 };
+	_cleanup_free_ char *data = read_file(path, 32, NULL, &err);
+	uint64_t v;
+
+	if (!data)
+		return 0;
+	data[strcspn(data, "\n")] = '\0';
+	if (parse_uint64(data, 10, (1u << 22) - 1, &v) < 0 || v <= 1)
+		return 0;
+	return (pid_t)v;
+}
+
+/* The last error runc logged in the bundle's runc.log (the monitor's
+ * `--log`), the reason a run failed; NULL if none. */
+static char *runtime_log_error(const char *id)
+{
+	_cleanup_free_ char *path = bundle_path(id, MONITOR_RUNTIME_LOG);
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	char *buf, *line, *next, *found = NULL;
+	off_t end;
+	ssize_t n;
+
+	if (fd < 0 || (end = lseek(fd, 0, SEEK_END)) < 0)
+		return NULL;
+	buf = xmalloc(RUNC_LOG_TAIL + 1);
+	/* the tail is enough: the failure is the last thing it says */
+	n = pread(fd, buf, RUNC_LOG_TAIL, end > RUNC_LOG_TAIL ? end - RUNC_LOG_TAIL : 0);
+	buf[n > 0 ? n : 0] = '\0';
+	for (line = buf; *line; line = next) {
+		json_t *o, *level, *msg;
+
+		next = line + strcspn(line, "\n");
+		if (*next)
+			*next++ = '\0';
+		o = json_loads(line, JSON_REJECT_DUPLICATES, NULL);
+		level = json_object_get(o, "level");
+		msg = json_object_get(o, "msg");
+		if (json_is_string(level) && json_is_string(msg) &&
+		    (streq(json_string_value(level), "error") ||
+		     streq(json_string_value(level), "fatal"))) {
+			free(found);
+			found = xstrdup(json_string_value(msg));
+		}
+		json_decref(o);
+	}
+	free(buf);
+	return found;
+}
+
+static void start_resolve_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct start_job *j = arg;
+	struct ctr *c = j->c;
+	struct timeval tv = { 0, START_RESOLVE_POLL_MS * 1000 };
+	pid_t pid, monitor_pid;
+	bool alive;
+
+	/* It ran and exited already: the exit file has the outcome. */
+	if (c->info->state == RUNTIME__V1__CONTAINER_STATE__CONTAINER_EXITED ||
+	    exits_check(c->id)) {
+		struct crisp_error err = { 0 };
+		c->info->started_at = j->started_at < c->info->finished_at ? j->started_at
+									   : c->info->finished_at;
+		if (state_ctr_save(c, &err) < 0)
+			log_err("%s", err.msg);
+		log_info("container %.12s: its start, in flight at the restart, ran and exited",
+			 c->id);
+		return start_job_finish(j, err.code != CRISP_E_OK);
+	}
+	pid = pid_file_read(c->id);
+	alive = monitor_alive(c->id, &monitor_pid);
+	if (pid > 0 && kill(pid, 0) == 0) {
+		/* runc wrote the pid file once the init ran; if the monitor
+		 * died since, stops still work through the pid */
+		log_info("container %.12s: its start, in flight at the restart, succeeded (pid %d)",
+			 c->id, (int)pid);
+		return start_succeeded(j, pid);
+	}
+	if (alive && now_ms() < j->give_up_ms) {
+		evtimer_add(j->timer, &tv);
+		return;
+	}
+	if (alive) {
+		if (monitor_pid > 0)
+			kill(monitor_pid, SIGKILL);
+		return start_failed(j, "its monitor did not start it in time");
+	}
+	if (now_ms() < j->grace_ms) {
+		evtimer_add(j->timer, &tv);
+		return;
+	}
+	{
+		/* The monitor's report went to the runtimed that died; runc's
+		 * own log in the bundle says why the run failed. */
+		_cleanup_free_ char *why = runtime_log_error(c->id);
+		_cleanup_free_ char *msg =
+			why ? xasprintf("runc run: %s", why)
+			    : xstrdup("start interrupted by a crisp-runtimed restart; its monitor "
+				      "is gone and the container does not run");
+		start_failed(j, msg);
 	}
 }
+
+/* A start was in flight when runtimed went away: its monitor may still be
+ * running runc, or be done either way. Until that is known the container
+ * is busy (its stops wait). */
+static void start_resolve(struct ctr *c, const struct stat *mark)
+{
+	struct start_job *j = start_job_new(c);
+	struct timeval now = { 0, 0 };
+
+	j->started_at = (int64_t)mark->st_mtim.tv_sec * 1000000000 + mark->st_mtim.tv_nsec;
+	j->grace_ms = now_ms() + START_RESOLVE_GRACE_MS;
+	j->give_up_ms = now_ms() + START_RESOLVE_MAX_MS;
+	j->timer = evtimer_new(child_base(), start_resolve_tick, j);
+	evtimer_add(j->timer, &now);
+}
+
+/* --- exits and stop ------------------------------------------------------------------ */
+
+struct ctr_job {
+	struct ctr *c;
+	struct child_deferred d;
+};
 
 /* --- exits and stop ------------------------------------------------------------------ */
 
@@ -641,12 +903,34 @@ static void stop_timeout(evutil_socket_t fd, short what, void *arg)
 
 void ctr_stop(struct ctr *c, int sig, int64_t timeout_s, void (*fn)(bool, void *), void *arg)
 {
+	struct start_job *sj = start_find(c);
 	struct stop_job *j;
 	struct timeval tv = { 0, 0 };
 
+	if (sj) {
+		/* Its monitor is running runc: stop what that gives. */
+		struct stop_req *s = xcalloc(1, sizeof(*s));
+		s->sig = sig;
+		s->timeout_s = timeout_s;
+		s->fn = fn;
+		s->arg = arg;
+		s->next = sj->stops;
+		sj->stops = s;
+		return;
+	}
 	if (c->info->state == RUNTIME__V1__CONTAINER_STATE__CONTAINER_EXITED ||
 	    (c->info->state == RUNTIME__V1__CONTAINER_STATE__CONTAINER_UNKNOWN && !c->busy) ||
 	    exits_check(c->id)) {
+		fn(true, arg);
+		return;
+	}
+	if (c->info->state == RUNTIME__V1__CONTAINER_STATE__CONTAINER_CREATED &&
+	    c->info->pid == 0) {
+		/* Never started: no process and nothing in the runtime. It
+		 * ends as a created container signalled by runc used to: dead
+		 * of the first signal the stop sends. */
+		int first = timeout_s <= 0 || sig == SIGKILL ? SIGKILL : sig;
+		ctr_exited(c, 128 + first, now_ns(), "Error", "stopped before it was started");
 		fn(true, arg);
 		return;
 	}
@@ -759,6 +1043,10 @@ static void destroy_stopped(bool ok, void *arg)
 		free(j);
 		return;
 	}
+	/* Never started, or its failed start was cleaned up: runc has no
+	 * state of it. */
+	if (c->info->pid == 0)
+		return destroy_deleted(0, "", j);
 	if (!h)
 		h = handler_find("");
 	if (h && runc_run(h, args, destroy_deleted, j, &err) == 0)
@@ -865,6 +1153,20 @@ void ctr_recover(struct ctr *c)
 	if (c->info->state == RUNTIME__V1__CONTAINER_STATE__CONTAINER_UNKNOWN) {
 		ctr_exited(c, 255, now_ns(), "Unknown",
 			   "creation interrupted by a runtimed restart");
+		return;
+	}
+	/* CREATED has no process (but for one `runc create`d by an earlier
+	 * runtimed: it has a pid and is recovered like a running one). */
+	if (c->info->state == RUNTIME__V1__CONTAINER_STATE__CONTAINER_CREATED &&
+	    c->info->pid == 0) {
+		_cleanup_free_ char *mark = bundle_path(c->id, START_MARK);
+		struct stat st;
+
+		if (!bundle_there)
+			ctr_exited(c, 255, now_ns(), "Unknown",
+				   "lost at node restart before it was started");
+		else if (stat(mark, &st) == 0)
+			start_resolve(c, &st);
 		return;
 	}
 	if (exits_check(c->id))

@@ -7,8 +7,8 @@
  * own bundle directory; the monitor with exactly its CLI (monitor.h);
  * crisp-pause's setup mode with the sandbox's own netns, cgroups named for
  * the sandbox, runtimed's pause rootfs and namespaced sysctls only. The
- * environment is one fixed PATH. `runc create` is not allowed: only the
- * monitor creates containers. */
+ * environment is one fixed PATH. `runc create`, `run` and `start` are not
+ * allowed: only the monitor starts containers (`runc run --detach`). */
 #include "autoconfig.h"
 
 #include <stdarg.h>
@@ -94,10 +94,7 @@ int check_runc(const char *file, char *const argv[], char *const envp[], char *w
 	if (!id_valid(id))
 		return refuse(why, whylen, "runtime %s: the last argument is not a container id",
 			      sub);
-	if (streq(sub, "start")) {
-		if (n == 5)
-			return 0;
-	} else if (streq(sub, "delete")) {
+	if (streq(sub, "delete")) {
 		if (n == 5 || (n == 6 && streq(argv[4], "--force")))
 			return 0;
 	} else if (streq(sub, "kill")) {

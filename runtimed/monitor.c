@@ -1,6 +1,7 @@
 /* crisp-monitor: one per container, the contract is runtimed/monitor.h.
  *
- * It creates the container through the OCI runtime, holds its stdio,
+ * It creates and starts the container through the OCI runtime (one
+ * `runtime run --detach`, at StartContainer), holds its stdio,
  * writes the CRI log, serves the control socket and, as child subreaper,
  * reaps the container's init and records its exit durably. It is not
  * runtimed's child and outlives runtimed and crispd; nothing it does may
@@ -392,7 +393,7 @@ static void runtime_error(char *out, size_t size)
 	if (out[0])
 		return;
 	if (m.out_fd[1] >= 0) {
-		/* a process of the failed create may still hold the pipe */
+		/* a process of the failed run may still hold the pipe */
 		fcntl(m.out_fd[1], F_SETFL, O_NONBLOCK);
 		n = read(m.out_fd[1], buf, size - 1);
 		if (n > 0) {
@@ -410,8 +411,9 @@ static void runtime_error(char *out, size_t size)
 		snprintf(out, size, "killed by signal %d", WTERMSIG(m.runtime_status));
 }
 
-/* After a failed create nothing may stay behind: the runtime may have left
- * a created container (or a state directory). */
+/* After a failed run nothing may stay behind: the runtime may have left
+ * a container (or a state directory), and a pid file would tell runtimed's
+ * recovery that the container started. */
 static void delete_container(void)
 {
 	char *argv[] = {
@@ -425,10 +427,11 @@ static void delete_container(void)
 	if (pid > 0)
 		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 			;
+	unlinkat(m.bundle_fd, MONITOR_PID_FILE, 0);
 }
 
-static void fail_created(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-static void fail_created(const char *fmt, ...)
+static void fail_run(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+static void fail_run(const char *fmt, ...)
 {
 	char msg[4096];
 	va_list ap;
@@ -506,9 +509,9 @@ static void setup_stdio(int child[3])
 	}
 }
 
-/* How long `runtime create` took, launch to exit, for runtimed's debug log
- * (it compares pod start with the runtime invocations it makes). */
-static double create_ms;
+/* How long `runtime run --detach` took, launch to exit, for runtimed's
+ * debug log (it compares pod start with the runtime invocations it makes). */
+static double run_ms;
 
 static double mono_ms(void)
 {
@@ -518,7 +521,7 @@ static double mono_ms(void)
 	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
-static void run_create(void)
+static void run_container(void)
 {
 	char pid_file[PATH_MAX], log_file[PATH_MAX];
 	char *argv[16];
@@ -528,7 +531,7 @@ static void run_create(void)
 	setup_stdio(child);
 	snprintf(pid_file, sizeof(pid_file), "%s/%s", m.opt.bundle, MONITOR_PID_FILE);
 	snprintf(log_file, sizeof(log_file), "%s/%s", m.opt.bundle, RUNTIME_LOG);
-	/* both describe this create only */
+	/* both describe this run only */
 	unlinkat(m.bundle_fd, MONITOR_PID_FILE, 0);
 	unlinkat(m.bundle_fd, RUNTIME_LOG, 0);
 	argv[n++] = (char *)m.opt.runtime;
@@ -538,7 +541,8 @@ static void run_create(void)
 	argv[n++] = log_file;
 	argv[n++] = "--log-format";
 	argv[n++] = "json";
-	argv[n++] = "create";
+	argv[n++] = "run";
+	argv[n++] = "--detach";
 	argv[n++] = "--bundle";
 	argv[n++] = (char *)m.opt.bundle;
 	argv[n++] = "--pid-file";
@@ -568,11 +572,11 @@ static void run_create(void)
 		if (m.opt.tty && pfd[1].revents)
 			console_accept();
 	}
-	create_ms = mono_ms() - t0;
+	run_ms = mono_ms() - t0;
 	if (!WIFEXITED(m.runtime_status) || WEXITSTATUS(m.runtime_status) != 0) {
 		char why[2048];
 		runtime_error(why, sizeof(why));
-		fail_created("%s create: %s", m.opt.runtime, why);
+		fail_run("%s run: %s", m.opt.runtime, why);
 	}
 	if (m.opt.tty) {
 		/* a connection may still wait in the backlog */
@@ -583,12 +587,11 @@ static void run_create(void)
 		unlink(m.console_path);
 		m.console_path[0] = '\0';
 		if (m.out_fd[0] < 0)
-			fail_created("%s create: no terminal came on the console socket",
-				     m.opt.runtime);
+			fail_run("%s run: no terminal came on the console socket", m.opt.runtime);
 		if (m.opt.stdin_open) {
 			m.in_fd = fcntl(m.out_fd[0], F_DUPFD_CLOEXEC, 3);
 			if (m.in_fd < 0)
-				fail_created("dup of the terminal: %s", strerror(errno));
+				fail_run("dup of the terminal: %s", strerror(errno));
 		}
 	}
 }
@@ -602,16 +605,16 @@ static pid_t read_pid_file(void)
 
 	fd = openat(m.bundle_fd, MONITOR_PID_FILE, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0)
-		fail_created("open %s/%s: %s", m.opt.bundle, MONITOR_PID_FILE, strerror(errno));
+		fail_run("open %s/%s: %s", m.opt.bundle, MONITOR_PID_FILE, strerror(errno));
 	n = read(fd, buf, sizeof(buf) - 1);
 	close(fd);
 	if (n <= 0)
-		fail_created("%s/%s: empty", m.opt.bundle, MONITOR_PID_FILE);
+		fail_run("%s/%s: empty", m.opt.bundle, MONITOR_PID_FILE);
 	buf[n] = '\0';
 	errno = 0;
 	v = strtol(buf, &end, 10);
 	if (errno || end == buf || (*end && *end != '\n') || v <= 1 || v > INT_MAX)
-		fail_created("%s/%s: not a pid: '%s'", m.opt.bundle, MONITOR_PID_FILE, buf);
+		fail_run("%s/%s: not a pid: '%s'", m.opt.bundle, MONITOR_PID_FILE, buf);
 	return (pid_t)v;
 }
 
@@ -632,8 +635,8 @@ static void adopt_init(void)
 	if (r == m.init_pid)
 		init_exited(status);
 	else if (r < 0)
-		fail_created("the container's init (pid %d) is not the monitor's child: %s",
-			     (int)m.init_pid, strerror(errno));
+		fail_run("the container's init (pid %d) is not the monitor's child: %s",
+			 (int)m.init_pid, strerror(errno));
 }
 
 /* The oom_kill counter of the cgroup file open on fd; 0 if it has none. */
@@ -866,7 +869,7 @@ int main(int argc, char **argv)
 		fail("out of memory");
 	m.ctl_fd = listen_unix(MONITOR_SOCKET, SOCK_SEQPACKET, m.ctl_path, sizeof(m.ctl_path));
 
-	run_create();
+	run_container();
 	m.init_pid = read_pid_file();
 	adopt_init();
 	oom_open(m.init_pid);
@@ -876,11 +879,10 @@ int main(int argc, char **argv)
 	if (m.in_fd >= 0)
 		fcntl(m.in_fd, F_SETFL, O_NONBLOCK);
 
-	snprintf(line, sizeof(line), "{\"pid\": %d, \"create_ms\": %.1f}\n", (int)m.init_pid,
-		 create_ms);
+	snprintf(line, sizeof(line), "{\"pid\": %d, \"run_ms\": %.1f}\n", (int)m.init_pid, run_ms);
 	if (write(STDOUT_FILENO, line, strlen(line)) < 0) {
-		/* runtimed went away; the container is created all the same,
-		 * and runtimed's recovery finds it */
+		/* runtimed went away; the container runs all the same, and
+		 * runtimed's recovery finds it from the pid file */
 	}
 	/* The sync pipe is done; stdio becomes /dev/null so that no later
 	 * write can reach runtimed or a reused fd. */

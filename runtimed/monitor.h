@@ -2,7 +2,9 @@
  * (runtimed/monitor.c). Both sides include this file; nothing else is shared.
  * man/crisp-monitor.8 says the same for operators.
  *
- * runtimed starts it through its launcher, detached (LAUNCH_DETACH):
+ * runtimed starts it through its launcher, detached (LAUNCH_DETACH), when
+ * the container is to start (StartContainer; CreateContainer only writes
+ * the bundle):
  *
  *   crisp-monitor --id <64 hex> --bundle <dir> --runtime <path>
  *                 --runtime-root <dir> --log <path> --exit-file <path>
@@ -20,7 +22,7 @@
  * It becomes a child subreaper, runs
  *
  *   <runtime> --root <runtime-root> --log <bundle>/runc.log --log-format json
- *             create --bundle <bundle> --pid-file <bundle>/container.pid
+ *             run --detach --bundle <bundle> --pid-file <bundle>/container.pid
  *             [--console-socket <bundle>/console.sock] <id>
  *
  * with the container's stdio on pipes it holds (or, for --tty, the pty
@@ -28,20 +30,24 @@
  * say process.terminal), and writes ONE line to the sync pipe, then closes
  * it:
  *
- *   {"pid": 1234, "create_ms": 41.7}            created; runtimed runs start
- *   {"error": "<runtime> create: <why>"}        failed; the monitor exits 1
+ *   {"pid": 1234, "run_ms": 41.7}               started: the init runs
+ *   {"error": "<runtime> run: <why>"}           failed; the monitor exits 1
  *
- * create_ms is the wall time of `<runtime> create`, launch to exit (for
- * runtimed's debug log). <why> is the last "error" message of runc's JSON log, else what the
- * runtime printed on stderr, else its exit status. An option error is
- * reported the same way ({"error": "--id 'x': not 64 lowercase hex
- * digits"}). After a failed create the monitor runs `<runtime> --root
- * <dir> delete --force <id>` so nothing stays behind, removes its sockets
- * and writes no exit file.
+ * run_ms is the wall time of `<runtime> run --detach`, launch to exit (for
+ * runtimed's debug log). <why> is the last "error" message of runc's JSON
+ * log, else what the runtime printed on stderr, else its exit status. An
+ * option error is reported the same way ({"error": "--id 'x': not 64
+ * lowercase hex digits"}). After a failed run the monitor runs `<runtime>
+ * --root <dir> delete --force <id>` so nothing stays behind (the runtime's
+ * state, the container's cgroup), removes the pid file and its sockets and
+ * writes no exit file. The init may run (and even exit) before the line is
+ * written: its exit is kept and recorded after the line.
  *
- * runtimed waits for that line, and only then runs `<runtime> start <id>`
- * (the container's init waits in the runtime until start). If the sync
- * pipe closes without a line the monitor died: treat it as a failure.
+ * runtimed waits for that line: the container is RUNNING once it came.
+ * If the sync pipe closes without a line the monitor died: treat it as a
+ * failure. A runtimed that went away meanwhile finds the outcome in the
+ * bundle (runtimed/container.c, recovery): the exit file, else a live
+ * monitor (MONITOR_SOCKET answers) and the pid file.
  *
  * From then on it copies the container's output to the log file in the CRI
  * format (PROTOCOLS.md: "<RFC 3339 nano, UTC> stdout|stderr P|F <text>\n";
@@ -66,7 +72,7 @@
  * monitor ignores SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1/2 and SIGPIPE:
  * stopping the container is runtimed's job (runc kill), never the
  * monitor's. It keeps uid 0 but drops every capability once the container
- * is created.
+ * runs.
  *
  * Control socket (SOCK_SEQPACKET, mode 0600, peers must be uid 0; at most
  * MONITOR_CLIENTS_MAX connections, more get "error too many clients"). A

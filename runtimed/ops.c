@@ -508,19 +508,42 @@ static void update_done(int status, const char *errout, void *arg)
 	update_job_free(j);
 }
 
+/* A created container has no cgroup yet (its monitor's `runc run` makes
+ * it at start): the update goes into its bundle's config.json, which that
+ * run applies, and into its record. No runtime is involved. */
+static void update_created(struct ipc_chan *chan, struct ipc_msg *msg, struct ctr *c,
+			   const Runtime__V1__LinuxContainerResources *up, json_t *res)
+{
+	CrispIpc__Empty empty = CRISP_IPC__EMPTY__INIT;
+	struct crisp_error err = { 0 };
+
+	if (update_config_json(c->id, res, &err) < 0 || update_record(c, up, &err) < 0)
+		reply_err(chan, msg, &err);
+	else
+		ipc_reply(chan, msg, &empty.base, NULL, 0);
+}
+
 void on_container_update(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessage *req,
 			 void *arg)
 {
 	const CrispIpc__ContainerUpdateRequest *r = (const CrispIpc__ContainerUpdateRequest *)req;
 	const struct rt_handler *h = NULL;
-	struct ctr *c = running_ctr(chan, msg, r->container_id, &h);
+	struct ctr *c = id_valid(r->container_id) ? ctr_find(r->container_id) : NULL;
+	bool created = c && c->info->state == RUNTIME__V1__CONTAINER_STATE__CONTAINER_CREATED &&
+		       c->info->pid == 0;
 	struct crisp_error err = { 0 };
 	_cleanup_free_ char *text = NULL;
 	struct update_job *j;
 	json_t *res;
 
-	if (!c)
+	if (!created && !(c = running_ctr(chan, msg, r->container_id, &h)))
 		return;
+	if (created && c->busy) {
+		/* its monitor may be reading config.json right now */
+		err_set(&err, CRISP_E_UNAVAILABLE, "container %s is being started or removed",
+			c->id);
+		return reply_err(chan, msg, &err);
+	}
 	if (!r->resources) {
 		err_set(&err, CRISP_E_INVALID, "no resources to update");
 		return reply_err(chan, msg, &err);
@@ -529,6 +552,16 @@ void on_container_update(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMe
 	if (!res)
 		return reply_err(chan, msg, &err);
 	text = json_dumps(res, JSON_COMPACT);
+	if (created) {
+		if (!text) {
+			err_set(&err, CRISP_E_INVALID, "resources: a value is not valid UTF-8");
+			reply_err(chan, msg, &err);
+		} else {
+			update_created(chan, msg, c, r->resources, res);
+		}
+		json_decref(res);
+		return;
+	}
 	j = xcalloc(1, sizeof(*j));
 	memcpy(j->id, c->id, ID_LEN + 1);
 	j->res = res;

@@ -361,37 +361,11 @@ static void start_fail(struct pod_job *j)
 	start_rollback_done(0, "", j);
 }
 
-static void start_runc_done(int status, const char *errout, void *arg)
-{
-	struct pod_job *j = arg;
-	struct pod *p = j->p;
-	struct crisp_error err = { 0 };
-
-	if (status != 0) {
-		err_set(&j->err, CRISP_E_INTERNAL, "runc start of the pause container: %s",
-			*errout ? errout : "failed");
-		return start_fail(j);
-	}
-	p->info->state = RUNTIME__V1__POD_SANDBOX_STATE__SANDBOX_READY;
-	p->info->ready_to_start = false;
-	p->info->pid = j->pid;
-	p->pid_start = proc_starttime(j->pid);
-	if (state_pod_save(p, &err) < 0) {
-		j->err = err;
-		return start_fail(j);
-	}
-	p->busy--;
-	event_emit(p->id, p->id, RUNTIME__V1__CONTAINER_EVENT_TYPE__CONTAINER_STARTED_EVENT);
-	child_reply(&j->d, &p->info->base);
-	free(j);
-	/* The pause process may have died already; its exit file says so. */
-	exits_check(p->id);
-}
-
+/* The monitor ran the pause container (`runc run --detach`): it runs. */
 static void start_monitor_done(pid_t pid, const struct crisp_error *err, void *arg)
 {
 	struct pod_job *j = arg;
-	const char *args[] = { "start", j->p->id, NULL };
+	struct pod *p = j->p;
 
 	if (err) {
 		j->err = *err;
@@ -399,8 +373,18 @@ static void start_monitor_done(pid_t pid, const struct crisp_error *err, void *a
 	}
 	j->created = true;
 	j->pid = pid;
-	if (runc_run(j->h, args, start_runc_done, j, &j->err) < 0)
+	p->info->state = RUNTIME__V1__POD_SANDBOX_STATE__SANDBOX_READY;
+	p->info->ready_to_start = false;
+	p->info->pid = j->pid;
+	p->pid_start = proc_starttime(j->pid);
+	if (state_pod_save(p, &j->err) < 0)
 		return start_fail(j);
+	p->busy--;
+	event_emit(p->id, p->id, RUNTIME__V1__CONTAINER_EVENT_TYPE__CONTAINER_STARTED_EVENT);
+	child_reply(&j->d, &p->info->base);
+	free(j);
+	/* The pause process may have died already; its exit file says so. */
+	exits_check(p->id);
 }
 
 /* --- the pause without runc ---------------------------------------------------

@@ -46,7 +46,7 @@ struct runc_job {
 	size_t len;
 	runc_done_fn done;
 	void *arg;
-	char what[128]; /* "runc start <id>", for the timing log */
+	char what[128]; /* "runc kill <id>", for the timing log */
 	double t0;
 };
 
@@ -183,17 +183,17 @@ static void mon_free(struct mon_job *j)
 	free(j);
 }
 
-/* The monitor's {"pid": N, "create_ms": T} or crisp-pause's {"pid": N,
+/* The monitor's {"pid": N, "run_ms": T} or crisp-pause's {"pid": N,
  * "start": S}: log the time, take the start time. */
 static void sync_extra(struct mon_job *j, json_t *o, uint64_t *ret_start, struct crisp_error *err)
 {
 	json_t *v;
 
 	if (!j->pause_done) {
-		v = json_object_get(o, "create_ms");
+		v = json_object_get(o, "run_ms");
 		if (json_is_number(v))
-			log_debug("runc create %s: %.1f ms (in its monitor)", j->id,
-				  json_number_value(v));
+			log_debug("runc run %s: %.1f ms (in its monitor, %.1f ms with it)", j->id,
+				  json_number_value(v), mono_ms() - j->t0);
 		return;
 	}
 	log_debug("crisp-pause %s: %.1f ms", j->id, mono_ms() - j->t0);

@@ -18,6 +18,7 @@ import threading
 import time
 
 import grpc
+import pytest
 
 import harness
 from conftest import POD_LOG_LINE_MAX
@@ -610,11 +611,12 @@ def test_events_subscribers_end_cleanly(pod_env, cri):
 
 
 SLOW_START = """#!/bin/sh
-# runc, but `start` answers only a second after the container started: a
-# container that exits at once has its exit recorded before the reply.
+# runc, but `run` (the monitor's, which starts the container) returns only a
+# second after the container started: a container that exits at once has
+# exited long before its monitor reports it started.
 %s "$@"
 rc=$?
-[ "$3" = start ] && sleep 1
+case " $* " in *" run "*) sleep 1 ;; esac
 exit $rc
 """
 
@@ -629,13 +631,14 @@ def test_start_reply_after_exit(pod_env_factory, cri, tmp_path):
     cid = k.create(pod, sh_config("quick", env.images.busybox, "exit 4"))
     before = time.time_ns()
     k.start(cid)
-    st = k.status(cid)
-    # The exit came first: the start reply must not bring back RUNNING, and
-    # the start time is not the reply's.
-    assert st.state == cri.CONTAINER_EXITED, st.state
-    assert st.exit_code == 4
+    st = k.wait_state(cid, cri.CONTAINER_EXITED, timeout=15)
+    # The exit came before the start was reported: the start time is the
+    # one taken before the start, never after the finish.
+    assert st.exit_code == 4 and st.reason == "Error", st
     assert before <= st.started_at <= st.finished_at, (before, st.started_at, st.finished_at)
     assert st.finished_at < time.time_ns()
+    k.remove(cid)
+    assert_no_leftovers(env, [cid])
 
 
 def test_update_resources_stored(pod_env, cri):
@@ -737,3 +740,219 @@ def test_copy_snapshot_bind_mounted(pod_env_factory, cri):
     k.stop_pod(pod)
     k.remove_pod(pod)
     assert_no_leftovers(env, [pod, cid])
+
+
+# --- CreateContainer prepares, StartContainer runs: one runc invocation ------------------
+
+
+def runc_state_dir(env, cid):
+    return os.path.join(env.c.config["crispd"]["state_dir"], "runtimed", "runc", cid)
+
+
+def test_created_container_has_no_process(pod_env_factory, cri):
+    """CreateContainer writes the bundle only: no monitor, no runc state,
+    no cgroup until StartContainer; the start is one `runc run`."""
+    env = pod_env_factory(config={"crispd": {"log_level": "debug"}})
+    k = env.cri
+    pod = k.run_pod(pod_config("ctr-lazy"))
+    mark = env.c.mark()
+    cid = k.create(pod, container_config("lazy", env.images.busybox))
+    assert k.status(cid).state == cri.CONTAINER_CREATED
+    assert not harness.monitor_processes([cid])
+    assert not os.path.exists(runc_state_dir(env, cid))
+    assert not harness.cgroups_named([cid])
+    # A created container's stats are zeros, not an error.
+    s = env.c.call("ContainerStats", cri.ContainerStatsRequest(container_id=cid)).stats
+    assert s.attributes.id == cid
+    assert s.cpu.usage_core_nano_seconds.value == 0 and s.memory.working_set_bytes.value == 0
+    k.start(cid)
+    assert k.status(cid).state == cri.CONTAINER_RUNNING
+    assert harness.monitor_processes([cid])
+    line = env.c.wait_log(r"runc run %s: [0-9.]+ ms \(in its monitor" % cid, mark, 10)
+    assert line
+    calls = [ln for ln in env.c.lines(mark) if cid in ln and
+             any(" runc %s " % sub in ln for sub in ("create", "start", "run"))]
+    assert len(calls) == 1 and "runc run" in calls[0], calls
+
+
+def test_start_of_missing_executable_fails_cleanly(pod_env, cri):
+    """What runc create used to report at CreateContainer comes at
+    StartContainer now: the start fails with runc's message, the container
+    is EXITED with reason StartError, and nothing of it is left."""
+    env, k = pod_env, pod_env.cri
+    pod = k.run_pod(pod_config("ctr-noexec"))
+    cid = k.create(pod, container_config("noexec", env.images.busybox,
+                                         command=["no-such-executable"]))
+    assert k.status(cid).state == cri.CONTAINER_CREATED
+    e = rpc_error(k.start, cid)
+    assert "no-such-executable" in e.details() and "not found" in e.details(), e.details()
+    st = k.status(cid)
+    assert st.state == cri.CONTAINER_EXITED, st
+    assert st.exit_code == 128 and st.reason == "StartError", st
+    assert "no-such-executable" in st.message, st.message
+    assert st.finished_at > 0 and st.started_at == 0, st
+    assert not harness.monitor_processes([cid])
+    assert not os.path.exists(runc_state_dir(env, cid))
+    assert not harness.cgroups_named([cid])
+    bundle = os.path.join(env.c.config["crispd"]["state_dir"], "runtimed", "bundles", cid)
+    assert not [f for f in os.listdir(bundle) if f.endswith(".sock") or f == "starting"]
+    # It cannot be started again, and goes like any exited container.
+    e = rpc_error(k.start, cid)
+    assert e.code() == grpc.StatusCode.FAILED_PRECONDITION, e
+    k.remove(cid)
+    k.stop_pod(pod)
+    k.remove_pod(pod)
+    assert_no_leftovers(env, [pod, cid])
+
+
+def test_stop_and_remove_never_started(pod_env_factory, cri):
+    """A created container that never started stops and goes without any
+    runc call, as it was seen before: EXITED, killed by the stop's signal."""
+    env = pod_env_factory(config={"crispd": {"log_level": "debug"}})
+    k = env.cri
+    streams = [EventStream(env.c.sock)]
+    try:
+        time.sleep(0.3)
+        pod = k.run_pod(pod_config("ctr-never"))
+        mark = env.c.mark()
+        a = k.create(pod, container_config("a", env.images.busybox))
+        b = k.create(pod, container_config("b", env.images.busybox))
+        c = k.create(pod, container_config("c", env.images.busybox))
+        k.stop(a, timeout=10)
+        st = k.status(a)
+        assert st.state == cri.CONTAINER_EXITED and st.exit_code == 143, st
+        assert st.reason == "Error" and st.started_at == 0 and st.finished_at > 0, st
+        k.stop(a, timeout=10)  # again: fine
+        k.remove(a)
+        k.remove(b)  # never stopped: removed all the same
+        with pytest.raises(grpc.RpcError):
+            k.status(b)
+        k.stop_pod(pod)
+        st = k.status(c)
+        assert st.state == cri.CONTAINER_EXITED and st.exit_code == 137, st
+        k.remove_pod(pod)
+        assert k.list_containers() == []
+        kinds = [cri.CONTAINER_CREATED_EVENT, cri.CONTAINER_STOPPED_EVENT,
+                 cri.CONTAINER_DELETED_EVENT]
+        seen = {a: [], b: [], c: []}
+        deadline = time.monotonic() + 30
+        while any(len(v) < len(kinds) for v in seen.values()) and time.monotonic() < deadline:
+            try:
+                ev = streams[0].events.get(timeout=1)
+            except queue.Empty:
+                continue
+            if ev.container_id in seen:
+                seen[ev.container_id].append(ev.container_event_type)
+        for cid, got in seen.items():
+            assert got == kinds, (cid[:12], got)
+        runc_calls = [ln for ln in env.c.lines(mark)
+                      if any(" runc %s " % sub in ln and i in ln
+                             for sub in ("kill", "delete", "run") for i in (a, b, c))]
+        assert not runc_calls, runc_calls
+        assert_no_leftovers(env, [pod, a, b, c])
+    finally:
+        for s in streams:
+            s.close()
+
+
+def test_update_created_then_start(pod_env, cri):
+    """UpdateContainerResources of a created container changes its record
+    and its config.json only; the start puts the new limits in the cgroup."""
+    env, k = pod_env, pod_env.cri
+    pod = k.run_pod(pod_config("ctr-upd-created"))
+    cfg = container_config("upd", env.images.busybox)
+    cfg.linux.resources.cpu_shares = 512
+    cfg.linux.resources.memory_limit_in_bytes = 64 * MiB
+    cid = k.create(pod, cfg)
+    up = cri.UpdateContainerResourcesRequest(container_id=cid)
+    up.linux.memory_limit_in_bytes = 96 * MiB
+    up.linux.memory_swap_limit_in_bytes = 96 * MiB
+    env.c.call("UpdateContainerResources", up)
+    st = k.status(cid)
+    assert st.state == cri.CONTAINER_CREATED
+    assert st.resources.linux.memory_limit_in_bytes == 96 * MiB
+    assert st.resources.linux.cpu_shares == 512
+    assert not os.path.exists(runc_state_dir(env, cid))
+    bundle = os.path.join(env.c.config["crispd"]["state_dir"], "runtimed", "bundles", cid)
+    with open(os.path.join(bundle, "config.json")) as f:
+        res = json.load(f)["linux"]["resources"]
+    assert res["memory"]["limit"] == 96 * MiB and res["cpu"]["shares"] == 512, res
+    k.start(cid)
+    assert cgroup_value(k, cid, "memory/memory.limit_in_bytes") == str(96 * MiB)
+    assert cgroup_value(k, cid, "cpu/cpu.shares") == "512"
+
+
+SLOW_RUN = """#!/bin/sh
+# runc, but the monitor's `run` waits before it runs: runtimed can be killed
+# while a start is in flight.
+case " $* " in *" run "*) sleep 1.5 ;; esac
+exec %s "$@"
+"""
+
+
+def test_runtimed_killed_during_start(pod_env_factory, cri, tmp_path):
+    """runtimed killed while two StartContainer calls are in flight, one
+    that succeeds and one whose executable is missing: the restarted
+    runtimed finds each outcome from the bundle and the monitor: RUNNING
+    and EXITED (StartError), and nothing is left behind. A created
+    container that was not being started stays created, and starts."""
+    script = tmp_path / "slow-run-runc"
+    script.write_text(SLOW_RUN % shutil.which("runc"))
+    script.chmod(0o755)
+    env = pod_env_factory(config={'runtime_handler "slow-run"': {"path": str(script)}})
+    k = env.cri
+    pod = k.run_pod(pod_config("ctr-start-killed"), handler="slow-run")
+    good = k.create(pod, sh_config("good", env.images.busybox, "echo up; sleep 3600"))
+    bad = k.create(pod, container_config("bad", env.images.busybox,
+                                         command=["no-such-executable"]))
+    idle = k.create(pod, container_config("idle", env.images.busybox))
+    errors = []
+
+    def start(cid):
+        try:
+            k.start(cid)
+        except grpc.RpcError as e:
+            errors.append(e)
+    threads = [threading.Thread(target=start, args=(cid,)) for cid in (good, bad)]
+    for t in threads:
+        t.start()
+    time.sleep(0.5)  # both monitors launched, their runc not yet run
+    assert harness.monitor_processes([good]) and harness.monitor_processes([bad])
+    old = env.c.children()["crisp-runtimed"]
+    mark = env.c.mark()
+    os.kill(old, signal.SIGKILL)
+    for t in threads:
+        t.join(30)
+    env.c.wait_new_pid("crisp-runtimed", old, 15)
+    assert len(errors) == 2, errors  # their runtimed went away
+
+    def settled():
+        try:
+            return (k.status(good).state == cri.CONTAINER_RUNNING and
+                    k.status(bad).state == cri.CONTAINER_EXITED)
+        except grpc.RpcError:
+            return False
+    harness.wait_for(settled, 30, what="the starts in flight resolved")
+    # resolved by the restarted runtimed, not by the one killed
+    env.c.wait_log(r"container %s: its start, in flight at the restart, succeeded" % good[:12],
+                   mark, 5)
+    env.c.wait_log(r"container %s: start failed: .*no-such-executable" % bad[:12], mark, 5)
+    st = k.status(good)
+    assert st.started_at > 0 and st.started_at <= time.time_ns(), st
+    assert k.sh(good, "echo alive")[1] == "alive\n"
+    harness.wait_for(lambda: ("stdout", "up", True) in
+                     harness.cri_log_lines(log_file(env, pod, good)), 10, what="its log")
+    st = k.status(bad)
+    assert st.reason == "StartError" and st.exit_code != 0, st
+    assert not harness.monitor_processes([bad])
+    assert not os.path.exists(runc_state_dir(env, bad))
+    assert k.status(idle).state == cri.CONTAINER_CREATED
+    assert not harness.monitor_processes([idle])
+    k.start(idle)
+    assert k.status(idle).state == cri.CONTAINER_RUNNING
+    k.stop(good, timeout=1)
+    assert k.status(good).state == cri.CONTAINER_EXITED
+    k.stop_pod(pod)
+    k.remove_pod(pod)
+    assert k.list_containers() == []
+    assert_no_leftovers(env, [pod, good, bad, idle])

@@ -12,6 +12,7 @@ import concurrent.futures
 import ipaddress
 import json
 import os
+import shutil
 import threading
 import uuid
 
@@ -132,6 +133,27 @@ def test_unknown_runtime_handler_fails_cleanly(pod_env, cri):
     # The name is free again: the failed attempt rolled back its reservation.
     pod = k.run_pod(pod_config("handler", uid=cfg.metadata.uid))
     assert k.pod_status(pod).status.state == cri.SANDBOX_READY
+
+
+def test_pause_under_a_monitor_is_one_runc_run(pod_env_factory, cri):
+    """With a handler other than the default the pause runs under a monitor,
+    like a container: its one `runc run --detach` starts it (no `runc
+    start`), and a container that never started goes with the pod."""
+    env = pod_env_factory(config={'runtime_handler "other"': {"path": shutil.which("runc")},
+                                  "crispd": {"log_level": "debug"}})
+    k = env.cri
+    mark = env.c.mark()
+    pod = k.run_pod(pod_config("pause-monitor"), handler="other")
+    assert k.pod_status(pod).status.state == cri.SANDBOX_READY
+    env.c.wait_log(r"runc run %s: [0-9.]+ ms \(in its monitor" % pod, mark, 10)
+    assert harness.monitor_processes([pod])
+    cid = k.run(pod, container_config("c", env.images.busybox))
+    assert k.sh(cid, "echo ok")[1] == "ok\n"
+    never = k.create(pod, container_config("never", env.images.busybox))
+    assert not [ln for ln in env.c.lines(mark) if " runc start " in ln]
+    k.remove_pod(pod)  # without a stop first: it stops what runs
+    assert k.list_containers() == [] and k.list_pods() == []
+    assert_no_leftovers(env, [pod, cid, never])
 
 
 def test_same_name_concurrently_one_wins(pod_env, cri):

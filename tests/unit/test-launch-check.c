@@ -75,7 +75,6 @@ static int runc(char *const argv[], char *const envp[], char *why, size_t whylen
 
 static void test_runc_valid(void)
 {
-	RUNC_OK("start", "start", ID);
 	RUNC_OK("delete", "delete", ID);
 	RUNC_OK("delete --force", "delete", "--force", ID);
 	RUNC_OK("kill with a signal name", "kill", ID, "KILL");
@@ -95,33 +94,37 @@ static void test_runc_refused(void)
 	RUNC_NO("create (only the monitor creates)", "runc", "--root", ROOT, "create", "--bundle",
 		B, ID);
 	RUNC_NO("run", "runc", "--root", ROOT, "run", "--bundle", B, ID);
+	RUNC_NO("run --detach (only the monitor starts)", "runc", "--root", ROOT, "run", "--detach",
+		"--bundle", B, ID);
+	RUNC_NO("start (the monitor's run starts containers)", "runc", "--root", ROOT, "start", ID);
 	RUNC_NO("checkpoint", "runc", "--root", ROOT, "checkpoint", ID);
 	RUNC_NO("an unknown subcommand", "runc", "--root", ROOT, "frobnicate", ID);
-	RUNC_NO("a global flag as subcommand", "runc", "--root", ROOT, "--debug", "start", ID);
+	RUNC_NO("a global flag as subcommand", "runc", "--root", ROOT, "--debug", "delete", ID);
 
 	/* --root */
-	RUNC_NO("another --root", "runc", "--root", "/tmp/runc", "start", ID);
-	RUNC_NO("a --root with a trailing slash", "runc", "--root", ROOT "/", "start", ID);
-	RUNC_NO("a --root through ..", "runc", "--root", ROOT "/../runc", "start", ID);
-	RUNC_NO("no --root", "runc", "start", ID, "x", "y");
-	RUNC_NO("--root=", "runc", "--root=" ROOT, "start", ID, "x");
-	RUNC_NO("too few arguments", "runc", "--root", ROOT, "start");
+	RUNC_NO("another --root", "runc", "--root", "/tmp/runc", "delete", ID);
+	RUNC_NO("a --root with a trailing slash", "runc", "--root", ROOT "/", "delete", ID);
+	RUNC_NO("a --root through ..", "runc", "--root", ROOT "/../runc", "delete", ID);
+	RUNC_NO("no --root", "runc", "delete", ID, "x", "y");
+	RUNC_NO("--root=", "runc", "--root=" ROOT, "delete", ID, "x");
+	RUNC_NO("too few arguments", "runc", "--root", ROOT, "delete");
 
 	/* container ids */
-	RUNC_NO("a 63-digit id", "runc", "--root", ROOT, "start",
+	RUNC_NO("a 63-digit id", "runc", "--root", ROOT, "delete",
 		"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcde");
-	RUNC_NO("a 65-digit id", "runc", "--root", ROOT, "start", ID "0");
-	RUNC_NO("an upper-case id", "runc", "--root", ROOT, "start",
+	RUNC_NO("a 65-digit id", "runc", "--root", ROOT, "delete", ID "0");
+	RUNC_NO("an upper-case id", "runc", "--root", ROOT, "delete",
 		"0123456789ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef");
-	RUNC_NO("an id with a non-hex letter", "runc", "--root", ROOT, "start",
+	RUNC_NO("an id with a non-hex letter", "runc", "--root", ROOT, "delete",
 		"g123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef");
-	RUNC_NO("an id that is a path", "runc", "--root", ROOT, "start",
+	RUNC_NO("an id that is a path", "runc", "--root", ROOT, "delete",
 		"../../../../../../etc/passwd");
 	RUNC_NO("kill of a bad id", "runc", "--root", ROOT, "kill", "1234", "KILL");
 
 	/* extra or wrong arguments */
-	RUNC_NO("start with extra arguments", "runc", "--root", ROOT, "start", "--detach", ID);
-	RUNC_NO("start of two ids", "runc", "--root", ROOT, "start", ID2, ID);
+	RUNC_NO("delete with extra arguments", "runc", "--root", ROOT, "delete", "--force",
+		"--detach", ID);
+	RUNC_NO("delete of two ids", "runc", "--root", ROOT, "delete", ID2, ID);
 	RUNC_NO("delete with another flag", "runc", "--root", ROOT, "delete", "--all", ID);
 	RUNC_NO("kill without a signal", "runc", "--root", ROOT, "kill", ID);
 	RUNC_NO("kill --all", "runc", "--root", ROOT, "kill", "--all", ID, "KILL");
@@ -163,17 +166,17 @@ static void test_runc_refused(void)
 		B "/exec-..json", "--pid-file", B "/exec-1.pid", ID);
 
 	/* the environment is exactly the fixed PATH */
-	ok(runc(ARGV("runc", "--root", ROOT, "start", ID), NULL, why, sizeof(why)) < 0,
+	ok(runc(ARGV("runc", "--root", ROOT, "delete", ID), NULL, why, sizeof(why)) < 0,
 	   "runc refuses no environment (%s)", why);
-	ok(runc(ARGV("runc", "--root", ROOT, "start", ID), ARGV(NULL), why, sizeof(why)) < 0,
+	ok(runc(ARGV("runc", "--root", ROOT, "delete", ID), ARGV(NULL), why, sizeof(why)) < 0,
 	   "runc refuses an empty environment (%s)", why);
-	ok(runc(ARGV("runc", "--root", ROOT, "start", ID), ARGV("PATH=/tmp:/usr/bin"), why,
+	ok(runc(ARGV("runc", "--root", ROOT, "delete", ID), ARGV("PATH=/tmp:/usr/bin"), why,
 		sizeof(why)) < 0,
 	   "runc refuses another PATH (%s)", why);
-	ok(runc(ARGV("runc", "--root", ROOT, "start", ID), ARGV(good_env[0], "LD_PRELOAD=/x.so"),
+	ok(runc(ARGV("runc", "--root", ROOT, "delete", ID), ARGV(good_env[0], "LD_PRELOAD=/x.so"),
 		why, sizeof(why)) < 0,
 	   "runc refuses a variable beside PATH (%s)", why);
-	ok(runc(ARGV("runc", "--root", ROOT, "start", ID), ARGV("LD_PRELOAD=/x.so", good_env[0]),
+	ok(runc(ARGV("runc", "--root", ROOT, "delete", ID), ARGV("LD_PRELOAD=/x.so", good_env[0]),
 		why, sizeof(why)) < 0,
 	   "runc refuses a variable before PATH (%s)", why);
 }

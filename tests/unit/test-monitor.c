@@ -1,8 +1,9 @@
 /* crisp-monitor, driven as runtimed drives it, against a fake OCI runtime:
- * a shell script whose `create` starts `sh -c <payload>` in the background
- * on the stdio it was given, writes its pid to --pid-file and exits 0. So
- * the container runs at once (there is no `start` step), and its process is
- * reparented to the monitor when the script exits, as runc's init is.
+ * a shell script whose `run --detach` starts `sh -c <payload>` in the
+ * background on the stdio it was given, writes its pid to --pid-file and
+ * exits 0. So the container runs at once, as with runc's `run --detach`,
+ * and its process is reparented to the monitor when the script exits, as
+ * runc's init is.
  *
  * Needs root (the monitor's control socket takes uid 0 peers only). */
 #include "autoconfig.h"
@@ -48,9 +49,11 @@ static const char fake_runtime[] =
 	"echo \"$cmd $*\" >> \"$dir/calls\"\n"
 	"case \"$cmd\" in\n"
 	"delete) exit 0 ;;\n"
-	"create) ;;\n"
+	"run) ;;\n"
 	"*) echo \"fake: unknown command $cmd\" >&2; exit 2 ;;\n"
 	"esac\n"
+	"[ \"$1\" = --detach ] || { echo \"fake: run without --detach\" >&2; exit 2; }\n"
+	"shift\n"
 	"while [ $# -gt 1 ]; do\n"
 	"  case \"$1\" in\n"
 	"  --bundle) b=$2; shift 2 ;;\n"
@@ -81,9 +84,9 @@ static const char fake_runtime_tty[] =
 	"a = sys.argv[1:]\n"
 	"while a[0] in ('--root', '--log', '--log-format'):\n"
 	"    a = a[2:]\n"
-	"if a[0] != 'create':\n"
-	"    sys.exit(0)\n"
-	"opts = dict(zip(a[1:-1:2], a[2:-1:2]))\n"
+	"if a[:2] != ['run', '--detach']:\n"
+	"    sys.exit(2)\n"
+	"opts = dict(zip(a[2:-1:2], a[3:-1:2]))\n"
 	"master, slave = pty.openpty()\n"
 	"s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)\n"
 	"s.connect(opts['--console-socket'])\n"
@@ -382,11 +385,16 @@ static void test_exit_code(void)
 	struct exit_info e;
 	unsigned long long t0 = now_ns();
 	static const struct rec want[] = { { "stdout", "F", "hello" } };
+	char want_call[1024];
 
 	setup("echo hello; exit 3");
 	start(&mon, NULL, NULL);
-	ok(sync_pid(&mon) > 1, "create: the sync line carries the container's pid");
-	ok(strstr(mon.line, "\"create_ms\": ") != NULL, "the sync line says how long create took");
+	ok(sync_pid(&mon) > 1, "run: the sync line carries the container's pid");
+	ok(strstr(mon.line, "\"run_ms\": ") != NULL, "the sync line says how long run took");
+	snprintf(want_call, sizeof(want_call), "run --detach --bundle %s --pid-file %s/%s %s\n",
+		 bundle, bundle, MONITOR_PID_FILE, ID);
+	is_str(read_file(path_in(tmp, "/calls")), want_call,
+	       "the runtime ran `run --detach`, once, and nothing else");
 	is_int(finish(&mon), 0, "the monitor exits 0 after the container");
 	check_log(logpath, want, 1, "hello: one F record in the CRI format");
 	if (ok(read_exit(&e), "exit file written")) {
@@ -515,7 +523,7 @@ static void test_sigkill(void)
 	}
 }
 
-static void test_create_fails(void)
+static void test_run_fails(void)
 {
 	struct mon mon;
 	char path[512], calls[160], want[512];
@@ -526,18 +534,19 @@ static void test_create_fails(void)
 	write_file(path, "boom: \"quoted\"\ttab\n", 0644);
 	snprintf(calls, sizeof(calls), "%s/calls", tmp);
 	start(&mon, NULL, NULL);
-	snprintf(want, sizeof(want), "{\"error\": \"%s create: boom: \\\"quoted\\\"\\u0009tab\"}\n",
+	snprintf(want, sizeof(want), "{\"error\": \"%s run: boom: \\\"quoted\\\"\\u0009tab\"}\n",
 		 runtime);
-	is_str(sync_line(&mon), want, "failed create: the runtime's stderr, JSON-escaped");
-	is_int(finish(&mon), 1, "failed create: monitor exits 1");
-	ok(access(exitpath, F_OK) < 0, "failed create: no exit file");
+	is_str(sync_line(&mon), want, "failed run: the runtime's stderr, JSON-escaped");
+	is_int(finish(&mon), 1, "failed run: monitor exits 1");
+	ok(access(exitpath, F_OK) < 0, "failed run: no exit file");
 	c = read_file(calls);
-	like(c, "delete --force " ID, "failed create: the runtime's delete --force ran");
+	like(c, "delete --force " ID, "failed run: the runtime's delete --force ran");
 	ok(access(path_in(bundle, "/" MONITOR_SOCKET), F_OK) < 0,
-	   "failed create: control socket removed");
+	   "failed run: control socket removed");
+	ok(access(path_in(bundle, "/" MONITOR_PID_FILE), F_OK) < 0, "failed run: no pid file left");
 }
 
-static void test_create_fails_json(void)
+static void test_run_fails_json(void)
 {
 	struct mon mon;
 	char path[512], want[512];
@@ -545,15 +554,15 @@ static void test_create_fails_json(void)
 	setup("exit 0");
 	snprintf(path, sizeof(path), "%s/fail-json", bundle);
 	write_file(path,
-		   "{\"level\":\"error\",\"msg\":\"runc create failed: \\u00e9\\\"x\\\" "
+		   "{\"level\":\"error\",\"msg\":\"runc run failed: \\u00e9\\\"x\\\" "
 		   "\\ud83d\\ude00\",\"time\":\"2026-01-01T00:00:00Z\"}\n",
 		   0644);
 	start(&mon, NULL, NULL);
 	snprintf(want, sizeof(want),
-		 "{\"error\": \"%s create: runc create failed: \xc3\xa9\\\"x\\\" "
+		 "{\"error\": \"%s run: runc run failed: \xc3\xa9\\\"x\\\" "
 		 "\xf0\x9f\x98\x80\"}\n",
 		 runtime);
-	is_str(sync_line(&mon), want, "failed create: the message of runc's JSON log");
+	is_str(sync_line(&mon), want, "failed run: the message of runc's JSON log");
 	is_int(finish(&mon), 1, "json failure: monitor exits 1");
 }
 
@@ -624,7 +633,7 @@ static void test_tty(void)
 	start(&mon, "--tty", "--stdin");
 	ok(sync_pid(&mon) > 1, "tty: created, the master came on the console socket");
 	ok(access(path_in(bundle, "/" MONITOR_CONSOLE_SOCKET), F_OK) < 0,
-	   "tty: console socket removed after create");
+	   "tty: console socket removed after run");
 	fd = ctl_connect();
 	is_str(request(fd, "resize 33 77"), "ok", "tty: resize answers ok");
 	is_str(request(fd, "resize 0 77"), "error resize: rows and cols must be in [1, 65535]",
@@ -755,8 +764,8 @@ int main(void)
 	test_reopen_and_sigterm();
 	test_attach_stdin();
 	test_sigkill();
-	test_create_fails();
-	test_create_fails_json();
+	test_run_fails();
+	test_run_fails_json();
 	test_not_our_child();
 	test_bad_options();
 	test_tty();
