@@ -286,3 +286,37 @@ int check_pause(const char *file, char *const argv[], char *const envp[], char *
 		return refuse(why, whylen, "pause: unexpected argument '%.32s'", argv[i]);
 	return 0;
 }
+
+/* crisp-exec --id ID --bundle <bundles>/ID --process <bundle>/exec-N.json
+ *   --pid-file <bundle>/exec-N.pid --init-pid N --init-start N (or the
+ * streaming server's stream-N.json and stream-N.pid), in exactly this
+ * order (runtimed/exec.h). What it reads and writes is in that container's
+ * bundle, as for `runc exec`; the pid it enters is checked by crisp-exec
+ * itself (starttime, root, cgroup), the one thing only it can do. */
+int check_exec(const char *file, char *const argv[], char *const envp[], char *why, size_t whylen)
+{
+	size_t n = count(argv);
+	const char *id;
+	_cleanup_free_ char *bundle = NULL;
+
+	if (!env_ok(envp))
+		return refuse(why, whylen, "exec: environment is not the fixed PATH");
+	if (n != 13 || !streq(argv[1], "--id") || !id_valid(argv[2]))
+		return refuse(why, whylen, "exec: must be --id <container id> and 5 more options");
+	id = argv[2];
+	bundle = xasprintf("%s/%s", rt.bundles, id);
+	if (!streq(argv[3], "--bundle") || !streq(argv[4], bundle))
+		return refuse(why, whylen, "exec: --bundle must be %s", bundle);
+	if (!streq(argv[5], "--process") || !streq(argv[7], "--pid-file") ||
+	    !((bundle_file_ok(argv[6], id, "exec-", ".json") &&
+	       bundle_file_ok(argv[8], id, "exec-", ".pid")) ||
+	      (bundle_file_ok(argv[6], id, "stream-", ".json") &&
+	       bundle_file_ok(argv[8], id, "stream-", ".pid"))))
+		return refuse(why, whylen,
+			      "exec: --process and --pid-file must be exec-N or stream-N files "
+			      "of the bundle");
+	if (!streq(argv[9], "--init-pid") || !number_ok(argv[10], false, 10) ||
+	    !streq(argv[11], "--init-start") || !number_ok(argv[12], false, 20))
+		return refuse(why, whylen, "exec: --init-pid and --init-start must be numbers");
+	return 0;
+}

@@ -1,6 +1,7 @@
-/* Operations on running containers: ExecSync (runc exec through the
- * launcher, output on pipes read on the loop, each stream capped at
- * runtime.exec_output_max), UpdateContainerResources (runc update),
+/* Operations on running containers: ExecSync (crisp-exec, or the
+ * handler's runc exec, through the launcher, output on pipes read on the
+ * loop, each stream capped at runtime.exec_output_max),
+ * UpdateContainerResources (runc update),
  * ReopenContainerLog (the monitor's control socket) and stats (cgroups,
  * the pod's netns, the writable layer measured by a worker thread). */
 #include "autoconfig.h"
@@ -22,6 +23,7 @@
 #include "common/launcher.h"
 #include "common/log.h"
 #include "runtimed/cgroup.h"
+#include "runtimed/exec.h"
 #include "runtimed/monitor.h"
 #include "runtimed/runtimed.h"
 
@@ -69,6 +71,7 @@ struct exec_job {
 	size_t olen, elen;
 	int64_t timeout;
 	bool timed_out;
+	bool direct; /* crisp-exec, not runc exec */
 };
 
 static unsigned exec_seq;
@@ -176,6 +179,12 @@ static void exec_exited(struct launch *l, int status, void *arg)
 	} else if (status < 0) {
 		err_set(&err, CRISP_E_UNAVAILABLE, "exec in %s: the launcher went away", j->id);
 		child_reply_error(&j->d, &err);
+	} else if (j->direct && WIFEXITED(status) && WEXITSTATUS(status) == EXEC_EXIT_NOT_RUNNING &&
+		   access(j->pid_path, F_OK) < 0) {
+		/* crisp-exec's own status (no process was started, so no pid
+		 * file): the init it was to enter is gone */
+		err_set(&err, CRISP_E_PRECONDITION, "container %s is not running", j->id);
+		child_reply_error(&j->d, &err);
 	} else {
 		reply.stdout.data = j->obuf;
 		reply.stdout.len = j->olen;
@@ -189,17 +198,72 @@ static void exec_exited(struct launch *l, int status, void *arg)
 	exec_free(j);
 }
 
+/* crisp-exec instead of `runc exec` where runtimed knows what runc would
+ * do: its default handler (runc) with the cgroupfs driver (crisp-exec
+ * joins cgroupsPath as a path), and an init pid recorded with its
+ * starttime. Other handlers may confine differently: they keep theirs.
+ * A tty exec keeps runc too: runc gives the process a terminal of the
+ * container's own devpts, where ttyname() finds it (tmux, sudo and tty
+ * need that), and crisp-exec has no pty relay to do the same. */
+bool exec_direct(const struct ctr *c, const struct rt_handler *h, bool tty)
+{
+	return !tty && !rt.host.systemd_cgroup && h == &rt.handlers[0] && c->info->pid > 1 &&
+	       c->pid_start != 0;
+}
+
+void exec_cmd(const struct ctr *c, const struct rt_handler *h, bool tty, const char *process_path,
+	      const char *pid_path, struct exec_cmd *cmd)
+{
+	size_t n = 0;
+
+	if (exec_direct(c, h, tty)) {
+		snprintf(cmd->bundle, sizeof(cmd->bundle), "%s/%s", rt.bundles, c->id);
+		snprintf(cmd->init_pid, sizeof(cmd->init_pid), "%d", (int)c->info->pid);
+		snprintf(cmd->init_start, sizeof(cmd->init_start), "%llu",
+			 (unsigned long long)c->pid_start);
+		cmd->program = "exec";
+		cmd->argv[n++] = "crisp-exec";
+		cmd->argv[n++] = "--id";
+		cmd->argv[n++] = c->id;
+		cmd->argv[n++] = "--bundle";
+		cmd->argv[n++] = cmd->bundle;
+		cmd->argv[n++] = "--process";
+		cmd->argv[n++] = process_path;
+		cmd->argv[n++] = "--pid-file";
+		cmd->argv[n++] = pid_path;
+		cmd->argv[n++] = "--init-pid";
+		cmd->argv[n++] = cmd->init_pid;
+		cmd->argv[n++] = "--init-start";
+		cmd->argv[n++] = cmd->init_start;
+	} else {
+		cmd->program = h->name;
+		cmd->argv[n++] = h->name;
+		cmd->argv[n++] = "--root";
+		cmd->argv[n++] = rt.runc_root;
+		cmd->argv[n++] = "exec";
+		cmd->argv[n++] = "--process";
+		cmd->argv[n++] = process_path;
+		cmd->argv[n++] = "--pid-file";
+		cmd->argv[n++] = pid_path;
+		cmd->argv[n++] = c->id;
+	}
+	cmd->argv[n] = NULL;
+}
+
 /* The exec'd process: the container's own process settings (user, env,
- * cwd, capabilities, ...) with args replaced, no terminal. */
-int exec_process(const char *id, const CrispIpc__ExecSyncRequest *r, const char *path,
-		 struct crisp_error *err)
+ * cwd, capabilities, ...) with args replaced, a terminal or none. Written
+ * in place, without fsync: it is read once by what runs next and removed
+ * after, and a crash loses nothing that matters. */
+int exec_process(const char *id, const CrispIpc__ExecSyncRequest *r, bool terminal,
+		 const char *path, struct crisp_error *err)
 {
 	_cleanup_free_ char *cfgpath = bundle_path(id, "config.json");
 	json_error_t jerr;
 	json_t *spec = json_load_file(cfgpath, JSON_REJECT_DUPLICATES, &jerr);
 	json_t *proc = json_object_get(spec, "process"), *args;
 	_cleanup_free_ char *text = NULL;
-	int ret;
+	_cleanup_close_ int fd = -1;
+	size_t len, off = 0;
 
 	if (!json_is_object(proc)) {
 		json_decref(spec);
@@ -209,14 +273,24 @@ int exec_process(const char *id, const CrispIpc__ExecSyncRequest *r, const char 
 	for (size_t i = 0; i < r->n_cmd; i++)
 		json_array_append_new(args, json_string(r->cmd[i]));
 	json_object_set_new(proc, "args", args);
-	json_object_set_new(proc, "terminal", json_false());
+	json_object_set_new(proc, "terminal", json_boolean(terminal));
 	json_object_del(proc, "consoleSize");
 	text = json_dumps(proc, JSON_COMPACT);
 	json_decref(spec);
 	if (!text)
 		return err_set(err, CRISP_E_INVALID, "exec: command is not valid UTF-8");
-	ret = write_file(path, text, strlen(text), 0600, err);
-	return ret;
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return err_set_errno(err, CRISP_E_INTERNAL, errno, "%s", path);
+	for (len = strlen(text); off < len;) {
+		ssize_t n = write(fd, text + off, len - off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return err_set_errno(err, CRISP_E_INTERNAL, errno, "writing %s", path);
+		off += (size_t)n;
+	}
+	return 0;
 }
 
 void on_exec_sync(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessage *req, void *arg)
@@ -227,7 +301,7 @@ void on_exec_sync(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessage *
 	struct crisp_error err = { 0 };
 	struct exec_job *j;
 	char name[64];
-	const char *argv[12];
+	struct exec_cmd cmd;
 	struct launch_req lr = { .envp = (char *const *)launch_env };
 	struct launch_cb cb = { .started = exec_started, .exited = exec_exited };
 
@@ -255,7 +329,7 @@ void on_exec_sync(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessage *
 	j->obuf = xmalloc(child_config()->exec_output_max + 1);
 	j->ebuf = xmalloc(child_config()->exec_output_max + 1);
 	child_defer(msg, &j->d);
-	if (exec_process(c->id, r, j->process_path, &err) < 0)
+	if (exec_process(c->id, r, false, j->process_path, &err) < 0)
 		goto fail;
 	if (pipe2(j->out, O_CLOEXEC | O_NONBLOCK) < 0 ||
 	    pipe2(j->err, O_CLOEXEC | O_NONBLOCK) < 0) {
@@ -267,18 +341,10 @@ void on_exec_sync(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessage *
 	j->timer = evtimer_new(child_base(), exec_timeout, j);
 	event_add(j->out_ev, NULL);
 	event_add(j->err_ev, NULL);
-	argv[0] = h->name;
-	argv[1] = "--root";
-	argv[2] = rt.runc_root;
-	argv[3] = "exec";
-	argv[4] = "--process";
-	argv[5] = j->process_path;
-	argv[6] = "--pid-file";
-	argv[7] = j->pid_path;
-	argv[8] = c->id;
-	argv[9] = NULL;
-	lr.program = h->name;
-	lr.argv = (char *const *)argv;
+	exec_cmd(c, h, false, j->process_path, j->pid_path, &cmd);
+	j->direct = exec_direct(c, h, false);
+	lr.program = cmd.program;
+	lr.argv = (char *const *)cmd.argv;
 	lr.fds[0] = -1;
 	lr.fds[1] = j->out[1];
 	lr.fds[2] = j->err[1];

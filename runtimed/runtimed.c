@@ -386,7 +386,9 @@ static void setup_handlers(struct crisp_config *cfg)
 	}
 	for (size_t i = 0; i < cfg->n_runtime_handlers; i++) {
 		const struct runtime_handler_conf *h = &cfg->runtime_handlers[i];
-		bool taken = streq(h->name, "monitor");
+		/* the launcher's own programs share the handlers' table */
+		bool taken = streq(h->name, "monitor") || streq(h->name, "pause") ||
+			     streq(h->name, "exec");
 		for (size_t j = 0; j < rt.nhandlers; j++)
 			taken = taken || streq(rt.handlers[j].name, h->name);
 		if (taken) {
@@ -456,7 +458,8 @@ static void start_launcher(void)
 	struct crisp_error err = { 0 };
 	size_t n = 0;
 
-	programs = xcalloc(rt.nhandlers + 2, sizeof(*programs));
+	programs = xcalloc(rt.nhandlers + 3, sizeof(*programs));
+	rt.exec_path = xasprintf("%s/crisp-exec", rt.cfg->helper_dir);
 	for (size_t i = 0; i < rt.nhandlers; i++)
 		programs[n++] = (struct launcher_program){ .name = rt.handlers[i].name,
 							   .path = rt.handlers[i].path,
@@ -467,6 +470,9 @@ static void start_launcher(void)
 	programs[n++] = (struct launcher_program){ .name = "pause",
 						   .path = rt.pause_path,
 						   .check = check_pause };
+	programs[n++] = (struct launcher_program){ .name = "exec",
+						   .path = rt.exec_path,
+						   .check = check_exec };
 	if (launcher_start(programs, n, &err) < 0)
 		fatal("runtimed: launcher: %s", err.msg);
 	launcher_attach(child_base());

@@ -87,6 +87,7 @@ struct runtimed {
 	size_t nhandlers;
 	char *monitor_path;
 	char *pause_path; /* <helper_dir>/crisp-pause, the launcher's "pause" */
+	char *exec_path;  /* <helper_dir>/crisp-exec, the launcher's "exec" */
 	struct spec_host host;
 	struct pod *pods;
 	struct ctr *ctrs;
@@ -159,6 +160,7 @@ int check_runc(const char *file, char *const argv[], char *const envp[], char *w
 int check_monitor(const char *file, char *const argv[], char *const envp[], char *why,
 		  size_t whylen);
 int check_pause(const char *file, char *const argv[], char *const envp[], char *why, size_t whylen);
+int check_exec(const char *file, char *const argv[], char *const envp[], char *why, size_t whylen);
 extern const char *const launch_env[];
 
 /* exits.c: exit files written by the monitors. */
@@ -230,10 +232,24 @@ int monitor_request(struct ipc_msg *msg, const struct ctr *c, const char *reques
 		    struct crisp_error *err);
 void on_log_reopen(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessage *req, void *arg);
 void on_stats(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessage *req, void *arg);
+/* Whether an exec into c runs crisp-exec (runtimed/exec.h) rather than the
+ * handler's `runc exec`: without a tty, the default handler with the
+ * cgroupfs driver, as for the pause without runc. */
+bool exec_direct(const struct ctr *c, const struct rt_handler *h, bool tty);
+/* What the launcher runs for an exec into c with the given process and pid
+ * files: crisp-exec when exec_direct(), else the handler's `runc exec`. */
+struct exec_cmd {
+	const char *program; /* the launcher's program name */
+	const char *argv[14];
+	char bundle[4096], init_pid[24], init_start[24];
+};
+void exec_cmd(const struct ctr *c, const struct rt_handler *h, bool tty, const char *process_path,
+	      const char *pid_path, struct exec_cmd *cmd);
 /* Write the process file of an exec into container id's bundle: the
- * container's own process settings with args replaced, no terminal. */
-int exec_process(const char *id, const CrispIpc__ExecSyncRequest *r, const char *path,
-		 struct crisp_error *err);
+ * container's own process settings with args replaced, with a terminal or
+ * without. */
+int exec_process(const char *id, const CrispIpc__ExecSyncRequest *r, bool terminal,
+		 const char *path, struct crisp_error *err);
 
 /* stream.c: exec and attach for the streaming server. */
 void on_exec_start(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessage *req, void *arg);

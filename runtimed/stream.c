@@ -1,14 +1,16 @@
 /* Exec and attach for the streaming server (frontend/stream.h).
  *
- * Exec runs `runc exec` through the launcher, not detached: runc waits for
- * the process and exits with its status (128+n when signal n killed it),
- * which is how the exit code of every exec is known. runc refuses
- * --console-socket unless it detaches, and a detached process is nobody's
- * child here, so a tty exec gets a pty of ours as runc's stdio: runc makes
- * it raw and relays it to the container's terminal. The master goes to the
- * frontend with the reply; we keep no copy of any stream, so nothing of the
- * process's output is ever buffered here. Without a tty the frontend gets
- * the pipe ends directly.
+ * Exec runs crisp-exec (runtimed/exec.h) without a tty and `runc exec`
+ * with one or for containers of other runtime handlers (exec_direct()),
+ * through the launcher, not detached: it waits for the process and exits
+ * with its status (128+n when signal n killed it), which is how the exit
+ * code of every exec is known. runc refuses --console-socket unless it
+ * detaches, and a detached process is nobody's child here, so a tty exec
+ * gets a pty of ours as runc's stdio: runc makes it raw and relays it to
+ * the container's terminal. The master goes to the frontend with the
+ * reply; we keep no copy of any stream, so nothing of the process's output
+ * is ever buffered here. Without a tty the frontend gets the pipe ends
+ * directly.
  *
  * The frontend sizes the terminal on its master. runc copies the size to
  * the container's terminal on SIGWINCH, which the kernel only sends to a
@@ -57,11 +59,11 @@ struct rt_exec {
 	char ctr_id[ID_LEN + 1];
 	char *process_path, *pid_path;
 	struct launch *l;
-	struct child_deferred start; /* the ExecStart reply, sent once runc started */
+	struct child_deferred start; /* the ExecStart reply, sent once it started */
 	struct child_deferred wait;
 	bool waiting, exited, started;
 	int status;       /* the exit code once exited */
-	int child_fds[3]; /* runc's stdio, closed once it started */
+	int child_fds[3]; /* crisp-exec's or runc's stdio, closed once it started */
 	int our_fds[3];   /* for the reply */
 	unsigned nour;
 	int slave; /* tty: our look at the terminal size */
@@ -278,25 +280,6 @@ static int exec_pipes(struct rt_exec *e, const CrispIpc__ExecStartRequest *r,
 	return 0;
 }
 
-/* exec_process() writes a process without terminal; a tty exec wants one. */
-static int process_set_terminal(const char *path, struct crisp_error *err)
-{
-	json_error_t jerr;
-	json_t *proc = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
-	_cleanup_free_ char *text = NULL;
-
-	if (!json_is_object(proc)) {
-		json_decref(proc);
-		return err_set(err, CRISP_E_INTERNAL, "%s: %s", path, jerr.text);
-	}
-	json_object_set_new(proc, "terminal", json_true());
-	text = json_dumps(proc, JSON_COMPACT);
-	json_decref(proc);
-	if (!text)
-		return err_set(err, CRISP_E_INTERNAL, "%s: cannot write it back", path);
-	return write_file(path, text, strlen(text), 0600, err);
-}
-
 void on_exec_start(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessage *req, void *arg)
 {
 	const CrispIpc__ExecStartRequest *r = (const CrispIpc__ExecStartRequest *)req;
@@ -306,8 +289,7 @@ void on_exec_start(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessage 
 	struct ctr *c = NULL;
 	struct rt_exec *e;
 	char name[64];
-	const char *argv[12];
-	size_t n = 0;
+	struct exec_cmd cmd;
 	struct launch_req lr = { .envp = (char *const *)launch_env };
 	struct launch_cb cb = { .started = exec_started, .exited = exec_exited };
 
@@ -331,23 +313,13 @@ void on_exec_start(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessage 
 	sync.container_id = r->container_id;
 	sync.cmd = r->cmd;
 	sync.n_cmd = r->n_cmd;
-	if (exec_process(c->id, &sync, e->process_path, &err) < 0 ||
-	    (r->tty && process_set_terminal(e->process_path, &err) < 0))
+	if (exec_process(c->id, &sync, r->tty, e->process_path, &err) < 0)
 		goto fail;
 	if ((r->tty ? exec_pty(e, &err) : exec_pipes(e, r, &err)) < 0)
 		goto fail;
-	argv[n++] = h->name;
-	argv[n++] = "--root";
-	argv[n++] = rt.runc_root;
-	argv[n++] = "exec";
-	argv[n++] = "--process";
-	argv[n++] = e->process_path;
-	argv[n++] = "--pid-file";
-	argv[n++] = e->pid_path;
-	argv[n++] = c->id;
-	argv[n] = NULL;
-	lr.program = h->name;
-	lr.argv = (char *const *)argv;
+	exec_cmd(c, h, r->tty, e->process_path, e->pid_path, &cmd);
+	lr.program = cmd.program;
+	lr.argv = (char *const *)cmd.argv;
 	for (int i = 0; i < 3; i++)
 		lr.fds[i] = e->child_fds[i];
 	cb.arg = e;

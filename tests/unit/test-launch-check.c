@@ -353,6 +353,74 @@ static void test_pause(void)
 	   "pause refuses another PATH (%s)", why);
 }
 
+static int exec_check(char *const argv[], char *const envp[], char *why, size_t whylen)
+{
+	return check_exec(NULL, argv, envp, why, whylen);
+}
+
+/* crisp-exec's command line as ops.c's exec_cmd() builds it */
+#define EXEC_OK(desc, ...)                                                           \
+	do {                                                                         \
+		char why_[256] = "";                                                 \
+		ok(exec_check(ARGV(__VA_ARGS__), good_env, why_, sizeof(why_)) == 0, \
+		   "exec accepts %s%s%s", desc, why_[0] ? ": " : "", why_);          \
+	} while (0)
+#define EXEC_NO(desc, ...)                                                                     \
+	do {                                                                                   \
+		char why_[256] = "";                                                           \
+		ok(exec_check(ARGV(__VA_ARGS__), good_env, why_, sizeof(why_)) < 0 && why_[0], \
+		   "exec refuses %s (%s)", desc, why_);                                        \
+	} while (0)
+#define EXEC_INIT "--init-pid", "4242", "--init-start", "123456789"
+
+static void test_exec(void)
+{
+	char why[256];
+
+	EXEC_OK("ExecSync's files", "crisp-exec", "--id", ID, "--bundle", B, "--process",
+		B "/exec-1.json", "--pid-file", B "/exec-1.pid", EXEC_INIT);
+	EXEC_OK("the streaming server's files", "crisp-exec", "--id", ID, "--bundle", B,
+		"--process", B "/stream-7.json", "--pid-file", B "/stream-7.pid", EXEC_INIT);
+	EXEC_OK("a 20-digit starttime", "crisp-exec", "--id", ID, "--bundle", B, "--process",
+		B "/exec-1.json", "--pid-file", B "/exec-1.pid", "--init-pid", "1", "--init-start",
+		"18446744073709551615");
+
+	EXEC_NO("another container's bundle", "crisp-exec", "--id", ID, "--bundle", BUNDLES "/" ID2,
+		"--process", BUNDLES "/" ID2 "/exec-1.json", "--pid-file",
+		BUNDLES "/" ID2 "/exec-1.pid", EXEC_INIT);
+	EXEC_NO("files of another container", "crisp-exec", "--id", ID, "--bundle", B, "--process",
+		BUNDLES "/" ID2 "/exec-1.json", "--pid-file", B "/exec-1.pid", EXEC_INIT);
+	EXEC_NO("config.json as the process", "crisp-exec", "--id", ID, "--bundle", B, "--process",
+		B "/config.json", "--pid-file", B "/exec-1.pid", EXEC_INIT);
+	EXEC_NO("a pid file outside the bundle", "crisp-exec", "--id", ID, "--bundle", B,
+		"--process", B "/exec-1.json", "--pid-file", "/etc/exec-1.pid", EXEC_INIT);
+	EXEC_NO("a pid file through ..", "crisp-exec", "--id", ID, "--bundle", B, "--process",
+		B "/exec-1.json", "--pid-file", B "/../exec-1.pid", EXEC_INIT);
+	EXEC_NO("mixed exec and stream files", "crisp-exec", "--id", ID, "--bundle", B, "--process",
+		B "/exec-1.json", "--pid-file", B "/stream-1.pid", EXEC_INIT);
+	EXEC_NO("a bad id", "crisp-exec", "--id", "abc", "--bundle", B, "--process",
+		B "/exec-1.json", "--pid-file", B "/exec-1.pid", EXEC_INIT);
+	EXEC_NO("a non-numeric pid", "crisp-exec", "--id", ID, "--bundle", B, "--process",
+		B "/exec-1.json", "--pid-file", B "/exec-1.pid", "--init-pid", "-1", "--init-start",
+		"1");
+	EXEC_NO("an 11-digit pid", "crisp-exec", "--id", ID, "--bundle", B, "--process",
+		B "/exec-1.json", "--pid-file", B "/exec-1.pid", "--init-pid", "12345678901",
+		"--init-start", "1");
+	EXEC_NO("an empty starttime", "crisp-exec", "--id", ID, "--bundle", B, "--process",
+		B "/exec-1.json", "--pid-file", B "/exec-1.pid", "--init-pid", "1", "--init-start",
+		"");
+	EXEC_NO("options out of order", "crisp-exec", "--id", ID, "--bundle", B, "--pid-file",
+		B "/exec-1.pid", "--process", B "/exec-1.json", EXEC_INIT);
+	EXEC_NO("an extra argument", "crisp-exec", "--id", ID, "--bundle", B, "--process",
+		B "/exec-1.json", "--pid-file", B "/exec-1.pid", EXEC_INIT, "--privileged");
+	EXEC_NO("a missing --init-start", "crisp-exec", "--id", ID, "--bundle", B, "--process",
+		B "/exec-1.json", "--pid-file", B "/exec-1.pid", "--init-pid", "1");
+	ok(exec_check(ARGV("crisp-exec", "--id", ID, "--bundle", B, "--process", B "/exec-1.json",
+			   "--pid-file", B "/exec-1.pid", EXEC_INIT),
+		      ARGV(good_env[0], "LD_PRELOAD=/x.so"), why, sizeof(why)) < 0,
+	   "exec refuses a variable beside PATH (%s)", why);
+}
+
 int main(void)
 {
 	rt.pause_rootfs = PAUSE_ROOTFS;
@@ -367,5 +435,6 @@ int main(void)
 	test_runc_refused();
 	test_monitor();
 	test_pause();
+	test_exec();
 	return done_testing();
 }
