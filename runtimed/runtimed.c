@@ -217,7 +217,12 @@ int write_file(const char *path, const char *data, size_t len, unsigned mode,
 		}
 		off += (size_t)n;
 	}
-	if (fchmod(fd, mode) < 0 || fsync(fd) < 0 || rename(tmp, path) < 0) {
+	/* No fsync: every file runtimed writes is under <state_dir> (bundles,
+	 * pod files, the pause rootfs), which a reboot clears (/run by
+	 * default). The rename alone makes it whole for every reader, across
+	 * any process crash; an fsync (~0.5 ms on a disk) would make durable
+	 * what no boot after this one reads. */
+	if (fchmod(fd, mode) < 0 || rename(tmp, path) < 0) {
 		err_set_errno(err, CRISP_E_INTERNAL, errno, "writing %s", path);
 		unlink(tmp);
 		return -1;

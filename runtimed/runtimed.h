@@ -113,7 +113,8 @@ int rm_rf(const char *path);
 uint64_t proc_starttime(pid_t pid);
 /* pid exists, is not a zombie and (starttime not 0) started at starttime. */
 bool proc_alive(pid_t pid, uint64_t starttime);
-/* Write a whole file atomically (temp file, fsync, rename). */
+/* Write a whole file atomically (temp file, rename), not durably: runtimed
+ * writes files under <state_dir> only, which does not outlive the boot. */
 int write_file(const char *path, const char *data, size_t len, unsigned mode,
 	       struct crisp_error *err);
 /* Read a whole small file, at most max bytes (more is an error); NUL-terminated. */
