@@ -67,6 +67,11 @@ struct run_ctx {
 	bool host_net, net_attempted, start_attempted;
 	struct crisp_error err; /* the first failure, reported after rollback */
 	char *netns_path;
+	/* ADD and START run together: the answers still to come, and the
+	 * first failure among them with the step it names */
+	unsigned pending;
+	const char *failed_step;
+	struct crisp_error failed_err;
 };
 
 static void run_end(struct run_ctx *ctx)
@@ -163,22 +168,63 @@ static void on_run_started(ProtobufCMessage *reply, struct ipc_msg *msg,
 	run_end(ctx);
 }
 
+/* A host-network pod: START right after the reservation. */
 static void run_start(struct run_ctx *ctx)
 {
 	CrispIpc__SandboxStartRequest start = CRISP_IPC__SANDBOX_START_REQUEST__INIT;
 
 	start.sandbox_id = ctx->id;
-	start.netns_path = ctx->netns_path ? ctx->netns_path : (char *)"";
+	start.netns_path = (char *)"";
 	ctx->start_attempted = true;
 	helper_call(HELPER_RUNTIMED, IPC_RUNTIMED_SANDBOX_START, &start.base,
 		    &crisp_ipc__sandbox_info__descriptor, 0, on_run_started, ctx);
 }
 
+/* One of ADD and START answered; once both have, reply or roll back. A
+ * rollback waits for both: stopping a sandbox whose START is still running,
+ * or removing a network in the middle of its ADD, would race with it. */
+static void run_joined(struct run_ctx *ctx, const char *step, const struct crisp_error *err)
+{
+	Runtime__V1__RunPodSandboxResponse resp = RUNTIME__V1__RUN_POD_SANDBOX_RESPONSE__INIT;
+
+	if (err && ctx->failed_step)
+		log_warn("RunPodSandbox %s: %s failed too: %s", ctx->id, step, err->msg);
+	else if (err) {
+		ctx->failed_step = step;
+		ctx->failed_err = *err;
+	}
+	if (--ctx->pending > 0)
+		return;
+	if (ctx->failed_step)
+		return run_rollback(ctx, ctx->failed_step, &ctx->failed_err);
+	resp.pod_sandbox_id = ctx->id;
+	cri_reply(ctx->rpc, &resp.base);
+	run_end(ctx);
+}
+
 static void on_run_network(ProtobufCMessage *reply, struct ipc_msg *msg,
 			   const struct crisp_error *err, void *arg)
 {
+	run_joined(arg, "pod network", err);
+}
+
+static void on_run_started_in_netns(ProtobufCMessage *reply, struct ipc_msg *msg,
+				    const struct crisp_error *err, void *arg)
+{
+	run_joined(arg, "start sandbox", err);
+}
+
+/* The netns exists: the pause needs nothing more, so the plugins (ADD) and
+ * runtimed (START: cgroups, pod files, pause) run at the same time. */
+static void on_run_netns(ProtobufCMessage *reply, struct ipc_msg *msg,
+			 const struct crisp_error *err, void *arg)
+{
 	struct run_ctx *ctx = arg;
+	const Runtime__V1__RunPodSandboxRequest *req = (const Runtime__V1__RunPodSandboxRequest *)
+							       ctx->rpc->req;
 	const CrispIpc__PodNetwork *net = (const CrispIpc__PodNetwork *)reply;
+	CrispIpc__PodNetworkAddRequest add = CRISP_IPC__POD_NETWORK_ADD_REQUEST__INIT;
+	CrispIpc__SandboxStartRequest start = CRISP_IPC__SANDBOX_START_REQUEST__INIT;
 
 	if (err)
 		return run_rollback(ctx, "pod network", err);
@@ -188,7 +234,19 @@ static void on_run_network(ProtobufCMessage *reply, struct ipc_msg *msg,
 		return run_rollback(ctx, "pod network", &e);
 	}
 	ctx->netns_path = xstrdup(net->netns_path);
-	run_start(ctx);
+	ctx->pending = 2;
+	add.sandbox_id = ctx->id;
+	add.config = req->config;
+	/* CNI takes as long as its plugins do: netd bounds each plugin call by
+	 * cni.plugin_timeout, and crispd restarts a netd that stops answering
+	 * its health pings, which fails this call. */
+	helper_call(HELPER_NETD, IPC_NETD_POD_NETWORK_ADD, &add.base,
+		    &crisp_ipc__pod_network__descriptor, HELPER_NO_TIMEOUT, on_run_network, ctx);
+	start.sandbox_id = ctx->id;
+	start.netns_path = ctx->netns_path;
+	ctx->start_attempted = true;
+	helper_call(HELPER_RUNTIMED, IPC_RUNTIMED_SANDBOX_START, &start.base,
+		    &crisp_ipc__sandbox_info__descriptor, 0, on_run_started_in_netns, ctx);
 }
 
 static void on_run_created(ProtobufCMessage *reply, struct ipc_msg *msg,
@@ -197,7 +255,7 @@ static void on_run_created(ProtobufCMessage *reply, struct ipc_msg *msg,
 	struct run_ctx *ctx = arg;
 	const Runtime__V1__RunPodSandboxRequest *req = (const Runtime__V1__RunPodSandboxRequest *)
 							       ctx->rpc->req;
-	CrispIpc__PodNetworkAddRequest add = CRISP_IPC__POD_NETWORK_ADD_REQUEST__INIT;
+	CrispIpc__PodNetworkAddRequest nsreq = CRISP_IPC__POD_NETWORK_ADD_REQUEST__INIT;
 
 	if (err) {
 		/* Nothing to undo: the reservation itself failed (a duplicate
@@ -209,14 +267,13 @@ static void on_run_created(ProtobufCMessage *reply, struct ipc_msg *msg,
 	}
 	if (ctx->host_net)
 		return run_start(ctx);
-	add.sandbox_id = ctx->id;
-	add.config = req->config;
+	/* The sandbox is reserved in runtimed before netd makes the netns
+	 * (frontend/reconcile.c relies on that order). */
+	nsreq.sandbox_id = ctx->id;
+	nsreq.config = req->config;
 	ctx->net_attempted = true;
-	/* CNI takes as long as its plugins do: netd bounds each plugin call by
-	 * cni.plugin_timeout, and crispd restarts a netd that stops answering
-	 * its health pings, which fails this call. */
-	helper_call(HELPER_NETD, IPC_NETD_POD_NETWORK_ADD, &add.base,
-		    &crisp_ipc__pod_network__descriptor, HELPER_NO_TIMEOUT, on_run_network, ctx);
+	helper_call(HELPER_NETD, IPC_NETD_POD_NETNS_CREATE, &nsreq.base,
+		    &crisp_ipc__pod_network__descriptor, HELPER_NO_TIMEOUT, on_run_netns, ctx);
 }
 
 void cri_run_pod_sandbox(struct rpc *rpc)
@@ -660,8 +717,10 @@ static void on_list_pods(ProtobufCMessage *reply, struct ipc_msg *msg,
 		const CrispIpc__SandboxInfo *sb = r->sandboxes[i];
 		Runtime__V1__PodSandbox *pod;
 
-		/* Reserved but not started: not a sandbox the CRI knows yet. */
-		if (sb->ready_to_start || !pod_matches(sb, req->filter))
+		/* Reserved but not started, or started while its network is
+		 * still being added (RunPodSandbox has not answered, and may
+		 * yet roll it back): not a sandbox the CRI knows yet. */
+		if (sb->ready_to_start || inflight_has(sb->id) || !pod_matches(sb, req->filter))
 			continue;
 		pod = pool_alloc(&p, sizeof(*pod));
 		runtime__v1__pod_sandbox__init(pod);

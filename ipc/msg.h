@@ -17,7 +17,7 @@
  * message of that channel changes meaning. */
 #define IPC_SUP_VERSION 2
 #define IPC_IMAGED_VERSION 5
-#define IPC_NETD_VERSION 2
+#define IPC_NETD_VERSION 3
 #define IPC_RUNTIMED_VERSION 4
 
 enum ipc_type {
@@ -54,6 +54,7 @@ enum ipc_type {
 	IPC_NETD_POD_NETWORK_STATUS, /* PodNetworkStatusRequest -> PodNetwork */
 	IPC_NETD_POD_NETWORK_LIST,   /* Empty -> PodNetworkListReply */
 	IPC_NETD_PORT_CONNECT,       /* PortConnectRequest -> Empty + 1 fd */
+	IPC_NETD_POD_NETNS_CREATE,   /* PodNetworkAddRequest -> PodNetwork (netns only) */
 
 	/* frontend -> runtimed */
 	IPC_RUNTIMED_HEALTH_GET = 0x400,   /* HealthGetRequest -> HealthGetReply */

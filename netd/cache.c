@@ -22,7 +22,7 @@
 #define RECORD_KIND "crispNetV1"
 #define RECORD_MAX (4u << 20)
 
-static const char *const state_names[] = { "adding", "attached", "detached" };
+static const char *const state_names[] = { "adding", "attached", "detached", "netns" };
 
 json_t *cache_encode(const struct pod_net *n)
 {

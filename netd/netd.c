@@ -232,8 +232,9 @@ static void reply_empty(const struct child_deferred *d)
 struct op {
 	struct pod_net *n;
 	struct child_deferred d;
-	bool reply;  /* false: netd's own clean-up at start */
-	bool remove; /* REMOVE: unpin and forget after DEL */
+	bool reply;      /* false: netd's own clean-up at start */
+	bool remove;     /* REMOVE: unpin and forget after DEL */
+	bool netns_only; /* POD_NETNS_CREATE: reply once the netns is made */
 	struct crisp_error add_err;
 	struct crisp_error err;
 	bool failed;
@@ -340,7 +341,8 @@ static void start_del(struct op *op)
 {
 	struct crisp_error err;
 
-	if (op->n->state == POD_NET_DETACHED) {
+	/* no plugin ran on a netns that only POD_NETNS_CREATE made */
+	if (op->n->state == POD_NET_DETACHED || op->n->state == POD_NET_NETNS) {
 		del_done(NULL, NULL, op);
 		return;
 	}
@@ -545,6 +547,13 @@ static void netns_created(void *arg)
 		free(op);
 		return;
 	}
+	if (op->netns_only) {
+		log_debug("pod %.12s: network namespace made, waiting for ADD", op->n->id);
+		if (op->reply)
+			reply_net(&op->d, op->n);
+		op_end(op);
+		return;
+	}
 	if (run_cni(op, CNI_OP_ADD, add_done, &e) < 0)
 		add_rollback(op, &e);
 }
@@ -589,38 +598,22 @@ static int add_prepare(const char *id, const Runtime__V1__PodSandboxConfig *c, s
 	return 0;
 }
 
-static void on_add(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessage *req, void *arg)
+/* The record first, then the netns on a worker thread; netns_created goes
+ * on with ADD, or (netns_only) replies with the netns path. */
+static void add_begin(struct ipc_chan *chan, struct ipc_msg *msg,
+		      const CrispIpc__PodNetworkAddRequest *r, bool netns_only)
 {
-	CrispIpc__PodNetworkAddRequest *r = (CrispIpc__PodNetworkAddRequest *)req;
 	struct child_deferred d;
-	struct pod_net *n;
 	struct crisp_error err;
+	struct pod_net *n = NULL;
 	struct op *op;
 
-	if (!check_id(chan, msg, r->sandbox_id))
-		return;
-	n = net_find(r->sandbox_id);
-	if (check_busy(chan, msg, n))
-		return;
-	if (n && n->state == POD_NET_ATTACHED) {
-		/* a retried ADD (the first reply was lost): same answer */
-		struct net_reply *nr = xmalloc(sizeof(*nr));
-
-		net_reply_fill(n, nr);
-		ipc_reply(chan, msg, &nr->pn.base, NULL, 0);
-		free(nr);
-		return;
-	}
-	if (n) {
-		err_set(&err, CRISP_E_EXISTS,
-			"pod %.12s has a network that is not attached; remove it first", n->id);
-		ipc_reply_error(chan, msg, &err);
-		return;
-	}
 	if (add_prepare(r->sandbox_id, r->config, &n, &err) < 0) {
 		ipc_reply_error(chan, msg, &err);
 		return;
 	}
+	if (netns_only)
+		n->state = POD_NET_NETNS;
 	/* the record first: DEL after a crash anywhere below uses it */
 	if (cache_store(n, &err) < 0) {
 		pod_net_free(n);
@@ -631,11 +624,119 @@ static void on_add(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessage 
 	netd.nets = n;
 	child_defer(msg, &d);
 	op = op_new(n, &d);
+	op->netns_only = netns_only;
 	if (work_start(netns_create_job, netns_created, op, &err) < 0) {
 		op->failed = true;
 		op->err = err;
 		netns_created(op);
 	}
+}
+
+/* ADD on the netns POD_NETNS_CREATE made, with the config stored then (the
+ * frontend sends the same PodSandboxConfig with both). The state changes in
+ * memory only: the record on disk still says "netns", which a restarted
+ * netd treats as an interrupted ADD, so no extra write delays the plugins. */
+static void add_in_netns(struct ipc_chan *chan, struct ipc_msg *msg,
+			 const CrispIpc__PodNetworkAddRequest *r, struct pod_net *n)
+{
+	struct cni_pod_args args = { 0 };
+	struct child_deferred d;
+	struct crisp_error err;
+	struct op *op;
+	bool same;
+
+	/* checked like any ADD, and held to what the record says: plugins
+	 * must not see one config at ADD and another at DEL */
+	if (!r->config) {
+		err_set(&err, CRISP_E_INVALID, "no pod sandbox config");
+		ipc_reply_error(chan, msg, &err);
+		return;
+	}
+	if (cni_pod_args_build(n->id, r->config, &args, &err) < 0) {
+		ipc_reply_error(chan, msg, &err);
+		return;
+	}
+	same = streq(args.cni_args, n->cni_args) && json_equal(args.caps, n->caps);
+	cni_pod_args_clear(&args);
+	if (!same) {
+		err_set(&err, CRISP_E_INVALID,
+			"pod %.12s: the config differs from the one its network namespace was "
+			"made with",
+			n->id);
+		ipc_reply_error(chan, msg, &err);
+		return;
+	}
+	child_defer(msg, &d);
+	op = op_new(n, &d);
+	n->state = POD_NET_ADDING;
+	if (run_cni(op, CNI_OP_ADD, add_done, &err) < 0)
+		add_rollback(op, &err);
+}
+
+static void reply_net_now(struct ipc_chan *chan, struct ipc_msg *msg, const struct pod_net *n)
+{
+	struct net_reply *nr = xmalloc(sizeof(*nr));
+
+	net_reply_fill(n, nr);
+	ipc_reply(chan, msg, &nr->pn.base, NULL, 0);
+	free(nr);
+}
+
+static void on_add(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessage *req, void *arg)
+{
+	CrispIpc__PodNetworkAddRequest *r = (CrispIpc__PodNetworkAddRequest *)req;
+	struct crisp_error err;
+	struct pod_net *n;
+
+	if (!check_id(chan, msg, r->sandbox_id))
+		return;
+	n = net_find(r->sandbox_id);
+	if (check_busy(chan, msg, n))
+		return;
+	if (n && n->state == POD_NET_ATTACHED) {
+		/* a retried ADD (the first reply was lost): same answer */
+		reply_net_now(chan, msg, n);
+		return;
+	}
+	if (n && n->state == POD_NET_NETNS) {
+		add_in_netns(chan, msg, r, n);
+		return;
+	}
+	if (n) {
+		err_set(&err, CRISP_E_EXISTS,
+			"pod %.12s has a network that is not attached; remove it first", n->id);
+		ipc_reply_error(chan, msg, &err);
+		return;
+	}
+	add_begin(chan, msg, r, false);
+}
+
+/* The first half of ADD: the record and the netns, so the frontend can
+ * start the pause in it while ADD runs the plugins. */
+static void on_netns_create(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessage *req,
+			    void *arg)
+{
+	CrispIpc__PodNetworkAddRequest *r = (CrispIpc__PodNetworkAddRequest *)req;
+	struct crisp_error err;
+	struct pod_net *n;
+
+	if (!check_id(chan, msg, r->sandbox_id))
+		return;
+	n = net_find(r->sandbox_id);
+	if (check_busy(chan, msg, n))
+		return;
+	if (n && n->state == POD_NET_NETNS) {
+		/* a retried request (the first reply was lost): same answer */
+		reply_net_now(chan, msg, n);
+		return;
+	}
+	if (n) {
+		err_set(&err, CRISP_E_EXISTS, "pod %.12s has a network already; remove it first",
+			n->id);
+		ipc_reply_error(chan, msg, &err);
+		return;
+	}
+	add_begin(chan, msg, r, true);
 }
 
 /* ---- STATUS, LIST ---- */
@@ -766,18 +867,25 @@ static const struct ipc_handler frontend_handlers[] = {
 	  on_list },
 	{ IPC_NETD_PORT_CONNECT, &crisp_ipc__port_connect_request__descriptor, 0, IPC_SMALL,
 	  IPC_ANY_STATE, on_port_connect },
+	{ IPC_NETD_POD_NETNS_CREATE, &crisp_ipc__pod_network_add_request__descriptor, 0, IPC_MEDIUM,
+	  IPC_ANY_STATE, on_netns_create },
 };
 
 /* Records left in state "adding" belong to an ADD that a crash interrupted:
  * its reply never went out, so the frontend saw it fail. DEL what ran now,
- * with the stored config; the netns stays for the frontend's REMOVE. */
+ * with the stored config; the netns stays for the frontend's REMOVE. A
+ * record in state "netns" is the same: an ADD may have been running on it
+ * (that state is not written again when ADD starts), and the frontend saw
+ * its RunPodSandbox fail either way. */
 static void recover_records(void)
 {
 	for (struct pod_net *n = netd.nets; n; n = n->next) {
 		log_info("pod %.12s: network '%s' (%s)", n->id, n->network,
-			 n->state == POD_NET_ATTACHED ? "attached"
-			 : n->state == POD_NET_ADDING ? "interrupted ADD: running DEL"
-						      : "detached");
+			 n->state == POD_NET_ATTACHED   ? "attached"
+			 : n->state == POD_NET_DETACHED ? "detached"
+							: "interrupted ADD: running DEL");
+		if (n->state == POD_NET_NETNS)
+			n->state = POD_NET_ADDING;
 		if (n->state == POD_NET_ADDING)
 			start_del(op_new(n, NULL));
 	}

@@ -123,7 +123,11 @@ int cni_run(const struct cni_run_params *p, cni_done_fn done, void *arg, struct 
 enum pod_net_state {
 	POD_NET_ADDING,
 	POD_NET_ATTACHED,
-	POD_NET_DETACHED
+	POD_NET_DETACHED,
+	/* POD_NETNS_CREATE made the netns (or is making it), no ADD ran yet.
+	 * ADD moves it to ADDING in memory only: on disk it stays "netns"
+	 * until ADD is done, so after a crash it is treated as ADDING. */
+	POD_NET_NETNS
 };
 struct pod_net {
 	char id[65];

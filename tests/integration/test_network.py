@@ -20,6 +20,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
 
 import grpc
@@ -86,6 +87,11 @@ int main(int argc, char **argv)
 		     "\"details\":\"on purpose\"}");
 		return 1;
 	}
+	if (!strcmp(name, "crisp-test-late-fail")) {
+		sleep(2);
+		puts("{\"cniVersion\":\"1.0.0\",\"code\":7,\"msg\":\"crisp test plugin refuses late\"}");
+		return 1;
+	}
 	if (!strcmp(name, "crisp-test-slow")) {
 		sleep(atoi(getenv("CRISP_SLOW") ? getenv("CRISP_SLOW") : "4"));
 		print_prev();
@@ -122,7 +128,8 @@ class Net:
         os.makedirs(self.bin)
         for p in os.listdir(CNI_BIN):
             os.symlink(os.path.join(CNI_BIN, p), os.path.join(self.bin, p))
-        for name in ("crisp-test-hang", "crisp-test-fail", "crisp-test-slow"):
+        for name in ("crisp-test-hang", "crisp-test-fail", "crisp-test-slow",
+                     "crisp-test-late-fail"):
             os.symlink(plugin_bin, os.path.join(self.bin, name))
         self.c.update_config({"cni": {"bin_dirs": self.bin}})
         self.write_conf(plugins)
@@ -156,6 +163,16 @@ class Net:
                 json.dump(body or self.conflist(extra), f)
         os.rename(tmp, path)
         return path
+
+    def record(self, pod):
+        """netd's durable record of the pod's network, or None."""
+        path = os.path.join(self.c.config["crispd"]["root_dir"], "netd", "networks",
+                            pod + ".json")
+        try:
+            with open(path) as f:
+                return json.load(f)
+        except FileNotFoundError:
+            return None
 
     @property
     def netns_dir(self):
@@ -272,6 +289,44 @@ def start_listener(pin, port):
     return p
 
 
+def netns_inode(pin):
+    return os.stat(pin).st_ino
+
+
+def netns_pids(inode):
+    """The processes in the network namespace with this inode."""
+    out = []
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                if os.readlink("/proc/%s/ns/net" % pid) == "net:[%d]" % inode:
+                    out.append(int(pid))
+            except OSError:
+                pass
+    return out
+
+
+def run_pod_in_thread(c, cri, cfg, handler="", timeout=60):
+    """RunPodSandbox on a thread; the dict gets "id" or "err" once it ends."""
+    result = {}
+
+    def run():
+        try:
+            result["id"] = c.call("RunPodSandbox", cri.RunPodSandboxRequest(
+                config=cfg, runtime_handler=handler), timeout=timeout).pod_sandbox_id
+        except grpc.RpcError as e:
+            result["err"] = e
+
+    t = threading.Thread(target=run)
+    t.start()
+    return t, result
+
+
+def first_pin(n):
+    """The sandbox id of the first netns pin, once there is one."""
+    return harness.wait_for(lambda: (n.pins() or [None])[0], 15, what="a netns pin")
+
+
 def network_ready(c):
     return harness.conditions(c.status())["NetworkReady"]
 
@@ -383,6 +438,68 @@ def test_failing_plugin_fails_run_and_cleans_up(net_factory, cri, plugin, expect
     assert_nothing_left(n)
 
 
+def test_plugin_failing_after_the_pause_started(net_factory, cri):
+    """CNI ADD and the pause start run at the same time: a plugin that fails
+    after the pause is up in the netns takes the pause, its cgroup, the
+    netns and the IP with it."""
+    n = net_factory(plugins=["crisp-test-late-fail"], timeout=10)
+    t, result = run_pod_in_thread(n.c, cri, pod_config(cri))
+    pod = first_pin(n)
+    inode = netns_inode(os.path.join(n.netns_dir, pod))
+    pids = harness.wait_for(lambda: netns_pids(inode), 10,
+                            what="the pause to start in the netns while ADD runs")
+    assert n.allocated(), "host-local allocated nothing before the late plugin"
+    # started, but RunPodSandbox has not answered: not listed yet
+    assert len(n.c.call("ListPodSandbox", cri.ListPodSandboxRequest()).items) == 0
+    t.join(30)
+    assert "err" in result, "RunPodSandbox succeeded although a plugin failed"
+    e = result["err"]
+    assert re.search(r"^pod network.*crisp-test-late-fail.*refuses late", e.details()), \
+        e.details()
+    assert netns_pids(inode) == [], "left in the pod's netns: %s (were %s)" % (
+        netns_pids(inode), pids)
+    assert_nothing_left(n)
+    assert n.record(pod) is None, n.record(pod)
+    assert harness.leftovers(n.c, [pod]) == []
+    assert len(n.c.call("ListPodSandbox", cri.ListPodSandboxRequest()).items) == 0
+
+
+REFUSING_RUNC = """#!/bin/sh
+# the pause never starts; everything else is runc's
+case " $* " in *" run "*|*" create "*)
+    echo "crisp test runtime refuses to start the pause" >&2; exit 1 ;;
+esac
+exec %s "$@"
+"""
+
+
+def test_pause_failing_while_add_succeeds(net_factory, cri, tmp_path):
+    """The pause fails to start while ADD is still running (a slow plugin,
+    4 s): the rollback waits for ADD, then DELs, so the IP is released and
+    the netns goes."""
+    script = tmp_path / "refusing-runc"
+    script.write_text(REFUSING_RUNC % shutil.which("runc"))
+    script.chmod(0o755)
+    n = net_factory(plugins=["crisp-test-slow"], timeout=10, start=False)
+    n.c.update_config({'runtime_handler "refusing"': {"path": str(script)}})
+    n.start()
+    mark = n.c.mark()
+    t, result = run_pod_in_thread(n.c, cri, pod_config(cri), handler="refusing")
+    pod = first_pin(n)
+    t.join(30)
+    assert "err" in result, "RunPodSandbox succeeded although the pause did not start"
+    e = result["err"]
+    assert e.details().startswith("start sandbox"), e.details()
+    # ADD did succeed (it was still running when the start failed), and was
+    # undone after it
+    n.c.wait_log(r"pod %s: network 'crisp-net-test' attached" % pod[:12], mark, 5)
+    n.c.wait_log(r"pod %s: network removed" % pod[:12], mark, 5)
+    assert_nothing_left(n)
+    assert n.record(pod) is None, n.record(pod)
+    assert harness.leftovers(n.c, [pod]) == []
+    assert len(n.c.call("ListPodSandbox", cri.ListPodSandboxRequest()).items) == 0
+
+
 def test_missing_plugin(net_factory, cri):
     n = net_factory(plugins=["crisp-no-such-plugin"])
     net = harness.wait_for(lambda: (lambda r: r if not r.status else None)(network_ready(n.c)),
@@ -429,22 +546,18 @@ def test_network_ready_follows_the_conf_dir(net_factory, cri):
 
 def test_kill_netd_mid_add(net_factory, cri):
     """netd dies while a plugin runs (after bridge and host-local allocated
-    an IP): its record makes the restarted netd DEL what ran, and the
-    frontend's reconcile removes the netns."""
+    an IP, with the pause already started in the netns): its record, still
+    in the state POD_NETNS_CREATE left, makes the restarted netd DEL what
+    ran; the frontend's rollback (or its reconcile) removes the pause, the
+    netns and the record."""
     n = net_factory(plugins=["crisp-test-hang"], timeout=30)
     netd = n.c.children()["crisp-netd"]
-    result = {}
-
-    def run():
-        try:
-            result["id"] = run_pod(n.c, cri, pod_config(cri), timeout=60)
-        except grpc.RpcError as e:
-            result["err"] = e
-
-    import threading
-    t = threading.Thread(target=run)
-    t.start()
+    t, result = run_pod_in_thread(n.c, cri, pod_config(cri))
+    pod = first_pin(n)
+    inode = netns_inode(os.path.join(n.netns_dir, pod))
     harness.wait_for(lambda: n.allocated(), 15, what="host-local to allocate an IP")
+    harness.wait_for(lambda: netns_pids(inode), 10, what="the pause to start")
+    assert n.record(pod)["state"] == "netns", n.record(pod)
     os.kill(netd, signal.SIGKILL)
     t.join(60)
     assert "err" in result, "RunPodSandbox succeeded although netd was killed mid-ADD"
@@ -452,7 +565,40 @@ def test_kill_netd_mid_add(net_factory, cri):
     harness.wait_for(lambda: n.allocated() == [], 20,
                      what="the IP of the interrupted ADD to be freed")
     harness.wait_for(lambda: n.pins() == [], 30, what="the orphan netns to be removed")
+    harness.wait_for(lambda: n.record(pod) is None, 10, what="the record to be removed")
+    assert netns_pids(inode) == []
     assert_nothing_left(n)
+    assert harness.leftovers(n.c, [pod]) == []
+
+
+def test_crispd_restart_mid_add(net_factory, cri):
+    """crispd stops while ADD runs on the netns POD_NETNS_CREATE made: at
+    the next start netd DELs what ran (the IP is freed) and whatever of the
+    pod is left is removed through the CRI, or by the reconcile when
+    runtimed does not know the sandbox."""
+    n = net_factory(plugins=["crisp-test-hang"], timeout=30)
+    t, result = run_pod_in_thread(n.c, cri, pod_config(cri))
+    pod = first_pin(n)
+    harness.wait_for(lambda: n.allocated(), 15, what="host-local to allocate an IP")
+    assert n.record(pod)["state"] == "netns", n.record(pod)
+    assert n.c.terminate(15) == 0
+    t.join(60)
+    assert "err" in result, "RunPodSandbox succeeded although crispd stopped mid-ADD"
+    n.start()
+    harness.wait_for(lambda: n.allocated() == [], 20,
+                     what="the IP of the interrupted ADD to be freed")
+    listed = [p.id for p in n.c.call("ListPodSandbox", cri.ListPodSandboxRequest()).items]
+    assert listed in ([], [pod]), listed
+    if listed:
+        # the pause was started, and runtimed keeps a started sandbox: it
+        # has no IP, the kubelet stops and removes it
+        assert not pod_ip(n.c, cri, pod)
+        stop_pod(n.c, cri, pod)
+        remove_pod(n.c, cri, pod)
+    harness.wait_for(lambda: n.pins() == [], 30, what="the netns to be removed")
+    harness.wait_for(lambda: n.record(pod) is None, 10, what="the record to be removed")
+    assert_nothing_left(n)
+    assert harness.leftovers(n.c, [pod]) == []
 
 
 def test_pods_survive_netd_kill_and_crispd_restart(net_factory, cri):

@@ -269,6 +269,38 @@ def test_pod_network_failure_rolls_back(pod_env_factory, cri, tmp_path):
 # --- many at once -------------------------------------------------------------------------
 
 
+def test_pod_networks_in_parallel(pod_env_factory, cri, tmp_path):
+    """RunPodSandbox starts the pause while CNI ADD runs: pods made at once
+    each get their own netns and IP, and leave nothing when removed."""
+    data_dir = str(tmp_path / "ipam")
+    env = pod_env_factory(before_start=lambda c: write_pod_conflist(c, data_dir))
+    k = env.cri
+    harness.wait_for(lambda: harness.conditions(env.c.status())["NetworkReady"].status, 15,
+                     what="NetworkReady")
+    n = 8
+
+    def one(i):
+        pod = k.run_pod(pod_config("netpar-%d" % i, host_network=False))
+        return pod, k.pod_status(pod).status
+
+    with concurrent.futures.ThreadPoolExecutor(n) as ex:
+        results = list(ex.map(one, range(n)))
+    pods = [pod for pod, _ in results]
+    ips = [st.network.ip for _, st in results]
+    assert all(st.state == cri.SANDBOX_READY for _, st in results), results
+    assert len(set(ips)) == n and all(
+        ipaddress.ip_address(ip) in ipaddress.ip_network(POD_SUBNET) for ip in ips), ips
+    net_dir = os.path.join(data_dir, "crisp-pod-test")
+    assert sorted(f for f in os.listdir(net_dir) if f.startswith("10.")) == sorted(ips)
+    assert sorted(p.id for p in k.list_pods()) == sorted(pods)
+    for pod in pods:
+        k.stop_pod(pod)
+        k.remove_pod(pod)
+    assert [f for f in os.listdir(net_dir) if f.startswith("10.")] == []
+    assert_no_leftovers(env, pods)
+
+
+
 def test_20_pods_in_parallel(pod_env, cri):
     k = pod_env.cri
     n = 20
