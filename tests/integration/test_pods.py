@@ -362,6 +362,12 @@ def test_reconcile_removes_orphan_netns_and_snapshot(pod_env_factory, cri, tmp_p
     harness.wait_for(lambda: not os.path.exists(netns), 15, what="the orphan netns removed")
     assert c.terminate(timeout=15) == 0
     assert ("container-" + cid) not in [r[1] for r in snapshot_rows(c)]
+    # The pod's (empty) cgroups were runtimed's to remove at RemovePodSandbox;
+    # with its record deleted by hand nothing will: this test made them
+    # orphans, so it removes them, deepest first.
+    for d in sorted(harness.cgroups_named([pod]), key=lambda d: -d.count("/")):
+        os.rmdir(d)
+    assert harness.cgroups_named([pod]) == []
 
 
 def test_reconcile_keeps_what_is_owned(pod_env_factory, cri, tmp_path):
