@@ -290,7 +290,15 @@ def start_listener(pin, port):
 
 
 def netns_inode(pin):
-    return os.stat(pin).st_ino
+    """The pin's netns inode, once netd has mounted the netns on it: the
+    pin exists as an empty file for a moment before, whose inode no
+    process's netns has."""
+    nsfs = os.stat("/proc/self/ns/net").st_dev
+
+    def mounted():
+        st = os.stat(pin)
+        return st if st.st_dev == nsfs else None
+    return harness.wait_for(mounted, 10, what="the netns mounted on %s" % pin).st_ino
 
 
 def netns_pids(inode):
