@@ -791,7 +791,9 @@ def test_start_of_missing_executable_fails_cleanly(pod_env, cri):
     assert st.exit_code == 128 and st.reason == "StartError", st
     assert "no-such-executable" in st.message, st.message
     assert st.finished_at > 0 and st.started_at == 0, st
-    assert not harness.monitor_processes([cid])
+    # the monitor exits right after it reported the failure
+    harness.wait_for(lambda: not harness.monitor_processes([cid]), 10,
+                     what="the monitor of the failed start to exit")
     assert not os.path.exists(runc_state_dir(env, cid))
     assert not harness.cgroups_named([cid])
     bundle = os.path.join(env.c.config["crispd"]["state_dir"], "runtimed", "bundles", cid)
@@ -944,7 +946,8 @@ def test_runtimed_killed_during_start(pod_env_factory, cri, tmp_path):
                      harness.cri_log_lines(log_file(env, pod, good)), 10, what="its log")
     st = k.status(bad)
     assert st.reason == "StartError" and st.exit_code != 0, st
-    assert not harness.monitor_processes([bad])
+    harness.wait_for(lambda: not harness.monitor_processes([bad]), 10,
+                     what="the monitor of the failed start to exit")
     assert not os.path.exists(runc_state_dir(env, bad))
     assert k.status(idle).state == cri.CONTAINER_CREATED
     assert not harness.monitor_processes([idle])
