@@ -37,7 +37,7 @@
  * program looked up in the process's PATH, execve.
  *
  * Errors before execve: a message on stderr and status EXEC_EXIT_FAILED,
- * like runc. Libraries: libc, jansson, libseccomp. */
+ * like runc. Libraries: libc, jansson, libseccomp, and common/util.c. */
 #include "autoconfig.h"
 
 #include <ctype.h>
@@ -69,6 +69,7 @@
 #include <jansson.h>
 #include <seccomp.h>
 
+#include "common/util.h"
 #include "runtimed/exec.h"
 
 #define ID_LEN 64
@@ -79,7 +80,7 @@
 
 static const char *opt_id, *opt_bundle, *opt_process, *opt_pidfile;
 static pid_t opt_init;
-static unsigned long long opt_start;
+static uint64_t opt_start;
 static volatile sig_atomic_t child_pidfd = -1;
 
 /* ---- errors -------------------------------------------------------------- */
@@ -159,17 +160,6 @@ static char *read_text(int dirfd, const char *path, size_t max)
 	close(fd);
 	buf[len] = '\0';
 	return buf;
-}
-
-static bool parse_ull(const char *s, unsigned long long max, unsigned long long *ret)
-{
-	char *end;
-
-	if (!s || !*s || strspn(s, "0123456789") != strlen(s))
-		return false;
-	errno = 0;
-	*ret = strtoull(s, &end, 10);
-	return errno == 0 && *end == '\0' && *ret <= max;
 }
 
 static void write_all(int fd, const char *buf, size_t len, const char *what)
@@ -921,7 +911,7 @@ static struct sock_fprog seccomp_filter(json_t *sc, int dirfd, unsigned *flags)
 
 /* /proc/<pid>/stat: the state (field 3) and starttime (field 22), read
  * after the last ')' since the command name may hold anything. */
-static bool init_stat(pid_t pid, char *state, unsigned long long *start)
+static bool init_stat(pid_t pid, char *state, uint64_t *start)
 {
 	char path[64], *text, *p;
 	int field = 3;
@@ -939,7 +929,7 @@ static bool init_stat(pid_t pid, char *state, unsigned long long *start)
 		if (*p == ' ')
 			field++;
 	p[strcspn(p, " \n")] = '\0';
-	ok = field == 22 && parse_ull(p, ULLONG_MAX, start);
+	ok = field == 22 && parse_uint64(p, 10, UINT64_MAX, start) == 0;
 	free(text);
 	return ok;
 }
@@ -964,7 +954,7 @@ static void init_check(int pidfd, json_t *config)
 		json_object_get(json_object_get(config, "root"), "path"));
 	char path[PATH_MAX];
 	struct stat want, have;
-	unsigned long long start;
+	uint64_t start;
 	char state;
 
 	if (!init_stat(opt_init, &state, &start) || start != opt_start || state == 'Z' ||
@@ -1126,14 +1116,15 @@ static char **env_with_home(char **envp, uid_t uid)
 			/* name:password:uid:gid:gecos:home:shell */
 			char *f[7], *p = line;
 			int nf = 0;
-			unsigned long long u;
+			uint64_t u;
 			for (; nf < 7; nf++) {
 				f[nf] = p;
 				if (!(p = strchr(p, ':')))
 					break;
 				*p++ = '\0';
 			}
-			if (nf >= 5 && parse_ull(f[2], UINT32_MAX, &u) && u == uid && *f[5])
+			if (nf >= 5 && parse_uint64(f[2], 10, UINT32_MAX, &u) == 0 && u == uid &&
+			    *f[5])
 				home = f[5];
 		}
 	}
@@ -1336,7 +1327,7 @@ static void usage(void)
 
 static void parse_args(int argc, char **argv)
 {
-	unsigned long long v;
+	uint64_t v;
 	size_t bl;
 
 	if (argc != 13 || strcmp(argv[1], "--id") != 0 || strcmp(argv[3], "--bundle") != 0 ||
@@ -1356,10 +1347,10 @@ static void parse_args(int argc, char **argv)
 	    opt_pidfile[bl] != '/' || strchr(opt_pidfile + bl + 1, '/') ||
 	    opt_pidfile[bl + 1] == '.' || strncmp(opt_process, opt_bundle, bl) != 0)
 		die("--process and --pid-file must be files of --bundle");
-	if (!parse_ull(argv[10], INT32_MAX, &v) || v < 2)
+	if (parse_uint64(argv[10], 10, INT32_MAX, &v) < 0 || v < 2)
 		die("--init-pid is not a pid");
 	opt_init = (pid_t)v;
-	if (!parse_ull(argv[12], ULLONG_MAX, &opt_start) || opt_start == 0)
+	if (parse_uint64(argv[12], 10, UINT64_MAX, &opt_start) < 0 || opt_start == 0)
 		die("--init-start is not a starttime");
 }
 
@@ -1442,7 +1433,7 @@ int main(int argc, char **argv)
 	sigset_t fwd, old;
 	struct sigaction sa = { .sa_handler = forward, .sa_flags = SA_RESTART };
 	pid_t pid;
-	unsigned long long v;
+	uint64_t v;
 
 	parse_args(argc, argv);
 	snprintf(path, sizeof(path), "%s/config.json", opt_bundle);
@@ -1450,7 +1441,7 @@ int main(int argc, char **argv)
 	process = load_json(opt_process);
 	parse_process(process, &p);
 	if (!(text = read_text(AT_FDCWD, "/proc/sys/kernel/cap_last_cap", 32)) ||
-	    !parse_ull(strtok(text, "\n"), 63, &v))
+	    parse_uint64(strtok(text, "\n"), 10, 63, &v) < 0)
 		die("cannot read /proc/sys/kernel/cap_last_cap");
 	last_cap = (int)v;
 	free(text);
