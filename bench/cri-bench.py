@@ -272,16 +272,28 @@ class Pods:
                                    command=["sleep", "3600"], log_path=name + ".log",
                                    linux=cri.LinuxContainerConfig())
 
+    # set to {} to have start() keep each call's duration, per runtime
+    phases = None
+
+    def _timed(self, rt, method, req):
+        t = time.perf_counter()
+        r = rt.call(method, req)
+        if self.phases is not None:
+            self.phases.setdefault(rt.name, {}).setdefault(method, []).append(
+                time.perf_counter() - t)
+        return r
+
     def start(self, rt, name, containers=1):
         sc = self.sandbox_config(name)
         t = time.perf_counter()
-        pod = rt.call("RunPodSandbox", cri.RunPodSandboxRequest(config=sc)).pod_sandbox_id
+        pod = self._timed(rt, "RunPodSandbox",
+                          cri.RunPodSandboxRequest(config=sc)).pod_sandbox_id
         ids = []
         for i in range(containers):
-            c = rt.call("CreateContainer", cri.CreateContainerRequest(
+            c = self._timed(rt, "CreateContainer", cri.CreateContainerRequest(
                 pod_sandbox_id=pod, config=self.container_config("c%d" % i),
                 sandbox_config=sc)).container_id
-            rt.call("StartContainer", cri.StartContainerRequest(container_id=c))
+            self._timed(rt, "StartContainer", cri.StartContainerRequest(container_id=c))
             ids.append(c)
         return pod, ids, time.perf_counter() - t, sc
 
@@ -355,6 +367,7 @@ def measure(rts, pods, a, results):
     # 1. pod start latency, one pod at a time
     started = {rt.name: [] for rt in rts}
     times = {rt.name: [] for rt in rts}
+    pods.phases = {}
     for i in range(a.pods):
         for rt in alternate():
             pod, _, d, _ = pods.start(rt, "seq-%d" % i)
@@ -363,6 +376,11 @@ def measure(rts, pods, a, results):
     for rt in rts:
         record("pod start p50", rt.name, percentile(times[rt.name], 50) * 1e3, "ms")
         record("pod start p99", rt.name, percentile(times[rt.name], 99) * 1e3, "ms")
+        # where pod start goes, call by call
+        for method in ("RunPodSandbox", "CreateContainer", "StartContainer"):
+            record("pod start: %s p50" % method, rt.name,
+                   percentile(pods.phases[rt.name][method], 50) * 1e3, "ms")
+    pods.phases = None
     times = {rt.name: [] for rt in rts}
     for i in range(a.pods):
         for rt in alternate():
