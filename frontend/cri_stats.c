@@ -286,6 +286,10 @@ static void pod_stats_fetch(struct rpc *rpc, const char *sandbox_id, fetch_fn fn
 static bool pod_stats_match(const CrispIpc__SandboxStatsEntry *e, const CrispIpc__SandboxInfo *sb,
 			    const Runtime__V1__PodSandboxStatsFilter *flt)
 {
+	/* What ListPodSandbox leaves out (reserved, or RunPodSandbox still
+	 * running and free to roll it back) is not listed here either. */
+	if (!sb || sb->ready_to_start || inflight_has(sb->id))
+		return false;
 	if (!flt)
 		return true;
 	if (*flt->id && strncmp(e->sandbox_id, flt->id, strlen(flt->id)) != 0)

@@ -510,6 +510,33 @@ def test_pause_failing_while_add_succeeds(net_factory, cri, tmp_path):
     assert len(n.c.call("ListPodSandbox", cri.ListPodSandboxRequest()).items) == 0
 
 
+def test_sandbox_in_flight_is_in_no_list(net_factory, cri):
+    """While RunPodSandbox still waits for ADD (a slow plugin, 4 s) its pause
+    already runs, but the CRI does not know the pod yet: neither
+    ListPodSandbox nor ListPodSandboxStats shows it. Once RunPodSandbox has
+    answered, both do."""
+    n = net_factory(plugins=["crisp-test-slow"], timeout=10)
+    t, result = run_pod_in_thread(n.c, cri, pod_config(cri))
+    pod = first_pin(n)
+    inode = netns_inode(os.path.join(n.netns_dir, pod))
+    harness.wait_for(lambda: netns_pids(inode), 10, what="the pause to start")
+    assert "id" not in result and "err" not in result, result  # still in flight
+    listed = [p.id for p in n.c.call("ListPodSandbox", cri.ListPodSandboxRequest()).items]
+    stats = [s.attributes.id for s in n.c.call(
+        "ListPodSandboxStats", cri.ListPodSandboxStatsRequest()).stats]
+    assert "id" not in result, "RunPodSandbox answered while the lists were read"
+    assert pod not in listed and pod not in stats, (listed, stats)
+    t.join(30)
+    assert result.get("id") == pod, result
+    listed = [p.id for p in n.c.call("ListPodSandbox", cri.ListPodSandboxRequest()).items]
+    stats = [s.attributes.id for s in n.c.call(
+        "ListPodSandboxStats", cri.ListPodSandboxStatsRequest()).stats]
+    assert listed == [pod] and stats == [pod], (listed, stats)
+    stop_pod(n.c, cri, pod)
+    remove_pod(n.c, cri, pod)
+    assert_nothing_left(n)
+
+
 def test_missing_plugin(net_factory, cri):
     n = net_factory(plugins=["crisp-no-such-plugin"])
     net = harness.wait_for(lambda: (lambda r: r if not r.status else None)(network_ready(n.c)),
