@@ -124,10 +124,13 @@ bool labels_match(size_t nsel, void *const *selector, size_t nlabels, void *cons
 
 static json_t *value_json(const ProtobufCFieldDescriptor *f, const void *v, int depth);
 
+/* A map<string,string> entry (struct kv_entry). Not KeyValue (envs): its
+ * value is bytes, a ProtobufCBinaryData that read as a char * crashes. */
 static bool is_map_entry(const ProtobufCMessageDescriptor *d)
 {
 	return d->n_fields == 2 && streq(d->fields[0].name, "key") &&
-	       streq(d->fields[1].name, "value") && d->fields[0].type == PROTOBUF_C_TYPE_STRING;
+	       streq(d->fields[1].name, "value") && d->fields[0].type == PROTOBUF_C_TYPE_STRING &&
+	       d->fields[1].type == PROTOBUF_C_TYPE_STRING;
 }
 
 static json_t *message_json_depth(const ProtobufCMessage *m, int depth)

@@ -173,6 +173,56 @@ def test_list_containers_filters(pod_env, cri):
     assert_no_leftovers(env, [pa, a1, a2])
 
 
+def test_lists_show_what_status_shows(pod_env, cri):
+    """ListContainers and ListPodSandbox ask runtimed for brief records
+    (config cut to metadata, labels, annotations): what they show must still
+    be what the status calls show, and the records keep their whole config."""
+    env, k = pod_env, pod_env.cri
+    pcfg = pod_config("brief-pod", attempt=2, labels={"app": "brief", "tier": "b"},
+                      annotations={"note": "y" * 300, "other": "z"}, hostname="brief-host")
+    pod = k.run_pod(pcfg)
+    ccfg = container_config("brief-ctr", env.images.busybox, labels={"app": "brief", "c": "1"},
+                            annotations={"io.kubernetes.container.hash": "abc123"},
+                            env={"BRIEF_ENV_%d" % i: b"v%d" % i for i in range(20)})
+    ccfg.metadata.attempt = 4
+    ctr = k.create(pod, ccfg)
+
+    listed = k.list_pods(labels={"tier": "b"})
+    st = k.pod_status(pod).status
+    assert [p.id for p in listed] == [pod]
+    lp = listed[0]
+    assert lp.metadata == st.metadata and lp.metadata.attempt == 2
+    assert lp.metadata.uid == pcfg.metadata.uid and lp.metadata.namespace == "crisp-it"
+    assert dict(lp.labels) == dict(st.labels) == {"app": "brief", "tier": "b"}
+    assert dict(lp.annotations) == dict(st.annotations) == {"note": "y" * 300, "other": "z"}
+    assert lp.created_at == st.created_at and lp.state == cri.SANDBOX_READY
+    assert lp.runtime_handler == st.runtime_handler
+
+    listed = k.list_containers(labels={"c": "1"})
+    cs = k.status(ctr)
+    assert [c.id for c in listed] == [ctr]
+    lc = listed[0]
+    assert lc.metadata == cs.metadata and lc.metadata.attempt == 4
+    assert dict(lc.labels) == dict(cs.labels) == {"app": "brief", "c": "1"}
+    assert dict(lc.annotations) == dict(cs.annotations) == {"io.kubernetes.container.hash":
+                                                            "abc123"}
+    assert lc.pod_sandbox_id == pod and lc.created_at == cs.created_at
+    assert lc.image.image == cs.image.image and lc.image_ref == cs.image_ref
+    assert lc.state == cri.CONTAINER_CREATED
+
+    # After the lists, the records still hold what only the status calls show.
+    info = json.loads(k.c.call("ContainerStatus", cri.ContainerStatusRequest(
+        container_id=ctr, verbose=True)).info["info"])
+    envs = {e["key"]: e["value"] for e in info["config"]["envs"]}
+    assert len([e for e in envs if e.startswith("BRIEF_ENV_")]) == 20, info["config"]
+    pinfo = json.loads(k.pod_status(pod, verbose=True).info["info"])
+    assert pinfo["config"]["hostname"] == "brief-host", pinfo["config"]
+    k.stop_pod(pod)
+    k.remove_pod(pod)
+    assert k.list_containers() == [] and k.list_pods() == []
+    assert_no_leftovers(env, [pod, ctr])
+
+
 def test_container_requests_validated(pod_env, cri):
     env, k, c = pod_env, pod_env.cri, pod_env.c
     pod = k.run_pod(pod_config("ctr-valid"))
