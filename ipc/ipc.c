@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "ipc/arena.h"
 #include "ipc/ipc.h"
 #include "ipc/msg.h"
 
@@ -354,6 +355,7 @@ static void handle_reply(struct ipc_chan *c, struct ipc_msg *m)
 {
 	struct pending *p;
 	ProtobufCMessage *reply;
+	struct arena arena;
 
 	LIST_FOREACH (p, &c->pending, entry)
 		if (p->id == m->id)
@@ -384,14 +386,29 @@ static void handle_reply(struct ipc_chan *c, struct ipc_msg *m)
 	if (m->type != p->type || m->nfds > p->reply_nfds)
 		return ipc_violation(c, "reply %s with %u fds to a %s call", ipc_type_name(m->type),
 				     m->nfds, ipc_type_name(p->type));
-	reply = protobuf_c_message_unpack(p->reply_desc, NULL, m->len, m->data);
+	/* The reply lives only for the callback (ipc_reply_fn): an arena
+	 * unpacks it with a few mallocs and frees it with as many. */
+	reply = arena_unpack(&arena, p->reply_desc, m->len, m->data);
+	if (!reply && errno == ENOMEM) {
+		/* Our shortage, not the peer's fault: that call fails, the
+		 * channel stays. */
+		struct crisp_error err;
+		ipc_reply_fn fn = p->fn;
+		void *arg = p->arg;
+
+		err_set(&err, CRISP_E_INTERNAL, "out of memory unpacking a %zu-byte reply to %s",
+			m->len, ipc_type_name(p->type));
+		pending_free(p);
+		fn(NULL, NULL, &err, arg);
+		return;
+	}
 	if (!reply)
 		return ipc_violation(c, "malformed reply to %s", ipc_type_name(p->type));
 	ipc_reply_fn fn = p->fn;
 	void *arg = p->arg;
 	pending_free(p);
 	fn(reply, m, NULL, arg);
-	protobuf_c_message_free_unpacked(reply, NULL);
+	arena_release(&arena);
 }
 
 /* Returns false when the channel must not be touched any more. */

@@ -66,8 +66,10 @@ int ipc_reply_error(struct ipc_chan *chan, const struct ipc_msg *req,
 		    const struct crisp_error *err);
 
 /* The reply of an ipc_call(). On success err is NULL, reply is the unpacked
- * payload (freed after the callback) and msg carries any fds. On failure
- * (an Error reply, a timeout, the channel closing) reply and msg are NULL. */
+ * payload and msg carries any fds. The payload is unpacked into an arena
+ * (ipc/arena.h) released after the callback: nothing in it may be freed,
+ * stolen or kept past the callback. On failure (an Error reply, a timeout,
+ * the channel closing, no memory to unpack it) reply and msg are NULL. */
 typedef void (*ipc_reply_fn)(ProtobufCMessage *reply, struct ipc_msg *msg,
 			     const struct crisp_error *err, void *arg);
 
