@@ -445,6 +445,10 @@ void cri_list_containers(struct rpc *rpc)
 		cl.container_id = req->filter->id;
 	if (req->filter && cri_id_valid(req->filter->pod_sandbox_id))
 		cl.sandbox_id = req->filter->pod_sandbox_id;
+	/* container_matches() and on_list_containers() read no more of the
+	 * config than metadata, labels and annotations: the kubelet asks for
+	 * this list every second, spare runtimed and us the rest. */
+	cl.brief = true;
 	helper_call(HELPER_RUNTIMED, IPC_RUNTIMED_CONTAINER_LIST, &cl.base,
 		    &crisp_ipc__container_list_reply__descriptor, 0, on_list_containers, rpc);
 }

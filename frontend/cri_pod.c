@@ -547,6 +547,7 @@ void cri_remove_pod_sandbox(struct rpc *rpc)
 	f = fetch_new(on_remove_lookup, ctx);
 	sl.sandbox_id = req->pod_sandbox_id;
 	cl.sandbox_id = req->pod_sandbox_id;
+	cl.brief = true; /* on_remove_lookup() wants only their ids */
 	fetch_add(f, 0, HELPER_RUNTIMED, IPC_RUNTIMED_SANDBOX_LIST, &sl.base,
 		  &crisp_ipc__sandbox_list_reply__descriptor, 0);
 	fetch_add(f, 1, HELPER_RUNTIMED, IPC_RUNTIMED_CONTAINER_LIST, &cl.base,
@@ -754,6 +755,10 @@ void cri_list_pod_sandbox(struct rpc *rpc)
 	/* A full id is asked for exactly; a prefix filters the whole list. */
 	if (req->filter && cri_id_valid(req->filter->id))
 		sl.sandbox_id = req->filter->id;
+	/* pod_matches() and on_list_pods() read no more of the config than
+	 * metadata, labels and annotations: the kubelet asks for this list
+	 * every second, spare runtimed and us the rest. */
+	sl.brief = true;
 	helper_call(HELPER_RUNTIMED, IPC_RUNTIMED_SANDBOX_LIST, &sl.base,
 		    &crisp_ipc__sandbox_list_reply__descriptor, 0, on_list_pods, rpc);
 }

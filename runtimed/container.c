@@ -1101,16 +1101,44 @@ void on_container_remove(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMe
 	ctr_destroy(c, remove_done, j);
 }
 
+/* A ContainerListRequest.brief copy of info: its config holds only what a
+ * CRI list shows and filters on (metadata, labels, annotations), so that a
+ * list, asked every second by the kubelet, does not pack and unpack every
+ * container's envs, mounts and devices. Shallow: it points into info,
+ * which must outlive it, and changes nothing there. */
+static CrispIpc__ContainerInfo *container_info_brief(const CrispIpc__ContainerInfo *info,
+						     CrispIpc__ContainerInfo *out,
+						     Runtime__V1__ContainerConfig *out_cfg)
+{
+	*out = *info;
+	if (!info->config)
+		return out;
+	runtime__v1__container_config__init(out_cfg);
+	out_cfg->metadata = info->config->metadata;
+	out_cfg->n_labels = info->config->n_labels;
+	out_cfg->labels = info->config->labels;
+	out_cfg->n_annotations = info->config->n_annotations;
+	out_cfg->annotations = info->config->annotations;
+	out->config = out_cfg;
+	return out;
+}
+
 void on_container_list(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessage *req, void *arg)
 {
 	const CrispIpc__ContainerListRequest *r = (const CrispIpc__ContainerListRequest *)req;
 	CrispIpc__ContainerListReply reply = CRISP_IPC__CONTAINER_LIST_REPLY__INIT;
 	_cleanup_free_ CrispIpc__ContainerInfo **list = NULL;
+	_cleanup_free_ CrispIpc__ContainerInfo *brief = NULL;
+	_cleanup_free_ Runtime__V1__ContainerConfig *brief_cfg = NULL;
 	size_t n = 0;
 
 	for (struct ctr *c = rt.ctrs; c; c = c->next)
 		n++;
 	list = xcalloc(n + 1, sizeof(*list));
+	if (r->brief) {
+		brief = xcalloc(n + 1, sizeof(*brief));
+		brief_cfg = xcalloc(n + 1, sizeof(*brief_cfg));
+	}
 	n = 0;
 	for (struct ctr *c = rt.ctrs; c; c = c->next) {
 		/* One being created is not there yet for anyone. */
@@ -1120,7 +1148,10 @@ void on_container_list(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMess
 			continue;
 		if (*r->sandbox_id && !streq(r->sandbox_id, c->info->sandbox_id))
 			continue;
-		list[n++] = c->info;
+		list[n] = c->info;
+		if (r->brief)
+			list[n] = container_info_brief(c->info, &brief[n], &brief_cfg[n]);
+		n++;
 	}
 	reply.containers = list;
 	reply.n_containers = n;

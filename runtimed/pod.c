@@ -1183,20 +1183,53 @@ void on_sandbox_remove(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMess
 	pod_request(chan, msg, ((const CrispIpc__SandboxRemoveRequest *)req)->sandbox_id, true);
 }
 
+/* A SandboxListRequest.brief copy of info: its config holds only what a
+ * CRI list shows and filters on (metadata, labels, annotations), not the
+ * DNS, port mappings and security context the kubelet's every-second list
+ * has no use for. Shallow: it points into info, which must outlive it,
+ * and changes nothing there. */
+static CrispIpc__SandboxInfo *sandbox_info_brief(const CrispIpc__SandboxInfo *info,
+						 CrispIpc__SandboxInfo *out,
+						 Runtime__V1__PodSandboxConfig *out_cfg)
+{
+	*out = *info;
+	if (!info->config)
+		return out;
+	runtime__v1__pod_sandbox_config__init(out_cfg);
+	out_cfg->metadata = info->config->metadata;
+	out_cfg->n_labels = info->config->n_labels;
+	out_cfg->labels = info->config->labels;
+	out_cfg->n_annotations = info->config->n_annotations;
+	out_cfg->annotations = info->config->annotations;
+	out->config = out_cfg;
+	return out;
+}
+
 void on_sandbox_list(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessage *req, void *arg)
 {
 	const CrispIpc__SandboxListRequest *r = (const CrispIpc__SandboxListRequest *)req;
 	CrispIpc__SandboxListReply reply = CRISP_IPC__SANDBOX_LIST_REPLY__INIT;
 	size_t n = 0;
 	_cleanup_free_ CrispIpc__SandboxInfo **list = NULL;
+	_cleanup_free_ CrispIpc__SandboxInfo *brief = NULL;
+	_cleanup_free_ Runtime__V1__PodSandboxConfig *brief_cfg = NULL;
 
 	for (struct pod *p = rt.pods; p; p = p->next)
 		n++;
 	list = xcalloc(n + 1, sizeof(*list));
+	if (r->brief) {
+		brief = xcalloc(n + 1, sizeof(*brief));
+		brief_cfg = xcalloc(n + 1, sizeof(*brief_cfg));
+	}
 	n = 0;
-	for (struct pod *p = rt.pods; p; p = p->next)
-		if (!*r->sandbox_id || streq(r->sandbox_id, p->id))
-			list[n++] = p->info;
+	for (struct pod *p = rt.pods; p; p = p->next) {
+		if (*r->sandbox_id && !streq(r->sandbox_id, p->id))
+			continue;
+		list[n] = p->info;
+		if (r->brief)
+			list[n] = sandbox_info_brief(p->info, &brief[n], &brief_cfg[n]);
+		n++;
+	}
 	reply.sandboxes = list;
 	reply.n_sandboxes = n;
 	ipc_reply(chan, msg, &reply.base, NULL, 0);
