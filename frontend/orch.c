@@ -219,8 +219,14 @@ static json_t *value_json(const ProtobufCFieldDescriptor *f, const void *v, int 
 		const char *s = *(char *const *)v;
 		return json_string(s ? s : "");
 	}
-	case PROTOBUF_C_TYPE_BYTES:
-		return json_integer((json_int_t)((const ProtobufCBinaryData *)v)->len);
+	case PROTOBUF_C_TYPE_BYTES: {
+		/* The only bytes in a CRI config are env values (KeyValue),
+		 * text in practice: shown as text, as containerd shows them;
+		 * what is not UTF-8 as its length. */
+		const ProtobufCBinaryData *b = v;
+		json_t *j = json_stringn((const char *)b->data, b->len);
+		return j ? j : json_integer((json_int_t)b->len);
+	}
 	case PROTOBUF_C_TYPE_MESSAGE:
 		return message_json_depth(*(const ProtobufCMessage *const *)v, depth + 1);
 	}

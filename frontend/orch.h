@@ -45,7 +45,8 @@ void **map_copy(struct pool *p, const ProtobufCMessageDescriptor *entry_desc, si
 bool labels_match(size_t nsel, void *const *selector, size_t nlabels, void *const *labels);
 
 /* A protobuf-c message as JSON (field names as in the .proto; enums by name;
- * maps as objects; bytes as their length), for verbose info. */
+ * maps as objects; bytes as text when they are UTF-8, else as their
+ * length), for verbose info. */
 json_t *message_json(const ProtobufCMessage *m);
 char *message_json_string(struct pool *p, const ProtobufCMessage *m);
 

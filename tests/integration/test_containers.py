@@ -215,6 +215,7 @@ def test_lists_show_what_status_shows(pod_env, cri):
         container_id=ctr, verbose=True)).info["info"])
     envs = {e["key"]: e["value"] for e in info["config"]["envs"]}
     assert len([e for e in envs if e.startswith("BRIEF_ENV_")]) == 20, info["config"]
+    assert envs["BRIEF_ENV_7"] == "v7", info["config"]  # env values as text
     pinfo = json.loads(k.pod_status(pod, verbose=True).info["info"])
     assert pinfo["config"]["hostname"] == "brief-host", pinfo["config"]
     k.stop_pod(pod)
