@@ -360,10 +360,14 @@ static void on_stop_lookup(ProtobufCMessage *reply, struct ipc_msg *msg,
 
 	if (err)
 		return cri_fail(rpc, err);
-	/* NOT_FOUND, as containerd answers: the kubelet takes it as done. */
-	if (!(sb = sandbox_find(reply, req->pod_sandbox_id)))
-		return cri_failf(rpc, CRISP_E_NOT_FOUND, "pod sandbox %s not found",
-				 req->pod_sandbox_id);
+	/* StopPodSandbox "must not return an error if all relevant resources
+	 * have already been reclaimed" (the CRI; critest stops an unknown id):
+	 * a sandbox that is not there is stopped. */
+	if (!(sb = sandbox_find(reply, req->pod_sandbox_id))) {
+		Runtime__V1__StopPodSandboxResponse resp =
+			RUNTIME__V1__STOP_POD_SANDBOX_RESPONSE__INIT;
+		return cri_reply(rpc, &resp.base);
+	}
 	ctx = xcalloc(1, sizeof(*ctx));
 	ctx->rpc = rpc;
 	ctx->host_net = !*sb->netns_path && pod_host_network(sb->config);
@@ -380,8 +384,13 @@ void cri_stop_pod_sandbox(struct rpc *rpc)
 	CrispIpc__SandboxListRequest list = CRISP_IPC__SANDBOX_LIST_REQUEST__INIT;
 	struct crisp_error err;
 
-	if (check_sandbox_id(req->pod_sandbox_id, &err) < 0)
+	if (check_sandbox_id(req->pod_sandbox_id, &err) < 0 && err.code != CRISP_E_NOT_FOUND)
 		return cri_fail(rpc, &err);
+	if (!cri_id_valid(req->pod_sandbox_id)) { /* no crisp sandbox has it: see above */
+		Runtime__V1__StopPodSandboxResponse resp =
+			RUNTIME__V1__STOP_POD_SANDBOX_RESPONSE__INIT;
+		return cri_reply(rpc, &resp.base);
+	}
 	list.sandbox_id = req->pod_sandbox_id;
 	helper_call(HELPER_RUNTIMED, IPC_RUNTIMED_SANDBOX_LIST, &list.base,
 		    &crisp_ipc__sandbox_list_reply__descriptor, 0, on_stop_lookup, rpc);

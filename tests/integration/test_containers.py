@@ -238,11 +238,15 @@ def test_container_requests_validated(pod_env, cri):
     assert e.details().startswith("image snapshot"), e.details()
     unknown = "ab" * 32
     for method, req in (("StartContainer", cri.StartContainerRequest(container_id=unknown)),
-                        ("StopContainer", cri.StopContainerRequest(container_id=unknown)),
                         ("ContainerStatus", cri.ContainerStatusRequest(container_id=unknown)),
                         ("ContainerStatus", cri.ContainerStatusRequest(container_id="zz"))):
         e = rpc_error(c.call, method, req)
         assert e.code() == grpc.StatusCode.NOT_FOUND, (method, e.code(), e.details())
+    # Stopping or removing what is not there succeeds (the CRI says so).
+    c.call("StopContainer", cri.StopContainerRequest(container_id=unknown))
+    c.call("StopContainer", cri.StopContainerRequest(container_id="zz"))
+    e = rpc_error(c.call, "StopContainer", cri.StopContainerRequest())
+    assert e.code() == grpc.StatusCode.INVALID_ARGUMENT, (e.code(), e.details())
     c.call("RemoveContainer", cri.RemoveContainerRequest(container_id=unknown))
     assert k.list_containers() == []
     cid = k.run(pod, container_config("v", env.images.busybox))

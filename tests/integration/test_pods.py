@@ -110,11 +110,15 @@ def test_pod_requests_validated(pod_env, cri):
 
     unknown = uuid.uuid4().hex * 2
     for method, req in (("PodSandboxStatus", cri.PodSandboxStatusRequest(pod_sandbox_id=unknown)),
-                        ("StopPodSandbox", cri.StopPodSandboxRequest(pod_sandbox_id=unknown)),
                         ("PodSandboxStatus", cri.PodSandboxStatusRequest(pod_sandbox_id="../x"))):
         e = rpc_error(c.call, method, req)
         assert e.code() == grpc.StatusCode.NOT_FOUND, (method, e.code(), e.details())
-    # Removing what is not there succeeds (the kubelet retries removals).
+    # Stopping or removing what is not there succeeds: the CRI says so, and
+    # the kubelet retries both.
+    c.call("StopPodSandbox", cri.StopPodSandboxRequest(pod_sandbox_id=unknown))
+    c.call("StopPodSandbox", cri.StopPodSandboxRequest(pod_sandbox_id=str(uuid.uuid4())))
+    e = rpc_error(c.call, "StopPodSandbox", cri.StopPodSandboxRequest())
+    assert e.code() == grpc.StatusCode.INVALID_ARGUMENT, (e.code(), e.details())
     c.call("RemovePodSandbox", cri.RemovePodSandboxRequest(pod_sandbox_id=unknown))
     c.call("RemovePodSandbox", cri.RemovePodSandboxRequest(pod_sandbox_id="not-an-id"))
     e = rpc_error(c.call, "RemovePodSandbox", cri.RemovePodSandboxRequest())
