@@ -113,6 +113,7 @@ struct attach_bridge {
 	uint8_t inbuf[ATTACH_PACKET_MAX]; /* to the monitor: "0" + bytes */
 	size_t in_len;
 	char resize[32];
+	bool in_eof; /* the client's stdin ended; the monitor was told */
 	bool ended;
 };
 
@@ -235,7 +236,7 @@ static void bridge_flush_mon(struct attach_bridge *b)
 		}
 		b->resize[0] = '\0';
 	}
-	if (b->in_ev && b->in_r >= 0)
+	if (b->in_ev && b->in_r >= 0 && !b->in_eof)
 		event_add(b->in_ev, NULL);
 }
 
@@ -255,10 +256,14 @@ static void bridge_in_readable(evutil_socket_t fd, short what, void *arg)
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return;
 	if (n <= 0) {
-		/* This client stopped typing; the monitor decides whether the
-		 * container's stdin closes (StdinOnce), so nothing is sent. A tty
-		 * socket at EOF means the engine is done with it altogether. */
+		/* This client stopped typing: an empty stdin packet says so,
+		 * and the monitor decides whether the container's stdin closes
+		 * (StdinOnce). */
+		b->in_eof = true;
+		b->inbuf[0] = '0';
+		b->in_len = 1;
 		event_del(b->in_ev);
+		bridge_flush_mon(b);
 		return;
 	}
 	b->inbuf[0] = '0';

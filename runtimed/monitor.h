@@ -83,8 +83,9 @@
  *   "attach"  -> "ok", then the same connection carries the output (packets
  *                "1<bytes>" stdout, "2<bytes>" stderr; a tty's output is
  *                "1"), as read, not split into lines, and takes stdin
- *                ("0<bytes>"; an empty "0" closes it; with --stdin-once the
- *                end of the first attach session closes it too) and
+ *                ("0<bytes>"; an empty "0", the client's stdin ending,
+ *                and the end of the first attach session close it with
+ *                --stdin-once; without, nothing closes it) and
  *                "resize <rows> <cols>" (no reply). Any other packet ends
  *                the session. An attach client whose socket buffer is full
  *                is disconnected: the container never waits for a reader.

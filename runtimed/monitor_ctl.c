@@ -180,10 +180,14 @@ void client_request(struct client *c)
 	}
 	iobuf[n] = '\0';
 	if (c->attached) {
-		/* the stream of an attach session: stdin, or a resize */
-		if (iobuf[0] == '0' && n == 1)
-			stdin_close();
-		else if (iobuf[0] == '0')
+		/* the stream of an attach session: stdin, or a resize. An
+		 * empty stdin packet is the client's stdin ending: with
+		 * StdinOnce that ends the container's (kubectl attach -i, run
+		 * -i), else the next session may still type (as containerd). */
+		if (iobuf[0] == '0' && n == 1) {
+			if (m.opt.stdin_once)
+				stdin_close();
+		} else if (iobuf[0] == '0')
 			stdin_write(iobuf + 1, (size_t)n - 1);
 		else if (strncmp(iobuf, "resize ", 7) == 0)
 			resize(iobuf + 7, why, sizeof(why));

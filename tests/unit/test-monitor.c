@@ -163,7 +163,9 @@ struct mon {
 	char line[4096];
 };
 
-static void start(struct mon *mon, const char *extra1, const char *extra2)
+/* Start the monitor with the common options and extras, a NULL-terminated
+ * list (at most 8). */
+static void start_with(struct mon *mon, const char *const *extras)
 {
 	int p[2];
 	char *argv[32];
@@ -184,10 +186,8 @@ static void start(struct mon *mon, const char *extra1, const char *extra2)
 	argv[n++] = logpath;
 	argv[n++] = "--exit-file";
 	argv[n++] = exitpath;
-	if (extra1)
-		argv[n++] = (char *)extra1;
-	if (extra2)
-		argv[n++] = (char *)extra2;
+	for (size_t i = 0; extras[i] && i < 8; i++)
+		argv[n++] = (char *)extras[i];
 	argv[n] = NULL;
 	mon->pid = fork();
 	if (mon->pid == 0) {
@@ -200,6 +200,13 @@ static void start(struct mon *mon, const char *extra1, const char *extra2)
 	}
 	close(p[1]);
 	mon->sync = p[0];
+}
+
+static void start(struct mon *mon, const char *extra1, const char *extra2)
+{
+	const char *extras[] = { extra1, extra1 ? extra2 : NULL, NULL };
+
+	start_with(mon, extras);
 }
 
 /* The one line of the sync pipe, up to its EOF. */
@@ -488,7 +495,7 @@ static void test_attach_stdin(void)
 	int fd;
 
 	setup("read l; echo \"got $l\"; cat; echo eof");
-	start(&mon, "--stdin", NULL);
+	start(&mon, "--stdin", "--stdin-once");
 	ok(sync_pid(&mon) > 1, "attach: created");
 	fd = ctl_connect();
 	is_str(request(fd, "attach"), "ok", "attach answers ok");
@@ -498,9 +505,35 @@ static void test_attach_stdin(void)
 	is_str(buf, "1got hi\n", "stdin reaches the container, its output reaches the client");
 	send(fd, "0rest\n", 6, 0);
 	send(fd, "0", 1, 0);
-	is_int(finish(&mon), 0, "an empty stdin packet closes stdin: the container ends");
+	is_int(finish(&mon), 0,
+	       "StdinOnce: an empty stdin packet closes stdin, the container ends");
 	close(fd);
 	check_log(logpath, want, 3, "attach: the log has the output too");
+}
+
+/* Without --stdin-once the end of one client's stdin is not the end of the
+ * container's: the empty packet, and the session's end, leave it open. */
+static void test_attach_stdin_stays(void)
+{
+	struct mon mon;
+	static const struct rec want[] = { { "stdout", "F", "got a" },
+					   { "stdout", "F", "then b" } };
+	int fd;
+
+	setup("read l; echo \"got $l\"; read m; echo \"then $m\"");
+	start(&mon, "--stdin", NULL);
+	ok(sync_pid(&mon) > 1, "attach, no StdinOnce: created");
+	fd = ctl_connect();
+	is_str(request(fd, "attach"), "ok", "attach answers ok");
+	send(fd, "0", 1, 0);
+	close(fd);
+	fd = ctl_connect();
+	is_str(request(fd, "attach"), "ok", "a second attach answers ok");
+	send(fd, "0a\n", 3, 0);
+	send(fd, "0b\n", 3, 0);
+	is_int(finish(&mon), 0, "stdin stayed open for the second session");
+	close(fd);
+	check_log(logpath, want, 2, "both lines read after the first session's stdin ended");
 }
 
 static void test_sigkill(void)
@@ -630,7 +663,7 @@ static void test_tty(void)
 	strcat(runtime, "-tty");
 	write_file(runtime, fake_runtime_tty, 0755);
 	setup("read x; stty size; echo \"got $x\"; cat; echo eof");
-	start(&mon, "--tty", "--stdin");
+	start_with(&mon, (const char *const[]){ "--tty", "--stdin", "--stdin-once", NULL });
 	ok(sync_pid(&mon) > 1, "tty: created, the master came on the console socket");
 	ok(access(path_in(bundle, "/" MONITOR_CONSOLE_SOCKET), F_OK) < 0,
 	   "tty: console socket removed after run");
@@ -763,6 +796,7 @@ int main(void)
 	test_lines();
 	test_reopen_and_sigterm();
 	test_attach_stdin();
+	test_attach_stdin_stays();
 	test_sigkill();
 	test_run_fails();
 	test_run_fails_json();
