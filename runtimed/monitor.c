@@ -807,9 +807,12 @@ static void write_exit_file(void)
 	} else {
 		code = WEXITSTATUS(status);
 	}
-	/* the counter grew while the container ran, and the kernel's OOM
-	 * killer's signal is what ended it */
-	oom = oom_kills(m.oom_fd) > m.oom_start && sig == SIGKILL;
+	/* The counter grew while the container ran, and it did not end well:
+	 * the OOM killer's SIGKILL ended the init, or it ended in error
+	 * after the killer took a child (a shell exits 137 when its dd was
+	 * killed, as in critest's OOM test). containerd reports OOMKilled for
+	 * any OOM kill in the container's cgroup, even before a clean exit. */
+	oom = oom_kills(m.oom_fd) > m.oom_start && (sig == SIGKILL || code != 0);
 	len = (size_t)snprintf(buf, sizeof(buf),
 			       "{\"exit_code\": %d, \"signal\": %d, \"finished_at\": %llu, "
 			       "\"oom_killed\": %s, \"log_dropped\": %llu}\n",
