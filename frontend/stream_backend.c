@@ -25,6 +25,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "frontend/helpers.h"
+#include "frontend/orch.h"
 #include "frontend/stream.h"
 
 #define ATTACH_PACKET_MAX 32768 /* MONITOR_PACKET_MAX */
@@ -634,6 +635,8 @@ static void be_release(void *handle)
 struct pending_connect {
 	stream_connect_cb done;
 	void *ctx;
+	char sandbox_id[CRI_ID_LEN + 1];
+	uint16_t port;
 };
 
 static void on_port_connected(ProtobufCMessage *reply, struct ipc_msg *msg,
@@ -653,19 +656,52 @@ static void on_port_connected(ProtobufCMessage *reply, struct ipc_msg *msg,
 	free(pc);
 }
 
+/* A pod on the host's network has no netns of its own: netd connects on
+ * the host's loopback for it, when told. runtimed's record says which
+ * kind of pod this is. */
+static void on_connect_lookup(ProtobufCMessage *reply, struct ipc_msg *msg,
+			      const struct crisp_error *err, void *arg)
+{
+	struct pending_connect *pc = arg;
+	const CrispIpc__SandboxListReply *r = (const CrispIpc__SandboxListReply *)reply;
+	CrispIpc__PortConnectRequest req = CRISP_IPC__PORT_CONNECT_REQUEST__INIT;
+	struct crisp_error e = { 0 };
+
+	if (replay_if_sync(on_connect_lookup, err, arg))
+		return;
+	if (!err && r->n_sandboxes != 1) {
+		err_set(&e, CRISP_E_NOT_FOUND, "pod sandbox %s not found", pc->sandbox_id);
+		err = &e;
+	}
+	if (err) {
+		pc->done(pc->ctx, -1, err);
+		free(pc);
+		return;
+	}
+	req.sandbox_id = pc->sandbox_id;
+	req.port = pc->port;
+	req.host_network = !*r->sandboxes[0]->netns_path &&
+			   pod_host_network(r->sandboxes[0]->config);
+	in_call = true;
+	helper_call_fds(HELPER_NETD, IPC_NETD_PORT_CONNECT, &req.base,
+			&crisp_ipc__empty__descriptor, 1, 0, on_port_connected, pc);
+	in_call = false;
+}
+
 static void be_port_connect(const char *sandbox_id, uint16_t port, stream_connect_cb done,
 			    void *ctx)
 {
-	CrispIpc__PortConnectRequest req = CRISP_IPC__PORT_CONNECT_REQUEST__INIT;
+	CrispIpc__SandboxListRequest list = CRISP_IPC__SANDBOX_LIST_REQUEST__INIT;
 	struct pending_connect *pc = xcalloc(1, sizeof(*pc));
 
 	pc->done = done;
 	pc->ctx = ctx;
-	req.sandbox_id = (char *)sandbox_id;
-	req.port = port;
+	snprintf(pc->sandbox_id, sizeof(pc->sandbox_id), "%s", sandbox_id);
+	pc->port = port;
+	list.sandbox_id = pc->sandbox_id;
 	in_call = true;
-	helper_call_fds(HELPER_NETD, IPC_NETD_PORT_CONNECT, &req.base,
-			&crisp_ipc__empty__descriptor, 1, 0, on_port_connected, pc);
+	helper_call(HELPER_RUNTIMED, IPC_RUNTIMED_SANDBOX_LIST, &list.base,
+		    &crisp_ipc__sandbox_list_reply__descriptor, 0, on_connect_lookup, pc);
 	in_call = false;
 }
 

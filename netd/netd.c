@@ -832,14 +832,23 @@ static void on_port_connect(struct ipc_chan *chan, struct ipc_msg *msg, Protobuf
 		return;
 	}
 	n = net_find(r->sandbox_id);
-	if (!n || !netns_exists(n->netns)) {
+	if (r->host_network && n) {
+		err_set(&err, CRISP_E_INVALID, "pod %.12s has a network namespace of its own",
+			r->sandbox_id);
+		ipc_reply_error(chan, msg, &err);
+		return;
+	}
+	/* On the host's network the pod's loopback is ours. The frontend says
+	 * which pod is one, from runtimed's record; lying would get it no more
+	 * than running a pod on the host's network, which the CRI lets it do. */
+	if (!r->host_network && (!n || !netns_exists(n->netns))) {
 		err_set(&err, CRISP_E_NOT_FOUND, "pod %.12s has no network namespace",
 			r->sandbox_id);
 		ipc_reply_error(chan, msg, &err);
 		return;
 	}
 	j = xcalloc(1, sizeof(*j));
-	j->path = xstrdup(n->netns);
+	j->path = r->host_network ? NULL : xstrdup(n->netns);
 	j->port = (uint16_t)r->port;
 	j->fd = -1;
 	child_defer(msg, &j->d);

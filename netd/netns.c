@@ -135,23 +135,25 @@ static int connect_one(int family, uint16_t port, unsigned timeout_ms, int *ret_
 	return 0;
 }
 
-/* Call from a thread that exits afterwards: it enters the pod's netns. */
+/* Call from a thread that exits afterwards: it enters the pod's netns.
+ * path NULL: a pod on the host's network, whose loopback is this one. */
 int netns_connect(const char *path, uint16_t port, unsigned timeout_ms, int *ret_fd,
 		  struct crisp_error *err)
 {
-	_cleanup_close_ int ns = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	_cleanup_close_ int ns = -1;
 	struct crisp_error err6;
 
-	if (ns < 0)
+	if (path && (ns = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0)
 		return err_set_errno(err, errno == ENOENT ? CRISP_E_NOT_FOUND : CRISP_E_INTERNAL,
 				     errno, "opening the pod netns %s", path);
-	if (setns(ns, CLONE_NEWNET) < 0)
+	if (path && setns(ns, CLONE_NEWNET) < 0)
 		return err_set_errno(err, CRISP_E_INTERNAL, errno, "entering the pod netns");
 	if (connect_one(AF_INET, port, timeout_ms, ret_fd, err) == 0)
 		return 0;
 	if (connect_one(AF_INET6, port, timeout_ms, ret_fd, &err6) == 0)
 		return 0;
-	return err_prefix(err, "port %u in the pod: 127.0.0.1: %s; [::1]", port, err6.msg);
+	return err_prefix(err, "port %u %s: 127.0.0.1: %s; [::1]", port,
+			  path ? "in the pod" : "on the host (host network)", err6.msg);
 }
 
 /* ---- work on threads ------------------------------------------------------ */
