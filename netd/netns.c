@@ -10,6 +10,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <linux/magic.h>
 #include <fcntl.h>
 #include <net/if.h>
 #include <netinet/in.h>
@@ -22,6 +23,7 @@
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <unistd.h>
 
 #include "common/log.h"
@@ -78,11 +80,15 @@ fail:
 	return -1;
 }
 
+/* A pin with a network namespace mounted on it. netns_create() makes the
+ * pin file before it mounts the netns there: a netd killed in between
+ * leaves a plain file, which CNI plugins refuse as CNI_NETNS ("unknown FS
+ * magic"), so a DEL for it must go without one. */
 bool netns_exists(const char *path)
 {
-	struct stat sb;
+	struct statfs sf;
 
-	return path && *path && lstat(path, &sb) == 0;
+	return path && *path && statfs(path, &sf) == 0 && sf.f_type == NSFS_MAGIC;
 }
 
 int netns_remove(const char *path, struct crisp_error *err)

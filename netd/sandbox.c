@@ -29,6 +29,7 @@ static const int netd_syscalls[] = {
 	SCMP_SYS(openat),
 	SCMP_SYS(getdents64),
 	SCMP_SYS(statx),
+	SCMP_SYS(statfs), /* is a pin an nsfs mount (netns_exists) */
 	SCMP_SYS(access),
 	SCMP_SYS(faccessat),
 	SCMP_SYS(faccessat2),
@@ -48,6 +49,9 @@ static const int netd_syscalls[] = {
 	SCMP_SYS(inotify_rm_watch),
 	/* port-forward: a non-blocking connect with a bounded wait */
 	SCMP_SYS(connect),
+	/* reaping a launcher that went away (common/launcher.c), before
+	 * exiting to be restarted with a new one */
+	SCMP_SYS(wait4),
 	SCMP_SYS(getsockopt),
 	/* short-lived worker threads */
 	SCMP_SYS(sched_getaffinity),
