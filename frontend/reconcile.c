@@ -1,6 +1,8 @@
 /* Reconciliation (DESIGN.md): a network namespace or a container snapshot
- * that no sandbox or container owns any more is removed, never leaked. It
- * runs whenever a helper's channel comes up (start-up, and every helper
+ * that no sandbox or container owns any more is removed, never leaked, and
+ * so is a sandbox left reserved by a RunPodSandbox that did not finish
+ * (its frontend died, or its rollback could not reach runtimed). It runs
+ * whenever a helper's channel comes up (start-up, and every helper
  * restart) once all three are up.
  *
  * Order matters, because the lists are not taken at one instant: netd's and
@@ -71,6 +73,47 @@ static void on_removed(ProtobufCMessage *reply, struct ipc_msg *msg, const struc
 		log_warn("reconcile: removing %s failed: %s (retried at the next pass)", what,
 			 err->msg);
 	free(what);
+}
+
+/* A sandbox left reserved ("creating": SandboxInfo.ready_to_start) by a
+ * RunPodSandbox that is not in flight any more: its frontend died, or its
+ * rollback could not reach runtimed. The CRI never listed it, so nobody
+ * else will remove it: runtimed's remove (which kills whatever is left in
+ * the pause's cgroup and removes its files, shm and cgroups), then, once
+ * that worked, the pod network. A step that fails is retried at the next
+ * pass, since the record or the netns is still there then. */
+static void on_unreserved_record(ProtobufCMessage *reply, struct ipc_msg *msg,
+				 const struct crisp_error *err, void *arg)
+{
+	char *id = arg;
+	CrispIpc__PodNetworkRemoveRequest rm = CRISP_IPC__POD_NETWORK_REMOVE_REQUEST__INIT;
+
+	if (err && err->code != CRISP_E_NOT_FOUND) {
+		/* busy: its start is still undoing itself in runtimed */
+		log_info("reconcile: removing sandbox %s, left reserved: %s (retried in %d s)", id,
+			 err->msg, RERUN_MS / 1000);
+		schedule(RERUN_MS);
+		free(id);
+		return;
+	}
+	rm.sandbox_id = id;
+	helper_call(HELPER_NETD, IPC_NETD_POD_NETWORK_REMOVE, &rm.base,
+		    &crisp_ipc__empty__descriptor, HELPER_NO_TIMEOUT, on_removed,
+		    xasprintf("the pod network of %s", id));
+	free(id);
+}
+
+static void unreserve(const char *id)
+{
+	CrispIpc__SandboxRemoveRequest rm = CRISP_IPC__SANDBOX_REMOVE_REQUEST__INIT;
+
+	log_notice("reconcile: removing sandbox %s, left reserved by a RunPodSandbox that did "
+		   "not finish",
+		   id);
+	rm.sandbox_id = (char *)id;
+	helper_call(HELPER_RUNTIMED, IPC_RUNTIMED_SANDBOX_REMOVE, &rm.base,
+		    &crisp_ipc__empty__descriptor, HELPER_NO_TIMEOUT, on_unreserved_record,
+		    xstrdup(id));
 }
 
 static bool sandbox_known(const CrispIpc__SandboxListReply *sl, const char *id)
@@ -156,6 +199,11 @@ static void on_owners(struct fetch *f, void *arg)
 			    xasprintf("the snapshot of %s", id));
 		removed++;
 	}
+	for (size_t i = 0; i < sl->n_sandboxes; i++)
+		if (sl->sandboxes[i]->ready_to_start && !inflight_has(sl->sandboxes[i]->id)) {
+			unreserve(sl->sandboxes[i]->id);
+			removed++;
+		}
 	log_info("reconcile: %zu sandboxes, %zu containers, %zu pod networks, %zu snapshots; "
 		 "%u orphans removed",
 		 sl->n_sandboxes, cl->n_containers, nl ? nl->n_networks : 0,

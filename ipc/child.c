@@ -157,21 +157,21 @@ void child_defer(const struct ipc_msg *req, struct child_deferred *ret)
 	ret->id = req->id;
 }
 
-static bool deferred_live(const struct child_deferred *d)
+bool child_deferred_live(const struct child_deferred *d)
 {
 	return child.fe && d->generation == child.fe_generation;
 }
 
 void child_reply(const struct child_deferred *d, const ProtobufCMessage *payload)
 {
-	if (deferred_live(d))
+	if (child_deferred_live(d))
 		ipc_send(child.fe, d->type, IPC_F_REPLY, d->id, payload, NULL, 0);
 }
 
 void child_reply_fds(const struct child_deferred *d, const ProtobufCMessage *payload, int *fds,
 		     unsigned nfds)
 {
-	if (deferred_live(d)) {
+	if (child_deferred_live(d)) {
 		ipc_send(child.fe, d->type, IPC_F_REPLY, d->id, payload, fds, nfds);
 		return;
 	}
@@ -183,7 +183,7 @@ void child_reply_error(const struct child_deferred *d, const struct crisp_error 
 {
 	struct ipc_msg req = { .type = d->type, .id = d->id };
 
-	if (deferred_live(d))
+	if (child_deferred_live(d))
 		ipc_reply_error(child.fe, &req, err);
 }
 

@@ -47,6 +47,9 @@ struct child_deferred {
 	uint32_t id;
 };
 void child_defer(const struct ipc_msg *req, struct child_deferred *ret);
+/* Whether the frontend that asked is still there to get the reply: false
+ * once its channel closed, even if a new frontend connected since. */
+bool child_deferred_live(const struct child_deferred *d);
 void child_reply(const struct child_deferred *d, const ProtobufCMessage *payload);
 /* The same with fds (ownership passes, also when the reply is dropped). */
 void child_reply_fds(const struct child_deferred *d, const ProtobufCMessage *payload, int *fds,

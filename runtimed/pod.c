@@ -361,6 +361,18 @@ static void start_fail(struct pod_job *j)
 	start_rollback_done(0, "", j);
 }
 
+/* The frontend whose RunPodSandbox asked for this start is gone: the call
+ * failed for the kubelet, and no RunPodSandbox is left to finish the pod or
+ * roll it back. Undone, the sandbox stays reserved, which the next
+ * frontend's reconciler removes (frontend/reconcile.c). */
+static bool start_orphaned(struct pod_job *j)
+{
+	if (child_deferred_live(&j->d))
+		return false;
+	err_set(&j->err, CRISP_E_UNAVAILABLE, "the frontend that asked for the start went away");
+	return true;
+}
+
 /* The monitor ran the pause container (`runc run --detach`): it runs. */
 static void start_monitor_done(pid_t pid, const struct crisp_error *err, void *arg)
 {
@@ -373,6 +385,8 @@ static void start_monitor_done(pid_t pid, const struct crisp_error *err, void *a
 	}
 	j->created = true;
 	j->pid = pid;
+	if (start_orphaned(j))
+		return start_fail(j);
 	p->info->state = RUNTIME__V1__POD_SANDBOX_STATE__SANDBOX_READY;
 	p->info->ready_to_start = false;
 	p->info->pid = j->pid;
@@ -689,6 +703,8 @@ static void pause_started(pid_t pid, uint64_t start, const struct crisp_error *e
 		}
 		return start_fail(j);
 	}
+	if (start_orphaned(j))
+		return start_fail(j);
 	fd = open(mark, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0) {
 		err_set_errno(&j->err, CRISP_E_INTERNAL, errno, "creating %s", mark);
