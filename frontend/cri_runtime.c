@@ -62,10 +62,18 @@ struct status_cond {
 	char message[CRISP_ERRMSG_MAX];
 };
 
+/* A runtime handler as runtimed's health reply describes it. */
+struct status_handler {
+	char name[64];
+	bool rro_mounts, is_default;
+};
+
 struct status_ctx {
 	struct rpc *rpc;
 	unsigned pending;
 	struct status_cond conds[NCHECKS];
+	struct status_handler handlers[CONFIG_MAX_RUNTIME_HANDLERS + 1];
+	size_t nhandlers;
 };
 
 static char *config_json(void)
@@ -100,6 +108,10 @@ static void status_reply(struct status_ctx *ctx)
 	Runtime__V1__RuntimeStatus st = RUNTIME__V1__RUNTIME_STATUS__INIT;
 	Runtime__V1__RuntimeCondition conds[NCHECKS], *condp[NCHECKS];
 	Runtime__V1__StatusResponse__InfoEntry info[2], *infop[2];
+	/* the default handler also under the name "" (the CRI's), then each */
+	Runtime__V1__RuntimeHandler rh[CONFIG_MAX_RUNTIME_HANDLERS + 2];
+	Runtime__V1__RuntimeHandler *rhp[CONFIG_MAX_RUNTIME_HANDLERS + 2];
+	Runtime__V1__RuntimeHandlerFeatures rf[CONFIG_MAX_RUNTIME_HANDLERS + 2];
 	const Runtime__V1__StatusRequest *req = (const Runtime__V1__StatusRequest *)ctx->rpc->req;
 	_cleanup_free_ char *procs = NULL, *config = NULL;
 
@@ -114,6 +126,21 @@ static void status_reply(struct status_ctx *ctx)
 	st.n_conditions = NCHECKS;
 	st.conditions = condp;
 	resp.status = &st;
+	for (size_t i = 0; i < ctx->nhandlers; i++) {
+		const struct status_handler *h = &ctx->handlers[i];
+
+		for (int named = h->is_default ? 0 : 1; named < 2; named++) {
+			size_t k = resp.n_runtime_handlers++;
+
+			runtime__v1__runtime_handler__init(&rh[k]);
+			runtime__v1__runtime_handler_features__init(&rf[k]);
+			rh[k].name = named ? (char *)h->name : (char *)"";
+			rf[k].recursive_read_only_mounts = h->rro_mounts;
+			rh[k].features = &rf[k];
+			rhp[k] = &rh[k];
+		}
+	}
+	resp.runtime_handlers = rhp;
 	if (req->verbose) {
 		procs = processes_json();
 		config = config_json();
@@ -147,6 +174,16 @@ static void on_health(ProtobufCMessage *reply, struct ipc_msg *msg, const struct
 		snprintf(c->message, sizeof(c->message), "%s", err->msg);
 	} else {
 		const CrispIpc__HealthGetReply *h = (const CrispIpc__HealthGetReply *)reply;
+
+		/* runtimed's: its handlers (the reply is gone after this) */
+		for (size_t i = 0;
+		     i < h->n_handlers && ctx->nhandlers < CONFIG_MAX_RUNTIME_HANDLERS + 1; i++) {
+			struct status_handler *sh = &ctx->handlers[ctx->nhandlers++];
+
+			snprintf(sh->name, sizeof(sh->name), "%s", h->handlers[i]->name);
+			sh->rro_mounts = h->handlers[i]->recursive_read_only_mounts;
+			sh->is_default = h->handlers[i]->default_handler;
+		}
 		c->ok = h->ready;
 		if (*h->reason)
 			snprintf(c->reason, sizeof(c->reason), "%s", h->reason);

@@ -86,9 +86,14 @@ int check_runc(const char *file, char *const argv[], char *const envp[], char *w
 
 	if (!env_ok(envp))
 		return refuse(why, whylen, "runtime: environment is not the fixed PATH");
-	if (n < 5 || strcmp(argv[1], "--root") != 0 || strcmp(argv[2], rt.runc_root) != 0)
+	if (n < 4 || strcmp(argv[1], "--root") != 0 || strcmp(argv[2], rt.runc_root) != 0)
 		return refuse(why, whylen, "runtime: must start with --root %s", rt.runc_root);
 	sub = argv[3];
+	/* what the runtime supports (JSON on stdout), asked once at start */
+	if (n == 4 && streq(sub, "features"))
+		return 0;
+	if (n < 5)
+		return refuse(why, whylen, "runtime %.32s: no container id", sub);
 	/* the container id is last, but for kill (<id> <signal>) */
 	id = streq(sub, "kill") ? argv[4] : argv[n - 1];
 	if (!id_valid(id))

@@ -22,6 +22,7 @@
 #include "runtimed/runtimed.h"
 
 #define RUNC_ERR_MAX 2048
+#define FEATURES_MAX (64u << 10) /* `runc features`: ~5 kB for runc 1.1 */
 #define SYNC_MAX 4096
 #define MONITOR_SYNC_TIMEOUT_S 120
 
@@ -42,8 +43,8 @@ struct runc_job {
 	int wfd;
 	int rfd;
 	struct event *ev;
-	char buf[RUNC_ERR_MAX + 1];
-	size_t len;
+	char *buf; /* max + 1 bytes */
+	size_t len, max;
 	runc_done_fn done;
 	void *arg;
 	char what[128]; /* "runc kill <id>", for the timing log */
@@ -56,7 +57,7 @@ static void runc_drain(struct runc_job *j)
 	ssize_t n;
 
 	while ((n = read(j->rfd, tmp, sizeof(tmp))) > 0) {
-		size_t keep = RUNC_ERR_MAX - j->len;
+		size_t keep = j->max - j->len;
 		if ((size_t)n < keep)
 			keep = (size_t)n;
 		memcpy(j->buf + j->len, tmp, keep);
@@ -86,6 +87,7 @@ static void runc_finish(struct runc_job *j, int status)
 		event_free(j->ev);
 	safe_close(j->rfd);
 	safe_close(j->wfd);
+	free(j->buf);
 	free(j);
 }
 
@@ -95,7 +97,7 @@ static void runc_started(struct launch *l, pid_t pid, const struct crisp_error *
 
 	j->wfd = safe_close(j->wfd);
 	if (err) {
-		snprintf(j->buf, sizeof(j->buf), "%s", err->msg);
+		snprintf(j->buf, j->max + 1, "%s", err->msg);
 		j->len = strlen(j->buf);
 		runc_finish(j, -1);
 	}
@@ -106,8 +108,9 @@ static void runc_exited(struct launch *l, int status, void *arg)
 	runc_finish(arg, status);
 }
 
-int runc_run(const struct rt_handler *h, const char *const *args, runc_done_fn done, void *arg,
-	     struct crisp_error *err)
+/* out_too: stdout goes into the buffer as well, which holds max bytes. */
+static int runc_launch(const struct rt_handler *h, const char *const *args, bool out_too,
+		       size_t max, runc_done_fn done, void *arg, struct crisp_error *err)
 {
 	const char *argv[LAUNCH_ARGS_MAX + 1];
 	size_t n = 0;
@@ -129,6 +132,8 @@ int runc_run(const struct rt_handler *h, const char *const *args, runc_done_fn d
 	if (pipe2(p, O_CLOEXEC | O_NONBLOCK) < 0)
 		return err_set_errno(err, CRISP_E_RESOURCE, errno, "pipe");
 	j = xcalloc(1, sizeof(*j));
+	j->buf = xmalloc(max + 1);
+	j->max = max;
 	j->rfd = p[0];
 	j->wfd = p[1];
 	j->done = done;
@@ -142,7 +147,7 @@ int runc_run(const struct rt_handler *h, const char *const *args, runc_done_fn d
 	event_add(j->ev, NULL);
 	req.argv = (char *const *)argv;
 	req.fds[0] = -1;
-	req.fds[1] = -1;
+	req.fds[1] = out_too ? j->wfd : -1;
 	req.fds[2] = j->wfd;
 	mycb.arg = j;
 	j->l = launch(&req, &mycb, err);
@@ -150,10 +155,48 @@ int runc_run(const struct rt_handler *h, const char *const *args, runc_done_fn d
 		event_free(j->ev);
 		safe_close(j->rfd);
 		safe_close(j->wfd);
+		free(j->buf);
 		free(j);
 		return err_prefix(err, "running %s %s", h->name, args[0]);
 	}
 	return 0;
+}
+
+int runc_run(const struct rt_handler *h, const char *const *args, runc_done_fn done, void *arg,
+	     struct crisp_error *err)
+{
+	return runc_launch(h, args, false, RUNC_ERR_MAX, done, arg, err);
+}
+
+/* `<handler> features` (runc 1.1 and later): whether its mount options
+ * include "rro", recursive read-only mounts, which the kernel has from 5.12
+ * on. The CRI's Status reports it per handler, and the kubelet asks for
+ * such mounts only where it is reported. An older runtime without the
+ * subcommand, or output that is not its JSON, means no. */
+static void features_done(int status, const char *out, void *arg)
+{
+	struct rt_handler *h = arg;
+	json_t *o = status == 0 ? json_loads(out, 0, NULL) : NULL;
+	json_t *opts = json_object_get(o, "mountOptions"), *v;
+	size_t i;
+
+	h->rro_mounts = false;
+	json_array_foreach(opts, i, v) if (json_is_string(v) && streq(json_string_value(v), "rro"))
+		h->rro_mounts = rt.host.rro_mounts;
+	json_decref(o);
+	log_info("runtime handler '%s': recursive read-only mounts %s", h->name,
+		 h->rro_mounts         ? "yes"
+		 : !rt.host.rro_mounts ? "no (the kernel is older than 5.12)"
+				       : "no (its runtime's features do not list \"rro\")");
+}
+
+void runc_probe_features(struct rt_handler *h)
+{
+	static const char *const args[] = { "features", NULL };
+	struct crisp_error err = { 0 };
+
+	if (runc_launch(h, args, true, FEATURES_MAX, features_done, h, &err) < 0)
+		log_warn("runtime handler '%s': %s", h->name, err.msg);
 }
 
 /* --- monitors -------------------------------------------------------------- */

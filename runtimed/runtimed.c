@@ -291,7 +291,20 @@ static void on_health(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessa
 {
 	CrispIpc__HealthGetReply reply = CRISP_IPC__HEALTH_GET_REPLY__INIT;
 	const struct rt_handler *h = handler_find("");
+	CrispIpc__RuntimeHandlerInfo info[CONFIG_MAX_RUNTIME_HANDLERS + 1];
+	CrispIpc__RuntimeHandlerInfo *infop[CONFIG_MAX_RUNTIME_HANDLERS + 1];
 	char message[512];
+
+	/* the handlers, the default first, with what each supports */
+	for (size_t i = 0; i < rt.nhandlers && i < ARRAY_SIZE(info); i++) {
+		crisp_ipc__runtime_handler_info__init(&info[i]);
+		info[i].name = rt.handlers[i].name;
+		info[i].recursive_read_only_mounts = rt.handlers[i].rro_mounts;
+		/* the first is the default when its runtime was found */
+		info[i].default_handler = i == 0 && rt.runtime_ready;
+		infop[reply.n_handlers++] = &info[i];
+	}
+	reply.handlers = infop;
 
 	reply.version = (char *)CRISP_VERSION;
 	reply.ready = rt.runtime_ready && h && access(h->path, X_OK) == 0;
@@ -567,6 +580,8 @@ static void on_config(struct crisp_config *cfg, bool reload, void *arg)
 	if (chdir(rt.home) < 0)
 		fatal("runtimed: chdir %s: %s", rt.home, strerror(errno));
 	start_launcher();
+	for (size_t i = 0; i < rt.nhandlers; i++)
+		runc_probe_features(&rt.handlers[i]);
 	if (state_open("state.db", &err) < 0)
 		fatal("runtimed: %s", err.msg);
 	runtimed_sandbox(cfg);

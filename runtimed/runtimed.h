@@ -29,6 +29,7 @@
 struct rt_handler {
 	char *name;
 	char *path;
+	bool rro_mounts; /* its `features` lists "rro" (asked at start) */
 };
 
 struct pod;
@@ -143,6 +144,9 @@ typedef void (*runc_done_fn)(int status, const char *errout, void *arg);
  * (bounded). */
 int runc_run(const struct rt_handler *h, const char *const *args, runc_done_fn done, void *arg,
 	     struct crisp_error *err);
+/* Ask the handler's runtime what it supports (`features`), in the
+ * background; h->rro_mounts is set when it answers. */
+void runc_probe_features(struct rt_handler *h);
 typedef void (*monitor_done_fn)(pid_t pid, const struct crisp_error *err, void *arg);
 /* Start a detached monitor that creates the container of bundle `id`;
  * done gets the container's init pid from its sync line, or an error. */

@@ -41,6 +41,26 @@ def test_status_network_not_ready_with_invalid_cni_config(crispd_factory, cri):
     assert net.reason
 
 
+def test_status_runtime_handlers(crispd_factory, cri, tmp_path):
+    """Status lists the runtime handlers, the default also as "", with what
+    their runtimes support: recursive read-only mounts where `<runtime>
+    features` lists "rro" (runc 1.1 on a kernel from 5.12), not for a
+    runtime without the subcommand."""
+    old = tmp_path / "old-runtime"
+    old.write_text("#!/bin/sh\necho 'unknown command' >&2\nexit 1\n")
+    old.chmod(0o755)
+    c = crispd_factory(config={'runtime_handler "old"': {"path": str(old)}})
+
+    def handlers():
+        hs = {h.name: h.features.recursive_read_only_mounts
+              for h in c.call("Status", cri.StatusRequest()).runtime_handlers}
+        return hs if hs.get("") else None  # the probe runs in the background
+    hs = harness.wait_for(handlers, 10, what="the default handler's features")
+    assert hs == {"": True, "runc": True, "old": False}, hs
+    c.wait_log(r"runtime handler 'old': recursive read-only mounts no \(its runtime's "
+               r"features do not list \"rro\"\)")
+
+
 def test_status_info_only_when_verbose(shared_crispd, cri):
     assert not shared_crispd.status(verbose=False).info
 

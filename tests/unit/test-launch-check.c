@@ -84,6 +84,7 @@ static void test_runc_valid(void)
 	RUNC_OK("exec", "exec", "--process", B "/exec-1.json", "--pid-file", B "/exec-1.pid", ID);
 	RUNC_OK("exec with a long sequence number", "exec", "--process", B "/exec-4294967295.json",
 		"--pid-file", B "/exec-4294967295.pid", ID);
+	RUNC_OK("features (asked once at start)", "features");
 }
 
 static void test_runc_refused(void)
@@ -108,6 +109,9 @@ static void test_runc_refused(void)
 	RUNC_NO("no --root", "runc", "delete", ID, "x", "y");
 	RUNC_NO("--root=", "runc", "--root=" ROOT, "delete", ID, "x");
 	RUNC_NO("too few arguments", "runc", "--root", ROOT, "delete");
+	RUNC_NO("features with an argument", "runc", "--root", ROOT, "features", ID);
+	RUNC_NO("features without --root", "runc", "features");
+	RUNC_NO("just --root", "runc", "--root", ROOT);
 
 	/* container ids */
 	RUNC_NO("a 63-digit id", "runc", "--root", ROOT, "delete",
