@@ -245,6 +245,8 @@ static int create_prepare(struct ctr *c, const CrispIpc__ContainerCreateRequest 
 	char *paths[POD_SPEC_PATHS] = { 0 };
 	struct spec_pod sp;
 	struct spec_container sc = { 0 };
+	struct spec_host host;
+	const struct rt_handler *h;
 	json_t *spec;
 	int ret;
 
@@ -275,7 +277,12 @@ static int create_prepare(struct ctr *c, const CrispIpc__ContainerCreateRequest 
 		ret = err_set(err, CRISP_E_INVALID, "no image run config");
 		goto out;
 	}
-	spec = spec_container(&rt.host, &sp, &sc, err);
+	/* Recursive read-only mounts only where the pod's runtime has them,
+	 * as Status reports (its `features`, asked at start). */
+	host = rt.host;
+	h = handler_find(p->info->runtime_handler);
+	host.rro_mounts = rt.host.rro_mounts && h && h->rro_mounts;
+	spec = spec_container(&host, &sp, &sc, err);
 	if (!spec) {
 		ret = -1;
 		goto out;

@@ -197,8 +197,10 @@ static int cri_mount(struct gen *g, size_t i, const Runtime__V1__Mount *m, struc
 				       f);
 		if (!g->host->rro_mounts)
 			return invalid(g,
-				       "%s.recursive_read_only: the kernel has no recursive "
-				       "read-only mounts",
+				       "%s.recursive_read_only: no recursive read-only mounts "
+				       "here (they need a kernel from 5.12 and a runtime whose "
+				       "features list \"rro\"; Status says which handlers have "
+				       "them)",
 				       f);
 		rw = "rro";
 	}

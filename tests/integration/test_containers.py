@@ -696,6 +696,47 @@ def test_start_reply_after_exit(pod_env_factory, cri, tmp_path):
     assert_no_leftovers(env, [cid])
 
 
+NO_FEATURES = """#!/bin/sh
+# runc, as an older one: no `features` subcommand (so no "rro" listed).
+case " $* " in *" features "*) echo 'No help topic for features' >&2; exit 1 ;; esac
+exec %s "$@"
+"""
+
+
+def test_recursive_read_only_needs_the_runtime(pod_env_factory, cri, tmp_path):
+    """A recursive read-only mount is refused, saying why, for a pod whose
+    runtime does not list "rro" in its features (as Status reports); the
+    default handler's runc 1.1 has them."""
+    script = tmp_path / "old-runc"
+    script.write_text(NO_FEATURES % shutil.which("runc"))
+    script.chmod(0o755)
+    env = pod_env_factory(config={'runtime_handler "old-runc"': {"path": str(script)}})
+    k = env.cri
+    src = tmp_path / "rro-src"
+    src.mkdir()
+
+    def rro_config(name):
+        cfg = container_config(name, env.images.busybox)
+        m = cfg.mounts.add()
+        m.container_path, m.host_path = "/data", str(src)
+        m.readonly = m.recursive_read_only = True
+        m.propagation = cri.PROPAGATION_PRIVATE
+        return cfg
+
+    old = k.run_pod(pod_config("rro-old"), handler="old-runc")
+    e = rpc_error(k.create, old, rro_config("rro-refused"))
+    assert e.code() == grpc.StatusCode.INVALID_ARGUMENT, (e.code(), e.details())
+    assert "recursive read-only" in e.details() and "rro" in e.details(), e.details()
+    pod = k.run_pod(pod_config("rro-default"))
+    cid = k.run(pod, rro_config("rro-made"))
+    assert k.status(cid).state == cri.CONTAINER_RUNNING
+    k.stop_pod(old)
+    k.remove_pod(old)
+    k.stop_pod(pod)
+    k.remove_pod(pod)
+    assert_no_leftovers(env, [old, pod, cid])
+
+
 def test_update_resources_stored(pod_env, cri):
     env, k = pod_env, pod_env.cri
     pod = k.run_pod(pod_config("ctr-res-stored"))
