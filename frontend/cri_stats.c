@@ -377,73 +377,199 @@ void cri_list_pod_sandbox_stats(struct rpc *rpc)
 
 /* ---- metrics ------------------------------------------------------------------------ */
 
-/* cAdvisor's names, which the kubelet's /metrics/cadvisor serves. Label keys
- * come in the order the values are filled below. */
+/* cAdvisor's names, help texts, types and label keys, which the kubelet's
+ * /metrics/cadvisor serves: the base labels, then the metric's own
+ * (cAdvisor's extraLabels). Network metrics carry "interface" where the
+ * others have "image": they are the pod's, which has no image. */
+enum metric_labels {
+	L_BASE,  /* container id image name namespace pod */
+	L_NET,   /* container id interface name namespace pod */
+	L_FS,    /* the base ones, device */
+	L_BLKIO, /* the base ones, device major minor operation */
+};
+
 enum metric_id {
 	M_CPU,
+	M_CPU_USER,
+	M_CPU_SYSTEM,
+	M_CFS_PERIODS,
+	M_CFS_THROTTLED_PERIODS,
+	M_CFS_THROTTLED_SECONDS,
 	M_MEM_WS,
 	M_MEM_USAGE,
 	M_MEM_RSS,
+	M_MEM_CACHE,
+	M_MEM_MAPPED_FILE,
+	M_MEM_SWAP,
+	M_MEM_KERNEL,
+	M_MEM_FAILCNT,
+	M_MEM_MAX_USAGE,
 	M_PGFAULT,
 	M_PGMAJFAULT,
+	M_OOM_EVENTS,
 	M_FS_USAGE,
 	M_FS_INODES,
+	M_FS_INODES_FREE,
+	M_FS_LIMIT,
+	M_FS_READS_BYTES,
+	M_FS_READS,
+	M_FS_WRITES_BYTES,
+	M_FS_WRITES,
+	M_BLKIO_USAGE,
 	M_NET_RX,
+	M_NET_RX_PACKETS,
+	M_NET_RX_DROPPED,
 	M_NET_RX_ERR,
 	M_NET_TX,
+	M_NET_TX_PACKETS,
+	M_NET_TX_DROPPED,
 	M_NET_TX_ERR,
 	M_PROCESSES,
+	M_THREADS,
+	M_THREADS_MAX,
+	M_FDS,
+	M_SOCKETS,
+	M_SPEC_CPU_PERIOD,
+	M_SPEC_CPU_SHARES,
+	M_SPEC_MEM_LIMIT,
+	M_SPEC_MEM_SWAP_LIMIT,
+	M_START_TIME,
+	M_LAST_SEEN,
 	M__MAX
 };
 
-static const char *const container_labels[] = { "container", "id",        "image",
-						"name",      "namespace", "pod" };
-static const char *const network_labels[] = { "container", "id",        "interface",
+static const char *const label_keys_base[] = { "container", "id",        "image",
+					       "name",      "namespace", "pod" };
+static const char *const label_keys_net[] = { "container", "id",        "interface",
 					      "name",      "namespace", "pod" };
+static const char *const label_keys_fs[] = { "container", "id",  "image", "name",
+					     "namespace", "pod", "device" };
+static const char *const label_keys_blkio[] = { "container", "id",       "image",  "name",
+						"namespace", "pod",      "device", "major",
+						"minor",     "operation" };
+
+static const struct {
+	const char *const *keys;
+	size_t n;
+} label_sets[] = {
+	[L_BASE] = { label_keys_base, ARRAY_SIZE(label_keys_base) },
+	[L_NET] = { label_keys_net, ARRAY_SIZE(label_keys_net) },
+	[L_FS] = { label_keys_fs, ARRAY_SIZE(label_keys_fs) },
+	[L_BLKIO] = { label_keys_blkio, ARRAY_SIZE(label_keys_blkio) },
+};
+
+#define COUNTER RUNTIME__V1__METRIC_TYPE__COUNTER
+#define GAUGE RUNTIME__V1__METRIC_TYPE__GAUGE
 
 static const struct {
 	const char *name, *help;
 	Runtime__V1__MetricType type;
-	bool network;
+	enum metric_labels labels;
 } metrics[M__MAX] = {
 	[M_CPU] = { "container_cpu_usage_seconds_total", "Cumulative cpu time consumed in seconds.",
-		    RUNTIME__V1__METRIC_TYPE__COUNTER },
+		    COUNTER },
+	[M_CPU_USER] = { "container_cpu_user_seconds_total",
+			 "Cumulative user cpu time consumed in seconds.", COUNTER },
+	[M_CPU_SYSTEM] = { "container_cpu_system_seconds_total",
+			   "Cumulative system cpu time consumed in seconds.", COUNTER },
+	[M_CFS_PERIODS] = { "container_cpu_cfs_periods_total",
+			    "Number of elapsed enforcement period intervals.", COUNTER },
+	[M_CFS_THROTTLED_PERIODS] = { "container_cpu_cfs_throttled_periods_total",
+				      "Number of throttled period intervals.", COUNTER },
+	[M_CFS_THROTTLED_SECONDS] = { "container_cpu_cfs_throttled_seconds_total",
+				      "Total time duration the container has been throttled.",
+				      COUNTER },
 	[M_MEM_WS] = { "container_memory_working_set_bytes", "Current working set in bytes.",
-		       RUNTIME__V1__METRIC_TYPE__GAUGE },
+		       GAUGE },
 	[M_MEM_USAGE] = { "container_memory_usage_bytes",
 			  "Current memory usage in bytes, including all memory regardless of "
 			  "when it was accessed.",
-			  RUNTIME__V1__METRIC_TYPE__GAUGE },
-	[M_MEM_RSS] = { "container_memory_rss", "Size of RSS in bytes.",
-			RUNTIME__V1__METRIC_TYPE__GAUGE },
+			  GAUGE },
+	[M_MEM_RSS] = { "container_memory_rss", "Size of RSS in bytes.", GAUGE },
+	[M_MEM_CACHE] = { "container_memory_cache", "Number of bytes of page cache memory.",
+			  GAUGE },
+	[M_MEM_MAPPED_FILE] = { "container_memory_mapped_file",
+				"Size of memory mapped files in bytes.", GAUGE },
+	[M_MEM_SWAP] = { "container_memory_swap", "Container swap usage in bytes.", GAUGE },
+	[M_MEM_KERNEL] = { "container_memory_kernel_usage",
+			   "Size of kernel memory allocated in bytes.", GAUGE },
+	[M_MEM_FAILCNT] = { "container_memory_failcnt", "Number of memory usage hits limits",
+			    COUNTER },
+	[M_MEM_MAX_USAGE] = { "container_memory_max_usage_bytes",
+			      "Maximum memory usage recorded in bytes", GAUGE },
 	[M_PGFAULT] = { "container_memory_failures_total",
-			"Cumulative count of memory allocation failures (pgfault).",
-			RUNTIME__V1__METRIC_TYPE__COUNTER },
+			"Cumulative count of memory allocation failures (pgfault).", COUNTER },
 	[M_PGMAJFAULT] = { "container_memory_major_page_faults_total",
-			   "Cumulative count of major page faults.",
-			   RUNTIME__V1__METRIC_TYPE__COUNTER },
+			   "Cumulative count of major page faults.", COUNTER },
+	[M_OOM_EVENTS] = { "container_oom_events_total",
+			   "Count of out of memory events observed for the container", COUNTER },
 	[M_FS_USAGE] = { "container_fs_usage_bytes",
 			 "Number of bytes that are consumed by the container on this filesystem.",
-			 RUNTIME__V1__METRIC_TYPE__GAUGE },
+			 GAUGE, L_FS },
 	[M_FS_INODES] = { "container_fs_inodes_total",
-			  "Number of inodes used by the container on this filesystem.",
-			  RUNTIME__V1__METRIC_TYPE__GAUGE },
+			  "Number of inodes used by the container on this filesystem.", GAUGE,
+			  L_FS },
+	[M_FS_INODES_FREE] = { "container_fs_inodes_free", "Number of available Inodes", GAUGE,
+			       L_FS },
+	[M_FS_LIMIT] = { "container_fs_limit_bytes",
+			 "Number of bytes that can be consumed by the container on this "
+			 "filesystem.",
+			 GAUGE, L_FS },
+	[M_FS_READS_BYTES] = { "container_fs_reads_bytes_total", "Cumulative count of bytes read",
+			       COUNTER, L_FS },
+	[M_FS_READS] = { "container_fs_reads_total", "Cumulative count of reads completed", COUNTER,
+			 L_FS },
+	[M_FS_WRITES_BYTES] = { "container_fs_writes_bytes_total",
+				"Cumulative count of bytes written", COUNTER, L_FS },
+	[M_FS_WRITES] = { "container_fs_writes_total", "Cumulative count of writes completed",
+			  COUNTER, L_FS },
+	[M_BLKIO_USAGE] = { "container_blkio_device_usage_total", "Blkio Device bytes usage",
+			    COUNTER, L_BLKIO },
 	[M_NET_RX] = { "container_network_receive_bytes_total",
-		       "Cumulative count of bytes received.", RUNTIME__V1__METRIC_TYPE__COUNTER,
-		       true },
+		       "Cumulative count of bytes received.", COUNTER, L_NET },
+	[M_NET_RX_PACKETS] = { "container_network_receive_packets_total",
+			       "Cumulative count of packets received", COUNTER, L_NET },
+	[M_NET_RX_DROPPED] = { "container_network_receive_packets_dropped_total",
+			       "Cumulative count of packets dropped while receiving", COUNTER,
+			       L_NET },
 	[M_NET_RX_ERR] = { "container_network_receive_errors_total",
-			   "Cumulative count of errors encountered while receiving.",
-			   RUNTIME__V1__METRIC_TYPE__COUNTER, true },
+			   "Cumulative count of errors encountered while receiving.", COUNTER,
+			   L_NET },
 	[M_NET_TX] = { "container_network_transmit_bytes_total",
-		       "Cumulative count of bytes transmitted.", RUNTIME__V1__METRIC_TYPE__COUNTER,
-		       true },
+		       "Cumulative count of bytes transmitted.", COUNTER, L_NET },
+	[M_NET_TX_PACKETS] = { "container_network_transmit_packets_total",
+			       "Cumulative count of packets transmitted", COUNTER, L_NET },
+	[M_NET_TX_DROPPED] = { "container_network_transmit_packets_dropped_total",
+			       "Cumulative count of packets dropped while transmitting", COUNTER,
+			       L_NET },
 	[M_NET_TX_ERR] = { "container_network_transmit_errors_total",
-			   "Cumulative count of errors encountered while transmitting.",
-			   RUNTIME__V1__METRIC_TYPE__COUNTER, true },
+			   "Cumulative count of errors encountered while transmitting.", COUNTER,
+			   L_NET },
 	[M_PROCESSES] = { "container_processes",
-			  "Number of processes running inside the container.",
-			  RUNTIME__V1__METRIC_TYPE__GAUGE },
+			  "Number of processes running inside the container.", GAUGE },
+	[M_THREADS] = { "container_threads", "Number of threads running inside the container",
+			GAUGE },
+	[M_THREADS_MAX] = { "container_threads_max",
+			    "Maximum number of threads allowed inside the container, infinity if "
+			    "value is zero",
+			    GAUGE },
+	[M_FDS] = { "container_file_descriptors",
+		    "Number of open file descriptors for the container.", GAUGE },
+	[M_SOCKETS] = { "container_sockets", "Number of open sockets for the container.", GAUGE },
+	[M_SPEC_CPU_PERIOD] = { "container_spec_cpu_period", "CPU period of the container.",
+				GAUGE },
+	[M_SPEC_CPU_SHARES] = { "container_spec_cpu_shares", "CPU share of the container.", GAUGE },
+	[M_SPEC_MEM_LIMIT] = { "container_spec_memory_limit_bytes",
+			       "Memory limit for the container.", GAUGE },
+	[M_SPEC_MEM_SWAP_LIMIT] = { "container_spec_memory_swap_limit_bytes",
+				    "Memory swap limit for the container.", GAUGE },
+	[M_START_TIME] = { "container_start_time_seconds",
+			   "Start time of the container since unix epoch in seconds.", GAUGE },
+	[M_LAST_SEEN] = { "container_last_seen", "Last time a container was seen by the exporter",
+			  GAUGE },
 };
+
+#define NS_PER_SEC 1000000000ull
 
 void cri_list_metric_descriptors(struct rpc *rpc)
 {
@@ -455,9 +581,8 @@ void cri_list_metric_descriptors(struct rpc *rpc)
 		runtime__v1__metric_descriptor__init(&d[i]);
 		d[i].name = (char *)metrics[i].name;
 		d[i].help = (char *)metrics[i].help;
-		d[i].n_label_keys = metrics[i].network ? ARRAY_SIZE(network_labels)
-						       : ARRAY_SIZE(container_labels);
-		d[i].label_keys = (char **)(metrics[i].network ? network_labels : container_labels);
+		d[i].n_label_keys = label_sets[metrics[i].labels].n;
+		d[i].label_keys = (char **)label_sets[metrics[i].labels].keys;
 		dp[i] = &d[i];
 	}
 	resp.n_descriptors = M__MAX;
@@ -465,27 +590,40 @@ void cri_list_metric_descriptors(struct rpc *rpc)
 	cri_reply(rpc, &resp.base);
 }
 
+/* The metrics of one container or pod, grown as needed (a container adds
+ * some per blkio device). */
 struct metric_set {
 	Runtime__V1__Metric **m;
-	size_t n;
+	size_t n, cap;
 };
 
+/* labels: the values of the metric's label keys, in their order. */
 static void metric_add(struct pool *p, struct metric_set *set, enum metric_id id, int64_t ts,
 		       uint64_t value, char **labels)
 {
 	Runtime__V1__Metric *m = pool_alloc(p, sizeof(*m));
 
+	if (set->n == set->cap) {
+		size_t cap = set->cap ? set->cap * 2 : M__MAX;
+		Runtime__V1__Metric **bigger = pool_alloc(p, cap * sizeof(*bigger));
+
+		if (set->n)
+			memcpy(bigger, set->m, set->n * sizeof(*bigger));
+		set->m = bigger;
+		set->cap = cap;
+	}
 	runtime__v1__metric__init(m);
 	m->name = (char *)metrics[id].name;
 	m->timestamp = ts;
 	m->metric_type = metrics[id].type;
-	m->n_label_values = 6;
+	m->n_label_values = label_sets[metrics[id].labels].n;
 	m->label_values = labels;
 	m->value = u64(p, value);
 	set->m[set->n++] = m;
 }
 
-/* Label values in the order of container_labels / network_labels. */
+/* Label values: the six of label_keys_base / label_keys_net (third is the
+ * image or the interface). */
 static char **metric_labels(struct pool *p, const char *container, const char *id,
 			    const char *third, const CrispIpc__SandboxInfo *sb)
 {
@@ -499,6 +637,142 @@ static char **metric_labels(struct pool *p, const char *container, const char *i
 	v[4] = md ? md->namespace_ : (char *)"";
 	v[5] = md ? md->name : (char *)"";
 	return v;
+}
+
+/* base labels plus the given extra values. */
+static char **labels_plus(struct pool *p, char *const *base, size_t n, const char *const *extra)
+{
+	char **v = pool_alloc(p, (6 + n) * sizeof(*v));
+
+	memcpy(v, base, 6 * sizeof(*v));
+	for (size_t i = 0; i < n; i++)
+		v[6 + i] = pool_strdup(p, extra[i]);
+	return v;
+}
+
+/* Per-device block I/O: cAdvisor's fs_{reads,writes}[_bytes]_total and
+ * blkio_device_usage_total (Read and Write bytes). */
+static void blkio_metrics(struct pool *p, struct metric_set *set,
+			  const CrispIpc__ContainerStatsEntry *c, char *const *base)
+{
+	for (size_t i = 0; i < c->n_blkio; i++) {
+		const CrispIpc__ContainerStatsEntry__BlkioDevice *d = c->blkio[i];
+		char major[12], minor[12];
+		const char *dev[] = { d->device };
+		char **fl = labels_plus(p, base, 1, dev);
+
+		snprintf(major, sizeof(major), "%u", d->major);
+		snprintf(minor, sizeof(minor), "%u", d->minor);
+		metric_add(p, set, M_FS_READS_BYTES, c->timestamp, d->read_bytes, fl);
+		metric_add(p, set, M_FS_READS, c->timestamp, d->reads, fl);
+		metric_add(p, set, M_FS_WRITES_BYTES, c->timestamp, d->write_bytes, fl);
+		metric_add(p, set, M_FS_WRITES, c->timestamp, d->writes, fl);
+		metric_add(p, set, M_BLKIO_USAGE, c->timestamp, d->read_bytes,
+			   labels_plus(p, base, 4,
+				       (const char *[]){ d->device, major, minor, "Read" }));
+		metric_add(p, set, M_BLKIO_USAGE, c->timestamp, d->write_bytes,
+			   labels_plus(p, base, 4,
+				       (const char *[]){ d->device, major, minor, "Write" }));
+	}
+}
+
+static Runtime__V1__ContainerMetrics *container_metrics_build(
+	struct pool *p, const CrispIpc__ContainerStatsEntry *c, const CrispIpc__ContainerInfo *ci,
+	const CrispIpc__SandboxInfo *sb)
+{
+	Runtime__V1__ContainerMetrics *cm = pool_alloc(p, sizeof(*cm));
+	struct metric_set cs = { 0 };
+	const int64_t ts = c->timestamp;
+	char **lv = metric_labels(
+		p, ci && ci->config && ci->config->metadata ? ci->config->metadata->name : "",
+		c->container_id, ci ? ci->image_id : "", sb);
+	const char *fs_dev[] = { c->fs_device };
+	char **fl = labels_plus(p, lv, 1, fs_dev);
+
+	runtime__v1__container_metrics__init(cm);
+	cm->container_id = c->container_id;
+	/* cAdvisor's seconds are floats; the CRI's values are integers. */
+	metric_add(p, &cs, M_CPU, ts, c->cpu_usage_ns / NS_PER_SEC, lv);
+	metric_add(p, &cs, M_CPU_USER, ts, c->cpu_user_ns / NS_PER_SEC, lv);
+	metric_add(p, &cs, M_CPU_SYSTEM, ts, c->cpu_system_ns / NS_PER_SEC, lv);
+	metric_add(p, &cs, M_CFS_PERIODS, ts, c->cfs_periods, lv);
+	metric_add(p, &cs, M_CFS_THROTTLED_PERIODS, ts, c->cfs_throttled_periods, lv);
+	metric_add(p, &cs, M_CFS_THROTTLED_SECONDS, ts, c->cfs_throttled_ns / NS_PER_SEC, lv);
+	metric_add(p, &cs, M_MEM_WS, ts, c->memory_working_set, lv);
+	metric_add(p, &cs, M_MEM_USAGE, ts, c->memory_usage, lv);
+	metric_add(p, &cs, M_MEM_RSS, ts, c->memory_rss, lv);
+	metric_add(p, &cs, M_MEM_CACHE, ts, c->memory_cache, lv);
+	metric_add(p, &cs, M_MEM_MAPPED_FILE, ts, c->memory_mapped_file, lv);
+	metric_add(p, &cs, M_MEM_SWAP, ts, c->memory_swap, lv);
+	metric_add(p, &cs, M_MEM_KERNEL, ts, c->memory_kernel, lv);
+	metric_add(p, &cs, M_MEM_FAILCNT, ts, c->memory_failcnt, lv);
+	metric_add(p, &cs, M_MEM_MAX_USAGE, ts, c->memory_max_usage, lv);
+	metric_add(p, &cs, M_PGFAULT, ts, c->page_faults, lv);
+	metric_add(p, &cs, M_PGMAJFAULT, ts, c->major_page_faults, lv);
+	metric_add(p, &cs, M_OOM_EVENTS, ts, c->oom_events, lv);
+	metric_add(p, &cs, M_FS_USAGE, ts, c->writable_bytes, fl);
+	metric_add(p, &cs, M_FS_INODES, ts, c->writable_inodes, fl);
+	metric_add(p, &cs, M_FS_INODES_FREE, ts, c->fs_inodes_free, fl);
+	metric_add(p, &cs, M_FS_LIMIT, ts, c->fs_limit_bytes, fl);
+	blkio_metrics(p, &cs, c, lv);
+	metric_add(p, &cs, M_THREADS, ts, c->threads, lv);
+	metric_add(p, &cs, M_THREADS_MAX, ts, c->threads_max, lv);
+	metric_add(p, &cs, M_FDS, ts, c->file_descriptors, lv);
+	metric_add(p, &cs, M_SOCKETS, ts, c->sockets, lv);
+	metric_add(p, &cs, M_SPEC_CPU_PERIOD, ts, c->spec_cpu_period, lv);
+	metric_add(p, &cs, M_SPEC_CPU_SHARES, ts, c->spec_cpu_shares, lv);
+	metric_add(p, &cs, M_SPEC_MEM_LIMIT, ts, c->spec_memory_limit, lv);
+	metric_add(p, &cs, M_SPEC_MEM_SWAP_LIMIT, ts, c->spec_memory_swap_limit, lv);
+	if (c->started_at > 0)
+		metric_add(p, &cs, M_START_TIME, ts, (uint64_t)c->started_at / NS_PER_SEC, lv);
+	metric_add(p, &cs, M_LAST_SEEN, ts, ts > 0 ? (uint64_t)ts / NS_PER_SEC : 0, lv);
+	cm->n_metrics = cs.n;
+	cm->metrics = cs.m;
+	return cm;
+}
+
+static Runtime__V1__PodSandboxMetrics *pod_metrics_build(struct pool *p,
+							 const CrispIpc__SandboxStatsEntry *e,
+							 const CrispIpc__SandboxInfo *sb,
+							 const CrispIpc__StatsReply *st,
+							 const CrispIpc__ContainerListReply *cl)
+{
+	Runtime__V1__PodSandboxMetrics *pm = pool_alloc(p, sizeof(*pm));
+	struct metric_set set = { 0 };
+	char **pl = metric_labels(p, "POD", e->sandbox_id, "", sb);
+	char **nl = metric_labels(p, "POD", e->sandbox_id, "eth0", sb);
+	const int64_t ts = e->timestamp;
+
+	runtime__v1__pod_sandbox_metrics__init(pm);
+	pm->pod_sandbox_id = e->sandbox_id;
+	metric_add(p, &set, M_CPU, ts, e->cpu_usage_ns / NS_PER_SEC, pl);
+	metric_add(p, &set, M_MEM_WS, ts, e->memory_working_set, pl);
+	metric_add(p, &set, M_MEM_USAGE, ts, e->memory_usage, pl);
+	metric_add(p, &set, M_MEM_RSS, ts, e->memory_rss, pl);
+	metric_add(p, &set, M_PROCESSES, ts, e->processes, pl);
+	metric_add(p, &set, M_LAST_SEEN, ts, ts > 0 ? (uint64_t)ts / NS_PER_SEC : 0, pl);
+	/* Host-network pods share the node's interfaces: no pod network. */
+	if (!sb || *sb->netns_path) {
+		metric_add(p, &set, M_NET_RX, ts, e->rx_bytes, nl);
+		metric_add(p, &set, M_NET_RX_PACKETS, ts, e->rx_packets, nl);
+		metric_add(p, &set, M_NET_RX_DROPPED, ts, e->rx_dropped, nl);
+		metric_add(p, &set, M_NET_RX_ERR, ts, e->rx_errors, nl);
+		metric_add(p, &set, M_NET_TX, ts, e->tx_bytes, nl);
+		metric_add(p, &set, M_NET_TX_PACKETS, ts, e->tx_packets, nl);
+		metric_add(p, &set, M_NET_TX_DROPPED, ts, e->tx_dropped, nl);
+		metric_add(p, &set, M_NET_TX_ERR, ts, e->tx_errors, nl);
+	}
+	pm->n_metrics = set.n;
+	pm->metrics = set.m;
+	pm->container_metrics = pool_alloc(p, (st->n_containers + 1) * sizeof(void *));
+	for (size_t j = 0; j < st->n_containers; j++) {
+		const CrispIpc__ContainerStatsEntry *c = st->containers[j];
+
+		if (streq(c->sandbox_id, e->sandbox_id))
+			pm->container_metrics[pm->n_container_metrics++] = container_metrics_build(
+				p, c, container_of(cl, c->container_id), sb);
+	}
+	return pm;
 }
 
 static void on_pod_metrics(struct fetch *f, void *arg)
@@ -520,64 +794,9 @@ static void on_pod_metrics(struct fetch *f, void *arg)
 		return fetch_free(f);
 	}
 	resp.pod_metrics = pool_alloc(&p, (st->n_sandboxes + 1) * sizeof(*resp.pod_metrics));
-	for (size_t i = 0; i < st->n_sandboxes; i++) {
-		const CrispIpc__SandboxStatsEntry *e = st->sandboxes[i];
-		const CrispIpc__SandboxInfo *sb = sandbox_of(sl, e->sandbox_id);
-		Runtime__V1__PodSandboxMetrics *pm = pool_alloc(&p, sizeof(*pm));
-		struct metric_set set = { pool_alloc(&p, M__MAX * sizeof(void *)), 0 };
-		char **pl = metric_labels(&p, "POD", e->sandbox_id, "", sb);
-		char **nl = metric_labels(&p, "POD", e->sandbox_id, "eth0", sb);
-
-		runtime__v1__pod_sandbox_metrics__init(pm);
-		pm->pod_sandbox_id = e->sandbox_id;
-		metric_add(&p, &set, M_CPU, e->timestamp, e->cpu_usage_ns / 1000000000ull, pl);
-		metric_add(&p, &set, M_MEM_WS, e->timestamp, e->memory_working_set, pl);
-		metric_add(&p, &set, M_MEM_USAGE, e->timestamp, e->memory_usage, pl);
-		metric_add(&p, &set, M_MEM_RSS, e->timestamp, e->memory_rss, pl);
-		metric_add(&p, &set, M_PROCESSES, e->timestamp, e->processes, pl);
-		if (!sb || *sb->netns_path) {
-			metric_add(&p, &set, M_NET_RX, e->timestamp, e->rx_bytes, nl);
-			metric_add(&p, &set, M_NET_RX_ERR, e->timestamp, e->rx_errors, nl);
-			metric_add(&p, &set, M_NET_TX, e->timestamp, e->tx_bytes, nl);
-			metric_add(&p, &set, M_NET_TX_ERR, e->timestamp, e->tx_errors, nl);
-		}
-		pm->n_metrics = set.n;
-		pm->metrics = set.m;
-		pm->container_metrics = pool_alloc(&p, (st->n_containers + 1) * sizeof(void *));
-		for (size_t j = 0; j < st->n_containers; j++) {
-			const CrispIpc__ContainerStatsEntry *c = st->containers[j];
-			const CrispIpc__ContainerInfo *ci = container_of(cl, c->container_id);
-			Runtime__V1__ContainerMetrics *cm;
-			struct metric_set cs = { pool_alloc(&p, M__MAX * sizeof(void *)), 0 };
-			char **lv;
-
-			if (!streq(c->sandbox_id, e->sandbox_id))
-				continue;
-			lv = metric_labels(&p,
-					   ci && ci->config && ci->config->metadata
-						   ? ci->config->metadata->name
-						   : "",
-					   c->container_id, ci ? ci->image_id : "", sb);
-			cm = pool_alloc(&p, sizeof(*cm));
-			runtime__v1__container_metrics__init(cm);
-			cm->container_id = c->container_id;
-			/* cAdvisor's cpu counter is in seconds (a float there; whole
-			 * seconds in the CRI's integer value). */
-			metric_add(&p, &cs, M_CPU, c->timestamp, c->cpu_usage_ns / 1000000000ull,
-				   lv);
-			metric_add(&p, &cs, M_MEM_WS, c->timestamp, c->memory_working_set, lv);
-			metric_add(&p, &cs, M_MEM_USAGE, c->timestamp, c->memory_usage, lv);
-			metric_add(&p, &cs, M_MEM_RSS, c->timestamp, c->memory_rss, lv);
-			metric_add(&p, &cs, M_PGFAULT, c->timestamp, c->page_faults, lv);
-			metric_add(&p, &cs, M_PGMAJFAULT, c->timestamp, c->major_page_faults, lv);
-			metric_add(&p, &cs, M_FS_USAGE, c->timestamp, c->writable_bytes, lv);
-			metric_add(&p, &cs, M_FS_INODES, c->timestamp, c->writable_inodes, lv);
-			cm->n_metrics = cs.n;
-			cm->metrics = cs.m;
-			pm->container_metrics[pm->n_container_metrics++] = cm;
-		}
-		resp.pod_metrics[resp.n_pod_metrics++] = pm;
-	}
+	for (size_t i = 0; i < st->n_sandboxes; i++)
+		resp.pod_metrics[resp.n_pod_metrics++] = pod_metrics_build(
+			&p, st->sandboxes[i], sandbox_of(sl, st->sandboxes[i]->sandbox_id), st, cl);
 	cri_reply(rpc, &resp.base);
 	pool_free(&p);
 	fetch_free(f);

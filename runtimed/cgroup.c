@@ -10,6 +10,22 @@
  *   v2: cpu = cpu.stat usage_usec * 1000; usage = memory.current; working
  *       set = usage - inactive_file; rss = anon; faults = pgfault /
  *       pgmajfault; oom kills = memory.events oom_kill; pids = pids.current.
+ * and the rest of cAdvisor's container metrics, each from one file read
+ * once, 0 where this kernel lacks it:
+ *   v1: cpu.stat nr_periods / nr_throttled / throttled_time, cpu.shares,
+ *       cpu.cfs_period_us; cpuacct.usage_user / usage_sys (cpuacct.stat ticks
+ *       on kernels without them); memory.stat total_cache /
+ *       total_mapped_file / total_swap; memory.failcnt,
+ *       memory.max_usage_in_bytes, memory.kmem.usage_in_bytes,
+ *       memory.limit_in_bytes, memory.memsw.limit_in_bytes; pids.max;
+ *       blkio.throttle.io_service_bytes_recursive / io_serviced_recursive.
+ *   v2: cpu.stat user_usec / system_usec / nr_periods / nr_throttled /
+ *       throttled_usec, cpu.max, cpu.weight (as shares); memory.stat file /
+ *       file_mapped / kernel (kernel_stack + slab before 5.18);
+ *       memory.swap.current, memory.events max (the failcnt), memory.peak,
+ *       memory.max, memory.swap.max; pids.max; io.stat.
+ *   both: fds and sockets of the processes in cgroup.procs, from
+ *       /proc/<pid>/fd.
  *
  * What is read here comes from the kernel, but the paths come from
  * /proc/<pid>/cgroup of container processes, and relpaths from requests: both
@@ -27,6 +43,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
+#include <unistd.h>
 #include <linux/magic.h>
 
 #include "runtimed/cgroup.h"
@@ -217,6 +234,187 @@ static int parse_keyed(const char *text, size_t len, struct keyed *keys, size_t 
 	return 0;
 }
 
+/* The blkio entry of major:minor, made if new; NULL when the table is full. */
+static struct cgroup_blkio_dev *blkio_dev(struct cgroup_stats *st, uint32_t major, uint32_t minor)
+{
+	for (size_t i = 0; i < st->n_blkio; i++)
+		if (st->blkio[i].major == major && st->blkio[i].minor == minor)
+			return &st->blkio[i];
+	if (st->n_blkio == CGROUP_BLKIO_DEV_MAX)
+		return NULL;
+	st->blkio[st->n_blkio] = (struct cgroup_blkio_dev){ .major = major, .minor = minor };
+	return &st->blkio[st->n_blkio++];
+}
+
+/* "major:minor" spanning exactly s[0..n). */
+static int parse_devnum(const char *s, size_t n, uint32_t *major, uint32_t *minor)
+{
+	const char *colon = memchr(s, ':', n);
+	uint64_t ma, mi;
+
+	if (!colon || parse_u64_span(s, (size_t)(colon - s), &ma) < 0 ||
+	    parse_u64_span(colon + 1, (size_t)(s + n - colon - 1), &mi) < 0 || ma > UINT32_MAX ||
+	    mi > UINT32_MAX)
+		return -EINVAL;
+	*major = (uint32_t)ma;
+	*minor = (uint32_t)mi;
+	return 0;
+}
+
+/* Split line[0..n) at single spaces into at most max fields; the count, or
+ * -1 when there are more, or an empty one. */
+static int split_fields(const char *line, size_t n, const char **f, size_t *flen, int max)
+{
+	int k = 0;
+
+	for (const char *p = line, *end = line + n; p <= end;) {
+		const char *sp = memchr(p, ' ', (size_t)(end - p));
+		const char *e = sp ? sp : end;
+
+		if (k == max || e == p)
+			return -1;
+		f[k] = p;
+		flen[k++] = (size_t)(e - p);
+		if (!sp)
+			break;
+		p = sp + 1;
+	}
+	return k;
+}
+
+int cgroup_parse_blkio_v1(const char *text, size_t len, bool bytes, struct cgroup_stats *st,
+			  const char *what, struct crisp_error *err)
+{
+	const char *p = text, *end = text + len;
+	unsigned lineno = 0;
+	char shown[40];
+
+	if (memchr(text, '\0', len))
+		return err_set(err, CRISP_E_INTERNAL, "%s: contains a NUL byte", what);
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		const char *eol = nl ? nl : end, *f[3];
+		size_t flen[3], n = (size_t)(eol - p);
+		struct cgroup_blkio_dev *d;
+		uint32_t major, minor;
+		uint64_t v;
+		int k = split_fields(p, n, f, flen, 3);
+
+		lineno++;
+		/* "Total N" closes the table (no device: the sum of all). */
+		if (k == 2 && flen[0] == 5 && memcmp(f[0], "Total", 5) == 0 &&
+		    parse_u64_span(f[1], flen[1], &v) == 0) {
+			p = nl ? nl + 1 : end;
+			continue;
+		}
+		if (k != 3 || parse_devnum(f[0], flen[0], &major, &minor) < 0 ||
+		    parse_u64_span(f[2], flen[2], &v) < 0)
+			return err_set(err, CRISP_E_INTERNAL,
+				       "%s: line %u ('%s') is not 'major:minor operation count'",
+				       what, lineno, printable(p, n, shown, sizeof(shown)));
+		d = blkio_dev(st, major, minor);
+		if (d && flen[1] == 4 && memcmp(f[1], "Read", 4) == 0)
+			*(bytes ? &d->read_bytes : &d->reads) = v;
+		else if (d && flen[1] == 5 && memcmp(f[1], "Write", 5) == 0)
+			*(bytes ? &d->write_bytes : &d->writes) = v;
+		p = nl ? nl + 1 : end;
+	}
+	return 0;
+}
+
+int cgroup_parse_io_stat(const char *text, size_t len, struct cgroup_stats *st, const char *what,
+			 struct crisp_error *err)
+{
+	static const char *const keys[] = { "rbytes", "wbytes", "rios", "wios" };
+	const char *p = text, *end = text + len;
+	unsigned lineno = 0;
+	char shown[40];
+
+	if (memchr(text, '\0', len))
+		return err_set(err, CRISP_E_INTERNAL, "%s: contains a NUL byte", what);
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		const char *eol = nl ? nl : end, *f[32];
+		size_t flen[32], n = (size_t)(eol - p);
+		uint64_t vals[ARRAY_SIZE(keys)] = { 0 };
+		struct cgroup_blkio_dev *d;
+		uint32_t major, minor;
+		int k = split_fields(p, n, f, flen, (int)ARRAY_SIZE(f));
+
+		lineno++;
+		if (k < 1 || parse_devnum(f[0], flen[0], &major, &minor) < 0)
+			return err_set(err, CRISP_E_INTERNAL,
+				       "%s: line %u ('%s') is not 'major:minor key=value...'", what,
+				       lineno, printable(p, n, shown, sizeof(shown)));
+		for (int i = 1; i < k; i++) {
+			const char *eq = memchr(f[i], '=', flen[i]);
+			size_t klen = eq ? (size_t)(eq - f[i]) : 0;
+			uint64_t v;
+
+			/* Values are numbers; the kernel has no other kind here. */
+			if (!eq || klen == 0 || parse_u64_span(eq + 1, flen[i] - klen - 1, &v) < 0)
+				return err_set(err, CRISP_E_INTERNAL,
+					       "%s: line %u: '%s' is not key=number", what, lineno,
+					       printable(f[i], flen[i], shown, sizeof(shown)));
+			for (size_t j = 0; j < ARRAY_SIZE(keys); j++)
+				if (strlen(keys[j]) == klen && memcmp(keys[j], f[i], klen) == 0)
+					vals[j] = v;
+		}
+		d = blkio_dev(st, major, minor);
+		if (d) {
+			d->read_bytes = vals[0];
+			d->write_bytes = vals[1];
+			d->reads = vals[2];
+			d->writes = vals[3];
+		}
+		p = nl ? nl + 1 : end;
+	}
+	return 0;
+}
+
+int cgroup_parse_limit(const char *text, size_t len, uint64_t max_value, uint64_t *ret,
+		       const char *what, struct crisp_error *err)
+{
+	size_t n = len;
+
+	if (n > 0 && text[n - 1] == '\n')
+		n--;
+	if (n == 3 && memcmp(text, "max", 3) == 0) {
+		*ret = max_value;
+		return 0;
+	}
+	return parse_single(text, len, what, ret, err);
+}
+
+int cgroup_parse_cpu_max(const char *text, size_t len, uint64_t *period, const char *what,
+			 struct crisp_error *err)
+{
+	const char *f[2];
+	size_t flen[2], n = len;
+	uint64_t quota;
+	char shown[40];
+
+	if (n > 0 && text[n - 1] == '\n')
+		n--;
+	if (split_fields(text, n, f, flen, 2) != 2 ||
+	    (!(flen[0] == 3 && memcmp(f[0], "max", 3) == 0) &&
+	     parse_u64_span(f[0], flen[0], &quota) < 0) ||
+	    parse_u64_span(f[1], flen[1], period) < 0)
+		return err_set(err, CRISP_E_INTERNAL, "%s: '%s' is not 'quota|max period'", what,
+			       printable(text, n, shown, sizeof(shown)));
+	return 0;
+}
+
+uint64_t cgroup_weight_to_shares(uint64_t weight)
+{
+	/* The inverse of the conversion runc applies to shares (2-262144 onto
+	 * 1-10000), as cAdvisor computes it: lossy (1024 shares -> 39 -> 998),
+	 * 0 for a weight outside the kernel's range. */
+	if (weight < 1 || weight > 10000)
+		return 0;
+	return 2 + ((weight - 1) * 262142) / 9999;
+}
+
 /* --- paths ----------------------------------------------------------------- */
 
 static bool relpath_component_ok(const char *c, size_t n)
@@ -320,13 +518,13 @@ struct v1_place {
 };
 
 struct proc_cgroups {
-	struct v1_place cpuacct, memory, pids;
+	struct v1_place cpuacct, memory, pids, cpu, blkio;
 	char *unified; /* from "0::/path"; NULL if there is no such line */
 };
 
 static void proc_cgroups_free(struct proc_cgroups *pc)
 {
-	struct v1_place *places[] = { &pc->cpuacct, &pc->memory, &pc->pids };
+	struct v1_place *places[] = { &pc->cpuacct, &pc->memory, &pc->pids, &pc->cpu, &pc->blkio };
 
 	for (size_t i = 0; i < ARRAY_SIZE(places); i++) {
 		free(places[i]->rel);
@@ -378,6 +576,8 @@ static int proc_cgroups_line(struct proc_cgroups *pc, char *line, unsigned linen
 		struct v1_place *place = streq(ctrl, "cpuacct")  ? &pc->cpuacct
 					 : streq(ctrl, "memory") ? &pc->memory
 					 : streq(ctrl, "pids")   ? &pc->pids
+					 : streq(ctrl, "cpu")    ? &pc->cpu
+					 : streq(ctrl, "blkio")  ? &pc->blkio
 								 : NULL;
 		if (!place)
 			continue;
@@ -485,15 +685,106 @@ static uint64_t floor_sub(uint64_t a, uint64_t b)
 	return a > b ? a - b : 0;
 }
 
-static int v1_cpu(int cgfd, const char *cgpath, struct cgroup_stats *st, struct crisp_error *err)
-{
-	int r = stat_single(cgfd, cgpath, "cpuacct.usage", true, &st->cpu_usage_ns, err);
+/* What a stats reader reads beyond the numbers kubelet's stats need:
+ * extras, cAdvisor's further metrics, which runtimed serves for containers
+ * only (a pod's cgroup is read for its summary); proc, where to count the
+ * fds of the processes in cgroup.procs (NULL: not counted). */
+struct read_opts {
+	const char *proc;
+	bool extras;
+};
 
-	st->have_cpu = r > 0;
-	return r < 0 ? -1 : 0;
+/* An optional one-number file: 0 and *ret untouched when missing. */
+static int opt_single(int cgfd, const char *cgpath, const char *name, uint64_t *ret,
+		      struct crisp_error *err)
+{
+	return stat_single(cgfd, cgpath, name, true, ret, err) < 0 ? -1 : 0;
 }
 
-static int v1_memory(int cgfd, const char *cgpath, struct cgroup_stats *st, struct crisp_error *err)
+/* An optional v2 limit file, "max" or a number. */
+static int opt_limit(int cgfd, const char *cgpath, const char *name, uint64_t max_value,
+		     uint64_t *ret, struct crisp_error *err)
+{
+	_cleanup_free_ char *text = NULL, *what = NULL;
+	size_t len;
+	int r = read_stat_file(cgfd, cgpath, name, true, &text, &len, err);
+
+	if (r <= 0)
+		return r;
+	what = xasprintf("%s/%s", cgpath, name);
+	return cgroup_parse_limit(text, len, max_value, ret, what, err);
+}
+
+/* An optional keyed file: its keys stay 0 when it is missing. */
+static int opt_keyed(int cgfd, const char *cgpath, const char *name, struct keyed *keys,
+		     size_t nkeys, struct crisp_error *err)
+{
+	_cleanup_free_ char *text = NULL, *what = NULL;
+	size_t len;
+	int r = read_stat_file(cgfd, cgpath, name, true, &text, &len, err);
+
+	if (r <= 0)
+		return r;
+	what = xasprintf("%s/%s", cgpath, name);
+	return parse_keyed(text, len, keys, nkeys, what, err);
+}
+
+static int v1_cpu(int cgfd, const char *cgpath, const struct read_opts *o, struct cgroup_stats *st,
+		  struct crisp_error *err)
+{
+	uint64_t user_ticks = 0, system_ticks = 0, user_ns = 0, sys_ns = 0;
+	struct keyed tick_keys[] = {
+		{ "user", &user_ticks, true, false },
+		{ "system", &system_ticks, true, false },
+	};
+	int r = stat_single(cgfd, cgpath, "cpuacct.usage", true, &st->cpu_usage_ns, err);
+	int ru, rs;
+
+	st->have_cpu = r > 0;
+	if (r <= 0 || !o->extras)
+		return r;
+	/* Nanoseconds since 4.7; before, cpuacct.stat in USER_HZ ticks. */
+	ru = stat_single(cgfd, cgpath, "cpuacct.usage_user", true, &user_ns, err);
+	if (ru < 0)
+		return -1;
+	rs = stat_single(cgfd, cgpath, "cpuacct.usage_sys", true, &sys_ns, err);
+	if (rs < 0)
+		return -1;
+	if (ru > 0 && rs > 0) {
+		st->cpu_user_ns = user_ns;
+		st->cpu_system_ns = sys_ns;
+		return 0;
+	}
+	if (opt_keyed(cgfd, cgpath, "cpuacct.stat", tick_keys, ARRAY_SIZE(tick_keys), err) < 0)
+		return -1;
+	long hz = sysconf(_SC_CLK_TCK);
+	if (hz > 0) {
+		st->cpu_user_ns = user_ticks * (1000000000ull / (uint64_t)hz);
+		st->cpu_system_ns = system_ticks * (1000000000ull / (uint64_t)hz);
+	}
+	return 0;
+}
+
+/* v1 cpu controller: CFS bandwidth counters and the cgroup's settings. */
+static int v1_cpu_ctl(int cgfd, const char *cgpath, const struct read_opts *o,
+		      struct cgroup_stats *st, struct crisp_error *err)
+{
+	struct keyed keys[] = {
+		{ "nr_periods", &st->cfs_periods, false, false },
+		{ "nr_throttled", &st->cfs_throttled_periods, false, false },
+		{ "throttled_time", &st->cfs_throttled_ns, false, false },
+	};
+
+	(void)o;
+	if (opt_keyed(cgfd, cgpath, "cpu.stat", keys, ARRAY_SIZE(keys), err) < 0 ||
+	    opt_single(cgfd, cgpath, "cpu.shares", &st->cpu_shares, err) < 0 ||
+	    opt_single(cgfd, cgpath, "cpu.cfs_period_us", &st->cpu_period_us, err) < 0)
+		return -1;
+	return 0;
+}
+
+static int v1_memory(int cgfd, const char *cgpath, const struct read_opts *o,
+		     struct cgroup_stats *st, struct crisp_error *err)
 {
 	uint64_t inactive_file = 0;
 	struct keyed stat_keys[] = {
@@ -501,6 +792,10 @@ static int v1_memory(int cgfd, const char *cgpath, struct cgroup_stats *st, stru
 		{ "total_rss", &st->memory_rss, true, false },
 		{ "total_pgfault", &st->page_faults, true, false },
 		{ "total_pgmajfault", &st->major_page_faults, true, false },
+		{ "total_cache", &st->memory_cache, false, false },
+		{ "total_mapped_file", &st->memory_mapped_file, false, false },
+		/* Only with swap accounting (swapaccount=1). */
+		{ "total_swap", &st->memory_swap, false, false },
 	};
 	/* oom_kill appeared in kernel 4.13; older ones count no kills. */
 	struct keyed oom_keys[] = { { "oom_kill", &st->oom_kills, false, false } };
@@ -511,25 +806,149 @@ static int v1_memory(int cgfd, const char *cgpath, struct cgroup_stats *st, stru
 	if (stat_keyed(cgfd, cgpath, "memory.stat", stat_keys, ARRAY_SIZE(stat_keys), err) < 0 ||
 	    stat_keyed(cgfd, cgpath, "memory.oom_control", oom_keys, ARRAY_SIZE(oom_keys), err) < 0)
 		return -1;
+	if (o->extras &&
+	    (opt_single(cgfd, cgpath, "memory.failcnt", &st->memory_failcnt, err) < 0 ||
+	     opt_single(cgfd, cgpath, "memory.max_usage_in_bytes", &st->memory_max_usage, err) <
+		     0 ||
+	     opt_single(cgfd, cgpath, "memory.kmem.usage_in_bytes", &st->memory_kernel, err) < 0 ||
+	     opt_single(cgfd, cgpath, "memory.limit_in_bytes", &st->memory_limit, err) < 0 ||
+	     opt_single(cgfd, cgpath, "memory.memsw.limit_in_bytes", &st->memory_swap_limit, err) <
+		     0))
+		return -1;
 	st->memory_working_set = floor_sub(st->memory_usage, inactive_file);
 	st->have_memory = true;
 	return 0;
 }
 
-static int any_pids(int cgfd, const char *cgpath, struct cgroup_stats *st, struct crisp_error *err)
+/* Processes listed in cgroup.procs whose fds are counted at most, and fds
+ * counted at most in one container: bounds on the work of one stats call
+ * (runtimed's loop does it, a readlink per fd), far above a container's
+ * usual count. Past them the numbers are floors. */
+#define PROCS_FILE_MAX (1024 * 1024)
+#define PROCS_COUNT_MAX 4096
+#define FDS_COUNT_MAX 65536
+
+/* Count the fds of <proc>/<pid>/fd and those that are sockets. A process
+ * gone meanwhile has none. */
+static void count_pid_fds(const char *proc, uint64_t pid, struct cgroup_stats *st)
+{
+	_cleanup_free_ char *path = xasprintf("%s/%llu/fd", proc, (unsigned long long)pid);
+	uint64_t n = 0;
+	DIR *d = opendir(path);
+
+	if (!d)
+		return;
+	for (struct dirent *de; st->fds + n < FDS_COUNT_MAX && (de = readdir(d));) {
+		char target[16];
+		ssize_t len;
+
+		if (de->d_name[0] == '.')
+			continue;
+		n++;
+		len = readlinkat(dirfd(d), de->d_name, target, sizeof(target));
+		if (len >= 8 && memcmp(target, "socket:[", 8) == 0)
+			st->sockets++;
+	}
+	closedir(d);
+	st->fds += n;
+}
+
+static int count_fds(int cgfd, const char *cgpath, const char *proc, struct cgroup_stats *st,
+		     struct crisp_error *err)
+{
+	_cleanup_free_ char *text = NULL;
+	const char *p, *end;
+	unsigned nproc = 0;
+	size_t len;
+	char shown[40];
+	int r = read_bounded(cgfd, "cgroup.procs", PROCS_FILE_MAX, &text, &len);
+
+	if (r == -ENOENT)
+		return 0;
+	if (r < 0)
+		return err_set_errno(err, CRISP_E_INTERNAL, r, "reading %s/cgroup.procs", cgpath);
+	for (p = text, end = text + len; p < end && nproc < PROCS_COUNT_MAX; nproc++) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		const char *eol = nl ? nl : end;
+		uint64_t pid;
+
+		if (parse_u64_span(p, (size_t)(eol - p), &pid) < 0 || pid == 0 || pid > INT_MAX)
+			return err_set(err, CRISP_E_INTERNAL, "%s/cgroup.procs: '%s' is not a pid",
+				       cgpath,
+				       printable(p, (size_t)(eol - p), shown, sizeof(shown)));
+		count_pid_fds(proc, pid, st);
+		p = nl ? nl + 1 : end;
+	}
+	return 0;
+}
+
+static int any_pids(int cgfd, const char *cgpath, const struct read_opts *o,
+		    struct cgroup_stats *st, struct crisp_error *err)
 {
 	int r = stat_single(cgfd, cgpath, "pids.current", true, &st->pids, err);
 
 	st->have_pids = r > 0;
-	return r < 0 ? -1 : 0;
+	if (r < 0)
+		return -1;
+	/* "max": no limit, which cAdvisor shows as 0. */
+	if (!o->extras)
+		return 0;
+	if (opt_limit(cgfd, cgpath, "pids.max", 0, &st->pids_max, err) < 0)
+		return -1;
+	return o->proc ? count_fds(cgfd, cgpath, o->proc, st, err) : 0;
 }
 
-static int v2_cpu(int cgfd, const char *cgpath, struct cgroup_stats *st, struct crisp_error *err)
+/* v1 blkio: the throttle files count every I/O whatever the scheduler (the
+ * CFQ ones are gone since 5.0); the recursive ones include child cgroups. */
+static int v1_blkio(int cgfd, const char *cgpath, const struct read_opts *o,
+		    struct cgroup_stats *st, struct crisp_error *err)
 {
-	_cleanup_free_ char *text = NULL, *what = NULL;
-	uint64_t usec = 0;
-	struct keyed keys[] = { { "usage_usec", &usec, true, false } };
-	size_t len;
+	static const struct {
+		const char *name, *flat;
+		bool bytes;
+	} files[] = {
+		{ "blkio.throttle.io_service_bytes_recursive", "blkio.throttle.io_service_bytes",
+		  true },
+		{ "blkio.throttle.io_serviced_recursive", "blkio.throttle.io_serviced", false },
+	};
+
+	(void)o;
+	for (size_t i = 0; i < ARRAY_SIZE(files); i++) {
+		_cleanup_free_ char *text = NULL, *what = NULL;
+		const char *name = files[i].name;
+		size_t len;
+		int r = read_stat_file(cgfd, cgpath, name, true, &text, &len, err);
+
+		if (r == 0) {
+			name = files[i].flat;
+			r = read_stat_file(cgfd, cgpath, name, true, &text, &len, err);
+		}
+		if (r < 0)
+			return -1;
+		if (r == 0)
+			continue;
+		what = xasprintf("%s/%s", cgpath, name);
+		if (cgroup_parse_blkio_v1(text, len, files[i].bytes, st, what, err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int v2_cpu(int cgfd, const char *cgpath, const struct read_opts *o, struct cgroup_stats *st,
+		  struct crisp_error *err)
+{
+	_cleanup_free_ char *text = NULL, *what = NULL, *max_text = NULL, *max_what = NULL;
+	uint64_t usec = 0, user = 0, sys = 0, throttled = 0, weight = 0;
+	struct keyed keys[] = {
+		{ "usage_usec", &usec, true, false },
+		{ "user_usec", &user, false, false },
+		{ "system_usec", &sys, false, false },
+		/* These three only where the cpu controller is enabled. */
+		{ "nr_periods", &st->cfs_periods, false, false },
+		{ "nr_throttled", &st->cfs_throttled_periods, false, false },
+		{ "throttled_usec", &throttled, false, false },
+	};
+	size_t len, max_len;
 	int r = read_stat_file(cgfd, cgpath, "cpu.stat", true, &text, &len, err);
 
 	if (r <= 0)
@@ -537,24 +956,50 @@ static int v2_cpu(int cgfd, const char *cgpath, struct cgroup_stats *st, struct 
 	what = xasprintf("%s/cpu.stat", cgpath);
 	if (parse_keyed(text, len, keys, ARRAY_SIZE(keys), what, err) < 0)
 		return -1;
-	if (usec > UINT64_MAX / 1000)
-		return err_set(err, CRISP_E_INTERNAL, "%s: usage_usec %llu is out of range", what,
-			       (unsigned long long)usec);
+	if (usec > UINT64_MAX / 1000 || user > UINT64_MAX / 1000 || sys > UINT64_MAX / 1000 ||
+	    throttled > UINT64_MAX / 1000)
+		return err_set(err, CRISP_E_INTERNAL, "%s: a usec counter is out of range", what);
 	st->cpu_usage_ns = usec * 1000;
+	st->cpu_user_ns = user * 1000;
+	st->cpu_system_ns = sys * 1000;
+	st->cfs_throttled_ns = throttled * 1000;
 	st->have_cpu = true;
+	if (!o->extras)
+		return 0;
+	r = read_stat_file(cgfd, cgpath, "cpu.max", true, &max_text, &max_len, err);
+	if (r < 0)
+		return -1;
+	if (r > 0) {
+		max_what = xasprintf("%s/cpu.max", cgpath);
+		if (cgroup_parse_cpu_max(max_text, max_len, &st->cpu_period_us, max_what, err) < 0)
+			return -1;
+	}
+	if (opt_single(cgfd, cgpath, "cpu.weight", &weight, err) < 0)
+		return -1;
+	st->cpu_shares = cgroup_weight_to_shares(weight);
 	return 0;
 }
 
-static int v2_memory(int cgfd, const char *cgpath, struct cgroup_stats *st, struct crisp_error *err)
+static int v2_memory(int cgfd, const char *cgpath, const struct read_opts *o,
+		     struct cgroup_stats *st, struct crisp_error *err)
 {
-	uint64_t inactive_file = 0;
+	uint64_t inactive_file = 0, kernel = 0, kernel_stack = 0, slab = 0;
 	struct keyed stat_keys[] = {
 		{ "inactive_file", &inactive_file, true, false },
 		{ "anon", &st->memory_rss, true, false },
 		{ "pgfault", &st->page_faults, true, false },
 		{ "pgmajfault", &st->major_page_faults, true, false },
+		{ "file", &st->memory_cache, false, false },
+		{ "file_mapped", &st->memory_mapped_file, false, false },
+		{ "kernel", &kernel, false, false }, /* since 5.18 */
+		{ "kernel_stack", &kernel_stack, false, false },
+		{ "slab", &slab, false, false },
 	};
-	struct keyed event_keys[] = { { "oom_kill", &st->oom_kills, false, false } };
+	/* "max" counts the times usage hit memory.max: v1's failcnt. */
+	struct keyed event_keys[] = {
+		{ "oom_kill", &st->oom_kills, false, false },
+		{ "max", &st->memory_failcnt, false, false },
+	};
 	int r = stat_single(cgfd, cgpath, "memory.current", true, &st->memory_usage, err);
 
 	if (r <= 0)
@@ -562,22 +1007,48 @@ static int v2_memory(int cgfd, const char *cgpath, struct cgroup_stats *st, stru
 	if (stat_keyed(cgfd, cgpath, "memory.stat", stat_keys, ARRAY_SIZE(stat_keys), err) < 0 ||
 	    stat_keyed(cgfd, cgpath, "memory.events", event_keys, ARRAY_SIZE(event_keys), err) < 0)
 		return -1;
+	st->memory_kernel = stat_keys[6].found ? kernel : kernel_stack + slab;
+	/* memory.peak since 5.19; "max" in the limit files is no limit, which
+	 * runc reads as the largest number. */
+	if (o->extras &&
+	    (opt_single(cgfd, cgpath, "memory.swap.current", &st->memory_swap, err) < 0 ||
+	     opt_single(cgfd, cgpath, "memory.peak", &st->memory_max_usage, err) < 0 ||
+	     opt_limit(cgfd, cgpath, "memory.max", UINT64_MAX, &st->memory_limit, err) < 0 ||
+	     opt_limit(cgfd, cgpath, "memory.swap.max", UINT64_MAX, &st->memory_swap_limit, err) <
+		     0))
+		return -1;
 	st->memory_working_set = floor_sub(st->memory_usage, inactive_file);
 	st->have_memory = true;
 	return 0;
 }
 
-typedef int (*stat_reader)(int cgfd, const char *cgpath, struct cgroup_stats *st,
-			   struct crisp_error *err);
+static int v2_io(int cgfd, const char *cgpath, const struct read_opts *o, struct cgroup_stats *st,
+		 struct crisp_error *err)
+{
+	_cleanup_free_ char *text = NULL, *what = NULL;
+	size_t len;
+	int r = read_stat_file(cgfd, cgpath, "io.stat", true, &text, &len, err);
+
+	(void)o;
+	if (r <= 0)
+		return r;
+	what = xasprintf("%s/io.stat", cgpath);
+	return cgroup_parse_io_stat(text, len, st, what, err);
+}
+
+typedef int (*stat_reader)(int cgfd, const char *cgpath, const struct read_opts *o,
+			   struct cgroup_stats *st, struct crisp_error *err);
 
 /* Open <root>/<hier>/<rel> and run reader (the controller's files) on it. A hierarchy that is not
  * mounted is skipped (0); a cgroup that does not exist is CRISP_E_NOT_FOUND:
  * the process was in it a moment ago, or the caller named a cgroup that is
- * not there. hier NULL: rootfd is the hierarchy. alt: the hierarchy's
- * directory when there is no <root>/<hier> (the "cpu,cpuacct" of a line). */
+ * not there (0 when optional: a controller that runc may not have joined).
+ * hier NULL: rootfd is the hierarchy. alt: the hierarchy's directory when
+ * there is no <root>/<hier> (the "cpu,cpuacct" of a line). proc: where to
+ * count the fds of the cgroup's processes, NULL not to. */
 static int stats_in(int rootfd, const char *root, const char *hier, const char *alt,
-		    const char *rel, stat_reader reader, struct cgroup_stats *st,
-		    struct crisp_error *err)
+		    const char *rel, bool optional, stat_reader reader, const struct read_opts *o,
+		    struct cgroup_stats *st, struct crisp_error *err)
 {
 	_cleanup_close_ int hierfd = -1, cgfd = -1;
 	_cleanup_free_ char *cgpath = NULL;
@@ -597,11 +1068,13 @@ static int stats_in(int rootfd, const char *root, const char *hier, const char *
 	}
 	cgpath = hier ? xasprintf("%s/%s/%s", root, dirname, rel) : xasprintf("%s/%s", root, rel);
 	cgfd = open_below(hier ? hierfd : rootfd, rel);
+	if (cgfd == -ENOENT && optional)
+		return 0;
 	if (cgfd == -ENOENT)
 		return err_set_errno(err, CRISP_E_NOT_FOUND, cgfd, "cgroup %s", cgpath);
 	if (cgfd < 0)
 		return err_set_errno(err, CRISP_E_INTERNAL, cgfd, "opening cgroup %s", cgpath);
-	return reader(cgfd, cgpath, st, err);
+	return reader(cgfd, cgpath, o, st, err);
 }
 
 /* The place's path, or its parent's when parent is asked; NULL: skip. */
@@ -624,38 +1097,47 @@ static int open_root(const char *root, struct crisp_error *err)
 	return fd;
 }
 
-/* v1 stats of the three places (each path NULL: not in that hierarchy). */
+/* v1 stats of the places (each path NULL: not in that hierarchy). cpu and
+ * blkio are optional: their numbers are extras, not worth failing the
+ * cgroup's other statistics for. */
 static int stats_v1(int rootfd, const char *root, const struct proc_cgroups *pc, bool parent,
-		    struct cgroup_stats *st, struct crisp_error *err)
+		    const struct read_opts *o, struct cgroup_stats *st, struct crisp_error *err)
 {
 	struct {
 		const char *hier;
 		const struct v1_place *place;
 		stat_reader read;
+		bool optional;
 	} ctrls[] = {
-		{ "cpuacct", &pc->cpuacct, v1_cpu },
-		{ "memory", &pc->memory, v1_memory },
-		{ "pids", &pc->pids, any_pids },
+		{ "cpuacct", &pc->cpuacct, v1_cpu, false },
+		{ "memory", &pc->memory, v1_memory, false },
+		{ "pids", &pc->pids, any_pids, false },
+		{ "cpu", &pc->cpu, v1_cpu_ctl, true },
+		{ "blkio", &pc->blkio, v1_blkio, true },
 	};
+	/* cpu and blkio hold extras only. */
+	size_t n = o->extras ? ARRAY_SIZE(ctrls) : 3;
 
-	for (size_t i = 0; i < ARRAY_SIZE(ctrls); i++) {
+	for (size_t i = 0; i < n; i++) {
 		_cleanup_free_ char *rel = place_rel(ctrls[i].place->rel, parent);
 
 		if (rel && stats_in(rootfd, root, ctrls[i].hier, ctrls[i].place->list, rel,
-				    ctrls[i].read, st, err) < 0)
+				    ctrls[i].optional, ctrls[i].read, o, st, err) < 0)
 			return -1;
 	}
 	return 0;
 }
 
 static int stats_v2(int rootfd, const char *root, const char *unified, bool parent,
-		    struct cgroup_stats *st, struct crisp_error *err)
+		    const struct read_opts *o, struct cgroup_stats *st, struct crisp_error *err)
 {
-	static const stat_reader readers[] = { v2_cpu, v2_memory, any_pids };
+	/* io.stat holds extras only. */
+	static const stat_reader readers[] = { v2_cpu, v2_memory, any_pids, v2_io };
 	_cleanup_free_ char *rel = place_rel(unified, parent);
+	size_t n = o->extras ? ARRAY_SIZE(readers) : 3;
 
-	for (size_t i = 0; rel && i < ARRAY_SIZE(readers); i++)
-		if (stats_in(rootfd, root, NULL, NULL, rel, readers[i], st, err) < 0)
+	for (size_t i = 0; rel && i < n; i++)
+		if (stats_in(rootfd, root, NULL, NULL, rel, false, readers[i], o, st, err) < 0)
 			return -1;
 	return 0;
 }
@@ -664,20 +1146,25 @@ int cgroup_stats_pid_in(enum cgroup_mode mode, const char *root, const char *pro
 			bool parent, struct cgroup_stats *st, struct crisp_error *err)
 {
 	struct proc_cgroups pc;
-	struct cgroup_stats s = { 0 };
+	struct cgroup_stats *s = xcalloc(1, sizeof(*s));
+	/* A pod (the parent) is read for its summary only. */
+	const struct read_opts o = { parent ? NULL : proc, !parent };
 	_cleanup_close_ int rootfd = -1;
 	int r;
 
-	if (mode == CGROUP_UNAVAILABLE)
+	if (mode == CGROUP_UNAVAILABLE) {
+		free(s);
 		return err_set(err, CRISP_E_UNAVAILABLE, "no cgroup hierarchy at %s",
 			       root ? root : "(null)");
+	}
 	rootfd = open_root(root, err);
-	if (rootfd < 0)
+	if (rootfd < 0 || proc_cgroups_read(proc, pid, &pc, err) < 0) {
+		free(s);
 		return -1;
-	if (proc_cgroups_read(proc, pid, &pc, err) < 0)
-		return -1;
+	}
 	if (mode == CGROUP_V2 && !pc.unified) {
 		proc_cgroups_free(&pc);
+		free(s);
 		return err_set(err, CRISP_E_INTERNAL,
 			       "%s/%d/cgroup has no '0::' line on a cgroup v2 host", proc,
 			       (int)pid);
@@ -685,13 +1172,15 @@ int cgroup_stats_pid_in(enum cgroup_mode mode, const char *root, const char *pro
 	/* Hybrid hosts bind every controller to v1; their v2 hierarchy has no
 	 * controllers, so statistics come from v1 there. */
 	if (mode == CGROUP_V2)
-		r = stats_v2(rootfd, root, pc.unified, parent, &s, err);
+		r = stats_v2(rootfd, root, pc.unified, parent, &o, s, err);
 	else
-		r = stats_v1(rootfd, root, &pc, parent, &s, err);
+		r = stats_v1(rootfd, root, &pc, parent, &o, s, err);
 	proc_cgroups_free(&pc);
+	if (r == 0)
+		*st = *s;
+	free(s);
 	if (r < 0)
 		return err_prefix(err, "stats of process %d", (int)pid);
-	*st = s;
 	return 0;
 }
 
@@ -712,6 +1201,8 @@ int cgroup_stats_path(enum cgroup_mode mode, const char *root, const char *relpa
 {
 	struct proc_cgroups pc = { 0 };
 	struct cgroup_stats s = { 0 };
+	/* No process to count the fds of. */
+	const struct read_opts o = { NULL, true };
 	_cleanup_close_ int rootfd = -1;
 	_cleanup_free_ char *rel = NULL;
 	int r;
@@ -726,14 +1217,16 @@ int cgroup_stats_path(enum cgroup_mode mode, const char *root, const char *relpa
 	if (rootfd < 0)
 		return -1;
 	if (mode == CGROUP_V2) {
-		r = stats_v2(rootfd, root, rel, false, &s, err);
+		r = stats_v2(rootfd, root, rel, false, &o, &s, err);
 	} else {
 		/* The same path in every hierarchy, as runc's cgroupfs driver
 		 * creates it; "cpu,cpuacct" covers hosts without symlinks. */
 		pc.cpuacct = (struct v1_place){ rel, (char *)"cpu,cpuacct" };
+		pc.cpu = (struct v1_place){ rel, (char *)"cpu,cpuacct" };
 		pc.memory = (struct v1_place){ rel, NULL };
 		pc.pids = (struct v1_place){ rel, NULL };
-		r = stats_v1(rootfd, root, &pc, false, &s, err);
+		pc.blkio = (struct v1_place){ rel, NULL };
+		r = stats_v1(rootfd, root, &pc, false, &o, &s, err);
 	}
 	if (r < 0)
 		return err_prefix(err, "stats of cgroup %s", relpath);
@@ -795,6 +1288,10 @@ static int netdev_line(char *line, unsigned lineno, const char *iface, struct ne
 	st->rx_errors = v[2];
 	st->tx_bytes = v[8];
 	st->tx_errors = v[10];
+	st->rx_packets = v[1];
+	st->rx_dropped = v[3];
+	st->tx_packets = v[9];
+	st->tx_dropped = v[11];
 	st->found = true;
 	return 0;
 }
@@ -846,6 +1343,43 @@ int netdev_stats_pid(const char *proc, pid_t pid, const char *iface, struct netd
 		return err_set(err, CRISP_E_INTERNAL, "%s: no table header", path);
 	*st = s;
 	return 0;
+}
+
+/* --- block devices ---------------------------------------------------------- */
+
+void block_device_name(const char *sys, uint32_t major, uint32_t minor, char *buf, size_t size)
+{
+	_cleanup_free_ char *path = NULL, *text = NULL;
+	size_t len;
+
+	if (!size)
+		return;
+	buf[0] = '\0';
+	if (!sys)
+		return;
+	path = xasprintf("%s/dev/block/%u:%u/uevent", sys, major, minor);
+	/* A few short KEY=value lines. */
+	if (read_bounded(AT_FDCWD, path, 4096, &text, &len) < 0)
+		return;
+	for (char *line = text, *nl; line && *line; line = nl) {
+		size_t n;
+
+		nl = strchr(line, '\n');
+		if (nl)
+			*nl++ = '\0';
+		if (strncmp(line, "DEVNAME=", 8) != 0)
+			continue;
+		n = strlen(line + 8);
+		/* A kernel name: no '/' escapes /dev, no control characters. */
+		if (n == 0 || n > NAME_MAX || strstr(line + 8, "..") ||
+		    strcspn(line + 8, "\t ") != n)
+			return;
+		for (size_t i = 0; i < n; i++)
+			if ((unsigned char)line[8 + i] < 0x20 || line[8 + i] == 0x7f)
+				return;
+		snprintf(buf, size, "/dev/%s", line + 8);
+		return;
+	}
 }
 
 /* --- disk usage ------------------------------------------------------------ */

@@ -33,12 +33,35 @@ enum cgroup_mode {
 enum cgroup_mode cgroup_detect(const char *root);
 const char *cgroup_mode_name(enum cgroup_mode mode);
 
+/* Devices of a cgroup's block I/O statistics kept at most: more than a
+ * node has disks; the rest are left out. */
+#define CGROUP_BLKIO_DEV_MAX 64
+
+struct cgroup_blkio_dev {
+	uint32_t major, minor;
+	uint64_t read_bytes, write_bytes, reads, writes;
+};
+
 struct cgroup_stats {
 	bool have_cpu, have_memory, have_pids;
 	uint64_t cpu_usage_ns; /* cumulative */
 	uint64_t memory_usage, memory_working_set, memory_rss, page_faults, major_page_faults;
 	uint64_t pids;
 	uint64_t oom_kills; /* v1 memory.oom_control oom_kill, v2 memory.events oom_kill */
+	/* The rest of cAdvisor's numbers; each stays 0 when its file or key
+	 * is missing on this kernel or cgroup version (see cgroup.c). */
+	uint64_t cpu_user_ns, cpu_system_ns;
+	uint64_t cfs_periods, cfs_throttled_periods, cfs_throttled_ns;
+	uint64_t cpu_period_us, cpu_shares;
+	uint64_t memory_cache, memory_mapped_file, memory_swap, memory_kernel;
+	uint64_t memory_failcnt, memory_max_usage;
+	uint64_t memory_limit, memory_swap_limit; /* unlimited: as the kernel says it */
+	uint64_t pids_max;                        /* 0 for "max", as cAdvisor */
+	/* Open fds and those that are sockets, of the processes listed in the
+	 * cgroup's cgroup.procs (cgroup_stats_pid only). */
+	uint64_t fds, sockets;
+	size_t n_blkio;
+	struct cgroup_blkio_dev blkio[CGROUP_BLKIO_DEV_MAX];
 };
 
 /* Stats of the cgroup a process is in, found via <proc>/<pid>/cgroup (proc
@@ -52,7 +75,8 @@ int cgroup_stats_pid(const char *root, const char *proc, pid_t pid, struct cgrou
 		     struct crisp_error *err);
 /* Stats of the PARENT of the cgroup pid is in (a pod's cgroup, from its pause
  * process). A controller in which pid sits in the root cgroup has no parent:
- * its have_* stays false. */
+ * its have_* stays false. Only the summary kubelet's pod stats need: the
+ * fields after oom_kills stay 0. */
 int cgroup_stats_pid_parent(const char *root, const char *proc, pid_t pid, struct cgroup_stats *st,
 			    struct crisp_error *err);
 /* The same two with the mode given, for callers that detected it once (and
@@ -66,6 +90,7 @@ int cgroup_stats_path(enum cgroup_mode mode, const char *root, const char *relpa
 
 struct netdev_stats {
 	uint64_t rx_bytes, rx_errors, tx_bytes, tx_errors;
+	uint64_t rx_packets, rx_dropped, tx_packets, tx_dropped;
 	bool found;
 };
 /* eth0 (or iface) counters from <proc>/<pid>/net/dev: the netns of pid.
@@ -110,7 +135,30 @@ int cgroup_remove(const char *root, const char *relpath, struct crisp_error *err
 int cgroup_remove_in(enum cgroup_mode mode, const char *root, const char *relpath,
 		     struct crisp_error *err);
 
+/* "/dev/<name>" of block device major:minor, from
+ * <sys>/dev/block/<major>:<minor>/uevent (sys is "/sys"; tests pass a fake),
+ * into buf; "" when the device is unknown there. */
+void block_device_name(const char *sys, uint32_t major, uint32_t minor, char *buf, size_t size);
+
 /* Parsers, exposed for tests and fuzzing. text need not be NUL-terminated. */
+
+/* v1 blkio.throttle.io_service_bytes(_recursive) (bytes true) or
+ * io_serviced(_recursive) ("8:0 Read 4096" lines and a "Total N" line):
+ * the Read and Write counters merged into st->blkio. */
+int cgroup_parse_blkio_v1(const char *text, size_t len, bool bytes, struct cgroup_stats *st,
+			  const char *what, struct crisp_error *err);
+/* v2 io.stat ("8:0 rbytes=1 wbytes=2 rios=3 wios=4 ..." lines) into
+ * st->blkio. Keys other than those four are skipped. */
+int cgroup_parse_io_stat(const char *text, size_t len, struct cgroup_stats *st, const char *what,
+			 struct crisp_error *err);
+/* A v2 limit file holding "max" or a number: *ret is max_value for "max". */
+int cgroup_parse_limit(const char *text, size_t len, uint64_t max_value, uint64_t *ret,
+		       const char *what, struct crisp_error *err);
+/* v2 cpu.max ("max 100000" or "20000 100000"): the period. */
+int cgroup_parse_cpu_max(const char *text, size_t len, uint64_t *period, const char *what,
+			 struct crisp_error *err);
+/* cpu.weight (1-10000) to the v1 shares it stands for, as cAdvisor does. */
+uint64_t cgroup_weight_to_shares(uint64_t weight);
 
 /* A relpath inside a hierarchy: leading '/' allowed, then components that
  * are not empty, "." or ".."; "" or "/" is the root. The normalized path

@@ -13,6 +13,9 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/sysmacros.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -906,6 +909,83 @@ static bool du_want(struct ctr *c)
 	return true;
 }
 
+/* cAdvisor's further numbers of a container (see cgroup.c for the files),
+ * the entry's blkio devices and their names in e->blkio. */
+static void ctr_stats_more(CrispIpc__ContainerStatsEntry *e, const struct cgroup_stats *st)
+{
+	e->cpu_user_ns = st->cpu_user_ns;
+	e->cpu_system_ns = st->cpu_system_ns;
+	e->cfs_periods = st->cfs_periods;
+	e->cfs_throttled_periods = st->cfs_throttled_periods;
+	e->cfs_throttled_ns = st->cfs_throttled_ns;
+	e->memory_cache = st->memory_cache;
+	e->memory_mapped_file = st->memory_mapped_file;
+	e->memory_swap = st->memory_swap;
+	e->memory_kernel = st->memory_kernel;
+	e->memory_failcnt = st->memory_failcnt;
+	e->memory_max_usage = st->memory_max_usage;
+	e->oom_events = st->oom_kills;
+	e->threads = st->pids;
+	e->threads_max = st->pids_max;
+	e->file_descriptors = st->fds;
+	e->sockets = st->sockets;
+	/* The cgroup's own settings, so that UpdateContainerResources shows. */
+	e->spec_cpu_period = st->cpu_period_us;
+	e->spec_cpu_shares = st->cpu_shares;
+	e->spec_memory_limit = st->memory_limit;
+	e->spec_memory_swap_limit = st->memory_swap_limit;
+	if (!st->n_blkio)
+		return;
+	e->blkio = xcalloc(st->n_blkio, sizeof(*e->blkio));
+	for (size_t i = 0; i < st->n_blkio; i++) {
+		CrispIpc__ContainerStatsEntry__BlkioDevice *d = xcalloc(1, sizeof(*d));
+		char name[NAME_MAX + 8];
+
+		crisp_ipc__container_stats_entry__blkio_device__init(d);
+		d->major = st->blkio[i].major;
+		d->minor = st->blkio[i].minor;
+		block_device_name("/sys", d->major, d->minor, name, sizeof(name));
+		d->device = xstrdup(name);
+		d->read_bytes = st->blkio[i].read_bytes;
+		d->write_bytes = st->blkio[i].write_bytes;
+		d->reads = st->blkio[i].reads;
+		d->writes = st->blkio[i].writes;
+		e->blkio[e->n_blkio++] = d;
+	}
+}
+
+/* Size and free inodes of the filesystem holding the writable layer, and
+ * its device ("/dev/<name>", else "major:minor"), as cAdvisor labels it. */
+static void ctr_stats_fs(CrispIpc__ContainerStatsEntry *e, const char *dir)
+{
+	struct statvfs vfs;
+	struct stat sb;
+	char name[NAME_MAX + 8];
+
+	if (statvfs(dir, &vfs) == 0) {
+		e->fs_limit_bytes = (uint64_t)vfs.f_blocks * vfs.f_frsize;
+		e->fs_inodes_free = vfs.f_ffree;
+	}
+	if (stat(dir, &sb) < 0)
+		return;
+	block_device_name("/sys", major(sb.st_dev), minor(sb.st_dev), name, sizeof(name));
+	if (!*name)
+		snprintf(name, sizeof(name), "%u:%u", major(sb.st_dev), minor(sb.st_dev));
+	e->fs_device = xstrdup(name);
+}
+
+static void ctr_stats_free(CrispIpc__ContainerStatsEntry *e)
+{
+	for (size_t i = 0; i < e->n_blkio; i++) {
+		free(e->blkio[i]->device);
+		free(e->blkio[i]);
+	}
+	free(e->blkio);
+	if (e->fs_device != protobuf_c_empty_string)
+		free(e->fs_device);
+	free(e);
+}
+
 static CrispIpc__ContainerStatsEntry *ctr_stats(struct ctr *c)
 {
 	CrispIpc__ContainerStatsEntry *e = xcalloc(1, sizeof(*e));
@@ -917,6 +997,7 @@ static CrispIpc__ContainerStatsEntry *ctr_stats(struct ctr *c)
 	e->container_id = c->id;
 	e->sandbox_id = c->info->sandbox_id;
 	e->timestamp = now_ns();
+	e->started_at = c->info->started_at;
 	if (c->info->state == RUNTIME__V1__CONTAINER_STATE__CONTAINER_RUNNING &&
 	    proc_alive(c->info->pid, c->pid_start)) {
 		if (cgroup_stats_pid(CGROUP_ROOT, "/proc", c->info->pid, &st, &err) == 0) {
@@ -926,6 +1007,7 @@ static CrispIpc__ContainerStatsEntry *ctr_stats(struct ctr *c)
 			e->memory_rss = st.memory_rss;
 			e->page_faults = st.page_faults;
 			e->major_page_faults = st.major_page_faults;
+			ctr_stats_more(e, &st);
 		} else {
 			log_debug("stats of %.12s: %s", c->id, err.msg);
 		}
@@ -936,6 +1018,7 @@ static CrispIpc__ContainerStatsEntry *ctr_stats(struct ctr *c)
 			e->writable_inodes = du_e->inodes;
 		}
 		e->writable_mountpoint = c->rootfs->upperdir;
+		ctr_stats_fs(e, c->rootfs->upperdir);
 	}
 	return e;
 }
@@ -967,6 +1050,10 @@ static CrispIpc__SandboxStatsEntry *pod_stats(struct pod *p)
 		e->rx_errors = ns.rx_errors;
 		e->tx_bytes = ns.tx_bytes;
 		e->tx_errors = ns.tx_errors;
+		e->rx_packets = ns.rx_packets;
+		e->rx_dropped = ns.rx_dropped;
+		e->tx_packets = ns.tx_packets;
+		e->tx_dropped = ns.tx_dropped;
 	}
 	return e;
 }
@@ -1001,7 +1088,7 @@ static void stats_reply(const struct child_deferred *d, const char *container_id
 				reply.sandboxes[reply.n_sandboxes++] = pod_stats(p);
 	child_reply(d, &reply.base);
 	for (size_t i = 0; i < reply.n_containers; i++)
-		free(reply.containers[i]);
+		ctr_stats_free(reply.containers[i]);
 	for (size_t i = 0; i < reply.n_sandboxes; i++)
 		free(reply.sandboxes[i]);
 	free(reply.containers);

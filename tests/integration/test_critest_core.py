@@ -425,13 +425,6 @@ def _metric_descriptors_or_skip(e):
         raise
 
 
-METRICS_GAP = pytest.mark.xfail(
-    strict=True,
-    reason="crisp serves 13 of the cAdvisor metrics critest for Kubernetes 1.37 wants "
-           "(frontend/cri_stats.c), 33 are missing; strict: passing means it is done")
-
-
-@METRICS_GAP
 def test_critest_pod_metric_descriptors(env):
     """PodSandbox: runtime should support returning metrics descriptors [Conformance]"""
     descs = _metric_descriptors_or_skip(env)
@@ -444,7 +437,6 @@ def test_critest_pod_metric_descriptors(env):
     assert not missing, "metric descriptors missing: %s" % " ".join(missing)
 
 
-@METRICS_GAP
 def test_critest_pod_listing_pod_sandbox_metrics(env):
     """PodSandbox: runtime should support listing pod sandbox metrics [Conformance]"""
     _metric_descriptors_or_skip(env)

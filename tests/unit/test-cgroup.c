@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <sched.h>
@@ -1176,6 +1177,347 @@ static void test_live_netdev(void)
 	   "live: an interface pid 1's netns lacks");
 }
 
+/* --- cAdvisor's further numbers ------------------------------------------------ */
+
+static void is_u64(uint64_t got, uint64_t want, const char *what)
+{
+	if (!ok(got == want, "%s", what))
+		diag("got %llu, want %llu", (unsigned long long)got, (unsigned long long)want);
+}
+
+/* A fake <proc>/<pid>/fd: n regular fds and s sockets. */
+static void fake_fds(int pid, int n, int s)
+{
+	char path[128], target[64];
+
+	for (int i = 0; i < n + s; i++) {
+		snprintf(path, sizeof(path), "proc/%d/fd/%d", pid, i);
+		if (i < n)
+			snprintf(target, sizeof(target), "/dev/null");
+		else
+			snprintf(target, sizeof(target), "socket:[%d]", 1000 + i);
+		dir(at("proc/%d/fd", pid) + strlen(tmp) + 1);
+		link_to(target, path);
+	}
+}
+
+/* v1 with cpu and cpuacct apart (this host's layout), every file the
+ * extras come from, blkio, and fds counted from cgroup.procs. */
+static void test_v1_extras(void)
+{
+	struct cgroup_stats st;
+	struct crisp_error err;
+	const char *rel = "kp/pod9/ctr9";
+
+	v1_cgroup("x1", "cpuacct", rel, 5000000000ull, 10485760, 3000000, 2000000, 11, 1, 4, 3);
+	put(at("x1/cpuacct/%s/cpuacct.usage_user", rel) + strlen(tmp) + 1, "3000000000\n");
+	put(at("x1/cpuacct/%s/cpuacct.usage_sys", rel) + strlen(tmp) + 1, "2000000000\n");
+	put(at("x1/cpu/%s/cpu.stat", rel) + strlen(tmp) + 1,
+	    "nr_periods 120\nnr_throttled 7\nthrottled_time 350000000\nnr_bursts 0\n"
+	    "burst_time 0\n");
+	put(at("x1/cpu/%s/cpu.shares", rel) + strlen(tmp) + 1, "1024\n");
+	put(at("x1/cpu/%s/cpu.cfs_period_us", rel) + strlen(tmp) + 1, "100000\n");
+	put(at("x1/memory/%s/memory.failcnt", rel) + strlen(tmp) + 1, "9\n");
+	put(at("x1/memory/%s/memory.max_usage_in_bytes", rel) + strlen(tmp) + 1, "20000000\n");
+	put(at("x1/memory/%s/memory.kmem.usage_in_bytes", rel) + strlen(tmp) + 1, "327680\n");
+	put(at("x1/memory/%s/memory.limit_in_bytes", rel) + strlen(tmp) + 1, "67108864\n");
+	put(at("x1/memory/%s/memory.memsw.limit_in_bytes", rel) + strlen(tmp) + 1, "134217728\n");
+	put(at("x1/pids/%s/pids.max", rel) + strlen(tmp) + 1, "max\n");
+	put(at("x1/pids/%s/cgroup.procs", rel) + strlen(tmp) + 1, "6100\n6101\n6102\n");
+	fake_fds(6100, 3, 2);
+	fake_fds(6101, 1, 0);
+	/* 6102 is gone: it has no fds, and is no error. */
+	put(at("x1/blkio/%s/blkio.throttle.io_service_bytes_recursive", rel) + strlen(tmp) + 1,
+	    "8:0 Read 4096\n8:0 Write 8192\n8:0 Sync 0\n8:0 Async 12288\n8:0 Discard 0\n"
+	    "8:0 Total 12288\n253:1 Read 1\n253:1 Write 2\n253:1 Total 3\nTotal 12291\n");
+	put(at("x1/blkio/%s/blkio.throttle.io_serviced_recursive", rel) + strlen(tmp) + 1,
+	    "8:0 Read 1\n8:0 Write 2\n8:0 Total 3\nTotal 3\n");
+	put("proc/6100/cgroup", "9:blkio:/kp/pod9/ctr9\n8:pids:/kp/pod9/ctr9\n"
+				"7:memory:/kp/pod9/ctr9\n2:cpuacct:/kp/pod9/ctr9\n"
+				"1:cpu:/kp/pod9/ctr9\n");
+
+	if (!ok(cgroup_stats_pid_in(CGROUP_V1, at("x1"), at("proc"), 6100, false, &st, &err) == 0,
+		"v1 extras: stats of pid"))
+		diag("%s", err.msg);
+	is_u64(st.cpu_user_ns, 3000000000ull, "v1 extras: user ns from cpuacct.usage_user");
+	is_u64(st.cpu_system_ns, 2000000000ull, "v1 extras: system ns from cpuacct.usage_sys");
+	is_u64(st.cfs_periods, 120, "v1 extras: nr_periods");
+	is_u64(st.cfs_throttled_periods, 7, "v1 extras: nr_throttled");
+	is_u64(st.cfs_throttled_ns, 350000000, "v1 extras: throttled_time ns");
+	is_u64(st.cpu_shares, 1024, "v1 extras: cpu.shares");
+	is_u64(st.cpu_period_us, 100000, "v1 extras: cpu.cfs_period_us");
+	is_u64(st.memory_cache, 8192, "v1 extras: total_cache (not cache)");
+	is_u64(st.memory_mapped_file, 0, "v1 extras: total_mapped_file");
+	is_u64(st.memory_swap, 0, "v1 extras: no total_swap without swap accounting: 0");
+	is_u64(st.memory_failcnt, 9, "v1 extras: memory.failcnt");
+	is_u64(st.memory_max_usage, 20000000, "v1 extras: memory.max_usage_in_bytes");
+	is_u64(st.memory_kernel, 327680, "v1 extras: memory.kmem.usage_in_bytes");
+	is_u64(st.memory_limit, 67108864, "v1 extras: memory.limit_in_bytes");
+	is_u64(st.memory_swap_limit, 134217728, "v1 extras: memory.memsw.limit_in_bytes");
+	is_u64(st.pids_max, 0, "v1 extras: pids.max 'max' is 0");
+	is_u64(st.fds, 6, "v1 extras: fds of the processes in cgroup.procs");
+	is_u64(st.sockets, 2, "v1 extras: of which sockets");
+	is_u64(st.n_blkio, 2, "v1 extras: two blkio devices");
+	ok(st.blkio[0].major == 8 && st.blkio[0].minor == 0 && st.blkio[0].read_bytes == 4096 &&
+		   st.blkio[0].write_bytes == 8192 && st.blkio[0].reads == 1 &&
+		   st.blkio[0].writes == 2,
+	   "v1 extras: 8:0 read/write bytes and ios");
+	ok(st.blkio[1].major == 253 && st.blkio[1].minor == 1 && st.blkio[1].read_bytes == 1 &&
+		   st.blkio[1].write_bytes == 2 && st.blkio[1].reads == 0,
+	   "v1 extras: 253:1, not in io_serviced: 0 ios");
+
+	/* The parent (the pod): no fds counted, whatever its cgroup.procs. */
+	put("x1/pids/kp/pod9/cgroup.procs", "6100\n");
+	put("x1/pids/kp/pod9/pids.max", "1000\n");
+	dir("x1/cpu/kp/pod9");
+	v1_cgroup("x1", "cpuacct", "kp/pod9", 1, 2, 3, 4, 5, 6, 7, 8);
+	if (!ok(cgroup_stats_pid_in(CGROUP_V1, at("x1"), at("proc"), 6100, true, &st, &err) == 0,
+		"v1 extras: stats of the parent"))
+		diag("%s", err.msg);
+	is_u64(st.pids, 8, "v1 extras: the parent's summary is read");
+	ok(st.fds == 0 && st.sockets == 0, "v1 extras: no fds counted for a parent");
+	is_u64(st.pids_max, 0, "v1 extras: nor its pids.max (extras are the containers')");
+	put("x1/cpu/kp/pod9/cpu.stat", "nr_periods 5\n");
+	put("x1/blkio/kp/pod9/blkio.throttle.io_serviced", "8:0 Read 1\n");
+	ok(cgroup_stats_pid_in(CGROUP_V1, at("x1"), at("proc"), 6100, true, &st, &err) == 0 &&
+		   st.cfs_periods == 0 && st.n_blkio == 0,
+	   "v1 extras: nor its cpu and blkio files");
+	memset(&st, 0xff, sizeof(st));
+	if (!ok(cgroup_stats_path(CGROUP_V1, at("x1"), "kp/pod9", &st, &err) == 0,
+		"v1 extras: stats by path"))
+		diag("%s", err.msg);
+	ok(st.pids_max == 1000 && st.cfs_periods == 5 && st.n_blkio == 1 &&
+		   st.blkio[0].reads == 1 && st.fds == 0,
+	   "v1 extras: by path: extras (the flat blkio file when no _recursive one), no fds");
+
+	/* Kernels before 4.7: cpuacct.stat in USER_HZ ticks. */
+	v1_cgroup("x2", "cpuacct", "c", 1, 2, 3, 4, 5, 6, 7, 8);
+	put("x2/cpuacct/c/cpuacct.stat", "user 250\nsystem 100\n");
+	put("proc/6200/cgroup", "2:cpuacct:/c\n1:cpu:/c\n3:memory:/c\n");
+	if (!ok(cgroup_stats_pid_in(CGROUP_V1, at("x2"), at("proc"), 6200, false, &st, &err) == 0,
+		"v1 ticks: stats of pid (no cpu/c: the cpu extras are optional)"))
+		diag("%s", err.msg);
+	is_u64(st.cpu_user_ns, 250 * (1000000000ull / (uint64_t)sysconf(_SC_CLK_TCK)),
+	       "v1 ticks: user from cpuacct.stat");
+	is_u64(st.cpu_system_ns, 100 * (1000000000ull / (uint64_t)sysconf(_SC_CLK_TCK)),
+	       "v1 ticks: system from cpuacct.stat");
+
+	/* Garbage in an extra's file is an error naming it, like the others. */
+	put(at("x1/cpu/%s/cpu.shares", rel) + strlen(tmp) + 1, "lots\n");
+	ok(cgroup_stats_pid_in(CGROUP_V1, at("x1"), at("proc"), 6100, false, &st, &err) < 0,
+	   "v1 extras: a bad cpu.shares fails");
+	like(err.msg, "cpu.shares: 'lots' is not a number", "and says which file");
+	put(at("x1/cpu/%s/cpu.shares", rel) + strlen(tmp) + 1, "1024\n");
+	put(at("x1/pids/%s/cgroup.procs", rel) + strlen(tmp) + 1, "6100\n0\n");
+	ok(cgroup_stats_pid_in(CGROUP_V1, at("x1"), at("proc"), 6100, false, &st, &err) < 0,
+	   "v1 extras: pid 0 in cgroup.procs fails");
+	like(err.msg, "cgroup.procs: '0' is not a pid", "and says so");
+}
+
+static void test_v2_extras(void)
+{
+	struct cgroup_stats st;
+	struct crisp_error err;
+
+	v2_cgroup("y2", "kp/pod/ctr", 7000000, 10485760, 3000000, 2000000, 11, 1, 4, 3);
+	put("y2/kp/pod/ctr/cpu.stat",
+	    "usage_usec 7000000\nuser_usec 4000000\nsystem_usec 3000000\nnr_periods 50\n"
+	    "nr_throttled 5\nthrottled_usec 250000\nnr_bursts 0\nburst_usec 0\n");
+	put("y2/kp/pod/ctr/cpu.max", "20000 100000\n");
+	put("y2/kp/pod/ctr/cpu.weight", "39\n");
+	put("y2/kp/pod/ctr/memory.swap.current", "4096\n");
+	put("y2/kp/pod/ctr/memory.peak", "30000000\n");
+	put("y2/kp/pod/ctr/memory.max", "67108864\n");
+	put("y2/kp/pod/ctr/memory.swap.max", "max\n");
+	put("y2/kp/pod/ctr/pids.max", "512\n");
+	put("y2/kp/pod/ctr/cgroup.procs", "6300\n");
+	put("y2/kp/pod/ctr/io.stat", "8:0 rbytes=4096 wbytes=8192 rios=1 wios=2 dbytes=0 dios=0\n"
+				     "253:0 rbytes=5 wbytes=6 rios=7 wios=8 dbytes=0 dios=0\n");
+	fake_fds(6300, 2, 1);
+	put("proc/6300/cgroup", "0::/kp/pod/ctr\n");
+
+	if (!ok(cgroup_stats_pid_in(CGROUP_V2, at("y2"), at("proc"), 6300, false, &st, &err) == 0,
+		"v2 extras: stats of pid"))
+		diag("%s", err.msg);
+	is_u64(st.cpu_user_ns, 4000000000ull, "v2 extras: user_usec in ns");
+	is_u64(st.cpu_system_ns, 3000000000ull, "v2 extras: system_usec in ns");
+	is_u64(st.cfs_periods, 50, "v2 extras: nr_periods");
+	is_u64(st.cfs_throttled_periods, 5, "v2 extras: nr_throttled");
+	is_u64(st.cfs_throttled_ns, 250000000, "v2 extras: throttled_usec in ns");
+	is_u64(st.cpu_period_us, 100000, "v2 extras: period from cpu.max");
+	/* runc wrote 1024 shares as weight 39; back, it is 998, as in cAdvisor. */
+	is_u64(st.cpu_shares, 998, "v2 extras: cpu.weight 39 is 998 shares");
+	is_u64(st.memory_cache, 40960, "v2 extras: cache is memory.stat file");
+	is_u64(st.memory_kernel, 8192, "v2 extras: kernel from memory.stat kernel");
+	is_u64(st.memory_swap, 4096, "v2 extras: memory.swap.current");
+	is_u64(st.memory_max_usage, 30000000, "v2 extras: memory.peak");
+	is_u64(st.memory_failcnt, 5, "v2 extras: failcnt is memory.events max");
+	is_u64(st.memory_limit, 67108864, "v2 extras: memory.max");
+	is_u64(st.memory_swap_limit, UINT64_MAX, "v2 extras: memory.swap.max 'max'");
+	is_u64(st.pids_max, 512, "v2 extras: pids.max");
+	ok(st.fds == 3 && st.sockets == 1, "v2 extras: fds and sockets");
+	ok(st.n_blkio == 2 && st.blkio[1].major == 253 && st.blkio[1].read_bytes == 5 &&
+		   st.blkio[1].write_bytes == 6 && st.blkio[1].reads == 7 &&
+		   st.blkio[1].writes == 8,
+	   "v2 extras: io.stat devices");
+
+	/* Before 5.18 memory.stat has no "kernel": kernel_stack + slab. */
+	put("y2/kp/pod/ctr/memory.stat", "anon 1\nfile 2\nkernel_stack 16384\nslab 65536\n"
+					 "inactive_file 0\npgfault 0\npgmajfault 0\n");
+	if (!ok(cgroup_stats_pid_in(CGROUP_V2, at("y2"), at("proc"), 6300, false, &st, &err) == 0,
+		"v2 extras: memory.stat without kernel"))
+		diag("%s", err.msg);
+	is_u64(st.memory_kernel, 16384 + 65536, "v2 extras: kernel = kernel_stack + slab");
+
+	/* A cgroup with none of the extra files: zeros, no error. */
+	v2_cgroup("y3", "c", 1, 2, 3, 4, 5, 6, 7, 8);
+	put("proc/6301/cgroup", "0::/c\n");
+	if (!ok(cgroup_stats_pid_in(CGROUP_V2, at("y3"), at("proc"), 6301, false, &st, &err) == 0,
+		"v2 extras: none of the extra files"))
+		diag("%s", err.msg);
+	ok(st.cpu_period_us == 0 && st.cpu_shares == 0 && st.memory_max_usage == 0 &&
+		   st.memory_limit == 0 && st.pids_max == 0 && st.n_blkio == 0 && st.fds == 0,
+	   "v2 extras: all 0");
+
+	put("y3/c/cpu.max", "20000\n");
+	ok(cgroup_stats_pid_in(CGROUP_V2, at("y3"), at("proc"), 6301, false, &st, &err) < 0,
+	   "v2 extras: a cpu.max without period fails");
+	like(err.msg, "cpu.max: '20000' is not 'quota|max period'", "and says so");
+}
+
+static void test_extra_parsers(void)
+{
+	static const struct {
+		const char *text, *msg;
+	} bad_blkio[] = {
+		{ "8:0 Read\n", "line 1 ('8:0 Read') is not" },
+		{ "8:0 Read 1 2\n", "is not 'major:minor operation count'" },
+		{ "8 Read 1\n", "('8 Read 1')" },
+		{ "8:x Read 1\n", "('8:x Read 1')" },
+		{ "8:0 Read -1\n", "('8:0 Read -1')" },
+		{ "8:0  Read 1\n", "is not" },
+		{ "4294967296:0 Read 1\n", "is not" },
+		{ "Total x\n", "('Total x')" },
+		{ "\n", "line 1 ('')" },
+	};
+	static const struct {
+		const char *text, *msg;
+	} bad_io[] = {
+		{ "8:0 rbytes\n", "'rbytes' is not key=number" },
+		{ "8:0 rbytes=x\n", "'rbytes=x' is not key=number" },
+		{ "8:0 =1\n", "'=1' is not key=number" },
+		{ "x rbytes=1\n", "line 1 ('x rbytes=1')" },
+		{ "8:0 rbytes=1  wbytes=2\n", "line 1" },
+		{ "8:0 rbytes=1\n\n", "line 2 ('')" },
+	};
+	struct cgroup_stats *st = xcalloc(1, sizeof(*st));
+	struct crisp_error err;
+	uint64_t v;
+	char name[64];
+
+	for (size_t i = 0; i < ARRAY_SIZE(bad_blkio); i++) {
+		memset(st, 0, sizeof(*st));
+		ok(cgroup_parse_blkio_v1(bad_blkio[i].text, strlen(bad_blkio[i].text), true, st,
+					 "f", &err) < 0,
+		   "blkio v1: bad %zu refused", i);
+		like(err.msg, bad_blkio[i].msg, "blkio v1: bad %zu says so", i);
+	}
+	memset(st, 0, sizeof(*st));
+	ok(cgroup_parse_blkio_v1("Total 0\n", 8, true, st, "f", &err) == 0 && st->n_blkio == 0,
+	   "blkio v1: only a Total line: no device");
+	ok(cgroup_parse_blkio_v1("8:0 Read 1\n8:0 Read 2\n", 22, true, st, "f", &err) == 0 &&
+		   st->n_blkio == 1 && st->blkio[0].read_bytes == 2,
+	   "blkio v1: a device seen again is the same entry");
+	ok(cgroup_parse_blkio_v1("8:0 Read 1\08:0", 14, true, st, "f", &err) < 0,
+	   "blkio v1: a NUL byte is refused");
+	/* More devices than kept: the rest are left out, no overflow. */
+	memset(st, 0, sizeof(*st));
+	{
+		char big[CGROUP_BLKIO_DEV_MAX * 2 * 24];
+		size_t n = 0;
+
+		for (int i = 0; i < CGROUP_BLKIO_DEV_MAX * 2; i++)
+			n += (size_t)snprintf(big + n, sizeof(big) - n, "8:%d Read %d\n", i, i);
+		ok(cgroup_parse_blkio_v1(big, n, true, st, "f", &err) == 0 &&
+			   st->n_blkio == CGROUP_BLKIO_DEV_MAX &&
+			   st->blkio[CGROUP_BLKIO_DEV_MAX - 1].read_bytes ==
+				   CGROUP_BLKIO_DEV_MAX - 1,
+		   "blkio v1: devices beyond %d are left out", CGROUP_BLKIO_DEV_MAX);
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(bad_io); i++) {
+		memset(st, 0, sizeof(*st));
+		ok(cgroup_parse_io_stat(bad_io[i].text, strlen(bad_io[i].text), st, "f", &err) < 0,
+		   "io.stat: bad %zu refused", i);
+		like(err.msg, bad_io[i].msg, "io.stat: bad %zu says so", i);
+	}
+	memset(st, 0, sizeof(*st));
+	ok(cgroup_parse_io_stat("", 0, st, "f", &err) == 0 && st->n_blkio == 0,
+	   "io.stat: empty (no I/O yet)");
+	ok(cgroup_parse_io_stat("8:16 wios=3 newkey=9\n", 21, st, "f", &err) == 0 &&
+		   st->n_blkio == 1 && st->blkio[0].minor == 16 && st->blkio[0].writes == 3 &&
+		   st->blkio[0].read_bytes == 0,
+	   "io.stat: unknown keys skipped, absent ones 0");
+	free(st);
+
+	ok(cgroup_parse_limit("max\n", 4, 7, &v, "f", &err) == 0 && v == 7, "limit: max");
+	ok(cgroup_parse_limit("42\n", 3, 7, &v, "f", &err) == 0 && v == 42, "limit: number");
+	ok(cgroup_parse_limit("maximum\n", 8, 7, &v, "f", &err) < 0, "limit: garbage refused");
+	ok(cgroup_parse_cpu_max("max 100000\n", 11, &v, "f", &err) == 0 && v == 100000,
+	   "cpu.max: max and period");
+	ok(cgroup_parse_cpu_max("5000 20000", 10, &v, "f", &err) == 0 && v == 20000,
+	   "cpu.max: quota and period, no newline");
+	ok(cgroup_parse_cpu_max("5000 x\n", 7, &v, "f", &err) < 0, "cpu.max: bad period");
+	ok(cgroup_parse_cpu_max("y 100\n", 6, &v, "f", &err) < 0, "cpu.max: bad quota");
+	ok(cgroup_parse_cpu_max("1 2 3\n", 6, &v, "f", &err) < 0, "cpu.max: three fields");
+	is_u64(cgroup_weight_to_shares(1), 2, "weight 1 is 2 shares");
+	is_u64(cgroup_weight_to_shares(100), 2597, "weight 100 is 2597 shares");
+	is_u64(cgroup_weight_to_shares(10000), 262144, "weight 10000 is 262144 shares");
+	is_u64(cgroup_weight_to_shares(0), 0, "no weight, no shares");
+	is_u64(cgroup_weight_to_shares(10001), 0, "a weight out of range, no shares");
+
+	put("sys/dev/block/8:0/uevent", "MAJOR=8\nMINOR=0\nDEVNAME=sda\nDEVTYPE=disk\n");
+	put("sys/dev/block/8:1/uevent", "MAJOR=8\nMINOR=1\nDEVNAME=../../etc\n");
+	put("sys/dev/block/8:2/uevent", "MAJOR=8\nMINOR=2\n");
+	block_device_name(at("sys"), 8, 0, name, sizeof(name));
+	is_str(name, "/dev/sda", "block device name from uevent");
+	block_device_name(at("sys"), 8, 1, name, sizeof(name));
+	is_str(name, "", "a name with '..' is not used");
+	block_device_name(at("sys"), 8, 2, name, sizeof(name));
+	is_str(name, "", "no DEVNAME: unknown");
+	block_device_name(at("sys"), 9, 9, name, sizeof(name));
+	is_str(name, "", "no such device: unknown");
+}
+
+/* This host: the extras of the test's own cgroup, read from the kernel. */
+static void test_live_extras(void)
+{
+	struct cgroup_stats st;
+	struct crisp_error err;
+	int fds[2];
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) < 0)
+		return (void)diag("socketpair: %s", strerror(errno));
+	if (!ok(cgroup_stats_pid(CGROUP_ROOT, "/proc", getpid(), &st, &err) == 0,
+		"live extras: stats of this test process"))
+		diag("%s", err.msg);
+	diag("live extras: user %llu system %llu ns, cache %llu, kernel %llu, max usage %llu, "
+	     "limit %llu, fds %llu, sockets %llu, shares %llu, period %llu, %zu blkio devices",
+	     (unsigned long long)st.cpu_user_ns, (unsigned long long)st.cpu_system_ns,
+	     (unsigned long long)st.memory_cache, (unsigned long long)st.memory_kernel,
+	     (unsigned long long)st.memory_max_usage, (unsigned long long)st.memory_limit,
+	     (unsigned long long)st.fds, (unsigned long long)st.sockets,
+	     (unsigned long long)st.cpu_shares, (unsigned long long)st.cpu_period_us, st.n_blkio);
+	ok(st.cpu_user_ns + st.cpu_system_ns > 0, "live extras: user + system cpu time");
+	ok(st.memory_max_usage == 0 || st.memory_max_usage >= st.memory_usage,
+	   "live extras: max usage >= usage (or not kept)");
+	/* cgroup.procs of a big cgroup may list thousands: only when ours is
+	 * counted (the pids controller has us) can the socketpair be seen. */
+	if (st.have_pids)
+		ok(st.fds >= 3 && st.sockets >= 2, "live extras: our fds and sockets are counted");
+	close(fds[0]);
+	close(fds[1]);
+}
+
 static int write_str(const char *path, const char *s)
 {
 	int fd = open(path, O_WRONLY | O_CLOEXEC), r;
@@ -1338,6 +1680,7 @@ static void test_live(void)
 	}
 	test_live_self();
 	test_live_netdev();
+	test_live_extras();
 	test_live_cgroup();
 }
 
@@ -1352,6 +1695,9 @@ int main(void)
 	test_v1();
 	test_v1_layouts();
 	test_v2();
+	test_v1_extras();
+	test_v2_extras();
+	test_extra_parsers();
 	test_malformed();
 	test_netdev();
 	test_damage();
