@@ -145,6 +145,21 @@ class Runtime:
     def pss_total(self):
         return sum(pss_kb(p) for p in self.pids())
 
+    def by_process(self):
+        """{command name: {"count", "rss kB", "pss kB"}} over pids()."""
+        out = {}
+        for p in self.pids():
+            try:
+                with open("/proc/%d/comm" % p) as f:
+                    comm = f.read().strip()
+            except OSError:
+                continue
+            row = out.setdefault(comm, {"count": 0, "rss kB": 0, "pss kB": 0})
+            row["count"] += 1
+            row["rss kB"] += rss_kb(p)
+            row["pss kB"] += pss_kb(p)
+        return out
+
 
 class Crisp(Runtime):
     def __init__(self, cni_dir):
@@ -421,6 +436,7 @@ def measure(rts, pods, a, results):
     # memory, lists and ExecSync are measured in the last round.
     starts = {rt.name: [] for rt in rts}
     stops = {rt.name: [] for rt in rts}
+    memory = {}  # by process, with the pods running
     start_key = "%d pods concurrently (median)" % a.concurrent
     stop_key = "%d pods stop+rm concurrently (median)" % a.concurrent
     results[start_key] = {"unit": "ms"}  # first in the table, filled below
@@ -430,23 +446,26 @@ def measure(rts, pods, a, results):
                                     [("par%d-%d" % (rnd, i),) for i in range(a.concurrent)])
             starts[rt.name].append(wall)
             if rnd == a.rounds - 1:
-                measure_running(rt, pods, out, a, record, results)
+                memory[rt.name] = measure_running(rt, pods, out, a, record, results)
             _, wall = in_parallel(lambda p: pods.remove(rt, p), [(o[0],) for o in out])
             stops[rt.name].append(wall)
     for rt in rts:
         record(start_key, rt.name, percentile(starts[rt.name], 50) * 1e3, "ms")
         record(stop_key, rt.name, percentile(stops[rt.name], 50) * 1e3, "ms")
-    # every burst, for the JSON
-    return {rt.name: {"start ms": [round(w * 1e3, 1) for w in starts[rt.name]],
-                      "stop+remove ms": [round(w * 1e3, 1) for w in stops[rt.name]]}
-            for rt in rts}
+    # every burst, and memory by process, for the JSON
+    rounds = {rt.name: {"start ms": [round(w * 1e3, 1) for w in starts[rt.name]],
+                        "stop+remove ms": [round(w * 1e3, 1) for w in stops[rt.name]]}
+              for rt in rts}
+    return rounds, memory
 
 
 def measure_running(rt, pods, out, a, record, results):
     """Memory, lists and ExecSync with a.concurrent pods running (out: what
-    their starts returned); then up to a.list_containers containers."""
+    their starts returned); then up to a.list_containers containers. Returns
+    the memory by process."""
     time.sleep(1)
     rss, pss = rt.rss_total(), rt.pss_total()
+    by_process = rt.by_process()
     record("memory with %d pods" % a.concurrent, rt.name, rss, "kB")
     record("memory per pod", rt.name,
            (rss - results["memory idle"][rt.name]) / a.concurrent, "kB")
@@ -468,6 +487,7 @@ def measure_running(rt, pods, out, a, record, results):
                 pod_sandbox_id=pod, config=pods.container_config("x%d" % k),
                 sandbox_config=sc))
         lists(rt, a.list_containers, a.calls, record)
+    return by_process
 
 
 def lists(rt, n, calls, record):
@@ -554,6 +574,16 @@ def print_table(results, names):
             "%.2f" % ratio if ratio is not None else ""))
 
 
+def print_memory(memory):
+    """Where the memory with the pods running goes, process by process."""
+    for name, rows in memory.items():
+        print("\n%s, with the pods running: %-22s %5s %10s %10s" % (
+            name, "process", "count", "RSS kB", "PSS kB"))
+        for comm, r in sorted(rows.items(), key=lambda kv: -kv[1]["rss kB"]):
+            print("%s  %-22s %5d %10d %10d" % (" " * len(name), comm, r["count"], r["rss kB"],
+                                                r["pss kB"]))
+
+
 def main():
     global cri
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -611,14 +641,16 @@ def main():
             rt.call("PullImage", cri.PullImageRequest(image=cri.ImageSpec(image=busybox.ref)),
                     timeout=300)
         pods = Pods(tmp, busybox.ref)
-        rounds = measure(rts, pods, a, results)
+        rounds, memory = measure(rts, pods, a, results)
         measure_pull(rts, big.ref, a, results)
         measure_runc_floor(rts[0], pods, a.floor_pods, results)
         names = [rt.name for rt in rts]
         print_table(results, names)
+        print_memory(memory)
         with open(a.json, "w") as f:
             json.dump({"runtimes": names, "args": vars(a), "results": results,
-                       "concurrent rounds": rounds}, f, indent=2)
+                       "concurrent rounds": rounds, "memory by process": memory}, f,
+                      indent=2)
         print("written to %s" % a.json)
     finally:
         for rt in rts:

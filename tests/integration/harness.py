@@ -229,6 +229,23 @@ def wait_for(pred, timeout, interval=0.05, what="condition"):
         time.sleep(interval)
 
 
+def processes_naming(path):
+    """[(pid, exe, argv)] of the processes with an argument under path (a
+    bundle, state or rootfs of a crispd of ours)."""
+    mine = path.encode() + b"/"
+    out = []
+    for pid in [int(p) for p in os.listdir("/proc") if p.isdigit()]:
+        try:
+            exe = os.readlink("/proc/%d/exe" % pid)
+            with open("/proc/%d/cmdline" % pid, "rb") as f:
+                argv = f.read().split(b"\0")
+        except OSError:
+            continue
+        if any(a.startswith(mine) for a in argv):
+            out.append((pid, exe, argv))
+    return out
+
+
 def mounts_under(path):
     """Mount points at or below path, deepest first."""
     out = []
@@ -446,17 +463,8 @@ class Crispd:
         """Container monitors outlive crispd by design: kill the ones whose
         bundle lies in our dir, with the containers they hold, and remove
         those containers' cgroups."""
-        mine = self.dir.encode() + b"/"
         cgroups = set()
-        for pid in [int(p) for p in os.listdir("/proc") if p.isdigit()]:
-            try:
-                exe = os.readlink("/proc/%d/exe" % pid)
-                with open("/proc/%d/cmdline" % pid, "rb") as f:
-                    argv = f.read().split(b"\0")
-            except OSError:
-                continue
-            if not any(a.startswith(mine) for a in argv):
-                continue
+        for pid, exe, argv in processes_naming(self.dir):
             if argv[0] == b"pause" and b"--rootfs" in argv:
                 # a pod's pause started without runc (its --rootfs is ours)
                 kids = [pid]

@@ -155,16 +155,9 @@ def pod_cgroups():
 def our_processes(c):
     """[(pid, what)]: crisp-monitor processes whose argv names our dir, their
     children, and pauses started without runc with a --rootfs of ours."""
-    mine = c.dir.encode() + b"/"
     out = []
-    for pid in [int(p) for p in os.listdir("/proc") if p.isdigit()]:
-        try:
-            exe = os.readlink("/proc/%d/exe" % pid)
-            with open("/proc/%d/cmdline" % pid, "rb") as f:
-                argv = f.read().split(b"\0")
-        except OSError:
-            continue
-        if not harness.alive(pid) or not any(a.startswith(mine) for a in argv):
+    for pid, exe, argv in harness.processes_naming(c.dir):
+        if not harness.alive(pid):
             continue
         if exe.endswith("/crisp-monitor"):
             out.append((pid, "monitor " + b" ".join(argv).decode(errors="replace")[:160]))
@@ -392,6 +385,17 @@ class Chaos:
         out += ["iptables: %s" % r for r in net.nat_rules()]
         return out
 
+    def wait_clean(self, baseline_mounts, baseline_cgroups):
+        """What is still left LEAK_WAIT s on (reconciliation included), or []."""
+        left = []
+
+        def clean():
+            left[:] = self.leaks(baseline_mounts, baseline_cgroups)
+            return not left
+        with contextlib.suppress(AssertionError):
+            harness.wait_for(clean, LEAK_WAIT, interval=0.5, what="no leftovers")
+        return left
+
 
 def runtimed_records(c):
     """The sandbox and container ids in runtimed's database, to tell a
@@ -529,13 +533,7 @@ def test_chaos(chaos_env, cri, seed):
     ch.remove_everything()
     env.cri.pods.clear()
     env.cri.ctrs.clear()
-    left = []
-
-    def clean():
-        left[:] = ch.leaks(baseline_mounts, baseline_cgroups)
-        return not left
-    with contextlib.suppress(AssertionError):
-        harness.wait_for(clean, LEAK_WAIT, interval=0.5, what="no leftovers")
+    left = ch.wait_clean(baseline_mounts, baseline_cgroups)
     if left or ch.suspicious:
         print("LEFT: %r\nSUSPICIOUS: %r\nRUNTIMED RECORDS: %r" % (
             left, ch.suspicious, runtimed_records(c)))
@@ -593,13 +591,7 @@ def test_helper_killed_mid_run_pod_sandbox(chaos_env, cri, victim):
     # kubelet to remove; then it is removed like the kubelet would
     assert listed in ([], [pod]), listed
     ch.remove_everything()
-    left = []
-
-    def clean():
-        left[:] = ch.leaks(baseline_mounts, baseline_cgroups)
-        return not left
-    with contextlib.suppress(AssertionError):
-        harness.wait_for(clean, LEAK_WAIT, interval=0.5, what="no leftovers")
+    left = ch.wait_clean(baseline_mounts, baseline_cgroups)
     if left:
         print("LEFT: %r\nRUNTIMED RECORDS: %r" % (left, runtimed_records(c)))
     assert not left, "left behind %d s after %s was killed mid-RunPodSandbox of %s:\n  %s" % (
