@@ -71,6 +71,9 @@ const struct config_key config_keys[] = {
 	  "directory under which Localhost seccomp profiles must lie" },
 	{ "runtime", "sandbox_image", CFG_OPTSTRING, "", OFF(sandbox_image), 0, 0, false,
 	  "image to run pod sandboxes from; empty: crisp's own pause program, no image needed" },
+	{ "runtime", "runtime_timeout", CFG_UINT, "60", OFF(runtime_timeout), 1, 3600, false,
+	  "seconds one call of a runtime handler's program (runc kill, delete, update, "
+	  "features) may take before it is killed and the call fails" },
 	{ "streaming", "address", CFG_STRING, "127.0.0.1", OFF(stream_address), 0, 0, false,
 	  "IP address the exec/attach/port-forward streaming server listens on" },
 	{ "streaming", "port", CFG_UINT, "0", OFF(stream_port), 0, 65535, false,

@@ -49,6 +49,8 @@ struct runc_job {
 	void *arg;
 	char what[128]; /* "runc kill <id>", for the timing log */
 	double t0;
+	struct event *timer; /* runtime_timeout: then it is killed */
+	bool timed_out;
 };
 
 static void runc_drain(struct runc_job *j)
@@ -76,6 +78,9 @@ static void runc_finish(struct runc_job *j, int status)
 {
 	runc_drain(j);
 	j->buf[j->len] = '\0';
+	if (j->timed_out)
+		snprintf(j->buf, j->max + 1, "%s did not finish in %u s and was killed", j->what,
+			 child_config()->runtime_timeout);
 	/* runc's messages end with a newline, and logs want one line. */
 	for (char *p = j->buf; *p; p++)
 		if (*p == '\n' || *p == '\r')
@@ -85,6 +90,8 @@ static void runc_finish(struct runc_job *j, int status)
 		j->done(status, j->buf, j->arg);
 	if (j->ev)
 		event_free(j->ev);
+	if (j->timer)
+		event_free(j->timer);
 	safe_close(j->rfd);
 	safe_close(j->wfd);
 	free(j->buf);
@@ -106,6 +113,18 @@ static void runc_started(struct launch *l, pid_t pid, const struct crisp_error *
 static void runc_exited(struct launch *l, int status, void *arg)
 {
 	runc_finish(arg, status);
+}
+
+/* A runtime that hangs (a stuck cgroup freeze, a kernel wait, a bug) must
+ * not hold the CRI call, and what it holds, for ever: it is killed, and the
+ * call fails with what it was doing. Its exit then finishes the job. */
+static void runc_timed_out(evutil_socket_t fd, short what, void *arg)
+{
+	struct runc_job *j = arg;
+
+	j->timed_out = true;
+	log_warn("%s did not finish in %u s: killing it", j->what, child_config()->runtime_timeout);
+	launch_kill(j->l, SIGKILL);
 }
 
 /* out_too: stdout goes into the buffer as well, which holds max bytes. */
@@ -139,19 +158,26 @@ static int runc_launch(const struct rt_handler *h, const char *const *args, bool
 	j->done = done;
 	j->arg = arg;
 	/* the subcommand and the container id (the last argument, but for
-	 * kill's <id> <signal>) */
-	snprintf(j->what, sizeof(j->what), "%s %s %s", h->name, args[0],
-		 streq(args[0], "kill") && args[1] ? args[1] : argv[n - 1]);
+	 * kill's <id> <signal>; none for features) */
+	snprintf(j->what, sizeof(j->what), "%s %s%s%s", h->name, args[0], args[1] ? " " : "",
+		 !args[1]                 ? ""
+		 : streq(args[0], "kill") ? args[1]
+					  : argv[n - 1]);
 	j->t0 = mono_ms();
 	j->ev = event_new(child_base(), j->rfd, EV_READ | EV_PERSIST, runc_readable, j);
 	event_add(j->ev, NULL);
+	j->timer = evtimer_new(child_base(), runc_timed_out, j);
 	req.argv = (char *const *)argv;
 	req.fds[0] = -1;
 	req.fds[1] = out_too ? j->wfd : -1;
 	req.fds[2] = j->wfd;
 	mycb.arg = j;
 	j->l = launch(&req, &mycb, err);
-	if (!j->l) {
+	if (j->l) {
+		struct timeval tv = { .tv_sec = child_config()->runtime_timeout };
+		evtimer_add(j->timer, &tv);
+	} else {
+		event_free(j->timer);
 		event_free(j->ev);
 		safe_close(j->rfd);
 		safe_close(j->wfd);

@@ -359,6 +359,7 @@ static void set_all(struct crisp_config *cfg)
 		{ "runtime.exec_output_max", "65536" },
 		{ "runtime.seccomp_profile_root", "/etc/seccomp" },
 		{ "runtime.sandbox_image", "registry.k8s.io/pause:3.9" },
+		{ "runtime.runtime_timeout", "15" },
 		{ "streaming.address", "0.0.0.0" },
 		{ "streaming.port", "10010" },
 		{ "streaming.token_ttl", "30" },
