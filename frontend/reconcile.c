@@ -26,6 +26,9 @@
 /* After a pass that failed to list: a helper that cannot answer (or dies
  * answering) is not asked again at each of its restarts. */
 #define FAILED_PAUSE_MS 30000
+/* A reserved sandbox whose removal keeps failing is retried after
+ * RERUN_MS, then twice as long each time, up to this. */
+#define UNRESERVE_BACKOFF_MAX_MS 300000
 
 enum {
 	R_NETWORKS,
@@ -38,8 +41,9 @@ static struct {
 	struct event *timer;
 	bool running, again;
 	uint64_t generation;
-	uint64_t quiet_until; /* now_ms() before which no pass starts */
-	struct fetch *first;  /* netd's and imaged's lists, kept for the second step */
+	uint64_t quiet_until;        /* now_ms() before which no pass starts */
+	struct fetch *first;         /* netd's and imaged's lists, kept for the second step */
+	unsigned unreserve_failures; /* in a row, for the backoff */
 } rc;
 
 static void schedule(unsigned ms)
@@ -89,13 +93,27 @@ static void on_unreserved_record(ProtobufCMessage *reply, struct ipc_msg *msg,
 	CrispIpc__PodNetworkRemoveRequest rm = CRISP_IPC__POD_NETWORK_REMOVE_REQUEST__INIT;
 
 	if (err && err->code != CRISP_E_NOT_FOUND) {
-		/* busy: its start is still undoing itself in runtimed */
-		log_info("reconcile: removing sandbox %s, left reserved: %s (retried in %d s)", id,
-			 err->msg, RERUN_MS / 1000);
-		schedule(RERUN_MS);
+		/* Busy: its start is still undoing itself in runtimed, which
+		 * the first retry finds done. Anything else may last: retry
+		 * less and less often, and say so louder. */
+		unsigned n = rc.unreserve_failures < 16 ? rc.unreserve_failures++ : 16;
+		uint64_t ms = (uint64_t)RERUN_MS << n;
+
+		if (ms > UNRESERVE_BACKOFF_MAX_MS)
+			ms = UNRESERVE_BACKOFF_MAX_MS;
+		if (n < 3)
+			log_info("reconcile: removing sandbox %s, left reserved: %s (retried in "
+				 "%u s)",
+				 id, err->msg, (unsigned)(ms / 1000));
+		else
+			log_warn("reconcile: removing sandbox %s, left reserved, failed %u times: "
+				 "%s (retried in %u s)",
+				 id, n + 1, err->msg, (unsigned)(ms / 1000));
+		schedule((unsigned)ms);
 		free(id);
 		return;
 	}
+	rc.unreserve_failures = 0;
 	rm.sandbox_id = id;
 	helper_call(HELPER_NETD, IPC_NETD_POD_NETWORK_REMOVE, &rm.base,
 		    &crisp_ipc__empty__descriptor, HELPER_NO_TIMEOUT, on_removed,
