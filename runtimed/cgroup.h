@@ -4,6 +4,9 @@
  * usage of a writable layer, the paths runc's cgroupfs and systemd drivers
  * use, and the removal of cgroups left behind.
  *
+ * cgroup.c holds the layout, the paths and the removal; cgroup_stats.c
+ * the statistics, network counters, block device names and disk usage.
+ *
  * Every path that comes from outside (a /proc/<pid>/cgroup line, a relpath
  * from a request) is checked before use: absolute within its hierarchy, no
  * "." or ".." component, no empty component. Every file is read with a
@@ -27,11 +30,51 @@ enum cgroup_mode {
 	CGROUP_UNAVAILABLE, /* <root> cannot be examined (statfs failed) */
 };
 
+/* --- layout, paths and removal (cgroup.c) ------------------------------ */
+
 /* Detect from statfs of <root> (CGROUP2_SUPER_MAGIC: v2; otherwise v1, or
  * hybrid when <root>/unified is a cgroup2 mount), as containerd does. root
  * is normally "/sys/fs/cgroup"; tests pass fake trees. */
 enum cgroup_mode cgroup_detect(const char *root);
 const char *cgroup_mode_name(enum cgroup_mode mode);
+
+/* The systemd slice expansion runc's systemd driver uses:
+ * "kubepods-burstable-pod1234.slice" ->
+ * "kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod1234.slice",
+ * and "-.slice" (the root slice) -> "". NULL with CRISP_E_INVALID for a name
+ * without ".slice", with an empty component ("a--b.slice", "-a.slice"), a
+ * '/', or characters systemd does not allow in unit names. */
+char *cgroup_systemd_slice_path(const char *slice, struct crisp_error *err);
+
+/* The path inside each hierarchy (no leading '/') of a runc cgroupsPath:
+ * cgroupfs "/kubepods/pod1/abc" -> "kubepods/pod1/abc"; systemd
+ * "kubepods-pod1.slice:crisp:abc" -> "kubepods.slice/kubepods-pod1.slice/
+ * crisp-abc.scope" (an empty slice is system.slice; a name ending in ".slice"
+ * is used as it is, as runc does). */
+char *cgroup_runc_relpath(const char *cgroups_path, bool systemd, struct crisp_error *err);
+
+/* The cgroupfs directory of relpath: <root>/<controller>/<relpath> on v1 and
+ * hybrid, <root>/<relpath> on v2 (controller ignored). controller NULL on
+ * hybrid names the unified hierarchy, <root>/unified/<relpath>; on v1 it is
+ * an error. */
+char *cgroup_dir(enum cgroup_mode mode, const char *root, const char *controller,
+		 const char *relpath, struct crisp_error *err);
+
+/* Remove an empty cgroup directory tree left behind (in every hierarchy on
+ * v1 and hybrid), rmdir only, deepest first, never through a symlink;
+ * ENOENT is fine. All hierarchies are tried; the first failure is reported
+ * (EBUSY, a cgroup with processes: CRISP_E_PRECONDITION). relpath may not be
+ * the root. */
+int cgroup_remove(const char *root, const char *relpath, struct crisp_error *err);
+int cgroup_remove_in(enum cgroup_mode mode, const char *root, const char *relpath,
+		     struct crisp_error *err);
+
+/* A relpath inside a hierarchy: leading '/' allowed, then components that
+ * are not empty, "." or ".."; "" or "/" is the root. The normalized path
+ * (no leading '/') or NULL with CRISP_E_INVALID. */
+char *cgroup_relpath_clean(const char *relpath, struct crisp_error *err);
+
+/* --- statistics (cgroup_stats.c) --------------------------------------- */
 
 /* Devices of a cgroup's block I/O statistics kept at most: more than a
  * node has disks; the rest are left out. */
@@ -49,7 +92,7 @@ struct cgroup_stats {
 	uint64_t pids;
 	uint64_t oom_kills; /* v1 memory.oom_control oom_kill, v2 memory.events oom_kill */
 	/* The rest of cAdvisor's numbers; each stays 0 when its file or key
-	 * is missing on this kernel or cgroup version (see cgroup.c). */
+	 * is missing on this kernel or cgroup version (see cgroup_stats.c). */
 	uint64_t cpu_user_ns, cpu_system_ns;
 	uint64_t cfs_periods, cfs_throttled_periods, cfs_throttled_ns;
 	uint64_t cpu_period_us, cpu_shares;
@@ -104,37 +147,6 @@ int netdev_stats_pid(const char *proc, pid_t pid, const char *iface, struct netd
  * takes a while: call it from a worker thread (thread-safe), not the loop. */
 int disk_usage(const char *dir, uint64_t *bytes, uint64_t *inodes, struct crisp_error *err);
 
-/* The systemd slice expansion runc's systemd driver uses:
- * "kubepods-burstable-pod1234.slice" ->
- * "kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod1234.slice",
- * and "-.slice" (the root slice) -> "". NULL with CRISP_E_INVALID for a name
- * without ".slice", with an empty component ("a--b.slice", "-a.slice"), a
- * '/', or characters systemd does not allow in unit names. */
-char *cgroup_systemd_slice_path(const char *slice, struct crisp_error *err);
-
-/* The path inside each hierarchy (no leading '/') of a runc cgroupsPath:
- * cgroupfs "/kubepods/pod1/abc" -> "kubepods/pod1/abc"; systemd
- * "kubepods-pod1.slice:crisp:abc" -> "kubepods.slice/kubepods-pod1.slice/
- * crisp-abc.scope" (an empty slice is system.slice; a name ending in ".slice"
- * is used as it is, as runc does). */
-char *cgroup_runc_relpath(const char *cgroups_path, bool systemd, struct crisp_error *err);
-
-/* The cgroupfs directory of relpath: <root>/<controller>/<relpath> on v1 and
- * hybrid, <root>/<relpath> on v2 (controller ignored). controller NULL on
- * hybrid names the unified hierarchy, <root>/unified/<relpath>; on v1 it is
- * an error. */
-char *cgroup_dir(enum cgroup_mode mode, const char *root, const char *controller,
-		 const char *relpath, struct crisp_error *err);
-
-/* Remove an empty cgroup directory tree left behind (in every hierarchy on
- * v1 and hybrid), rmdir only, deepest first, never through a symlink;
- * ENOENT is fine. All hierarchies are tried; the first failure is reported
- * (EBUSY, a cgroup with processes: CRISP_E_PRECONDITION). relpath may not be
- * the root. */
-int cgroup_remove(const char *root, const char *relpath, struct crisp_error *err);
-int cgroup_remove_in(enum cgroup_mode mode, const char *root, const char *relpath,
-		     struct crisp_error *err);
-
 /* "/dev/<name>" of block device major:minor, from
  * <sys>/dev/block/<major>:<minor>/uevent (sys is "/sys"; tests pass a fake),
  * into buf; "" when the device is unknown there. */
@@ -159,10 +171,5 @@ int cgroup_parse_cpu_max(const char *text, size_t len, uint64_t *period, const c
 			 struct crisp_error *err);
 /* cpu.weight (1-10000) to the v1 shares it stands for, as cAdvisor does. */
 uint64_t cgroup_weight_to_shares(uint64_t weight);
-
-/* A relpath inside a hierarchy: leading '/' allowed, then components that
- * are not empty, "." or ".."; "" or "/" is the root. The normalized path
- * (no leading '/') or NULL with CRISP_E_INVALID. */
-char *cgroup_relpath_clean(const char *relpath, struct crisp_error *err);
 
 #endif

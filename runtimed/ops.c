@@ -909,7 +909,7 @@ static bool du_want(struct ctr *c)
 	return true;
 }
 
-/* cAdvisor's further numbers of a container (see cgroup.c for the files),
+/* cAdvisor's further numbers of a container (see cgroup_stats.c for the files),
  * the entry's blkio devices and their names in e->blkio. */
 static void ctr_stats_more(CrispIpc__ContainerStatsEntry *e, const struct cgroup_stats *st)
 {

@@ -1,4 +1,4 @@
-/* runtimed/cgroup.c: layout detection, statistics of fake v1, hybrid and v2
+/* runtimed/cgroup.c and cgroup_stats.c: layout detection, statistics of fake v1, hybrid and v2
  * trees with every number checked, malformed files, network counters, disk
  * usage, runc's cgroup paths, removal; and, as root on a cgroup v1 hybrid
  * host like the project's machines, the same against the real kernel. */
