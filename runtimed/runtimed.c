@@ -11,11 +11,13 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <linux/magic.h>
+#include <linux/openat2.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <sys/syscall.h>
 #include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
@@ -109,8 +111,17 @@ void exit_waits_fire(struct exit_wait **head, bool exited)
 	}
 }
 
+/* Below the top, never into a mount point (RESOLVE_NO_XDEV: EXDEV): a
+ * rootfs or shm still mounted because its unmount failed, or a mount that
+ * a container's bidirectional propagation stacked there, is another
+ * filesystem, maybe a volume holding the user's data. Removal stops at it
+ * (its directory then cannot be removed either) and says so. */
 static int rm_rf_at(int parent, const char *name, int depth)
 {
+	struct open_how how = {
+		.flags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC,
+		.resolve = depth > 0 ? RESOLVE_NO_XDEV | RESOLVE_NO_SYMLINKS : 0,
+	};
 	_cleanup_close_ int fd = -1;
 	DIR *d;
 	struct dirent *de;
@@ -122,9 +133,9 @@ static int rm_rf_at(int parent, const char *name, int depth)
 		return 0;
 	if (errno != EISDIR && errno != EPERM)
 		return -errno;
-	fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	fd = (int)syscall(SYS_openat2, parent, name, &how, sizeof(how));
 	if (fd < 0)
-		return errno == ENOENT ? 0 : -errno;
+		return errno == ENOENT ? 0 : errno == EXDEV ? -EBUSY : -errno;
 	d = fdopendir(fd);
 	if (!d)
 		return -errno;

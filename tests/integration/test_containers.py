@@ -1055,3 +1055,30 @@ def test_runtimed_killed_during_start(pod_env_factory, cri, tmp_path):
     k.remove_pod(pod)
     assert k.list_containers() == []
     assert_no_leftovers(env, [pod, good, bad, idle])
+
+
+def test_remove_never_crosses_into_a_mount(pod_env_factory, cri):
+    """A filesystem mounted below a container's bundle (an unmount that
+    failed, a mount a container's bidirectional propagation stacked there)
+    may be a volume with the user's data: removing the container leaves it
+    and its files alone, and says why the bundle stayed."""
+    env = pod_env_factory()
+    k = env.cri
+    pod = k.run_pod(pod_config("ctr-foreign-mount"))
+    cid = k.create(pod, container_config("box", env.images.busybox))
+    bundle = os.path.join(env.c.config["crispd"]["state_dir"], "runtimed", "bundles", cid)
+    extra = os.path.join(bundle, "extra")
+    os.mkdir(extra)
+    subprocess.run(["mount", "-t", "tmpfs", "crisp-test", extra], check=True)
+    try:
+        with open(os.path.join(extra, "data"), "w") as f:
+            f.write("keep me\n")
+        k.remove(cid)
+        env.c.wait_log(r"removing %s: Device or resource busy" % bundle)
+        with open(os.path.join(extra, "data")) as f:
+            assert f.read() == "keep me\n"
+    finally:
+        subprocess.run(["umount", extra], check=True)
+        shutil.rmtree(bundle)
+    k.remove_pod(pod)
+    assert_no_leftovers(env, [pod, cid])
