@@ -112,6 +112,7 @@ static void status_reply(struct status_ctx *ctx)
 	Runtime__V1__RuntimeHandler rh[CONFIG_MAX_RUNTIME_HANDLERS + 2];
 	Runtime__V1__RuntimeHandler *rhp[CONFIG_MAX_RUNTIME_HANDLERS + 2];
 	Runtime__V1__RuntimeHandlerFeatures rf[CONFIG_MAX_RUNTIME_HANDLERS + 2];
+	Runtime__V1__RuntimeFeatures features = RUNTIME__V1__RUNTIME_FEATURES__INIT;
 	const Runtime__V1__StatusRequest *req = (const Runtime__V1__StatusRequest *)ctx->rpc->req;
 	_cleanup_free_ char *procs = NULL, *config = NULL;
 
@@ -141,6 +142,11 @@ static void status_reply(struct status_ctx *ctx)
 		}
 	}
 	resp.runtime_handlers = rhp;
+	/* runtimed applies the policy (Strict leaves out the image's
+	 * /etc/group) and ContainerStatus reports the user: the kubelet
+	 * admits pods that ask for Strict only when this says so. */
+	features.supplemental_groups_policy = true;
+	resp.features = &features;
 	if (req->verbose) {
 		procs = processes_json();
 		config = config_json();

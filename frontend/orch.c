@@ -473,6 +473,9 @@ Runtime__V1__ContainerStatus *container_status_build(struct pool *p,
 	st->reason = c->reason;
 	st->message = c->message;
 	st->log_path = c->log_path;
+	/* Unset for a container recorded by a runtimed that did not keep it:
+	 * better no answer than a guess. */
+	st->user = c->user;
 	/* The image as the request named it; the id of the one in use. */
 	spec->image = *c->image_ref       ? c->image_ref
 		      : cfg && cfg->image ? cfg->image->image

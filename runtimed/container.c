@@ -287,6 +287,14 @@ static int create_prepare(struct ctr *c, const CrispIpc__ContainerCreateRequest 
 		ret = -1;
 		goto out;
 	}
+	/* What ContainerStatus.user reports, kept in the record: the spec
+	 * is not read again, and a restarted runtimed must still know it. */
+	c->info->user = spec_process_user(spec);
+	if (!c->info->user) {
+		json_decref(spec);
+		ret = err_set(err, CRISP_E_INTERNAL, "the generated spec has no process.user");
+		goto out;
+	}
 	ret = write_spec(c->id, spec, err);
 	json_decref(spec);
 out:
@@ -1118,6 +1126,7 @@ static CrispIpc__ContainerInfo *container_info_brief(const CrispIpc__ContainerIn
 						     Runtime__V1__ContainerConfig *out_cfg)
 {
 	*out = *info;
+	out->user = NULL; /* lists do not show it */
 	if (!info->config)
 		return out;
 	runtime__v1__container_config__init(out_cfg);

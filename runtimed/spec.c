@@ -978,6 +978,13 @@ static int sandbox_user(struct gen *g, const Runtime__V1__LinuxSandboxSecurityCo
 	struct gids s = { 0 };
 	int ret = -1;
 
+	/* The pause image has no /etc/group, so either policy gives it the
+	 * same groups; one outside the enum is still a bad request. */
+	if (sc &&
+	    sc->supplemental_groups_policy != RUNTIME__V1__SUPPLEMENTAL_GROUPS_POLICY__Merge &&
+	    sc->supplemental_groups_policy != RUNTIME__V1__SUPPLEMENTAL_GROUPS_POLICY__Strict)
+		return invalid(g, "%s.supplemental_groups_policy %d is not Merge (0) or Strict (1)",
+			       F, (int)sc->supplemental_groups_policy);
 	if (sc && sc->run_as_user) {
 		if (!int_in(sc->run_as_user->value, 0, ID_MAX))
 			return invalid(g, "%s.run_as_user %lld is not a user id", F,

@@ -116,6 +116,13 @@ struct spec_container {
 json_t *spec_container(const struct spec_host *host, const struct spec_pod *pod,
 		       const struct spec_container *c, struct crisp_error *err);
 
+/* The identities of process.user in a spec spec_container made (uid, gid,
+ * additionalGids), as the CRI's ContainerStatus.user reports them: what
+ * the container's first process starts with, read back from the spec as
+ * containerd does. malloc'd, for protobuf_c_message_free_unpacked; NULL
+ * when the spec has no well-formed process.user. */
+Runtime__V1__ContainerUser *spec_process_user(const json_t *spec);
+
 /* The container's cgroupsPath for runc: "/<parent>/<prefix>-<id>" style for
  * cgroupfs, "<slice>:crisp:<id>" for systemd (a cgroupfs-style parent is
  * converted to its slice name as kubelet does). NULL when parent or id is

@@ -261,8 +261,9 @@ static int user_request(struct gen *g, const Runtime__V1__LinuxContainerSecurity
 
 /* Resolve in the image's /etc/passwd and /etc/group as containerd's
  * WithUser and WithAdditionalGIDs do: a name must exist; a uid need not
- * (its gid is then 0); supplementary groups are those of /etc/group that
- * list the user (policy Merge) plus the request's supplemental_groups. */
+ * (its gid is then 0); supplementary groups are the primary group, those
+ * of /etc/group that list the user (policy Merge) and the request's
+ * supplemental_groups. */
 int container_user(struct gen *g, const Runtime__V1__LinuxContainerSecurityContext *sc,
 		   const CrispIpc__ImageRunConfig *img, const struct spec_image_files *files,
 		   json_t *process)
@@ -278,6 +279,16 @@ int container_user(struct gen *g, const Runtime__V1__LinuxContainerSecurityConte
 	    (files->group && strlen(files->group) > SPEC_FILE_MAX))
 		return invalid(g, "the image's /etc/passwd or /etc/group is larger than %d bytes",
 			       SPEC_FILE_MAX);
+	/* An unknown policy is refused rather than taken for Merge: a newer
+	 * kubelet's policy would otherwise silently give the container groups
+	 * it did not ask for. */
+	if (sc &&
+	    sc->supplemental_groups_policy != RUNTIME__V1__SUPPLEMENTAL_GROUPS_POLICY__Merge &&
+	    sc->supplemental_groups_policy != RUNTIME__V1__SUPPLEMENTAL_GROUPS_POLICY__Strict)
+		return invalid(g,
+			       "linux.security_context.supplemental_groups_policy %d is not "
+			       "Merge (0) or Strict (1)",
+			       (int)sc->supplemental_groups_policy);
 	if (user_request(g, sc, img->user, &r) < 0)
 		goto out;
 	if (r.name) {
@@ -305,6 +316,12 @@ int container_user(struct gen *g, const Runtime__V1__LinuxContainerSecurityConte
 		gid = r.gid;
 	}
 
+	/* The primary group is a supplementary one too, whatever the policy:
+	 * containerd's ensureAdditionalGids, what critest's
+	 * SupplementalGroupsPolicy tests expect of getgroups(2) and of
+	 * ContainerStatus.user, and what initgroups(3) gives a login. */
+	if (gids_add(g, &s, gid) < 0)
+		goto out;
 	if (have_pw && files->group &&
 	    !(sc &&
 	      sc->supplemental_groups_policy == RUNTIME__V1__SUPPLEMENTAL_GROUPS_POLICY__Strict)) {
@@ -325,4 +342,45 @@ out:
 	free(r.group);
 	free(s.v);
 	return ret;
+}
+
+/* An id of process.user: an integer that can be a uid or gid. */
+static bool json_id(const json_t *v, int64_t *ret)
+{
+	if (!json_is_integer(v) || !int_in(json_integer_value(v), 0, ID_MAX))
+		return false;
+	*ret = json_integer_value(v);
+	return true;
+}
+
+Runtime__V1__ContainerUser *spec_process_user(const json_t *spec)
+{
+	const json_t *user = json_object_get(json_object_get(spec, "process"), "user");
+	const json_t *add = json_object_get(user, "additionalGids");
+	Runtime__V1__ContainerUser *cu;
+	Runtime__V1__LinuxContainerUser *lu;
+	int64_t uid, gid;
+	size_t n = add ? json_array_size(add) : 0;
+
+	if (!json_id(json_object_get(user, "uid"), &uid) ||
+	    !json_id(json_object_get(user, "gid"), &gid) || (add && !json_is_array(add)) ||
+	    n > SPEC_GROUPS_MAX)
+		return NULL;
+	lu = xcalloc(1, sizeof(*lu));
+	runtime__v1__linux_container_user__init(lu);
+	lu->uid = uid;
+	lu->gid = gid;
+	if (n)
+		lu->supplemental_groups = xcalloc(n, sizeof(*lu->supplemental_groups));
+	for (size_t i = 0; i < n; i++)
+		if (!json_id(json_array_get(add, i), &lu->supplemental_groups[i])) {
+			free(lu->supplemental_groups);
+			free(lu);
+			return NULL;
+		}
+	lu->n_supplemental_groups = n;
+	cu = xcalloc(1, sizeof(*cu));
+	runtime__v1__container_user__init(cu);
+	cu->linux = lu;
+	return cu;
 }

@@ -72,6 +72,13 @@ SECCOMP_BLOCK_CHMOD = """{
 
 # --- images -------------------------------------------------------------------------------
 
+# uid 1000 is default-user's alone, not also the base image's app as in
+# images.PASSWD: a uid resolves to the first user that has it, and critest's
+# image has no other user 1000.
+PREDEFINED_GROUP_PASSWD = (images.PASSWD.replace("app:x:1000:1000:app:/home/app:/bin/sh\n", "")
+                           + "default-user:x:1000:1000::/home:/bin/sh\n")
+assert PREDEFINED_GROUP_PASSWD.count(":x:1000:") == 1, PREDEFINED_GROUP_PASSWD
+
 EXTRA_APPLETS = ("brctl", "ping", "pidof", "httpd", "netstat")
 
 
@@ -106,8 +113,7 @@ def crit_images(registry, tmp_path_factory):
                            images.File("usr/local/bin/nnp", nnp, 0o4755)]]),
         "predefined_group": images.busybox_image(
             cmd=["sh"], user="default-user",
-            extra_layers=[[images.File("etc/passwd", images.PASSWD +
-                                       "default-user:x:1000:1000::/home:/bin/sh\n"),
+            extra_layers=[[images.File("etc/passwd", PREDEFINED_GROUP_PASSWD),
                            images.File("etc/group", "root:x:0:\ndefault-user:x:1000:\n"
                                        "group-defined-in-image:x:50000:default-user\n")]]),
     }

@@ -452,6 +452,73 @@ static void case_user_passwd(void)
 	golden_container("container-user-strict", &f);
 }
 
+/* ContainerStatus.user: process.user of the generated spec, as it is. */
+static void case_status_user(void)
+{
+	struct fixture f;
+	int64_t groups[] = { 1234, 50 };
+	struct crisp_error err = { 0 };
+	Runtime__V1__ContainerUser *cu;
+	json_t *spec;
+
+	fixture_init(&f);
+	f.sc.run_as_username = "app";
+	f.sc.supplemental_groups = groups;
+	f.sc.n_supplemental_groups = N(groups);
+	spec = spec_container(&f.host, &f.pod, &f.c, &err);
+	cu = spec ? spec_process_user(spec) : NULL;
+	ok(cu && cu->linux && cu->linux->uid == 1000 && cu->linux->gid == 1000 &&
+		   cu->linux->n_supplemental_groups == 4 &&
+		   cu->linux->supplemental_groups[0] == 29 &&
+		   cu->linux->supplemental_groups[1] == 50 &&
+		   cu->linux->supplemental_groups[2] == 1000 &&
+		   cu->linux->supplemental_groups[3] == 1234,
+	   "status user: app (1000:1000), Merge: groups 29, 50 (image), 1000 (primary), 1234 "
+	   "(request)");
+	if (cu)
+		protobuf_c_message_free_unpacked(&cu->base, NULL);
+	json_decref(spec);
+
+	f.sc.supplemental_groups_policy = RUNTIME__V1__SUPPLEMENTAL_GROUPS_POLICY__Strict;
+	spec = spec_container(&f.host, &f.pod, &f.c, &err);
+	cu = spec ? spec_process_user(spec) : NULL;
+	ok(cu && cu->linux && cu->linux->uid == 1000 && cu->linux->gid == 1000 &&
+		   cu->linux->n_supplemental_groups == 3 &&
+		   cu->linux->supplemental_groups[0] == 50 &&
+		   cu->linux->supplemental_groups[1] == 1000 &&
+		   cu->linux->supplemental_groups[2] == 1234,
+	   "status user: Strict: the primary group and the request's 50 and 1234 only");
+	if (cu)
+		protobuf_c_message_free_unpacked(&cu->base, NULL);
+	json_decref(spec);
+
+	fixture_init(&f);
+	spec = spec_container(&f.host, &f.pod, &f.c, &err);
+	cu = spec ? spec_process_user(spec) : NULL;
+	ok(cu && cu->linux && cu->linux->uid == 0 && cu->linux->gid == 0 &&
+		   cu->linux->n_supplemental_groups == 2 &&
+		   cu->linux->supplemental_groups[0] == 0 &&
+		   cu->linux->supplemental_groups[1] == 10,
+	   "status user: no user: root, in its group 0 and in wheel, which lists root");
+	if (cu)
+		protobuf_c_message_free_unpacked(&cu->base, NULL);
+	json_decref(spec);
+
+	/* Not a spec that spec_container made: no answer rather than a guess. */
+	spec = json_loads("{\"process\": {\"user\": {\"uid\": 5}}}", 0, NULL);
+	ok(spec_process_user(spec) == NULL, "status user: a process.user without gid: none");
+	json_decref(spec);
+	spec = json_loads("{\"process\": {\"user\": {\"uid\": -1, \"gid\": 0}}}", 0, NULL);
+	ok(spec_process_user(spec) == NULL, "status user: a negative uid: none");
+	json_decref(spec);
+	spec = json_loads("{\"process\": {\"user\": {\"uid\": 1, \"gid\": 2,"
+			  " \"additionalGids\": [3, \"x\"]}}}",
+			  0, NULL);
+	ok(spec_process_user(spec) == NULL, "status user: a gid that is not a number: none");
+	json_decref(spec);
+	ok(spec_process_user(NULL) == NULL, "status user: no spec: none");
+}
+
 static void case_image_user(void)
 {
 	struct fixture f;
@@ -473,8 +540,11 @@ static void case_image_user(void)
 	user = json_object_get(json_object_get(spec, "process"), "user");
 	ok(json_integer_value(json_object_get(user, "uid")) == 33 &&
 		   json_integer_value(json_object_get(user, "gid")) == 4000 &&
-		   !json_object_get(user, "additionalGids"),
-	   "user: run_as_user 33 (www-data, in no group) with run_as_group 4000");
+		   json_array_size(json_object_get(user, "additionalGids")) == 1 &&
+		   json_integer_value(json_array_get(json_object_get(user, "additionalGids"), 0)) ==
+			   4000,
+	   "user: run_as_user 33 (www-data, in no group) with run_as_group 4000, its only "
+	   "group");
 	json_decref(spec);
 
 	/* A uid the image does not know gets gid 0. */
@@ -927,6 +997,22 @@ static void errors_user(void)
 	f.sc.n_supplemental_groups = 1;
 	expect_error(&f, false, CRISP_E_INVALID, "supplemental_groups[0] 4294967295 is not",
 		     "supplemental group out of range");
+	fixture_init(&f);
+	f.sc.supplemental_groups_policy = 2;
+	expect_error(&f, false, CRISP_E_INVALID,
+		     "container config: linux.security_context.supplemental_groups_policy 2 is "
+		     "not Merge (0) or Strict (1)",
+		     "unknown supplemental groups policy");
+	fixture_init(&f);
+	f.sc.supplemental_groups_policy = -1;
+	expect_error(&f, false, CRISP_E_INVALID, "supplemental_groups_policy -1 is not",
+		     "negative supplemental groups policy");
+	fixture_init(&f);
+	f.pod_sc.supplemental_groups_policy = 7;
+	expect_error(&f, true, CRISP_E_INVALID,
+		     "linux.security_context.supplemental_groups_policy 7 is not Merge (0) or "
+		     "Strict (1)",
+		     "unknown supplemental groups policy of a sandbox");
 }
 
 static void errors_caps(void)
@@ -1416,6 +1502,7 @@ int main(void)
 	case_env();
 	case_user_passwd();
 	case_image_user();
+	case_status_user();
 	case_mounts();
 	case_caps();
 	case_privileged();
