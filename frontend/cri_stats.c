@@ -266,7 +266,9 @@ void cri_list_container_stats(struct rpc *rpc)
 
 /* ---- PodSandboxStats, ListPodSandboxStats, ListPodSandboxMetrics ------------------ */
 
-static void pod_stats_fetch(struct rpc *rpc, const char *sandbox_id, fetch_fn fn)
+/* count_fds: the metrics only show the containers' open fds, which
+ * runtimed counts (a readlink each) only when asked. */
+static void pod_stats_fetch(struct rpc *rpc, const char *sandbox_id, bool count_fds, fetch_fn fn)
 {
 	struct fetch *f = fetch_new(fn, rpc);
 	CrispIpc__StatsRequest sr = CRISP_IPC__STATS_REQUEST__INIT;
@@ -274,6 +276,7 @@ static void pod_stats_fetch(struct rpc *rpc, const char *sandbox_id, fetch_fn fn
 	CrispIpc__SandboxListRequest sl = CRISP_IPC__SANDBOX_LIST_REQUEST__INIT;
 
 	sr.sandbox_id = cl.sandbox_id = sl.sandbox_id = (char *)sandbox_id;
+	sr.count_fds = count_fds;
 	fetch_add(f, SLOT_STATS, HELPER_RUNTIMED, IPC_RUNTIMED_STATS_GET, &sr.base,
 		  &crisp_ipc__stats_reply__descriptor, 0);
 	fetch_add(f, SLOT_CONTAINERS, HELPER_RUNTIMED, IPC_RUNTIMED_CONTAINER_LIST, &cl.base,
@@ -363,7 +366,7 @@ void cri_pod_sandbox_stats(struct rpc *rpc)
 	if (!cri_id_valid(req->pod_sandbox_id))
 		return cri_failf(rpc, CRISP_E_NOT_FOUND, "pod sandbox \"%.80s\" not found",
 				 req->pod_sandbox_id);
-	pod_stats_fetch(rpc, req->pod_sandbox_id, on_pod_stats);
+	pod_stats_fetch(rpc, req->pod_sandbox_id, false, on_pod_stats);
 }
 
 void cri_list_pod_sandbox_stats(struct rpc *rpc)
@@ -372,7 +375,7 @@ void cri_list_pod_sandbox_stats(struct rpc *rpc)
 		(const Runtime__V1__ListPodSandboxStatsRequest *)rpc->req;
 
 	pod_stats_fetch(rpc, req->filter && cri_id_valid(req->filter->id) ? req->filter->id : "",
-			on_pod_stats);
+			false, on_pod_stats);
 }
 
 /* ---- metrics ------------------------------------------------------------------------ */
@@ -717,8 +720,13 @@ static Runtime__V1__ContainerMetrics *container_metrics_build(
 	blkio_metrics(p, &cs, c, lv);
 	metric_add(p, &cs, M_THREADS, ts, c->threads, lv);
 	metric_add(p, &cs, M_THREADS_MAX, ts, c->threads_max, lv);
-	metric_add(p, &cs, M_FDS, ts, c->file_descriptors, lv);
-	metric_add(p, &cs, M_SOCKETS, ts, c->sockets, lv);
+	/* Counted apart, maybe some seconds before ts, maybe not yet (or
+	 * by a runtimed that does not say when): no count, no metric,
+	 * rather than a 0 that reads as "no open files". */
+	if (c->fds_counted_at > 0) {
+		metric_add(p, &cs, M_FDS, c->fds_counted_at, c->file_descriptors, lv);
+		metric_add(p, &cs, M_SOCKETS, c->fds_counted_at, c->sockets, lv);
+	}
 	metric_add(p, &cs, M_SPEC_CPU_PERIOD, ts, c->spec_cpu_period, lv);
 	metric_add(p, &cs, M_SPEC_CPU_SHARES, ts, c->spec_cpu_shares, lv);
 	metric_add(p, &cs, M_SPEC_MEM_LIMIT, ts, c->spec_memory_limit, lv);
@@ -804,5 +812,5 @@ static void on_pod_metrics(struct fetch *f, void *arg)
 
 void cri_list_pod_sandbox_metrics(struct rpc *rpc)
 {
-	pod_stats_fetch(rpc, "", on_pod_metrics);
+	pod_stats_fetch(rpc, "", true, on_pod_metrics);
 }

@@ -100,9 +100,6 @@ struct cgroup_stats {
 	uint64_t memory_failcnt, memory_max_usage;
 	uint64_t memory_limit, memory_swap_limit; /* unlimited: as the kernel says it */
 	uint64_t pids_max;                        /* 0 for "max", as cAdvisor */
-	/* Open fds and those that are sockets, of the processes listed in the
-	 * cgroup's cgroup.procs (cgroup_stats_pid only). */
-	uint64_t fds, sockets;
 	size_t n_blkio;
 	struct cgroup_blkio_dev blkio[CGROUP_BLKIO_DEV_MAX];
 };
@@ -130,6 +127,47 @@ int cgroup_stats_pid_in(enum cgroup_mode mode, const char *root, const char *pro
  * in the unified one), e.g. a pod cgroup known from its cgroup_parent. */
 int cgroup_stats_path(enum cgroup_mode mode, const char *root, const char *relpath,
 		      struct cgroup_stats *st, struct crisp_error *err);
+
+/* Bounds on one count of open fds: a container's processes may hold
+ * hundreds of thousands, each costing a readlink. Past a bound the numbers
+ * are floors. */
+#define CGROUP_FDS_COUNT_MAX 65536
+#define CGROUP_FDS_PROCS_MAX 4096
+
+struct cgroup_fd_limits {
+	uint64_t fds;   /* fds counted at most */
+	uint64_t procs; /* processes whose fds are read at most */
+};
+
+struct cgroup_fd_count {
+	uint64_t fds, sockets;
+	uint64_t procs; /* processes whose fd directory was read (or tried) */
+	bool truncated; /* a limit stopped the count: fds and sockets are floors */
+};
+
+/* Count the open fds, and those that are sockets, of the processes listed
+ * in cgroup.procs of the cgroup pid is in (v2: its unified cgroup; v1 and
+ * hybrid: its pids hierarchy, else memory, else cpuacct: runc puts a
+ * container's processes in the same cgroup in each), one readlink per
+ * <proc>/<p>/fd entry, within lim. A process gone meanwhile has no fds.
+ * This takes 0.5 s for 64k sockets: call it from a worker thread
+ * (thread-safe), never the loop. Errors: as cgroup_stats_pid, and
+ * CRISP_E_NOT_FOUND when no such hierarchy is mounted or the cgroup has
+ * no cgroup.procs: no numbers rather than wrong ones. */
+int cgroup_count_fds_pid(enum cgroup_mode mode, const char *root, const char *proc, pid_t pid,
+			 const struct cgroup_fd_limits *lim, struct cgroup_fd_count *ret,
+			 struct crisp_error *err);
+
+/* One stats call's bound over the counts of several containers, left being
+ * what remains of it. The limits of the next container's count: its own
+ * bounds, or less when less is left (a zero: count no more). */
+struct cgroup_fd_limits cgroup_fd_budget_next(const struct cgroup_fd_limits *left);
+/* Take a count made within lim (from cgroup_fd_budget_next) out of left.
+ * true when the count is worth keeping: false when the call's bound rather
+ * than the container's own cut it short, a floor that would say more about
+ * the other containers than about this one. */
+bool cgroup_fd_budget_take(struct cgroup_fd_limits *left, const struct cgroup_fd_limits *lim,
+			   const struct cgroup_fd_count *c);
 
 struct netdev_stats {
 	uint64_t rx_bytes, rx_errors, tx_bytes, tx_errors;

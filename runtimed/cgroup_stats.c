@@ -29,8 +29,9 @@
  *       file_mapped / kernel (kernel_stack + slab before 5.18);
  *       memory.swap.current, memory.events max (the failcnt), memory.peak,
  *       memory.max, memory.swap.max; pids.max; io.stat.
- *   both: fds and sockets of the processes in cgroup.procs, from
- *       /proc/<pid>/fd.
+ * Apart from those, on a worker thread, as it takes a readlink per fd
+ * (cgroup_count_fds_pid): the fds and sockets of the processes in
+ * cgroup.procs, from /proc/<pid>/fd.
  *
  * What is read here comes from the kernel, but the paths come from
  * /proc/<pid>/cgroup of container processes, and relpaths from requests: both
@@ -551,10 +552,8 @@ static uint64_t floor_sub(uint64_t a, uint64_t b)
 
 /* What a stats reader reads beyond the numbers kubelet's stats need:
  * extras, cAdvisor's further metrics, which runtimed serves for containers
- * only (a pod's cgroup is read for its summary); proc, where to count the
- * fds of the processes in cgroup.procs (NULL: not counted). */
+ * only (a pod's cgroup is read for its summary). */
 struct read_opts {
-	const char *proc;
 	bool extras;
 };
 
@@ -684,68 +683,6 @@ static int v1_memory(int cgfd, const char *cgpath, const struct read_opts *o,
 	return 0;
 }
 
-/* Processes listed in cgroup.procs whose fds are counted at most, and fds
- * counted at most in one container: bounds on the work of one stats call
- * (runtimed's loop does it, a readlink per fd), far above a container's
- * usual count. Past them the numbers are floors. */
-#define PROCS_FILE_MAX (1024 * 1024)
-#define PROCS_COUNT_MAX 4096
-#define FDS_COUNT_MAX 65536
-
-/* Count the fds of <proc>/<pid>/fd and those that are sockets. A process
- * gone meanwhile has none. */
-static void count_pid_fds(const char *proc, uint64_t pid, struct cgroup_stats *st)
-{
-	_cleanup_free_ char *path = xasprintf("%s/%llu/fd", proc, (unsigned long long)pid);
-	uint64_t n = 0;
-	DIR *d = opendir(path);
-
-	if (!d)
-		return;
-	for (struct dirent *de; st->fds + n < FDS_COUNT_MAX && (de = readdir(d));) {
-		char target[16];
-		ssize_t len;
-
-		if (de->d_name[0] == '.')
-			continue;
-		n++;
-		len = readlinkat(dirfd(d), de->d_name, target, sizeof(target));
-		if (len >= 8 && memcmp(target, "socket:[", 8) == 0)
-			st->sockets++;
-	}
-	closedir(d);
-	st->fds += n;
-}
-
-static int count_fds(int cgfd, const char *cgpath, const char *proc, struct cgroup_stats *st,
-		     struct crisp_error *err)
-{
-	_cleanup_free_ char *text = NULL;
-	const char *p, *end;
-	unsigned nproc = 0;
-	size_t len;
-	char shown[40];
-	int r = read_bounded(cgfd, "cgroup.procs", PROCS_FILE_MAX, &text, &len);
-
-	if (r == -ENOENT)
-		return 0;
-	if (r < 0)
-		return err_set_errno(err, CRISP_E_INTERNAL, r, "reading %s/cgroup.procs", cgpath);
-	for (p = text, end = text + len; p < end && nproc < PROCS_COUNT_MAX; nproc++) {
-		const char *nl = memchr(p, '\n', (size_t)(end - p));
-		const char *eol = nl ? nl : end;
-		uint64_t pid;
-
-		if (parse_u64_span(p, (size_t)(eol - p), &pid) < 0 || pid == 0 || pid > INT_MAX)
-			return err_set(
-				err, CRISP_E_INTERNAL, "%s/cgroup.procs: '%s' is not a pid", cgpath,
-				cgroup_printable(p, (size_t)(eol - p), shown, sizeof(shown)));
-		count_pid_fds(proc, pid, st);
-		p = nl ? nl + 1 : end;
-	}
-	return 0;
-}
-
 static int any_pids(int cgfd, const char *cgpath, const struct read_opts *o,
 		    struct cgroup_stats *st, struct crisp_error *err)
 {
@@ -757,9 +694,7 @@ static int any_pids(int cgfd, const char *cgpath, const struct read_opts *o,
 	/* "max": no limit, which cAdvisor shows as 0. */
 	if (!o->extras)
 		return 0;
-	if (opt_limit(cgfd, cgpath, "pids.max", 0, &st->pids_max, err) < 0)
-		return -1;
-	return o->proc ? count_fds(cgfd, cgpath, o->proc, st, err) : 0;
+	return opt_limit(cgfd, cgpath, "pids.max", 0, &st->pids_max, err) < 0 ? -1 : 0;
 }
 
 /* v1 blkio: the throttle files count every I/O whatever the scheduler (the
@@ -903,20 +838,22 @@ static int v2_io(int cgfd, const char *cgpath, const struct read_opts *o, struct
 typedef int (*stat_reader)(int cgfd, const char *cgpath, const struct read_opts *o,
 			   struct cgroup_stats *st, struct crisp_error *err);
 
-/* Open <root>/<hier>/<rel> and run reader (the controller's files) on it. A hierarchy that is not
- * mounted is skipped (0); a cgroup that does not exist is CRISP_E_NOT_FOUND:
- * the process was in it a moment ago, or the caller named a cgroup that is
- * not there (0 when optional: a controller that runc may not have joined).
- * hier NULL: rootfd is the hierarchy. alt: the hierarchy's directory when
- * there is no <root>/<hier> (the "cpu,cpuacct" of a line). proc: where to
- * count the fds of the cgroup's processes, NULL not to. */
-static int stats_in(int rootfd, const char *root, const char *hier, const char *alt,
-		    const char *rel, bool optional, stat_reader reader, const struct read_opts *o,
-		    struct cgroup_stats *st, struct crisp_error *err)
+/* Open the cgroup <root>/<hier>/<rel>: 1 with *ret_fd and *ret_cgpath (its
+ * path for messages), 0 (nothing open) when its hierarchy is not mounted
+ * or, optional (a controller runc may not have joined), the cgroup does
+ * not exist, or -1. A cgroup that does not exist
+ * is CRISP_E_NOT_FOUND: the process was in it a moment ago, or the caller
+ * named a cgroup that is not there. hier NULL: rootfd is the hierarchy.
+ * alt: the hierarchy's directory when there is no <root>/<hier> (the
+ * "cpu,cpuacct" of a line). */
+static int cgroup_open_in(int rootfd, const char *root, const char *hier, const char *alt,
+			  const char *rel, bool optional, int *ret_fd, char **ret_cgpath,
+			  struct crisp_error *err)
 {
-	_cleanup_close_ int hierfd = -1, cgfd = -1;
+	_cleanup_close_ int hierfd = -1;
 	_cleanup_free_ char *cgpath = NULL;
 	const char *dirname = hier;
+	int cgfd;
 
 	if (hier) {
 		hierfd = openat(rootfd, hier, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -938,6 +875,24 @@ static int stats_in(int rootfd, const char *root, const char *hier, const char *
 		return err_set_errno(err, CRISP_E_NOT_FOUND, cgfd, "cgroup %s", cgpath);
 	if (cgfd < 0)
 		return err_set_errno(err, CRISP_E_INTERNAL, cgfd, "opening cgroup %s", cgpath);
+	*ret_fd = cgfd;
+	*ret_cgpath = TAKE_PTR(cgpath);
+	return 1;
+}
+
+/* Run reader (the controller's files) on the cgroup <root>/<hier>/<rel>
+ * (see cgroup_open_in): a hierarchy not mounted, or an optional cgroup that
+ * does not exist, is skipped. */
+static int stats_in(int rootfd, const char *root, const char *hier, const char *alt,
+		    const char *rel, bool optional, stat_reader reader, const struct read_opts *o,
+		    struct cgroup_stats *st, struct crisp_error *err)
+{
+	_cleanup_free_ char *cgpath = NULL;
+	_cleanup_close_ int cgfd = -1;
+	int r = cgroup_open_in(rootfd, root, hier, alt, rel, optional, &cgfd, &cgpath, err);
+
+	if (r <= 0)
+		return r;
 	return reader(cgfd, cgpath, o, st, err);
 }
 
@@ -1000,7 +955,7 @@ int cgroup_stats_pid_in(enum cgroup_mode mode, const char *root, const char *pro
 	struct proc_cgroups pc;
 	struct cgroup_stats *s = xcalloc(1, sizeof(*s));
 	/* A pod (the parent) is read for its summary only. */
-	const struct read_opts o = { parent ? NULL : proc, !parent };
+	const struct read_opts o = { !parent };
 	_cleanup_close_ int rootfd = -1;
 	int r;
 
@@ -1053,8 +1008,7 @@ int cgroup_stats_path(enum cgroup_mode mode, const char *root, const char *relpa
 {
 	struct proc_cgroups pc = { 0 };
 	struct cgroup_stats s = { 0 };
-	/* No process to count the fds of. */
-	const struct read_opts o = { NULL, true };
+	const struct read_opts o = { true };
 	_cleanup_close_ int rootfd = -1;
 	_cleanup_free_ char *rel = NULL;
 	int r;
@@ -1084,6 +1038,149 @@ int cgroup_stats_path(enum cgroup_mode mode, const char *root, const char *relpa
 		return err_prefix(err, "stats of cgroup %s", relpath);
 	*st = s;
 	return 0;
+}
+
+/* --- open fds ---------------------------------------------------------------- */
+
+/* A cgroup.procs of CGROUP_FDS_PROCS_MAX pids is under 32 KiB; one of more
+ * than 1 MiB (some 100,000 processes) is an error, not a floor. */
+#define PROCS_FILE_MAX (1024 * 1024)
+
+/* Count the fds of <proc>/<pid>/fd, and those that are sockets, into c
+ * while c->fds is under max_fds. A process gone meanwhile has none. */
+static void count_pid_fds(const char *proc, uint64_t pid, uint64_t max_fds,
+			  struct cgroup_fd_count *c)
+{
+	_cleanup_free_ char *path = xasprintf("%s/%llu/fd", proc, (unsigned long long)pid);
+	DIR *d = opendir(path);
+
+	c->procs++;
+	if (!d)
+		return;
+	for (struct dirent *de; (de = readdir(d));) {
+		char target[16];
+		ssize_t len;
+
+		if (de->d_name[0] == '.')
+			continue;
+		if (c->fds >= max_fds) {
+			c->truncated = true;
+			break;
+		}
+		c->fds++;
+		len = readlinkat(dirfd(d), de->d_name, target, sizeof(target));
+		if (len >= 8 && memcmp(target, "socket:[", 8) == 0)
+			c->sockets++;
+	}
+	closedir(d);
+}
+
+/* The fds of the processes in cgroup.procs of the open cgroup, within lim. */
+static int count_procs_fds(int cgfd, const char *cgpath, const char *proc,
+			   const struct cgroup_fd_limits *lim, struct cgroup_fd_count *c,
+			   struct crisp_error *err)
+{
+	_cleanup_free_ char *text = NULL;
+	const char *p, *end;
+	size_t len;
+	char shown[40];
+	int r = read_bounded(cgfd, "cgroup.procs", PROCS_FILE_MAX, &text, &len);
+
+	/* No numbers rather than a 0 that would read as "no open files". */
+	if (r == -ENOENT || r == -ENODEV)
+		return err_set_errno(err, CRISP_E_NOT_FOUND, r,
+				     "reading %s/cgroup.procs (cgroup removed meanwhile?)", cgpath);
+	if (r < 0)
+		return err_set_errno(err, CRISP_E_INTERNAL, r, "reading %s/cgroup.procs", cgpath);
+	for (p = text, end = text + len; p < end && !c->truncated;) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		const char *eol = nl ? nl : end;
+		uint64_t pid;
+
+		if (parse_u64_span(p, (size_t)(eol - p), &pid) < 0 || pid == 0 || pid > INT_MAX)
+			return err_set(
+				err, CRISP_E_INTERNAL, "%s/cgroup.procs: '%s' is not a pid", cgpath,
+				cgroup_printable(p, (size_t)(eol - p), shown, sizeof(shown)));
+		if (c->procs >= lim->procs) {
+			c->truncated = true;
+			break;
+		}
+		count_pid_fds(proc, pid, lim->fds, c);
+		p = nl ? nl + 1 : end;
+	}
+	return 0;
+}
+
+int cgroup_count_fds_pid(enum cgroup_mode mode, const char *root, const char *proc, pid_t pid,
+			 const struct cgroup_fd_limits *lim, struct cgroup_fd_count *ret,
+			 struct crisp_error *err)
+{
+	struct proc_cgroups pc;
+	struct cgroup_fd_count c = { 0 };
+	_cleanup_close_ int rootfd = -1, cgfd = -1;
+	_cleanup_free_ char *cgpath = NULL;
+	int r = 0;
+
+	if (mode == CGROUP_UNAVAILABLE)
+		return err_set(err, CRISP_E_UNAVAILABLE, "no cgroup hierarchy at %s",
+			       root ? root : "(null)");
+	if (!lim)
+		return err_set(err, CRISP_E_INVALID, "no limits for counting fds");
+	rootfd = cgroup_open_root(root, err);
+	if (rootfd < 0 || proc_cgroups_read(proc, pid, &pc, err) < 0)
+		return err_prefix(err, "fds of process %d", (int)pid);
+	if (mode == CGROUP_V2 && !pc.unified) {
+		r = err_set(err, CRISP_E_INTERNAL,
+			    "%s/%d/cgroup has no '0::' line on a cgroup v2 host", proc, (int)pid);
+	} else if (mode == CGROUP_V2) {
+		r = cgroup_open_in(rootfd, root, NULL, NULL, pc.unified, false, &cgfd, &cgpath,
+				   err);
+	} else {
+		/* Hybrid hosts bind every controller to v1 (see
+		 * cgroup_stats_pid_in); any hierarchy the process is in
+		 * lists the container's processes. */
+		const struct {
+			const char *hier;
+			const struct v1_place *place;
+		} tries[] = { { "pids", &pc.pids },
+			      { "memory", &pc.memory },
+			      { "cpuacct", &pc.cpuacct } };
+
+		for (size_t i = 0; i < ARRAY_SIZE(tries) && r == 0; i++)
+			if (tries[i].place->rel)
+				r = cgroup_open_in(rootfd, root, tries[i].hier,
+						   tries[i].place->list, tries[i].place->rel, false,
+						   &cgfd, &cgpath, err);
+	}
+	proc_cgroups_free(&pc);
+	if (r == 0)
+		r = err_set(err, CRISP_E_NOT_FOUND,
+			    "no mounted hierarchy (pids, memory, cpuacct) has its cgroup");
+	if (r > 0)
+		r = count_procs_fds(cgfd, cgpath, proc, lim, &c, err);
+	if (r < 0)
+		return err_prefix(err, "fds of process %d", (int)pid);
+	*ret = c;
+	return 0;
+}
+
+struct cgroup_fd_limits cgroup_fd_budget_next(const struct cgroup_fd_limits *left)
+{
+	return (struct cgroup_fd_limits){
+		left->fds < CGROUP_FDS_COUNT_MAX ? left->fds : CGROUP_FDS_COUNT_MAX,
+		left->procs < CGROUP_FDS_PROCS_MAX ? left->procs : CGROUP_FDS_PROCS_MAX,
+	};
+}
+
+bool cgroup_fd_budget_take(struct cgroup_fd_limits *left, const struct cgroup_fd_limits *lim,
+			   const struct cgroup_fd_count *c)
+{
+	bool call_bound = lim->fds < CGROUP_FDS_COUNT_MAX || lim->procs < CGROUP_FDS_PROCS_MAX;
+
+	/* A count stays within its limits, which are within left. */
+	left->fds -= c->fds < left->fds ? c->fds : left->fds;
+	left->procs -= c->procs < left->procs ? c->procs : left->procs;
+	return !(c->truncated && call_bound);
 }
 
 /* --- network ---------------------------------------------------------------- */
