@@ -20,6 +20,7 @@
 
 #include "imaged/content.h"
 #include "imaged/reference.h"
+#include "imaged/trash.h"
 
 #define IO_CHUNK (64 * 1024)
 
@@ -576,6 +577,23 @@ int content_delete(struct content_store *cs, const char *digest, struct crisp_er
 	return 0;
 }
 
+int content_trash(struct content_store *cs, const char *digest, struct crisp_error *err)
+{
+	const char *hex;
+	int alg = digest_parse(digest, &hex);
+	char what[CONTENT_DIGEST_MAX + 8];
+	struct crisp_error e;
+
+	if (alg < 0)
+		return bad_digest(digest, err);
+	snprintf(what, sizeof(what), "blob-%s-%.12s", algs[alg].name, hex);
+	if (trash_move(cs->alg_fd[alg], hex, what, &e) == 0)
+		return 0;
+	if (e.code == CRISP_E_NOT_FOUND)
+		return err_set(err, CRISP_E_NOT_FOUND, "blob %s is not stored", digest);
+	return err_set(err, e.code, "removing blob %s: %s", digest, e.msg);
+}
+
 /* A directory stream of its own on dirfd (fdopendir would take the fd and
  * share its position). */
 static DIR *opendir_at(int dirfd)
@@ -710,7 +728,9 @@ static int ingest_gc_one(struct content_store *cs, int fd, const char *name, tim
 	if (ingest_name_valid(name) && S_ISREG(st.st_mode) &&
 	    (active_has(cs, name) || st.st_mtim.tv_sec > cutoff))
 		goto out;
-	r = unlinkat(fd, name, 0) == 0;
+	/* A partial download may be gigabytes: into the trash, if there is
+	 * one (there always is in imaged). */
+	r = trash_move(fd, name, "ingest", NULL) == 0 || unlinkat(fd, name, 0) == 0;
 out:
 	pthread_mutex_unlock(&cs->lock);
 	return r;

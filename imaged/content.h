@@ -89,8 +89,14 @@ int content_open_blob(struct content_store *cs, const char *digest);
  * manifests and configs). CRISP_E_RESOURCE if it is larger than max. */
 int content_read_blob(struct content_store *cs, const char *digest, size_t max, char **ret_buf,
 		      size_t *ret_len, struct crisp_error *err);
-/* CRISP_E_NOT_FOUND if it was not stored. */
+/* CRISP_E_NOT_FOUND if it was not stored. Deletes on the spot: a large
+ * blob takes a while, see content_trash for the event loop. */
 int content_delete(struct content_store *cs, const char *digest, struct crisp_error *err);
+/* Remove a blob by renaming it into imaged's trash (imaged/trash.h), one
+ * quick step after which it is not stored any more; call trash_empty()
+ * after. CRISP_E_NOT_FOUND if it was not stored; another error if it could
+ * not be renamed (the blob then stays). */
+int content_trash(struct content_store *cs, const char *digest, struct crisp_error *err);
 
 /* Call fn for every stored blob (for garbage collection); fn returning
  * non-zero stops the walk and becomes the return value. Files with names
@@ -103,7 +109,8 @@ int content_usage(struct content_store *cs, uint64_t *ret_bytes, uint64_t *ret_i
 		  struct crisp_error *err);
 
 /* Remove ingest files not modified for max_age_sec seconds and not in use
- * by a running ingest, and anything in ingest/ that is not an ingest file.
+ * by a running ingest, and anything in ingest/ that is not an ingest file
+ * (files go to the trash when one is open: call trash_empty() after).
  * Returns how many were removed, or -1. */
 int content_ingest_gc(struct content_store *cs, int64_t max_age_sec, struct crisp_error *err);
 

@@ -16,6 +16,7 @@
 #include "imaged/imaged.h"
 #include "imaged/registry.h"
 #include "imaged/store.h"
+#include "imaged/trash.h"
 #include "imaged/worker.h"
 
 /* Partial downloads older than this are given up (a resumed pull finds the
@@ -103,6 +104,10 @@ static void setup(const struct crisp_config *cfg)
 	imaged.content = content_open(imaged.root_fd, &err);
 	if (!imaged.content)
 		fatal("%s", err.msg);
+	/* What is removed goes through trash/ (imaged/trash.h): before
+	 * anything below removes something. */
+	if (trash_open(imaged.root_fd, &err) < 0)
+		fatal("%s/trash: %s", home, err.msg);
 	if (worker_init(imaged.base, UNPACK_THREADS, &err) < 0)
 		fatal("%s", err.msg);
 	imaged.registry = make_registry(cfg, &err);
@@ -135,6 +140,10 @@ static void on_config(struct crisp_config *cfg, bool reload, void *arg)
 	imaged_sandbox_lock(filter);
 	/* What a crash left unreferenced goes now, not at the first removal. */
 	images_gc();
+	/* What an earlier run (or the recovery above) left in the trash, on
+	 * a worker: readiness does not wait for it. Only now, so that the
+	 * worker thread starts inside the locked sandbox. */
+	trash_empty();
 	log_info("ready");
 }
 

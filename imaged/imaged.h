@@ -71,9 +71,17 @@ void images_gc(void);
 
 /* imaged/snapshot.c: the directories of snapshots: snapshots/<id>/fs. */
 int snapshot_dir_create(int64_t id, struct crisp_error *err); /* returns an fd on fs */
+/* Delete the directory of snapshot id on the spot (for worker threads and
+ * directories just made); a missing one is fine. */
 int snapshot_dir_remove(int64_t id, struct crisp_error *err);
+/* Take it out of snapshots/ into the trash (imaged/trash.h), for the event
+ * loop: call trash_empty() after. Where it cannot be renamed it is deleted
+ * in place. A missing one is fine. */
+int snapshot_dir_trash(int64_t id, struct crisp_error *err);
 /* Remove everything below dirfd (not dirfd itself), depth levels already
- * down; consumes dirfd. Read-only modes in layers do not stop it. */
+ * down; consumes dirfd; 0 or -errno of a failure (it goes on after one).
+ * Read-only modes in layers do not stop it; symlinks are never followed
+ * and mount points never entered (imaged/trash.c). */
 int snapshot_clear_dir(int dirfd, int depth);
 int snapshot_dir_open(int64_t id, struct crisp_error *err); /* O_PATH fd on fs */
 /* A container's writable snapshot: upper and work directories over the
@@ -103,7 +111,7 @@ int snapshot_copy_layers(const int *layers, size_t n, int dst, struct crisp_erro
 bool snapshot_overlay_works(const char *dir);
 
 /* At start: drop unpacks a crash interrupted and directories no snapshot
- * owns. */
+ * owns (into the trash, emptied once the sandbox is locked). */
 void snapshot_recover(void);
 
 #endif

@@ -14,6 +14,7 @@
 #include "imaged/imaged.h"
 #include "imaged/reference.h"
 #include "imaged/store.h"
+#include "imaged/trash.h"
 #include "imaged/worker.h"
 
 static void on_health(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessage *req, void *arg)
@@ -308,37 +309,99 @@ static void on_fs_info(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMess
 }
 
 /* Blobs and snapshots no image needs any more. Never while a pull runs: its
- * content is not recorded yet and would look like garbage. */
-static int gc_one(enum store_gc_kind kind, const char *key, int64_t snapshot_id, void *arg)
+ * content is not recorded yet and would look like garbage. Each goes out of
+ * use here, on the loop, in one quick rename into the trash (a blob has no
+ * record but its name; snapshots lose their records first, all in one
+ * transaction, see snapshot_remove); a worker deletes the data afterwards. */
+struct gc_list {
+	unsigned blobs;
+	char **keys; /* snapshots, children first */
+	int64_t *ids;
+	size_t n;
+};
+
+static void gc_blob(const char *digest, struct gc_list *l)
 {
 	struct crisp_error err;
-	unsigned *n = arg;
+
+	if (content_trash(imaged.content, digest, &err) == 0) {
+		l->blobs++;
+		return;
+	}
+	if (err.code == CRISP_E_NOT_FOUND)
+		return;
+	/* blobs/ on another filesystem than the trash, say. */
+	log_warn("gc: %s; deleting it in place", err.msg);
+	if (content_delete(imaged.content, digest, &err) == 0)
+		l->blobs++;
+	else if (err.code != CRISP_E_NOT_FOUND)
+		log_warn("gc: %s", err.msg);
+}
+
+static int gc_one(enum store_gc_kind kind, const char *key, int64_t snapshot_id, void *arg)
+{
+	struct gc_list *l = arg;
 
 	if (kind == STORE_GC_BLOB) {
-		if (content_delete(imaged.content, key, &err) < 0 && err.code != CRISP_E_NOT_FOUND)
-			log_warn("gc: %s", err.msg);
-	} else if (snapshot_dir_remove(snapshot_id, &err) < 0 ||
-		   store_snapshot_remove(imaged.store, key, &err) < 0) {
-		log_warn("gc: %s", err.msg);
+		gc_blob(key, l);
+		return 0;
 	}
-	(*n)++;
+	l->keys = xrealloc(l->keys, (l->n + 1) * sizeof(*l->keys));
+	l->ids = xrealloc(l->ids, (l->n + 1) * sizeof(*l->ids));
+	l->keys[l->n] = xstrdup(key);
+	l->ids[l->n++] = snapshot_id;
 	return 0;
+}
+
+/* Records first, then directories: a crash in between leaves directories
+ * without records, which snapshot_recover moves to the trash. */
+static unsigned gc_snapshots(struct gc_list *l)
+{
+	_cleanup_free_ bool *removed = xcalloc(l->n + 1, sizeof(*removed));
+	struct crisp_error err;
+	unsigned n = 0;
+
+	if (store_snapshots_remove(imaged.store, l->keys, l->n, removed, &err) < 0) {
+		log_warn("gc: %s", err.msg);
+		return 0;
+	}
+	for (size_t i = 0; i < l->n; i++) {
+		if (!removed[i])
+			continue;
+		if (snapshot_dir_trash(l->ids[i], &err) < 0)
+			log_warn("gc: %s (the next start removes it)", err.msg);
+		n++;
+	}
+	return n;
 }
 
 void images_gc(void)
 {
+	struct gc_list l = { 0 };
 	struct crisp_error err;
-	unsigned n = 0;
+	unsigned snapshots = 0;
+	uint64_t start;
 
 	if (imaged.pulls > 0) {
 		imaged.gc_pending = true;
 		return;
 	}
 	imaged.gc_pending = false;
-	if (store_gc_candidates(imaged.store, imaged.content, gc_one, &n, &err) < 0)
+	start = now_ms();
+	if (store_gc_candidates(imaged.store, imaged.content, gc_one, &l, &err) < 0)
 		log_warn("gc: %s", err.msg);
-	else if (n)
-		log_info("gc: removed %u blobs and snapshots", n);
+	else
+		snapshots = gc_snapshots(&l);
+	for (size_t i = 0; i < l.n; i++)
+		free(l.keys[i]);
+	free(l.keys);
+	free(l.ids);
+	if (l.blobs || snapshots) {
+		log_info("gc: removed %u blobs and %u snapshots", l.blobs, snapshots);
+		log_debug("gc: %" PRIu64 " ms on the loop, the trash is emptied by a worker",
+			  now_ms() - start);
+		trash_empty();
+	}
 }
 
 /* The strings of a JSON array, borrowed from it (NULL entries never occur:

@@ -19,36 +19,7 @@
 #include "common/log.h"
 #include "imaged/imaged.h"
 #include "imaged/store.h"
-
-int snapshot_clear_dir(int dirfd, int depth)
-{
-	DIR *d = fdopendir(dirfd);
-	struct dirent *e;
-	int r = 0;
-
-	if (!d) {
-		close(dirfd);
-		return -errno;
-	}
-	while ((e = readdir(d))) {
-		if (streq(e->d_name, ".") || streq(e->d_name, ".."))
-			continue;
-		if (unlinkat(dirfd, e->d_name, 0) == 0)
-			continue;
-		if (errno != EISDIR || depth > 4096) {
-			r = -errno;
-			continue;
-		}
-		/* Layers can be made read-only by their own modes: imaged
-		 * has CAP_DAC_OVERRIDE and CAP_FOWNER for exactly this. */
-		int sub = openat(dirfd, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (sub < 0 || snapshot_clear_dir(sub, depth + 1) < 0 ||
-		    unlinkat(dirfd, e->d_name, AT_REMOVEDIR) < 0)
-			r = -errno;
-	}
-	closedir(d);
-	return r;
-}
+#include "imaged/trash.h"
 
 int snapshot_dir_create(int64_t id, struct crisp_error *err)
 {
@@ -107,6 +78,21 @@ int snapshot_dir_remove(int64_t id, struct crisp_error *err)
 	return 0;
 }
 
+int snapshot_dir_trash(int64_t id, struct crisp_error *err)
+{
+	char name[32], what[48];
+
+	snprintf(name, sizeof(name), "%" PRId64, id);
+	snprintf(what, sizeof(what), "snapshot-%" PRId64, id);
+	if (trash_move(imaged.snap_fd, name, what, err) == 0)
+		return 0;
+	if (err->code == CRISP_E_NOT_FOUND)
+		return 0;
+	/* snapshots/ on a filesystem of its own (EXDEV), say: still gone. */
+	log_warn("%s: deleting it in place", err->msg);
+	return snapshot_dir_remove(id, err);
+}
+
 /* ---- which snapshotter -------------------------------------------------------- */
 
 bool snapshot_overlay_works(const char *dir)
@@ -158,8 +144,11 @@ static int collect(const struct store_snapshot *s, void *arg)
 	/* An unpack that a crash interrupted: its layer is incomplete. */
 	if (s->kind == STORE_SNAPSHOT_ACTIVE && strncmp(s->key, "extract-", 8) == 0) {
 		log_info("removing interrupted unpack %s (snapshot %" PRId64 ")", s->key, s->id);
-		if (snapshot_dir_remove(s->id, &err) < 0 ||
-		    store_snapshot_remove(imaged.store, s->key, &err) < 0)
+		/* The record first (see snapshot_remove); should the rename fail,
+		 * the directory is left without an owner, and goes below. */
+		if (store_snapshot_remove(imaged.store, s->key, &err) < 0)
+			log_warn("%s", err.msg);
+		else if (snapshot_dir_trash(s->id, &err) < 0)
 			log_warn("%s", err.msg);
 		return 0;
 	}
@@ -181,20 +170,30 @@ void snapshot_recover(void)
 	fd = dup(imaged.snap_fd);
 	d = fd >= 0 ? fdopendir(fd) : NULL;
 	while (d && (e = readdir(d))) {
-		char *end;
-		int64_t id;
+		char what[48];
 		bool owned = false;
 
 		if (e->d_name[0] == '.')
 			continue;
-		id = strtoll(e->d_name, &end, 10);
-		for (size_t i = 0; i < k.n && !*end; i++)
-			owned |= k.ids[i] == id;
+		/* Names imaged makes: a snapshot id in decimal, nothing else
+		 * (so "007" is not snapshot 7's). Others are left alone. */
+		if (strspn(e->d_name, "0123456789") != strlen(e->d_name) ||
+		    strlen(e->d_name) > 19) {
+			log_warn("snapshots/%s: not a snapshot directory, left alone", e->d_name);
+			continue;
+		}
+		for (size_t i = 0; i < k.n && !owned; i++) {
+			char name[32];
+			snprintf(name, sizeof(name), "%" PRId64, k.ids[i]);
+			owned = streq(name, e->d_name);
+		}
 		if (owned)
 			continue;
 		log_info("removing snapshot directory %s that no snapshot owns", e->d_name);
-		if (*end || snapshot_dir_remove(id, &err) < 0)
-			log_warn("cannot remove snapshots/%s", e->d_name);
+		snprintf(what, sizeof(what), "snapshot-%s", e->d_name);
+		if (trash_move(dirfd(d), e->d_name, what, &err) < 0 &&
+		    err.code != CRISP_E_NOT_FOUND)
+			log_warn("%s", err.msg);
 	}
 	if (d)
 		closedir(d);
@@ -360,9 +359,16 @@ int snapshot_remove(const char *container_id, struct crisp_error *err)
 		return -1;
 	id = s->id;
 	store_snapshot_free(s);
-	/* The directory first: a crash in between leaves a row whose
-	 * directory is gone, which a retried remove finishes. */
-	if (snapshot_dir_remove(id, err) < 0 || store_snapshot_remove(imaged.store, key, err) < 0)
+	/* The record first: once it is gone nobody finds the snapshot, and its
+	 * directory (named by an id never used again) is garbage wherever it
+	 * is. A crash before the rename leaves that directory without an
+	 * owner, which snapshot_recover moves to the trash at the next start;
+	 * the other order could leave a record whose directory is gone. The
+	 * writable layer may hold gigabytes: a worker deletes it. */
+	if (store_snapshot_remove(imaged.store, key, err) < 0)
 		return -1;
+	if (snapshot_dir_trash(id, err) < 0)
+		log_warn("container %s: %s (the next start removes it)", container_id, err->msg);
+	trash_empty();
 	return 0;
 }

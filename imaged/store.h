@@ -148,6 +148,12 @@ typedef int (*store_snapshot_fn)(const struct store_snapshot *snap, void *arg);
 int store_snapshot_list(struct store *st, store_snapshot_fn fn, void *arg, struct crisp_error *err);
 /* CRISP_E_PRECONDITION while other snapshots have it as parent. */
 int store_snapshot_remove(struct store *st, const char *key, struct crisp_error *err);
+/* Remove many in one transaction (one sync, not one per snapshot), in the
+ * order given (children first, as store_gc_candidates lists them); one
+ * that is missing or still a parent is skipped. removed[i] says whether
+ * keys[i] was removed (all false on failure). */
+int store_snapshots_remove(struct store *st, char *const *keys, size_t n, bool *removed,
+			   struct crisp_error *err);
 void store_snapshot_free(struct store_snapshot *snap);
 
 /* Garbage: every blob in cs that no image holds, then every committed

@@ -244,6 +244,42 @@ int store_snapshot_remove(struct store *st, const char *key, struct crisp_error 
 	return db_end(st->db, snapshot_delete(st, key, err), err);
 }
 
+static int snapshots_delete(struct store *st, char *const *keys, size_t n, bool *removed,
+			    struct crisp_error *err)
+{
+	for (size_t i = 0; i < n; i++) {
+		removed[i] = false;
+		if (!any_key_valid(keys[i]))
+			continue;
+		if (snapshot_delete(st, keys[i], err) == 0)
+			removed[i] = true;
+		else if (err->code != CRISP_E_PRECONDITION && err->code != CRISP_E_NOT_FOUND)
+			return -1;
+	}
+	return 0;
+}
+
+int store_snapshots_remove(struct store *st, char *const *keys, size_t n, bool *removed,
+			   struct crisp_error *err)
+{
+	struct crisp_error e; /* skipped keys' errors land here too */
+	int r;
+
+	if (n == 0)
+		return 0;
+	LOCKED(st);
+	if (db_begin(st->db, err) < 0)
+		return -1;
+	r = snapshots_delete(st, keys, n, removed, &e);
+	if (db_end(st->db, r, err) == 0)
+		return 0;
+	if (r < 0 && err)
+		*err = e;
+	for (size_t i = 0; i < n; i++)
+		removed[i] = false;
+	return -1;
+}
+
 /* --- garbage collection --------------------------------------------------- */
 
 struct gc_item {

@@ -15,6 +15,7 @@ struct worker_job {
 	worker_fn work;
 	worker_done_fn done;
 	void *arg;
+	bool unbounded; /* started by worker_start: not in w.running */
 	struct crisp_error err;
 };
 
@@ -38,27 +39,35 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
-static void start_queued(void)
+/* Detached: a thread still deleting or unpacking when imaged exits ends
+ * with the process instead of holding up its exit. false (and done() has
+ * run with the error, job freed) if no thread could be made. */
+static bool start_thread(struct worker_job *job)
 {
-	struct worker_job *job;
 	pthread_attr_t attr;
 	pthread_t t;
 	int r;
 
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	r = pthread_create(&t, &attr, worker_main, job);
+	pthread_attr_destroy(&attr);
+	if (r == 0)
+		return true;
+	err_set_errno(&job->err, CRISP_E_RESOURCE, r, "cannot start a worker thread");
+	job->done(job->arg, &job->err);
+	free(job);
+	return false;
+}
+
+static void start_queued(void)
+{
+	struct worker_job *job;
+
 	while (w.running < w.max && (job = TAILQ_FIRST(&w.queue))) {
 		TAILQ_REMOVE(&w.queue, job, entry);
-		pthread_attr_init(&attr);
-		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-		r = pthread_create(&t, &attr, worker_main, job);
-		pthread_attr_destroy(&attr);
-		if (r != 0) {
-			err_set_errno(&job->err, CRISP_E_RESOURCE, r,
-				      "cannot start a worker thread");
-			job->done(job->arg, &job->err);
-			free(job);
-			continue;
-		}
-		w.running++;
+		if (start_thread(job))
+			w.running++;
 	}
 }
 
@@ -67,7 +76,8 @@ static void on_done(evutil_socket_t fd, short what, void *arg)
 	struct worker_job *job;
 
 	while (read(w.pipe[0], &job, sizeof(job)) == sizeof(job)) {
-		w.running--;
+		if (!job->unbounded)
+			w.running--;
 		job->done(job->arg, &job->err);
 		free(job);
 	}
@@ -95,4 +105,15 @@ void worker_submit(worker_fn work, worker_done_fn done, void *arg)
 	job->arg = arg;
 	TAILQ_INSERT_TAIL(&w.queue, job, entry);
 	start_queued();
+}
+
+void worker_start(worker_fn work, worker_done_fn done, void *arg)
+{
+	struct worker_job *job = xcalloc(1, sizeof(*job));
+
+	job->work = work;
+	job->done = done;
+	job->arg = arg;
+	job->unbounded = true;
+	start_thread(job);
 }

@@ -20,5 +20,11 @@ typedef void (*worker_done_fn)(void *arg, const struct crisp_error *err);
 int worker_init(struct event_base *base, unsigned max_threads, struct crisp_error *err);
 /* Queue a job; it starts when a thread is free. */
 void worker_submit(worker_fn work, worker_done_fn done, void *arg);
+/* Start a job at once on a thread of its own, outside the limit: for rare
+ * housekeeping (emptying the trash) that must neither wait behind long
+ * unpacks nor take a thread from them. The caller bounds how many run. If
+ * no thread can be started, done() runs before this returns, with the
+ * error. */
+void worker_start(worker_fn work, worker_done_fn done, void *arg);
 
 #endif

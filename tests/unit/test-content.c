@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "imaged/content.h"
+#include "imaged/trash.h"
 #include "tests/unit/tap.h"
 
 /* printf 'hello world\n' | sha256sum / sha512sum; printf hello | sha256sum */
@@ -395,6 +396,45 @@ static void test_ingest_gc(struct content_store *cs)
 	unlinkat(rootfd, "ingest/" HELLO_HEX, 0);
 }
 
+/* Removal through the trash (imaged/trash.h): the blob leaves blobs/ in
+ * one rename, lands in trash/ under a name of its own (twice the same
+ * digest: two entries), and a missing blob is NOT_FOUND. Emptying runs on
+ * the event loop's worker and is tested in test-snapshot. */
+static void test_trash(struct content_store *cs)
+{
+	struct timespec old[2] = { { .tv_sec = 1000000 }, { .tv_sec = 1000000 } };
+	struct crisp_error err = { 0 };
+	int fd;
+
+	content_put(cs, HELLO_SHA256, HELLO, 12, &err);
+	ok(content_trash(cs, HELLO_SHA256, &err) < 0 && err.code == CRISP_E_PRECONDITION,
+	   "without a trash directory a blob is not trashed (%s)", err.msg);
+	ok(content_exists(cs, HELLO_SHA256, NULL), "... and stays");
+	is_int(trash_open(rootfd, &err), 0, "trash_open creates trash/");
+	is_int(count_entries("trash"), 0, "trash/ starts empty");
+	is_int(content_trash(cs, HELLO_SHA256, &err), 0, "trash a blob");
+	ok(!content_exists(cs, HELLO_SHA256, NULL) && !present("blobs/sha256/" HELLO_HEX),
+	   "it is not stored any more");
+	is_int(count_entries("trash"), 1, "it is in trash/");
+	ok(content_trash(cs, HELLO_SHA256, &err) < 0 && err.code == CRISP_E_NOT_FOUND,
+	   "trashing it again: not found");
+	ok(content_trash(cs, "sha256:../../etc", &err) < 0 && err.code == CRISP_E_INVALID,
+	   "a bad digest is refused");
+	is_int(content_put(cs, HELLO_SHA256, HELLO, 12, &err), 0, "the same blob stored again");
+	is_int(content_trash(cs, HELLO_SHA256, &err), 0, "and trashed again");
+	is_int(count_entries("trash"), 2, "the trash keeps both under names of their own");
+
+	/* A stale partial download goes to the trash too, now there is one. */
+	fd = openat(rootfd, "ingest/" HELLO_HEX, O_WRONLY | O_CREAT, 0600);
+	if (fd >= 0)
+		close(fd);
+	utimensat(rootfd, "ingest/" HELLO_HEX, old, 0);
+	is_int(content_ingest_gc(cs, 3600, &err), 1, "ingest gc with a trash");
+	ok(!present("ingest/" HELLO_HEX) && count_entries("trash") == 3,
+	   "the stale ingest file is in the trash");
+	trash_close();
+}
+
 int main(void)
 {
 	struct crisp_error err = { 0 };
@@ -419,6 +459,7 @@ int main(void)
 	test_symlink(cs);
 	test_list_delete_usage(cs);
 	test_ingest_gc(cs);
+	test_trash(cs);
 	content_close(cs);
 
 	/* Reopening finds the blobs; a symlinked store directory is refused. */

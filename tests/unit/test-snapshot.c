@@ -1,11 +1,15 @@
 /* Containers' writable snapshots (imaged/snapshot.c): prepared over real
  * committed layer snapshots in a real store, mounted with overlayfs the way
  * runtimed will, removed, and garbage-collected only once no container
- * needs the layers. Needs root (mount). */
+ * needs the layers. And the trash (imaged/trash.c) removals go through:
+ * renamed out at once, deleted by a worker thread, emptied after a crash,
+ * never following a symlink nor entering a mount. Needs root (mount). */
 #include "autoconfig.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mount.h>
@@ -17,6 +21,8 @@
 #include "imaged/content.h"
 #include "imaged/imaged.h"
 #include "imaged/store.h"
+#include "imaged/trash.h"
+#include "imaged/worker.h"
 #include "tests/unit/tap.h"
 
 /* imaged.c (not linked here) owns this in the daemon. */
@@ -274,6 +280,238 @@ out:
 	snapshot_mount_done(&m);
 }
 
+/* ---- the trash ------------------------------------------------------------------ */
+
+static struct event_base *base;
+static char *top_dir;
+
+/* Entries in <root>/imaged/<rel>, -1 if it cannot be read. */
+static int entries(const char *rel)
+{
+	int fd = openat(imaged.root_fd, rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d = fd < 0 ? NULL : fdopendir(fd);
+	struct dirent *e;
+	int n = 0;
+
+	if (!d) {
+		safe_close(fd);
+		return -1;
+	}
+	while ((e = readdir(d)))
+		n += !streq(e->d_name, ".") && !streq(e->d_name, "..");
+	closedir(d);
+	return n;
+}
+
+static bool exists_at(int dirfd, const char *rel)
+{
+	struct stat st;
+	return fstatat(dirfd, rel, &st, AT_SYMLINK_NOFOLLOW) == 0;
+}
+
+/* Run the loop until the trash job (and any due after it) reported. */
+static void drain(void)
+{
+	while (trash_emptying())
+		event_base_loop(base, EVLOOP_ONCE);
+}
+
+/* A tree the way layers come: nested, read-only directories and files, a
+ * few MB, a symlink and a hardlink. */
+static int make_tree(int dirfd, const char *name)
+{
+	static char chunk[1 << 20];
+	int r = 0, d, fd;
+
+	r |= mkdirat(dirfd, name, 0755);
+	d = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (d < 0)
+		return -1;
+	r |= mkdirat(d, "a", 0755) | mkdirat(d, "a/b", 0755) | mkdirat(d, "a/b/c", 0755);
+	fd = openat(d, "a/b/c/big", O_WRONLY | O_CREAT | O_CLOEXEC, 0400);
+	for (int i = 0; fd >= 0 && i < 4; i++)
+		r |= write(fd, chunk, sizeof(chunk)) == (ssize_t)sizeof(chunk) ? 0 : -1;
+	r |= fd < 0 ? -1 : close(fd);
+	r |= linkat(d, "a/b/c/big", d, "a/hard", 0);
+	r |= symlinkat("/etc", d, "a/etc-link");
+	r |= put_file(d, "a/b/ro-file", "x\n", 0400);
+	r |= fchmodat(d, "a/b", 0555, 0) | fchmodat(d, "a", 0500, 0);
+	close(d);
+	return r ? -1 : 0;
+}
+
+static void test_trash_move_and_empty(void)
+{
+	struct crisp_error err;
+	int scratch = mkdir_openat(imaged.root_fd, "scratch", 0700);
+
+	ok(scratch >= 0 && make_tree(scratch, "tree") == 0, "trash: a tree to remove");
+	is_int(entries("trash"), 0, "trash: empty at first");
+	is_int(trash_move(scratch, "tree", "test-tree", &err), 0, "trash: move the tree in");
+	ok(!exists_at(scratch, "tree"), "trash: gone from its place at once");
+	is_int(entries("trash"), 1, "trash: one entry, until a worker empties it");
+	ok(trash_move(scratch, "tree", "test-tree", &err) < 0 && err.code == CRISP_E_NOT_FOUND,
+	   "trash: moving what is not there: not found");
+	trash_empty();
+	ok(trash_emptying(), "trash: a job runs");
+	drain();
+	is_int(entries("trash"), 0, "trash: the worker deleted the tree, read-only parts too");
+
+	/* A move while a job runs is picked up by one after it. */
+	ok(make_tree(scratch, "t1") == 0 && make_tree(scratch, "t2") == 0, "trash: two trees");
+	trash_move(scratch, "t1", "t1", &err);
+	trash_empty();
+	trash_move(scratch, "t2", "t2", &err);
+	trash_empty();
+	drain();
+	is_int(entries("trash"), 0, "trash: both deleted, the one moved during the job too");
+	safe_close(scratch);
+}
+
+/* Symlinks in the trash are unlinked, never followed; a mount point below
+ * an entry (a bind mount on the same filesystem too) is not entered. */
+static void test_trash_links_and_mounts(void)
+{
+	char victim[300], link_target[320], mnt[320];
+	int trash_fd = openat(imaged.root_fd, "trash", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int v, r = 0;
+	bool mounted;
+
+	snprintf(victim, sizeof(victim), "%s/victim", top_dir);
+	mkdir(victim, 0755);
+	v = open(victim, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	ok(v >= 0 && put_file(v, "keep", "precious\n", 0644) == 0, "trash: a victim outside");
+	r |= mkdirat(trash_fd, "evil", 0755);
+	r |= symlinkat(victim, trash_fd, "evil/dir-link");
+	snprintf(link_target, sizeof(link_target), "%s/keep", victim);
+	r |= symlinkat(link_target, trash_fd, "evil/file-link");
+	r |= symlinkat(victim, trash_fd, "top-link");
+	r |= symlinkat("../../../../../../..", trash_fd, "dotdot-link");
+	ok(r == 0, "trash: symlinks to the victim planted in the trash");
+	trash_empty();
+	drain();
+	ok(exists_at(v, "keep") && entries("trash") == 0,
+	   "trash: links deleted, their targets kept");
+
+	ok(mkdirat(trash_fd, "m", 0755) == 0 && mkdirat(trash_fd, "m/inner", 0755) == 0,
+	   "trash: an entry with a directory to mount on");
+	snprintf(mnt, sizeof(mnt), "%s/imaged/trash/m/inner", top_dir);
+	mounted = mount(victim, mnt, "none", MS_BIND, NULL) == 0;
+	ok(mounted, "trash: victim bind-mounted inside the entry (%s)",
+	   mounted ? "ok" : strerror(errno));
+	trash_empty();
+	drain();
+	ok(exists_at(v, "keep"), "trash: a mount inside is not entered: its files stay");
+	is_int(entries("trash"), 1, "trash: and the entry holding it stays for later");
+	if (mounted)
+		umount2(mnt, MNT_DETACH);
+	trash_empty();
+	drain();
+	is_int(entries("trash"), 0, "trash: once unmounted it goes");
+	safe_close(v);
+	safe_close(trash_fd);
+}
+
+static const char *C5 = "sha256:5555555555555555555555555555555555555555555555555555555555555555";
+static const char *C6 = "sha256:6666666666666666666666666666666666666666666666666666666666666666";
+/* printf 'hello world\n' | sha256sum */
+static const char *HELLO_SHA256 =
+	"sha256:a948904f2f0f479b8f8197694b30184b0d2ed1c1cd2a1ec0fb85d299a192a447";
+
+static int fill_tree(int fs)
+{
+	return make_tree(fs, "tree");
+}
+
+/* GC: unused snapshots and blobs leave at once (record and name), their
+ * data goes with the worker; never while a pull runs. */
+static void test_trash_gc(void)
+{
+	struct store_snapshot *snap = NULL;
+	struct crisp_error err;
+	char name[32];
+	int64_t id;
+
+	ok(commit_with(C5, NULL, fill_tree) == 0, "gc: an unused layer");
+	ok(store_snapshot_get(imaged.store, C5, &snap, &err) == 0, "gc: its record");
+	id = snap ? snap->id : -1;
+	store_snapshot_free(snap);
+	snprintf(name, sizeof(name), "%" PRId64, id);
+	ok(content_put(imaged.content, HELLO_SHA256, "hello world\n", 12, &err) == 0,
+	   "gc: an unused blob");
+
+	imaged.pulls = 1;
+	images_gc();
+	ok(imaged.gc_pending && exists_at(imaged.snap_fd, name) &&
+		   content_exists(imaged.content, HELLO_SHA256, NULL),
+	   "gc: deferred while a pull runs, nothing moved");
+	imaged.pulls = 0;
+	images_gc();
+	ok(!imaged.gc_pending, "gc: ran");
+	ok(!exists_at(imaged.snap_fd, name), "gc: the snapshot directory left snapshots/ at once");
+	ok(store_snapshot_get(imaged.store, C5, &snap, &err) < 0 && err.code == CRISP_E_NOT_FOUND,
+	   "gc: its record is gone");
+	ok(!content_exists(imaged.content, HELLO_SHA256, NULL), "gc: the blob is not stored");
+	drain();
+	is_int(entries("trash"), 0, "gc: the worker emptied the trash");
+	is_int(gc_snapshots(), 0, "gc: nothing left to collect");
+}
+
+/* What a crash leaves: entries in the trash, a snapshot directory whose
+ * record was removed, an interrupted unpack. The next start's recovery
+ * moves the latter two into the trash and a worker empties it; live
+ * snapshots stay. */
+static void test_trash_recover(void)
+{
+	int trash_fd = openat(imaged.root_fd, "trash", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	struct store_snapshot *snap = NULL;
+	struct crisp_error err;
+	char live[32], extract[32];
+	int64_t id = -1;
+	int fs = -1;
+
+	ok(commit_with(C6, NULL, fill_tree) == 0, "recover: a live layer");
+	if (store_snapshot_get(imaged.store, C6, &snap, &err) == 0)
+		snprintf(live, sizeof(live), "%" PRId64, snap->id);
+	store_snapshot_free(snap);
+	ok(make_tree(trash_fd, "blob-sha256-0123.1.000000001.1") == 0 &&
+		   make_tree(trash_fd, "snapshot-3.1.000000002.2") == 0,
+	   "recover: a trash a crash left full");
+	ok(mkdirat(imaged.snap_fd, "99999", 0700) == 0 &&
+		   make_tree(imaged.snap_fd, "99999/fs") == 0,
+	   "recover: a snapshot directory without a record");
+	ok(mkdirat(imaged.snap_fd, "notanid", 0700) == 0,
+	   "recover: a directory imaged never makes");
+	ok(store_snapshot_put(imaged.store, "extract-x", NULL, STORE_SNAPSHOT_ACTIVE, &id, &err) ==
+			   0 &&
+		   (fs = snapshot_dir_create(id, &err)) >= 0 && make_tree(fs, "tree") == 0,
+	   "recover: an interrupted unpack");
+	snprintf(extract, sizeof(extract), "%" PRId64, id);
+
+	snapshot_recover();
+	ok(!exists_at(imaged.snap_fd, "99999") && !exists_at(imaged.snap_fd, extract),
+	   "recover: the ownerless and interrupted snapshots left snapshots/");
+	ok(store_snapshot_get(imaged.store, "extract-x", &snap, &err) < 0 &&
+		   err.code == CRISP_E_NOT_FOUND,
+	   "recover: the interrupted unpack's record is gone");
+	ok(exists_at(imaged.snap_fd, "notanid"), "recover: what imaged does not name stays");
+	trash_empty();
+	drain();
+	is_int(entries("trash"), 0, "recover: the worker emptied the trash");
+	ok(exists_at(imaged.snap_fd, live) &&
+		   store_snapshot_get(imaged.store, C6, &snap, &err) == 0,
+	   "recover: the live snapshot and its record stay");
+	store_snapshot_free(snap);
+	if (exists_at(imaged.snap_fd, live)) {
+		char path[64];
+		snprintf(path, sizeof(path), "%s/fs/tree/a/b/c/big", live);
+		ok(exists_at(imaged.snap_fd, path), "recover: with its files");
+	}
+	unlinkat(imaged.snap_fd, "notanid", AT_REMOVEDIR);
+	safe_close(fs);
+	safe_close(trash_fd);
+}
+
 int main(void)
 {
 	static struct crisp_config cfg;
@@ -299,12 +537,23 @@ int main(void)
 	imaged.content = content_open(imaged.root_fd, &err);
 	if (!imaged.store || !imaged.content || imaged.snap_fd < 0)
 		return printf("Bail out! setup: %s\n", err.msg), 1;
+	base = event_base_new();
+	top_dir = top;
+	if (!base || worker_init(base, 2, &err) < 0 || trash_open(imaged.root_fd, &err) < 0)
+		return printf("Bail out! setup: %s\n", err.msg), 1;
+	alarm(120); /* a trash job that never reports would hang drain() */
 
 	ok(commit_layer(C1, NULL, "low") == 1, "layer 1 committed");
 	ok(commit_layer(C2, C1, "high") == 2, "layer 2 committed over layer 1");
 	test_prepare_mount_remove(top);
 	test_no_layers();
 	test_copy_snapshotter();
+	drain();
+	is_int(entries("trash"), 0, "removed containers' layers were deleted from the trash");
+	test_trash_move_and_empty();
+	test_trash_links_and_mounts();
+	test_trash_gc();
+	test_trash_recover();
 
 	store_close(imaged.store);
 	content_close(imaged.content);

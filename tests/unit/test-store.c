@@ -503,6 +503,44 @@ static void test_snapshots(struct store *st)
 	   "removing a missing snapshot: not found");
 }
 
+/* Many removals in one transaction, as GC makes them: children first; a
+ * snapshot that is still a parent, missing or malformed is skipped, not a
+ * failure, and the others go. */
+static void test_snapshots_remove_many(struct store *st)
+{
+	struct crisp_error err = { 0 };
+	struct store_snapshot *snap = NULL;
+	bool removed[5] = { true, true, true, true, true };
+	char *keys[5];
+	int r = 0;
+
+	r |= store_snapshot_put(st, DIFF_A, NULL, STORE_SNAPSHOT_COMMITTED, NULL, &err);
+	r |= store_snapshot_put(st, DIFF_B, DIFF_A, STORE_SNAPSHOT_COMMITTED, NULL, &err);
+	r |= store_snapshot_put(st, CHAIN_AB, NULL, STORE_SNAPSHOT_COMMITTED, NULL, &err);
+	r |= store_snapshot_put(st, "ctr-many", CHAIN_AB, STORE_SNAPSHOT_ACTIVE, NULL, &err);
+	ok(r == 0, "many: a chain of two, and a layer a container uses");
+	keys[0] = (char *)DIFF_B;
+	keys[1] = (char *)DIFF_A;
+	keys[2] = (char *)CHAIN_AB;
+	keys[3] = (char *)"sha256:"
+			  "9999999999999999999999999999999999999999999999999999999999999999";
+	keys[4] = (char *)"../bad";
+	is_int(store_snapshots_remove(st, keys, 5, removed, &err), 0, "many: remove in one go");
+	ok(removed[0] && removed[1], "many: the chain went, child before parent");
+	ok(!removed[2] && store_snapshot_get(st, CHAIN_AB, &snap, &err) == 0,
+	   "many: a parent of a container's snapshot is skipped and stays");
+	store_snapshot_free(snap);
+	ok(!removed[3] && !removed[4], "many: missing and malformed keys are skipped");
+	ok(store_snapshot_get(st, DIFF_A, &snap, &err) < 0 && err.code == CRISP_E_NOT_FOUND &&
+		   store_snapshot_get(st, DIFF_B, &snap, &err) < 0,
+	   "many: their records are gone");
+	keys[0] = (char *)"ctr-many";
+	keys[1] = (char *)CHAIN_AB;
+	ok(store_snapshots_remove(st, keys, 2, removed, &err) == 0 && removed[0] && removed[1],
+	   "many: the container's snapshot and then its parent");
+	is_int(store_snapshots_remove(st, keys, 0, removed, &err), 0, "many: none is fine");
+}
+
 static int count_image(const struct store_image *img, void *arg)
 {
 	(*(int *)arg)++;
@@ -609,6 +647,7 @@ int main(void)
 	test_names(st, &a);
 	test_gc(st, cs, &a);
 	test_snapshots(st);
+	test_snapshots_remove_many(st);
 	test_reopen_and_owner(&st, &a);
 	test_newer_schema();
 
