@@ -33,31 +33,83 @@ static struct {
 
 /* The pod CIDR is durable: kubelet sends it only when it changes, so a netd
  * restart must not forget it. One small file in netd's own directory (our
- * working directory), replaced atomically. */
+ * working directory), replaced atomically, on a worker thread (its fsyncs
+ * must not stall the loop); the reply, and the new value's use, wait for
+ * it. Writes run one at a time, in the order asked for (they share
+ * pod_cidr.tmp), so the last one asked for is the one stored. */
 #define POD_CIDR_FILE "pod_cidr"
 
-static int pod_cidr_store(const char *cidr, struct crisp_error *err)
+struct cidr_write {
+	char *cidr; /* the thread's own copy */
+	struct child_deferred d;
+	bool failed;
+	struct crisp_error err;
+	char warning[128];
+	struct cidr_write *next;
+};
+
+static struct {
+	struct cidr_write *head; /* running, then waiting, oldest first */
+	struct cidr_write **tail;
+} cidr_writes = { NULL, &cidr_writes.head };
+/* kubelet sends one when the node's pod CIDR changes: more at once is a
+ * flood */
+#define CIDR_WRITES_MAX 8
+
+/* On a worker thread. */
+static void pod_cidr_store(void *arg)
 {
+	struct cidr_write *w = arg;
 	_cleanup_close_ int fd = open(POD_CIDR_FILE ".tmp",
 				      O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	size_t n = strlen(cidr);
-
+	size_t n = strlen(w->cidr);
 	_cleanup_close_ int dir = -1;
 
-	if (fd < 0)
-		return err_set_errno(err, CRISP_E_INTERNAL, errno, "cannot store the pod CIDR");
-	if (write(fd, cidr, n) != (ssize_t)n || fsync(fd) < 0 ||
+	if (fd < 0) {
+		err_set_errno(&w->err, CRISP_E_INTERNAL, errno, "cannot store the pod CIDR");
+		w->failed = true;
+		return;
+	}
+	if (write(fd, w->cidr, n) != (ssize_t)n || fsync(fd) < 0 ||
 	    rename(POD_CIDR_FILE ".tmp", POD_CIDR_FILE) < 0) {
-		err_set_errno(err, CRISP_E_INTERNAL, errno, "cannot store the pod CIDR");
+		err_set_errno(&w->err, CRISP_E_INTERNAL, errno, "cannot store the pod CIDR");
+		w->failed = true;
 		unlink(POD_CIDR_FILE ".tmp");
-		return -1;
+		return;
 	}
 	/* The rename must reach the disk too; if that fails the new value is
 	 * in place all the same, so it is used, and the failure only logged. */
 	dir = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dir < 0 || fsync(dir) < 0)
-		log_warn("pod CIDR stored, but syncing netd's directory failed: %m");
-	return 0;
+		snprintf(w->warning, sizeof(w->warning),
+			 "pod CIDR stored, but syncing netd's directory failed: %s",
+			 strerror(errno));
+}
+
+static void pod_cidr_stored(void *arg)
+{
+	CrispIpc__Empty empty = CRISP_IPC__EMPTY__INIT;
+	struct cidr_write *w = arg;
+
+	cidr_writes.head = w->next;
+	if (!cidr_writes.head)
+		cidr_writes.tail = &cidr_writes.head;
+	else
+		work_queue(pod_cidr_store, pod_cidr_stored, cidr_writes.head);
+	if (w->warning[0])
+		log_warn("%s", w->warning);
+	if (w->failed) {
+		log_err("%s", w->err.msg);
+		child_reply_error(&w->d, &w->err);
+	} else {
+		if (!streq(netd.pod_cidr, w->cidr))
+			log_info("pod CIDR is now %s", w->cidr);
+		free(netd.pod_cidr);
+		netd.pod_cidr = TAKE_PTR(w->cidr);
+		child_reply(&w->d, &empty.base);
+	}
+	free(w->cidr);
+	free(w);
 }
 
 static void pod_cidr_load(void)
@@ -114,6 +166,8 @@ static void on_pod_cidr_set(struct ipc_chan *chan, struct ipc_msg *msg, Protobuf
 	CrispIpc__PodCidrSetRequest *r = (CrispIpc__PodCidrSetRequest *)req;
 	CrispIpc__Empty empty = CRISP_IPC__EMPTY__INIT;
 	struct crisp_error err;
+	struct cidr_write *w;
+	int pending = 0;
 	char why[256];
 
 	/* The frontend checked it too; we do not rely on that. */
@@ -122,17 +176,26 @@ static void on_pod_cidr_set(struct ipc_chan *chan, struct ipc_msg *msg, Protobuf
 		ipc_reply_error(chan, msg, &err);
 		return;
 	}
-	if (!streq(netd.pod_cidr, r->pod_cidr)) {
-		if (pod_cidr_store(r->pod_cidr, &err) < 0) {
-			log_err("%s", err.msg);
-			ipc_reply_error(chan, msg, &err);
-			return;
-		}
-		log_info("pod CIDR is now %s", r->pod_cidr);
-		free(netd.pod_cidr);
-		netd.pod_cidr = xstrdup(r->pod_cidr);
+	/* the same value again, with no other write pending: nothing to do */
+	if (!cidr_writes.head && streq(netd.pod_cidr, r->pod_cidr)) {
+		ipc_reply(chan, msg, &empty.base, NULL, 0);
+		return;
 	}
-	ipc_reply(chan, msg, &empty.base, NULL, 0);
+	for (w = cidr_writes.head; w && pending < CIDR_WRITES_MAX; w = w->next)
+		pending++;
+	if (pending >= CIDR_WRITES_MAX) {
+		err_set(&err, CRISP_E_RESOURCE, "%d pod CIDR changes are being stored: try again",
+			pending);
+		ipc_reply_error(chan, msg, &err);
+		return;
+	}
+	w = xcalloc(1, sizeof(*w));
+	w->cidr = xstrdup(r->pod_cidr);
+	child_defer(msg, &w->d);
+	*cidr_writes.tail = w;
+	cidr_writes.tail = &w->next;
+	if (cidr_writes.head == w)
+		work_queue(pod_cidr_store, pod_cidr_stored, w);
 }
 
 /* ---- pod networks ----------------------------------------------------------- */
@@ -301,40 +364,77 @@ static int run_cni(struct op *op, enum cni_op what, cni_done_fn done, struct cri
 
 /* ---- DEL and REMOVE ---- */
 
-static void del_done(json_t *result, const struct crisp_error *err, void *arg)
+/* REMOVE: the record went last, so a crash before leaves a record that
+ * the frontend's reconcile removes again. */
+static void del_record_removed(const struct crisp_error *err, void *arg)
+{
+	struct op *op = arg;
+	struct pod_net *n = op->n;
+
+	if (err) {
+		op_fail(op, err);
+		return;
+	}
+	log_info("pod %.12s: network removed", n->id);
+	if (op->reply)
+		reply_empty(&op->d);
+	net_drop(n);
+	free(op);
+}
+
+/* The record says "detached" on disk: only now does memory say so, and
+ * DEL (or REMOVE) answer. Had the write failed, the pod stays attached
+ * here as on disk, and a DEL again runs the plugins again (DEL is
+ * idempotent). */
+static void del_stored(const struct crisp_error *err, void *arg)
 {
 	struct op *op = arg;
 	struct pod_net *n = op->n;
 	struct crisp_error e;
 
 	if (err) {
-		log_warn("pod %.12s: CNI DEL failed: %s", n->id, err->msg);
 		op_fail(op, err);
 		return;
 	}
+	if (n->state != POD_NET_DETACHED)
+		log_info("pod %.12s: network detached", n->id);
 	n->state = POD_NET_DETACHED;
 	json_decref(n->result);
 	n->result = NULL;
-	if (cache_store(n, &e) < 0) {
-		op_fail(op, &e);
-		return;
-	}
-	log_info("pod %.12s: network detached", n->id);
 	if (op->remove) {
-		if (netns_remove(n->netns, &e) < 0 || cache_remove(n->id, &e) < 0) {
+		/* the pin before the record (on_remove counts on that
+		 * order) */
+		if (netns_remove(n->netns, &e) < 0) {
 			op_fail(op, &e);
 			return;
 		}
-		log_info("pod %.12s: network removed", n->id);
-		if (op->reply)
-			reply_empty(&op->d);
-		net_drop(n);
-		free(op);
+		cache_remove(n->id, del_record_removed, op);
 		return;
 	}
 	if (op->reply)
 		reply_empty(&op->d);
 	op_end(op);
+}
+
+static void del_done(json_t *result, const struct crisp_error *err, void *arg)
+{
+	struct op *op = arg;
+	struct pod_net *n = op->n;
+
+	if (err) {
+		log_warn("pod %.12s: CNI DEL failed: %s", n->id, err->msg);
+		op_fail(op, err);
+		return;
+	}
+	/* a record already detached on disk (DEL before REMOVE) need not be
+	 * written again */
+	if (n->state == POD_NET_DETACHED) {
+		del_stored(NULL, op);
+		return;
+	}
+	/* "detached", without the result, before the reply: a DEL that
+	 * succeeded is not run again after a restart */
+	cache_store(n, POD_NET_DETACHED, false, del_stored, op);
 }
 
 static void start_del(struct op *op)
@@ -447,6 +547,24 @@ static void on_remove(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessa
 
 /* ---- ADD ---- */
 
+/* The record goes last: until it is gone from disk, a restart runs DEL
+ * again from it. */
+static void add_rollback_removed(const struct crisp_error *err, void *arg)
+{
+	struct op *op = arg;
+	struct pod_net *n = op->n;
+
+	if (err) {
+		log_err("pod %.12s: clean-up after a failed ADD: %s", n->id, err->msg);
+		op_fail(op, &op->add_err);
+		return;
+	}
+	if (op->reply)
+		child_reply_error(&op->d, &op->add_err);
+	net_drop(n);
+	free(op);
+}
+
 static void add_rollback_done(json_t *result, const struct crisp_error *err, void *arg)
 {
 	struct op *op = arg;
@@ -465,15 +583,12 @@ static void add_rollback_done(json_t *result, const struct crisp_error *err, voi
 		op_fail(op, &op->add_err);
 		return;
 	}
-	if (netns_remove(n->netns, &e) < 0 || cache_remove(n->id, &e) < 0) {
+	if (netns_remove(n->netns, &e) < 0) {
 		log_err("pod %.12s: clean-up after a failed ADD: %s", n->id, e.msg);
 		op_fail(op, &op->add_err);
 		return;
 	}
-	if (op->reply)
-		child_reply_error(&op->d, &op->add_err);
-	net_drop(n);
-	free(op);
+	cache_remove(n->id, add_rollback_removed, op);
 }
 
 /* ADD failed: DEL what ran (the spec: always DEL after a failed ADD), then
@@ -488,6 +603,28 @@ static void add_rollback(struct op *op, const struct crisp_error *err)
 	op->n->result = NULL;
 	if (run_cni(op, CNI_OP_DEL, add_rollback_done, &e) < 0)
 		add_rollback_done(NULL, &e, op);
+}
+
+/* The record holds the result: only now is the pod attached, in memory
+ * as on disk, and the reply goes. A failed write rolls ADD back like a
+ * failed plugin (the record on disk still says "adding" or "netns"). */
+static void add_stored(const struct crisp_error *err, void *arg)
+{
+	struct op *op = arg;
+	struct pod_net *n = op->n;
+	struct cni_ip ips[1];
+	struct crisp_error e;
+
+	if (err) {
+		add_rollback(op, err);
+		return;
+	}
+	n->state = POD_NET_ATTACHED;
+	if (cni_result_ips(n->result, child_config()->cni_ip_family, ips, 1, &e) == 1)
+		log_info("pod %.12s: network '%s' attached, IP %s", n->id, n->network, ips[0].ip);
+	if (op->reply)
+		reply_net(&op->d, n);
+	op_end(op);
 }
 
 static void add_done(json_t *result, const struct crisp_error *err, void *arg)
@@ -511,17 +648,8 @@ static void add_done(json_t *result, const struct crisp_error *err, void *arg)
 		add_rollback(op, &e);
 		return;
 	}
-	n->state = POD_NET_ATTACHED;
 	/* the result is durable before the reply: DEL after any crash gets it */
-	if (cache_store(n, &e) < 0) {
-		n->state = POD_NET_ADDING;
-		add_rollback(op, &e);
-		return;
-	}
-	log_info("pod %.12s: network '%s' attached, IP %s", n->id, n->network, ips[0].ip);
-	if (op->reply)
-		reply_net(&op->d, n);
-	op_end(op);
+	cache_store(n, POD_NET_ATTACHED, true, add_stored, op);
 }
 
 static void netns_create_job(void *arg)
@@ -532,6 +660,20 @@ static void netns_create_job(void *arg)
 		op->failed = true;
 }
 
+/* The netns could not be made and no plugin ran: the record is dropped
+ * (if that fails too, a restart finds it and runs a harmless DEL). */
+static void netns_failed_forgotten(const struct crisp_error *err, void *arg)
+{
+	struct op *op = arg;
+
+	if (err)
+		log_err("pod %.12s: %s", op->n->id, err->msg);
+	if (op->reply)
+		child_reply_error(&op->d, &op->err);
+	net_drop(op->n);
+	free(op);
+}
+
 static void netns_created(void *arg)
 {
 	struct op *op = arg;
@@ -539,12 +681,7 @@ static void netns_created(void *arg)
 
 	if (op->failed) {
 		/* nothing ran yet: just forget the record */
-		if (cache_remove(op->n->id, &e) < 0)
-			log_err("%s", e.msg);
-		if (op->reply)
-			child_reply_error(&op->d, &op->err);
-		net_drop(op->n);
-		free(op);
+		cache_remove(op->n->id, netns_failed_forgotten, op);
 		return;
 	}
 	if (op->netns_only) {
@@ -598,8 +735,32 @@ static int add_prepare(const char *id, const Runtime__V1__PodSandboxConfig *c, s
 	return 0;
 }
 
-/* The record first, then the netns on a worker thread; netns_created goes
- * on with ADD, or (netns_only) replies with the netns path. */
+/* The record is on disk: now the netns, on a worker thread; netns_created
+ * goes on with ADD, or (netns_only) replies with the netns path. */
+static void add_stored_first(const struct crisp_error *err, void *arg)
+{
+	struct op *op = arg;
+	struct crisp_error e;
+
+	if (err) {
+		/* nothing is on disk and nothing ran: the pod has no network
+		 * (what waited for it, a DEL or REMOVE, succeeds) */
+		if (op->reply)
+			child_reply_error(&op->d, err);
+		net_drop(op->n);
+		free(op);
+		return;
+	}
+	if (work_start(netns_create_job, netns_created, op, &e) < 0) {
+		op->failed = true;
+		op->err = e;
+		netns_created(op);
+	}
+}
+
+/* The record first, then the rest (add_stored_first). The pod is known
+ * (and busy: another ADD is told to try again, a DEL or REMOVE waits its
+ * turn) from now on, while the record is being written. */
 static void add_begin(struct ipc_chan *chan, struct ipc_msg *msg,
 		      const CrispIpc__PodNetworkAddRequest *r, bool netns_only)
 {
@@ -614,22 +775,13 @@ static void add_begin(struct ipc_chan *chan, struct ipc_msg *msg,
 	}
 	if (netns_only)
 		n->state = POD_NET_NETNS;
-	/* the record first: DEL after a crash anywhere below uses it */
-	if (cache_store(n, &err) < 0) {
-		pod_net_free(n);
-		ipc_reply_error(chan, msg, &err);
-		return;
-	}
 	n->next = netd.nets;
 	netd.nets = n;
 	child_defer(msg, &d);
 	op = op_new(n, &d);
 	op->netns_only = netns_only;
-	if (work_start(netns_create_job, netns_created, op, &err) < 0) {
-		op->failed = true;
-		op->err = err;
-		netns_created(op);
-	}
+	/* the record first: DEL after a crash anywhere below uses it */
+	cache_store(n, n->state, true, add_stored_first, op);
 }
 
 /* ADD on the netns POD_NETNS_CREATE made, with the config stored then (the
@@ -927,6 +1079,7 @@ static void on_config(struct crisp_config *cfg, bool reload, void *arg)
 	launcher_attach(child_base());
 	work_init(child_base());
 	pod_cidr_load();
+	cache_init();
 	netd.nets = cache_load_all();
 	if (cni_conf_watch(child_base(), cfg, &netd.status, on_status_change, &err) < 0)
 		fatal("%s", err.msg);

@@ -49,10 +49,17 @@ int netns_connect(const char *path, uint16_t port, unsigned timeout_ms, int *ret
 
 /* A job on a fresh thread; done(arg) then runs on the loop. The thread exits
  * after fn, which matters: a thread that entered a namespace never serves
- * anything else. */
+ * anything else. fn must touch nothing the loop owns: only what arg holds
+ * for it alone. */
 void work_init(struct event_base *base);
+/* Refused (RESOURCE) when WORK_MAX are running. */
 #define WORK_MAX 64
 int work_start(void (*fn)(void *arg), void (*done)(void *arg), void *arg, struct crisp_error *err);
+/* Never refused: past WORK_QUEUE_MAX (a budget apart from WORK_MAX) the job
+ * waits, and jobs start in the order they were queued. For work that is one
+ * step of an operation already under way (the record writes). */
+#define WORK_QUEUE_MAX 16
+void work_queue(void (*fn)(void *arg), void (*done)(void *arg), void *arg);
 
 /* netd/cni.c: running CNI plugins. */
 #define CNI_IFNAME "eth0"
@@ -145,8 +152,24 @@ struct pod_net {
 #define CACHE_DIR "networks"
 json_t *cache_encode(const struct pod_net *n);
 struct pod_net *cache_decode(json_t *j, const char *id, struct crisp_error *err);
-int cache_store(const struct pod_net *n, struct crisp_error *err);
-int cache_remove(const char *id, struct crisp_error *err);
+/* At start, before any record write: make CACHE_DIR (and sync its entry),
+ * or remove the temporary files of writes a crash interrupted. */
+void cache_init(void);
+/* The writes fsync (the record, then the directory), which can take from
+ * milliseconds to seconds under writeback: they run on worker threads
+ * (work_queue) and done(err, arg) runs on the loop once the change is on
+ * disk (err NULL) or failed (err says what failed; the record on disk is
+ * then the previous one, or for a removal possibly still there). done never
+ * runs before the call returns. Writes of one pod's record run one at a
+ * time in the order they were asked for, whatever their callers do, so a
+ * removal never overtakes a store (each uses <id>.json.tmp / <id>.json).
+ * cache_store writes n as it is now but with the given state: the caller
+ * changes n->state in memory once done says the record holds it, so
+ * STATUS and LIST never say attached (or detached) before the disk does. */
+typedef void (*cache_done_fn)(const struct crisp_error *err, void *arg);
+void cache_store(const struct pod_net *n, enum pod_net_state state, bool with_result,
+		 cache_done_fn done, void *arg);
+void cache_remove(const char *id, cache_done_fn done, void *arg);
 /* Every record in CACHE_DIR; unreadable ones are logged and skipped. */
 struct pod_net *cache_load_all(void);
 void pod_net_free(struct pod_net *n);

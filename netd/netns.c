@@ -5,7 +5,9 @@
  * mount. netd runs in the host's mount namespace, so the pin is visible to
  * runc and to `ip netns exec`-style tools. Port-forward connections are
  * made the same way: a thread enters the pod's namespace, connects, exits.
- * Threads never serve anything else once they changed namespace. */
+ * Threads never serve anything else once they changed namespace. The
+ * worker threads below also carry the fsyncs of netd's records (cache.c),
+ * so that no disk wait stalls the loop. */
 #include "autoconfig.h"
 
 #include <arpa/inet.h>
@@ -164,17 +166,34 @@ int netns_connect(const char *path, uint16_t port, unsigned timeout_ms, int *ret
 
 /* ---- work on threads ------------------------------------------------------ */
 
+/* Two kinds of job share the completion pipe. work_start's (netns
+ * creation, port-forward connects) are refused past WORK_MAX: a flood of
+ * requests must not exhaust threads, and the caller can answer "try again".
+ * work_queue's (the durable record writes, cache.c) belong to an operation
+ * already under way that cannot be answered "try again" halfway, so past
+ * WORK_QUEUE_MAX they wait their turn in submission order; they have their
+ * own budget so a burst of record writes never makes a netns creation or a
+ * port-forward connect fail. */
 struct work {
 	void (*fn)(void *);
 	void (*done)(void *);
 	void *arg;
+	bool queued; /* work_queue's */
+	struct work *next;
 };
 
 static struct {
 	int pipe[2];
 	struct event *ev;
-	unsigned running;
+	unsigned running;        /* work_start's jobs on a thread */
+	unsigned queued_running; /* work_queue's jobs on a thread */
+	struct work *waiting;    /* work_queue's jobs not started yet, oldest first */
+	struct work **waiting_tail;
+	struct event *retry; /* a thread could not be started: try again later */
+	bool create_failing; /* logged once per streak of failures */
 } work;
+
+static void work_pump(void);
 
 static void on_work_done(evutil_socket_t fd, short what, void *arg)
 {
@@ -184,11 +203,20 @@ static void on_work_done(evutil_socket_t fd, short what, void *arg)
 		ssize_t n = read(fd, &w, sizeof(w));
 
 		if (n != sizeof(w))
-			return;
-		work.running--;
+			break;
+		if (w->queued)
+			work.queued_running--;
+		else
+			work.running--;
 		w->done(w->arg);
 		free(w);
 	}
+	work_pump();
+}
+
+static void on_work_retry(evutil_socket_t fd, short what, void *arg)
+{
+	work_pump();
 }
 
 void work_init(struct event_base *base)
@@ -196,7 +224,11 @@ void work_init(struct event_base *base)
 	if (pipe2(work.pipe, O_CLOEXEC | O_NONBLOCK) < 0)
 		fatal("pipe: %m");
 	work.ev = event_new(base, work.pipe[0], EV_READ | EV_PERSIST, on_work_done, NULL);
+	work.retry = evtimer_new(base, on_work_retry, NULL);
+	if (!work.ev || !work.retry)
+		fatal("cannot make the work events");
 	event_add(work.ev, NULL);
+	work.waiting_tail = &work.waiting;
 }
 
 static void *work_thread(void *arg)
@@ -215,11 +247,62 @@ static void *work_thread(void *arg)
 	return NULL;
 }
 
+static int work_thread_start(struct work *w)
+{
+	pthread_attr_t attr;
+	pthread_t t;
+	int r;
+
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	r = pthread_create(&t, &attr, work_thread, w);
+	pthread_attr_destroy(&attr);
+	return r;
+}
+
+/* Start waiting queued jobs while their budget allows. A thread that cannot
+ * be started (EAGAIN: a thread limit, memory) is tried again in 100 ms;
+ * the job keeps its place, so those behind it wait too. */
+static void work_pump(void)
+{
+	static const struct timeval again = { 0, 100 * 1000 };
+
+	while (work.waiting && work.queued_running < WORK_QUEUE_MAX) {
+		struct work *w = work.waiting;
+		int r = work_thread_start(w);
+
+		if (r != 0) {
+			if (!work.create_failing)
+				log_warn("cannot start a thread for a record write (%s): "
+					 "retrying",
+					 strerror(r));
+			work.create_failing = true;
+			evtimer_add(work.retry, &again);
+			return;
+		}
+		if (work.create_failing)
+			log_info("threads start again");
+		work.create_failing = false;
+		work.waiting = w->next;
+		if (!work.waiting)
+			work.waiting_tail = &work.waiting;
+		work.queued_running++;
+	}
+}
+
+void work_queue(void (*fn)(void *), void (*done)(void *), void *arg)
+{
+	struct work *w = xmalloc(sizeof(*w));
+
+	*w = (struct work){ .fn = fn, .done = done, .arg = arg, .queued = true };
+	*work.waiting_tail = w;
+	work.waiting_tail = &w->next;
+	work_pump();
+}
+
 int work_start(void (*fn)(void *), void (*done)(void *), void *arg, struct crisp_error *err)
 {
 	struct work *w;
-	pthread_attr_t attr;
-	pthread_t t;
 	int r;
 
 	/* bounded: a flood of requests must not exhaust threads */
@@ -227,11 +310,8 @@ int work_start(void (*fn)(void *), void (*done)(void *), void *arg, struct crisp
 		return err_set(err, CRISP_E_RESOURCE,
 			       "%u network operations in progress: try again", work.running);
 	w = xmalloc(sizeof(*w));
-	*w = (struct work){ fn, done, arg };
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	r = pthread_create(&t, &attr, work_thread, w);
-	pthread_attr_destroy(&attr);
+	*w = (struct work){ .fn = fn, .done = done, .arg = arg };
+	r = work_thread_start(w);
 	if (r != 0) {
 		free(w);
 		return err_set_errno(err, CRISP_E_RESOURCE, r, "cannot start a thread");

@@ -37,7 +37,8 @@ static const int netd_syscalls[] = {
 	SCMP_SYS(pread64),
 	SCMP_SYS(mkdir),
 	SCMP_SYS(mkdirat),
-	/* durable state in its own directory, replaced atomically */
+	/* durable state in its own directory, replaced atomically (the
+	 * records from worker threads, netd/cache.c: the same calls) */
 	SCMP_SYS(fsync),
 	SCMP_SYS(rename),
 	SCMP_SYS(renameat),

@@ -25,6 +25,7 @@
 
 static char tmp[] = "/tmp/crisp-test-cni-XXXXXX";
 static char *bin_dirs;
+static struct event_base *base;
 
 static void write_file(const char *path, const char *text, unsigned mode)
 {
@@ -356,13 +357,91 @@ static void test_pod_cidr(void)
 	json_decref(copy);
 }
 
+/* The record writes run on worker threads and report on the loop. */
+struct cache_wait {
+	int done;      /* completions seen */
+	int order[64]; /* which job completed, in completion order */
+	bool failed[64];
+	struct crisp_error err;
+	bool returned; /* set once the calls returned */
+	bool early;    /* a completion ran before that: a bug */
+};
+struct cache_ticket {
+	struct cache_wait *w;
+	int job;
+};
+
+static void on_cache_done(const struct crisp_error *err, void *arg)
+{
+	struct cache_ticket *t = arg;
+	struct cache_wait *w = t->w;
+
+	if (w->done < (int)ARRAY_SIZE(w->order)) {
+		w->order[w->done] = t->job;
+		w->failed[w->done] = err != NULL;
+	}
+	if (err)
+		w->err = *err;
+	if (!w->returned)
+		w->early = true;
+	w->done++;
+}
+
+static void cache_wait_for(struct cache_wait *w, int count)
+{
+	uint64_t until = now_ms() + 10000;
+
+	while (w->done < count && now_ms() < until)
+		event_base_loop(base, EVLOOP_ONCE);
+}
+
+static bool store_sync(const struct pod_net *n, enum pod_net_state state, bool with_result,
+		       struct crisp_error *err)
+{
+	struct cache_wait w = { 0 };
+	struct cache_ticket t = { &w, 0 };
+
+	cache_store(n, state, with_result, on_cache_done, &t);
+	w.returned = true;
+	cache_wait_for(&w, 1);
+	if (w.done == 1 && w.failed[0])
+		*err = w.err;
+	return w.done == 1 && !w.failed[0] && !w.early;
+}
+
+static bool remove_sync(const char *id)
+{
+	struct cache_wait w = { 0 };
+	struct cache_ticket t = { &w, 0 };
+
+	cache_remove(id, on_cache_done, &t);
+	w.returned = true;
+	cache_wait_for(&w, 1);
+	return w.done == 1 && !w.failed[0] && !w.early;
+}
+
 static void test_cache(void)
 {
 	struct pod_net n = { .id = ID, .state = POD_NET_ATTACHED };
-	struct crisp_error err;
+	struct crisp_error err = { 0 };
 	struct pod_net *loaded;
 	_cleanup_free_ char *path = xasprintf("%s/" CACHE_DIR "/" ID ".json", tmp);
+	_cleanup_free_ char *aside = xasprintf("%s/" CACHE_DIR ".aside", tmp);
+	_cleanup_free_ char *dir = xasprintf("%s/" CACHE_DIR, tmp);
 
+	cache_init();
+	ok(access(dir, F_OK) == 0, "cache_init makes the records' directory");
+	{
+		_cleanup_free_ char *left = xasprintf("%s.tmp", path);
+		_cleanup_free_ char *other = xasprintf("%s/" CACHE_DIR "/keep.json.tmp", tmp);
+
+		write_file(left, "{", 0600);
+		write_file(other, "{", 0600);
+		cache_init();
+		ok(access(left, F_OK) < 0 && access(other, F_OK) == 0,
+		   "cache_init removes what an interrupted write left, and only that");
+		unlink(other);
+	}
 	n.netns = "/run/crisp/netns/" ID;
 	n.network = "net";
 	n.config = json_loads("{\"cniVersion\":\"1.0.0\",\"name\":\"net\",\"plugins\":[]}", 0,
@@ -370,7 +449,7 @@ static void test_cache(void)
 	n.cni_args = "IgnoreUnknown=1";
 	n.caps = json_object();
 	n.result = json_loads("{\"cniVersion\":\"1.0.0\",\"ips\":[]}", 0, NULL);
-	ok(cache_store(&n, &err) == 0, "record stored");
+	ok(store_sync(&n, POD_NET_ATTACHED, true, &err), "record stored: %s", err.msg);
 	ok(access(path, F_OK) == 0, "record file exists");
 	loaded = cache_load_all();
 	ok(loaded && !loaded->next && streq(loaded->id, ID) && loaded->state == POD_NET_ATTACHED &&
@@ -378,10 +457,86 @@ static void test_cache(void)
 		   json_equal(loaded->result, n.result) && streq(loaded->cni_args, n.cni_args),
 	   "record round trip");
 	pod_net_free(loaded);
+
+	/* written with another state and without the result; n untouched */
+	ok(store_sync(&n, POD_NET_DETACHED, false, &err), "detached record stored");
+	loaded = cache_load_all();
+	ok(loaded && loaded->state == POD_NET_DETACHED && !loaded->result,
+	   "the record holds the state asked for, without the result");
+	ok(n.state == POD_NET_ATTACHED && n.result, "the pod in memory is left as it was");
+	pod_net_free(loaded);
+
 	write_file(path, "{\"kind\":\"crispNetV1\"}", 0600);
 	ok(cache_load_all() == NULL, "a broken record is skipped");
-	ok(cache_remove(ID, &err) == 0 && access(path, F_OK) < 0, "record removed");
-	ok(cache_remove(ID, &err) == 0, "removing again is fine");
+	ok(remove_sync(ID) && access(path, F_OK) < 0, "record removed");
+	ok(remove_sync(ID), "removing again is fine");
+
+	/* writes of one record never overtake each other, asked for back to
+	 * back on the loop: store then remove leaves none, remove then
+	 * store leaves one */
+	{
+		struct cache_wait w = { 0 };
+		struct cache_ticket t[4] = { { &w, 0 }, { &w, 1 }, { &w, 2 }, { &w, 3 } };
+
+		cache_store(&n, POD_NET_ADDING, true, on_cache_done, &t[0]);
+		cache_remove(ID, on_cache_done, &t[1]);
+		w.returned = true;
+		cache_wait_for(&w, 2);
+		ok(w.done == 2 && w.order[0] == 0 && w.order[1] == 1 && !w.failed[0] &&
+			   !w.failed[1],
+		   "store, then remove: done in that order");
+		ok(access(path, F_OK) < 0, "store, then remove: no record");
+		cache_remove(ID, on_cache_done, &t[2]);
+		cache_store(&n, POD_NET_ADDING, true, on_cache_done, &t[3]);
+		cache_wait_for(&w, 4);
+		ok(w.done == 4 && w.order[2] == 2 && w.order[3] == 3 && !w.early,
+		   "remove, then store: in order, each done after its call returned");
+		ok(access(path, F_OK) == 0, "remove, then store: the record is there");
+		ok(remove_sync(ID), "and removed");
+	}
+
+	/* more writes than WORK_QUEUE_MAX threads at once wait, never fail */
+	{
+		enum {
+			COUNT = 3 * WORK_QUEUE_MAX
+		};
+		struct pod_net many[COUNT];
+		struct cache_ticket t[COUNT];
+		struct cache_wait w = { 0 };
+		int there = 0, failed = 0;
+
+		for (int i = 0; i < COUNT; i++) {
+			many[i] = n;
+			snprintf(many[i].id, sizeof(many[i].id), "%064x", i + 1);
+			t[i] = (struct cache_ticket){ &w, i };
+			cache_store(&many[i], POD_NET_ADDING, false, on_cache_done, &t[i]);
+		}
+		w.returned = true;
+		cache_wait_for(&w, COUNT);
+		for (int i = 0; i < COUNT && i < (int)ARRAY_SIZE(w.failed); i++)
+			failed += w.failed[i];
+		for (int i = 0; i < COUNT; i++) {
+			_cleanup_free_ char *p = xasprintf(CACHE_DIR "/%s.json", many[i].id);
+
+			there += access(p, F_OK) == 0;
+		}
+		ok(w.done == COUNT && failed == 0 && there == COUNT,
+		   "%d records written at once, past the thread budget: %d done, %d failed", COUNT,
+		   w.done, failed);
+		for (int i = 0; i < COUNT; i++)
+			remove_sync(many[i].id);
+	}
+
+	/* a write that fails says which file and why, and leaves nothing */
+	ok(rename(dir, aside) == 0, "records' directory moved aside");
+	write_file(dir, "not a directory", 0600);
+	err = (struct crisp_error){ 0 };
+	ok(!store_sync(&n, POD_NET_ADDING, true, &err) && err.code == CRISP_E_INTERNAL &&
+		   strstr(err.msg, CACHE_DIR "/" ID ".json") && strstr(err.msg, "Not a directory"),
+	   "a failed write reports it: %s", err.msg);
+	ok(unlink(dir) == 0 && rename(aside, dir) == 0, "records' directory back");
+	ok(access(path, F_OK) < 0, "no record from the failed write");
+
 	json_decref(n.config);
 	json_decref(n.caps);
 	json_decref(n.result);
@@ -431,7 +586,6 @@ static void test_launch_check(void)
 
 /* ---- as root: real plugins ---- */
 
-static struct event_base *base;
 static bool run_done;
 static json_t *run_result;
 static struct crisp_error run_err;
@@ -639,6 +793,7 @@ int main(int argc, char **argv)
 	p = NULL;
 	base = event_base_new();
 	cni_setup(base, tmp, bin_dirs);
+	work_init(base);
 
 	test_conf_selection();
 	test_pod_args();
