@@ -224,7 +224,7 @@ void ctr_destroy(struct ctr *c, void (*fn)(int r, const struct crisp_error *err,
 /* Same for a pod's pause container: runc delete, bundle, exit file. */
 void pod_stop(struct pod *p, void (*fn)(bool, void *), void *arg);
 
-/* ops.c: ExecSync, update, log reopen, stats. */
+/* ops.c: ExecSync, update, log reopen. */
 void on_exec_sync(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessage *req, void *arg);
 void on_container_update(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessage *req,
 			 void *arg);
@@ -236,7 +236,6 @@ int monitor_request(struct ipc_msg *msg, const struct ctr *c, const char *reques
 		    unsigned timeout_s, bool hand_over, enum crisp_errcode code,
 		    struct crisp_error *err);
 void on_log_reopen(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessage *req, void *arg);
-void on_stats(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessage *req, void *arg);
 /* Whether an exec into c runs crisp-exec (runtimed/exec.h) rather than the
  * handler's `runc exec`: without a tty, the default handler with the
  * cgroupfs driver, as for the pause without runc. */
@@ -255,6 +254,10 @@ void exec_cmd(const struct ctr *c, const struct rt_handler *h, bool tty, const c
  * without. */
 int exec_process(const char *id, const CrispIpc__ExecSyncRequest *r, bool terminal,
 		 const char *path, struct crisp_error *err);
+
+/* stats.c: stats of containers and pods (cgroups, writable layers, open
+ * fds, a pod's netns). */
+void on_stats(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessage *req, void *arg);
 
 /* stream.c: exec and attach for the streaming server. */
 void on_exec_start(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessage *req, void *arg);

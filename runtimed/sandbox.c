@@ -9,7 +9,7 @@
  * seccomp filter or these limits, since containers would too: they are run
  * by the launcher, forked before the drop (common/launcher.h,
  * docs/PRIVSEP.md). So runtimed itself has no execve or fork, and clone only
- * for threads (the disk usage worker of ops.c). */
+ * for threads (the disk usage and fd count workers of stats.c). */
 #include "autoconfig.h"
 
 #include <linux/capability.h>
@@ -95,7 +95,7 @@ void runtimed_sandbox(const struct crisp_config *cfg)
 		.no_new_privs = true,
 		.syscalls = runtimed_syscalls,
 		.nsyscalls = ARRAY_SIZE(runtimed_syscalls),
-		.threads = true, /* ops.c: the writable layers' disk usage worker */
+		.threads = true, /* stats.c: the disk usage and fd count workers */
 	};
 	scmp_filter_ctx filter = sandbox_compile(&policy);
 
