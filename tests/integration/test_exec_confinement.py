@@ -89,7 +89,8 @@ def test_exec_confined_like_init_and_runc(pod_env, cri):
     init = status_fields(ok(k, cid, ["cat", "/proc/1/status"]))
     assert mine == init
     assert mine["Uid"].split()[0] == "1000" and mine["Gid"].split()[0] == "1001", mine
-    assert mine["Groups"].split() == ["2000", "3000"], mine
+    # the primary gid is among the groups too, as containerd has it
+    assert mine["Groups"].split() == ["1001", "2000", "3000"], mine
     assert mine["NoNewPrivs"] == "1" and mine["Seccomp"] == "2", mine
     # CAP_NET_BIND_SERVICE only, and as a non-root uid none effective
     assert int(mine["CapBnd"], 16) == 1 << 10 and int(mine["CapEff"], 16) == 0, mine
