@@ -85,7 +85,7 @@ struct crisp_config {
 	uint32_t log_line_max;    /* bytes before a log line is split (P records) */
 	uint32_t exec_output_max; /* bytes ExecSync keeps per stream */
 	char *seccomp_profile_root;
-	char *sandbox_image; /* "" = crisp's own pause */
+	char *sandbox_image;      /* "" = crisp's own pause */
 	uint32_t runtime_timeout; /* seconds one runtime program call may take */
 	/* [streaming] */
 	char *stream_address;
