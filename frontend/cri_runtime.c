@@ -137,6 +137,11 @@ static void status_reply(struct status_ctx *ctx)
 			runtime__v1__runtime_handler_features__init(&rf[k]);
 			rh[k].name = named ? (char *)h->name : (char *)"";
 			rf[k].recursive_read_only_mounts = h->rro_mounts;
+			/* user_namespaces stays false: runtimed refuses
+			 * hostUsers: false pods (docs/PRIVSEP.md, "Known
+			 * gaps"), and the kubelet sends them only to a
+			 * handler that says true. */
+			rf[k].user_namespaces = false;
 			rh[k].features = &rf[k];
 			rhp[k] = &rh[k];
 		}

@@ -138,6 +138,14 @@ static int config_check(const Runtime__V1__PodSandboxConfig *c, struct crisp_err
 	    (c->log_directory[0] != '/' || strstr(c->log_directory, "/../") ||
 	     strlen(c->log_directory) > 2048))
 		return err_set(err, CRISP_E_INVALID, "log_directory must be an absolute path");
+	/* Here, at reservation, before netd makes a netns for the pod: a
+	 * user namespace crisp cannot give is refused with nothing to undo
+	 * (spec generation checks it again at start). */
+	if (c->linux && c->linux->security_context &&
+	    spec_userns_check("linux.security_context.namespace_options",
+			      c->linux->security_context->namespace_options,
+			      rt.host.user_namespaces, err) < 0)
+		return -1;
 	return dns_check(c->dns_config, err);
 }
 

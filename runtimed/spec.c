@@ -235,18 +235,194 @@ static Runtime__V1__NamespaceMode pod_ns(const struct spec_pod *pod, char which)
 	return which == 'n' ? o->network : which == 'p' ? o->pid : o->ipc;
 }
 
-/* User namespaces are not supported yet: a pod asking for one fails
- * rather than running without the isolation it asked for. */
-static int check_userns(struct gen *g, const char *field, const Runtime__V1__NamespaceOption *o)
+/* One line of a uid or gid map, as the kernel takes it: ids are 32-bit and
+ * (uid_t)-1 is no id, so the last id of a range is at most 4294967294. */
+static int idmap_check(const char *field, const char *which, size_t n,
+		       Runtime__V1__IDMapping *const *maps, struct crisp_error *err)
+{
+	const Runtime__V1__IDMapping *m;
+
+	/* The kubelet sends one range per pod; containerd takes one line
+	 * only too (its snapshot remapping shifts a single range). */
+	if (n != 1)
+		return err_set(err, CRISP_E_INVALID,
+			       "%s.userns_options: mode POD needs exactly one %s mapping, got %zu",
+			       field, which, n);
+	m = maps[0];
+	if (!m)
+		return err_set(err, CRISP_E_INVALID, "%s.userns_options.%ss[0] is empty", field,
+			       which);
+	if (m->length == 0)
+		return err_set(err, CRISP_E_INVALID,
+			       "%s.userns_options.%ss[0]: length 0 maps no id", field, which);
+	if ((uint64_t)m->host_id + m->length > UINT32_MAX ||
+	    (uint64_t)m->container_id + m->length > UINT32_MAX)
+		return err_set(err, CRISP_E_INVALID,
+			       "%s.userns_options.%ss[0]: %u+%u or %u+%u passes the last id "
+			       "4294967294",
+			       field, which, m->host_id, m->length, m->container_id, m->length);
+	/* A pod's root must be root of its own namespace only: a range that
+	 * holds the host's 0 would make it the host's root again. */
+	if (m->host_id == 0)
+		return err_set(err, CRISP_E_INVALID,
+			       "%s.userns_options.%ss[0]: host range %u-%u holds the host's %s 0",
+			       field, which, m->host_id, m->host_id + (m->length - 1),
+			       which[0] == 'u' ? "root user" : "root group");
+	/* runc sets the container's ids inside the namespace: without 0
+	 * mapped there is no root to set up the container as. */
+	if (m->container_id != 0)
+		return err_set(err, CRISP_E_INVALID,
+			       "%s.userns_options.%ss[0]: container %s 0 is not mapped (the "
+			       "range starts at %u)",
+			       field, which, which, m->container_id);
+	return 0;
+}
+
+int spec_userns_check(const char *field, const Runtime__V1__NamespaceOption *o, bool supported,
+		      struct crisp_error *err)
 {
 	const Runtime__V1__UserNamespace *u = o ? o->userns_options : NULL;
 
-	if (!u || u->mode == RUNTIME__V1__NAMESPACE_MODE__NODE)
+	if (!u)
 		return 0;
-	if (u->mode == RUNTIME__V1__NAMESPACE_MODE__POD && u->n_uids == 0 && u->n_gids == 0)
+	switch (u->mode) {
+	case RUNTIME__V1__NAMESPACE_MODE__NODE:
+		/* containerd's rule too: mappings with the host's namespace
+		 * would be silently ignored. */
+		if (u->n_uids || u->n_gids)
+			return err_set(err, CRISP_E_INVALID,
+				       "%s.userns_options: mode NODE (the host's user namespace) "
+				       "takes no mappings, got %zu uid and %zu gid mappings",
+				       field, u->n_uids, u->n_gids);
 		return 0;
-	return fail(g, CRISP_E_UNIMPLEMENTED,
-		    "%s.userns_options: user namespaces are not supported", field);
+	case RUNTIME__V1__NAMESPACE_MODE__POD:
+		if (idmap_check(field, "uid", u->n_uids, u->uids, err) < 0 ||
+		    idmap_check(field, "gid", u->n_gids, u->gids, err) < 0)
+			return -1;
+		/* The kubelet refuses hostUsers: false with host namespaces:
+		 * the pod's root would hold no capability over them, and
+		 * sysfs and mqueue cannot be mounted from a user namespace
+		 * that does not own the network and ipc namespaces. */
+		if (o->network == RUNTIME__V1__NAMESPACE_MODE__NODE ||
+		    o->pid == RUNTIME__V1__NAMESPACE_MODE__NODE ||
+		    o->ipc == RUNTIME__V1__NAMESPACE_MODE__NODE)
+			return err_set(err, CRISP_E_INVALID,
+				       "%s.userns_options: a user namespace of the pod's own (mode "
+				       "POD) cannot go with the host's %s namespace",
+				       field,
+				       o->network == RUNTIME__V1__NAMESPACE_MODE__NODE ? "network"
+				       : o->pid == RUNTIME__V1__NAMESPACE_MODE__NODE   ? "pid"
+										       : "ipc");
+		if (supported)
+			return 0;
+		/* A well-formed request, but the pod's network namespace,
+		 * which netd makes before the pause starts, would be owned by
+		 * the host's user namespace: runc 1.1 joins the pod's user
+		 * namespace first and then may not join that network
+		 * namespace (EPERM). See docs/PRIVSEP.md "Known gaps". */
+		return err_set(err, CRISP_E_UNIMPLEMENTED,
+			       "%s.userns_options: user namespaces are not supported yet "
+			       "(hostUsers: false)",
+			       field);
+	case RUNTIME__V1__NAMESPACE_MODE__CONTAINER:
+	case RUNTIME__V1__NAMESPACE_MODE__TARGET:
+		return err_set(err, CRISP_E_INVALID,
+			       "%s.userns_options: mode %s is not supported for a user namespace "
+			       "(only POD or NODE)",
+			       field,
+			       u->mode == RUNTIME__V1__NAMESPACE_MODE__CONTAINER ? "CONTAINER"
+										 : "TARGET");
+	default:
+		return err_set(err, CRISP_E_INVALID,
+			       "%s.userns_options: mode %d is not a namespace mode", field,
+			       (int)u->mode);
+	}
+}
+
+static bool idmap_equal(size_t na, Runtime__V1__IDMapping *const *a, size_t nb,
+			Runtime__V1__IDMapping *const *b)
+{
+	if (na != nb)
+		return false;
+	for (size_t i = 0; i < na; i++) {
+		if (!a[i] || !b[i]) {
+			if (a[i] != b[i])
+				return false;
+			continue;
+		}
+		if (a[i]->host_id != b[i]->host_id || a[i]->container_id != b[i]->container_id ||
+		    a[i]->length != b[i]->length)
+			return false;
+	}
+	return true;
+}
+
+/* No userns_options and mode NODE both mean the host's user namespace. */
+static bool userns_host(const Runtime__V1__UserNamespace *u)
+{
+	return !u || u->mode == RUNTIME__V1__NAMESPACE_MODE__NODE;
+}
+
+/* The pod's user namespace options when it has a namespace of its own
+ * (mode POD, checked by check_pod), else NULL. */
+static const Runtime__V1__UserNamespace *pod_userns(const struct spec_pod *pod)
+{
+	const Runtime__V1__LinuxSandboxSecurityContext *sc = pod_sc(pod);
+	const Runtime__V1__NamespaceOption *o = sc ? sc->namespace_options : NULL;
+	const Runtime__V1__UserNamespace *u = o ? o->userns_options : NULL;
+
+	return u && u->mode == RUNTIME__V1__NAMESPACE_MODE__POD ? u : NULL;
+}
+
+static json_t *idmap_json(struct gen *g, const Runtime__V1__IDMapping *m)
+{
+	json_t *arr = json_array(), *o = json_object();
+
+	jset(g, o, "containerID", json_integer(m->container_id));
+	jset(g, o, "hostID", json_integer(m->host_id));
+	jset(g, o, "size", json_integer(m->length));
+	jpush(g, arr, o);
+	return arr;
+}
+
+/* runc 1.1 wants the mappings also when it joins a user namespace by path
+ * (it checks them against the namespace's); check_pod made sure there is
+ * exactly one of each. */
+static void userns_mappings(struct gen *g, const Runtime__V1__UserNamespace *u, json_t *lx)
+{
+	jset(g, lx, "uidMappings", idmap_json(g, u->uids[0]));
+	jset(g, lx, "gidMappings", idmap_json(g, u->gids[0]));
+}
+
+static int check_userns(struct gen *g, const char *field, const Runtime__V1__NamespaceOption *o)
+{
+	if (spec_userns_check(field, o, g->host->user_namespaces, g->err) < 0) {
+		err_prefix(g->err, "%s", g->what);
+		return -1;
+	}
+	return 0;
+}
+
+/* A container is in its pod's user namespace: the kubelet repeats the
+ * pod's userns_options for each container, and anything else would ask
+ * for a namespace the pod does not have. */
+static int check_container_userns(struct gen *g, const char *field,
+				  const Runtime__V1__NamespaceOption *o)
+{
+	const Runtime__V1__LinuxSandboxSecurityContext *sc = pod_sc(g->pod);
+	const Runtime__V1__NamespaceOption *po = sc ? sc->namespace_options : NULL;
+	const Runtime__V1__UserNamespace *mine = o ? o->userns_options : NULL;
+	const Runtime__V1__UserNamespace *pods = po ? po->userns_options : NULL;
+
+	if (check_userns(g, field, o) < 0)
+		return -1;
+	if (userns_host(mine) && userns_host(pods))
+		return 0;
+	if (userns_host(mine) != userns_host(pods) || mine->mode != pods->mode ||
+	    !idmap_equal(mine->n_uids, mine->uids, pods->n_uids, pods->uids) ||
+	    !idmap_equal(mine->n_gids, mine->gids, pods->n_gids, pods->gids))
+		return invalid(g, "%s.userns_options differ from the sandbox's", field);
+	return 0;
 }
 
 static int check_pod(struct gen *g, const struct spec_pod *pod)
@@ -726,9 +902,17 @@ static int container_namespaces(struct gen *g, const Runtime__V1__LinuxContainer
 
 	if (o &&
 	    (ns_match(g, "linux.security_context.namespace_options.network", o->network, net) < 0 ||
-	     ns_match(g, "linux.security_context.namespace_options.ipc", o->ipc, ipc) < 0 ||
-	     check_userns(g, F, o) < 0))
+	     ns_match(g, "linux.security_context.namespace_options.ipc", o->ipc, ipc) < 0))
 		return -1;
+	if (check_container_userns(g, F, o) < 0)
+		return -1;
+	/* The pod's user namespace first: its pause owns the pod's other
+	 * namespaces, and runc 1.1 joins the user namespace before them. */
+	if (pod_userns(g->pod)) {
+		if (pause_ns_path(g, "user", path, sizeof(path)) < 0)
+			return -1;
+		ns_add(g, ns, "user", path);
+	}
 	if (pid == RUNTIME__V1__NAMESPACE_MODE__POD) {
 		if (pod_ns(g->pod, 'p') == RUNTIME__V1__NAMESPACE_MODE__NODE)
 			pid = RUNTIME__V1__NAMESPACE_MODE__NODE;
@@ -960,6 +1144,8 @@ json_t *spec_container(const struct spec_host *host, const struct spec_pod *pod,
 	jset(&g, lx, "namespaces", ns);
 	if (container_namespaces(&g, sc, c->target_pid, privileged, ns) < 0)
 		return NULL;
+	if (pod_userns(pod))
+		userns_mappings(&g, pod_userns(pod), lx);
 	if (!privileged &&
 	    (masked_paths(&g, sc, lx) < 0 ||
 	     seccomp_json(&g, "linux.security_context.seccomp", sc ? sc->seccomp : NULL,
@@ -1017,6 +1203,12 @@ static int sandbox_namespaces(struct gen *g, json_t *lx)
 	const char *netns = g->pod->netns_path;
 
 	jset(g, lx, "namespaces", ns);
+	/* Which process makes the pod's user namespace, and how its network
+	 * namespace comes to be owned by it (netd makes the netns before the
+	 * pause starts), is not settled: docs/PRIVSEP.md, "Known gaps". */
+	if (pod_userns(g->pod))
+		return fail(g, CRISP_E_UNIMPLEMENTED,
+			    "a pause in a user namespace of the pod's own is not implemented");
 	if (pod_ns(g->pod, 'p') != RUNTIME__V1__NAMESPACE_MODE__NODE)
 		ns_add(g, ns, "pid", NULL);
 	if (!host_net) {

@@ -68,6 +68,10 @@ struct spec_host {
 	const char *node_hostname;    /* HOSTNAME for host-network pods; NULL: unset */
 	uint64_t rlimit_nofile;       /* containers' RLIMIT_NOFILE (soft = hard); 0: inherit */
 	const char *arch;             /* "x86_64", "aarch64"; NULL: this build's */
+	/* Pods may run in a user namespace of their own (mode POD). runtimed
+	 * leaves it false: the pod's netns would be the host user namespace's
+	 * (docs/PRIVSEP.md, "Known gaps"), so such pods are refused. */
+	bool user_namespaces;
 	const struct spec_ops *ops;
 	void *ops_ctx;
 };
@@ -132,6 +136,17 @@ char *spec_cgroups_path(const struct spec_host *host, const char *parent, const 
 /* A signal name or number as an image's StopSignal gives it ("SIGTERM",
  * "TERM", "15", "SIGRTMIN+3"); -1 when unknown. */
 int spec_signal_parse(const char *s);
+
+/* Checks a pod's or container's NamespaceOption.userns_options as the
+ * kubelet sends them (KEP-127): none or mode NODE (the host's user
+ * namespace, no mappings) pass; mode POD needs exactly one uid and one gid
+ * mapping, each with container id 0 mapped, a length above 0, no id past
+ * 4294967294 and not the host's 0, and none of the host's network, pid or
+ * ipc namespaces; it then passes only when supported (spec_host's
+ * user_namespaces), else is refused UNIMPLEMENTED. CONTAINER, TARGET and
+ * unknown modes are INVALID. field names the message's place in errors. */
+int spec_userns_check(const char *field, const Runtime__V1__NamespaceOption *o, bool supported,
+		      struct crisp_error *err);
 
 /* runtimed/seccomp_default.c: the built-in RuntimeDefault profile as an OCI
  * linux.seccomp object for a process whose bounding set is `caps` (bit n =

@@ -17,9 +17,11 @@ they are made:
     executable instead;
   - networking uses a CNI bridge of the test's own (its own name, subnet and
     host-local dir) and ports on this machine only.
-Skipped: AppArmor (not enabled on this host: critest skips too), user
-namespaces and SupplementalGroupsPolicy when crisp does not advertise them
-(critest's own skip conditions)."""
+Skipped: AppArmor (not enabled on this host: critest skips too), the user
+namespace mode POD test and SupplementalGroupsPolicy when crisp does not
+advertise them (critest's own skip conditions); the other five user
+namespace tests check refusals and the host's namespace, which hold either
+way, so they run."""
 
 import os
 import random
@@ -753,22 +755,109 @@ def userns_supported(env, cri):
     return any(h.name == "" and h.features.user_namespaces for h in st.runtime_handlers)
 
 
-USERNS_ITS = ["runtime should support NamespaceMode_POD",
-              "runtime should support NamespaceMode_NODE",
-              "runtime should fail if more than one mapping provided",
-              "runtime should fail if container ID 0 is not mapped",
-              "runtime should fail with NamespaceMode_CONTAINER",
-              "runtime should fail with NamespaceMode_TARGET"]
+# critest's defaultMapping: container 0 at host 1000, 100000 ids
+USERNS_DEFAULT_MAPPING = [(0, 1000, 100000)]
 
 
-@pytest.mark.parametrize("it", USERNS_ITS)
-def test_userns(env, cri, it):
-    """security_context_linux.go: UserNamespaces (all six Its): critest skips
-    them unless the default runtime handler advertises user namespaces."""
+def userns_options(cri, mode, uids=(), gids=()):
+    u = cri.UserNamespace(mode=mode)
+    for cid, hid, n in uids:
+        u.uids.add(container_id=cid, host_id=hid, length=n)
+    for cid, hid, n in gids:
+        u.gids.add(container_id=cid, host_id=hid, length=n)
+    return u
+
+
+def userns_pod_cfg(env, cri, u):
+    """critest's createNamespacePodSandbox: only userns_options set (so
+    network, pid and ipc are POD), an empty DNS config, a log directory."""
+    cfg = pod_cfg(cri, "user-namespaces-pod", log_dir=env.cri.log_dir(), dns={})
+    cfg.linux.security_context.namespace_options.userns_options.CopyFrom(u)
+    return cfg
+
+
+def run_userns_container(env, cri, pod, cfg_pod):
+    """critest's runUserNamespaceContainer: `cat /proc/self/uid_map` with the
+    pod's namespace options, run to its exit; its log text."""
+    c = ctr_cfg(cri, "user-namespaces-container", env.img.busybox, ["cat", "/proc/self/uid_map"],
+                log_path=True)
+    sc_of(c).namespace_options.CopyFrom(cfg_pod.linux.security_context.namespace_options)
+    start_exited(env, pod, c)
+    return log_text(cfg_pod, c.log_path, "stdout")
+
+
+def run_userns_pod_with_error(env, cri, u):
+    """critest's runUserNamespacePodWithError: RunPodSandbox must fail. Here
+    also: with INVALID_ARGUMENT, and no sandbox left behind."""
+    cfg = pod_cfg(cri, "user-namespaces-pod")
+    cfg.linux.security_context.namespace_options.userns_options.CopyFrom(u)
+    e = rpc_error(env.c.call, "RunPodSandbox", cri.RunPodSandboxRequest(config=cfg), timeout=60)
+    listed = env.c.call("ListPodSandbox", cri.ListPodSandboxRequest()).items
+    assert not [p for p in listed if p.metadata.name == cfg.metadata.name], listed
+    assert e.code() == grpc.StatusCode.INVALID_ARGUMENT, (e.code(), e.details())
+    return e.details()
+
+
+def test_userns_runtime_should_support_NamespaceMode_POD(env, cri):
+    """security_context_linux.go: UserNamespaces "runtime should support
+    NamespaceMode_POD"; critest skips it unless the handler advertises
+    user_namespaces (and the host supports idmapped mounts)."""
     if not userns_supported(env, cri):
         pytest.skip("crisp's default handler does not advertise user_namespaces: "
-                    "critest skips \"%s\"" % it)
-    pytest.fail("crisp advertises user namespaces: mirror \"%s\" here" % it)
+                    "critest skips \"runtime should support NamespaceMode_POD\"")
+    u = userns_options(cri, POD, USERNS_DEFAULT_MAPPING, USERNS_DEFAULT_MAPPING)
+    cfg_pod = userns_pod_cfg(env, cri, u)
+    pod = run_pod(env, cfg_pod)
+    out = run_userns_container(env, cri, pod, cfg_pod)
+    assert re.search(r"\s+0\s+1000\s+100000\n", out), out
+
+
+def test_userns_runtime_should_support_NamespaceMode_NODE(env, cri):
+    """security_context_linux.go: UserNamespaces "runtime should support
+    NamespaceMode_NODE": the container's uid_map is the host's, line by line.
+    critest skips it without user_namespaces advertised; it holds either
+    way, so it runs here."""
+    cfg_pod = userns_pod_cfg(env, cri, userns_options(cri, NODE))
+    pod = run_pod(env, cfg_pod)
+    out = run_userns_container(env, cri, pod, cfg_pod)
+    with open("/proc/self/uid_map") as f:
+        host = f.read()
+    lines = [line.split() for line in host.splitlines() if line.strip()]
+    assert lines, host
+    for m in lines:
+        assert len(m) == 3, "unexpected host mapping line: %r" % m
+        assert re.search(r"\s+%s\s+%s\s+%s" % tuple(m), out), (m, out)
+
+
+def test_userns_runtime_should_fail_if_more_than_one_mapping_provided(env, cri):
+    """security_context_linux.go: UserNamespaces "runtime should fail if more
+    than one mapping provided" (runs whether or not crisp advertises user
+    namespaces: the refusal comes first)."""
+    wrong = [(0, 1000, 100000), (0, 2000, 100000)]
+    msg = run_userns_pod_with_error(env, cri, userns_options(cri, POD, wrong, wrong))
+    assert "mode POD needs exactly one uid mapping, got 2" in msg, msg
+
+
+def test_userns_runtime_should_fail_if_container_ID_0_is_not_mapped(env, cri):
+    """security_context_linux.go: UserNamespaces "runtime should fail if
+    container ID 0 is not mapped"."""
+    m = [(1, 1000, 100000)]
+    msg = run_userns_pod_with_error(env, cri, userns_options(cri, POD, m, m))
+    assert "container uid 0 is not mapped" in msg, msg
+
+
+def test_userns_runtime_should_fail_with_NamespaceMode_CONTAINER(env, cri):
+    """security_context_linux.go: UserNamespaces "runtime should fail with
+    NamespaceMode_CONTAINER"."""
+    msg = run_userns_pod_with_error(env, cri, userns_options(cri, CONTAINER))
+    assert "mode CONTAINER is not supported for a user namespace" in msg, msg
+
+
+def test_userns_runtime_should_fail_with_NamespaceMode_TARGET(env, cri):
+    """security_context_linux.go: UserNamespaces "runtime should fail with
+    NamespaceMode_TARGET"."""
+    msg = run_userns_pod_with_error(env, cri, userns_options(cri, 3))  # TARGET
+    assert "mode TARGET is not supported for a user namespace" in msg, msg
 
 
 # --- AppArmor ------------------------------------------------------------------------------

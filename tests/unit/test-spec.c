@@ -886,6 +886,26 @@ static void case_pid_modes(void)
 	golden_container("container-pid-pod", &f);
 }
 
+/* hostUsers: false as the kubelet sends it (65536 ids at a multiple of
+ * 65536), were runtimed to allow it: the container joins the pause's user
+ * namespace by path, with the mappings runc 1.1 wants alongside. */
+static void case_userns(void)
+{
+	struct fixture f;
+	Runtime__V1__IDMapping m = RUNTIME__V1__IDMAPPING__INIT, *ms[] = { &m };
+	Runtime__V1__UserNamespace u = RUNTIME__V1__USER_NAMESPACE__INIT;
+
+	m.host_id = 65536 * 7;
+	m.length = 65536;
+	u.mode = RUNTIME__V1__NAMESPACE_MODE__POD;
+	u.uids = u.gids = ms;
+	u.n_uids = u.n_gids = 1;
+	fixture_init(&f);
+	f.host.user_namespaces = true;
+	f.pod_ns.userns_options = f.ns.userns_options = &u;
+	golden_container("container-userns-pod", &f);
+}
+
 static void case_sandbox(void)
 {
 	struct fixture f;
@@ -1220,9 +1240,6 @@ static void errors_other(void)
 	Runtime__V1__Device dev = RUNTIME__V1__DEVICE__INIT;
 	Runtime__V1__Device *devs[] = { &dev };
 	Runtime__V1__SecurityProfile sp = RUNTIME__V1__SECURITY_PROFILE__INIT;
-	Runtime__V1__UserNamespace userns = RUNTIME__V1__USER_NAMESPACE__INIT;
-	Runtime__V1__IDMapping map = RUNTIME__V1__IDMAPPING__INIT;
-	Runtime__V1__IDMapping *maps[] = { &map };
 
 	fixture_init(&f);
 	f.sc.privileged = true;
@@ -1293,13 +1310,6 @@ static void errors_other(void)
 	f.pod.pause_pid = 0;
 	expect_error(&f, false, CRISP_E_PRECONDITION, "pause process is not running",
 		     "joining a pod whose pause is gone");
-	fixture_init(&f);
-	userns.mode = RUNTIME__V1__NAMESPACE_MODE__POD;
-	userns.uids = maps;
-	userns.n_uids = 1;
-	f.pod_ns.userns_options = &userns;
-	expect_error(&f, true, CRISP_E_UNIMPLEMENTED, "user namespaces are not supported",
-		     "a pod user namespace");
 
 	fixture_init(&f);
 	dev.host_path = "/dev/nvidia0";
@@ -1494,6 +1504,202 @@ static void test_seccomp_default(void)
 	json_decref(arm);
 }
 
+static bool has_userns(json_t *spec)
+{
+	json_t *ns = json_object_get(json_object_get(spec, "linux"), "namespaces"), *v;
+	size_t i;
+
+	json_array_foreach(ns, i, v) if (streq(json_string_value(json_object_get(v, "type")) ?: "",
+					       "user")) return true;
+	return json_object_get(json_object_get(spec, "linux"), "uidMappings") != NULL;
+}
+
+/* The checks critest's UserNamespaces tests and containerd make, then the
+ * refusal of a well-formed mode POD while crisp cannot run it; the same
+ * function guards RunPodSandbox's reservation in runtimed/pod.c. */
+static void errors_userns(void)
+{
+	static const char F[] = "linux.security_context.namespace_options";
+	struct fixture f;
+	Runtime__V1__UserNamespace pod_u = RUNTIME__V1__USER_NAMESPACE__INIT;
+	Runtime__V1__UserNamespace ctr_u = RUNTIME__V1__USER_NAMESPACE__INIT;
+	Runtime__V1__IDMapping m0 = RUNTIME__V1__IDMAPPING__INIT;
+	Runtime__V1__IDMapping m1 = RUNTIME__V1__IDMAPPING__INIT;
+	Runtime__V1__IDMapping g0 = RUNTIME__V1__IDMAPPING__INIT;
+	Runtime__V1__IDMapping *one[] = { &m0 }, *two[] = { &m0, &m1 }, *gids[] = { &g0 };
+	Runtime__V1__NamespaceOption o = RUNTIME__V1__NAMESPACE_OPTION__INIT;
+	struct crisp_error err = { 0 };
+	json_t *spec;
+
+	/* critest's mapping: container 0 at host 1000, 100000 ids */
+#define RESET_MAPS()                                                                     \
+	do {                                                                             \
+		m0 = (Runtime__V1__IDMapping)RUNTIME__V1__IDMAPPING__INIT;               \
+		m0.host_id = 1000, m0.container_id = 0, m0.length = 100000;              \
+		m1 = m0, m1.host_id = 2000;                                              \
+		g0 = m0;                                                                 \
+		pod_u = (Runtime__V1__UserNamespace)RUNTIME__V1__USER_NAMESPACE__INIT;   \
+		pod_u.mode = RUNTIME__V1__NAMESPACE_MODE__POD;                           \
+		pod_u.uids = one, pod_u.n_uids = 1, pod_u.gids = gids, pod_u.n_gids = 1; \
+		fixture_init(&f);                                                        \
+		f.pod_ns.userns_options = &pod_u;                                        \
+	} while (0)
+
+	RESET_MAPS();
+	expect_error(&f, true, CRISP_E_UNIMPLEMENTED,
+		     "sandbox config: sandbox linux.security_context.namespace_options."
+		     "userns_options: user namespaces are not supported yet",
+		     "a well-formed mode POD (not runnable yet)");
+	RESET_MAPS();
+	pod_u.uids = two, pod_u.n_uids = 2;
+	expect_error(&f, true, CRISP_E_INVALID, "mode POD needs exactly one uid mapping, got 2",
+		     "two uid mappings (critest)");
+	RESET_MAPS();
+	pod_u.n_gids = 0;
+	expect_error(&f, true, CRISP_E_INVALID, "mode POD needs exactly one gid mapping, got 0",
+		     "no gid mapping");
+	RESET_MAPS();
+	pod_u.n_uids = 0, pod_u.n_gids = 0;
+	expect_error(&f, true, CRISP_E_INVALID, "mode POD needs exactly one uid mapping, got 0",
+		     "mode POD without mappings (an empty userns_options)");
+	RESET_MAPS();
+	m0.container_id = 1;
+	expect_error(&f, true, CRISP_E_INVALID,
+		     "uids[0]: container uid 0 is not mapped (the range starts at 1)",
+		     "container id 0 not mapped (critest)");
+	RESET_MAPS();
+	g0.container_id = 5;
+	expect_error(&f, true, CRISP_E_INVALID, "gids[0]: container gid 0 is not mapped",
+		     "container gid 0 not mapped");
+	RESET_MAPS();
+	m0.length = 0;
+	expect_error(&f, true, CRISP_E_INVALID, "uids[0]: length 0 maps no id", "length 0");
+	RESET_MAPS();
+	m0.host_id = 4294967295u - 9, m0.length = 10;
+	expect_error(&f, true, CRISP_E_INVALID, "passes the last id 4294967294",
+		     "a host range up to (uid_t)-1");
+	RESET_MAPS();
+	m0.host_id = 4294967295u - 10, m0.length = 10;
+	expect_error(&f, true, CRISP_E_UNIMPLEMENTED, "not supported yet",
+		     "a host range ending at 4294967294 is well-formed");
+	RESET_MAPS();
+	g0.length = 4294967295u;
+	expect_error(&f, true, CRISP_E_INVALID, "passes the last id",
+		     "a gid length that overflows 32 bits");
+	RESET_MAPS();
+	m0.host_id = 0;
+	expect_error(&f, true, CRISP_E_INVALID,
+		     "uids[0]: host range 0-99999 holds the host's root user 0",
+		     "a range holding the host's root");
+	RESET_MAPS();
+	one[0] = NULL;
+	expect_error(&f, true, CRISP_E_INVALID, "uids[0] is empty", "a NULL mapping");
+	one[0] = &m0;
+	RESET_MAPS();
+	pod_u.mode = RUNTIME__V1__NAMESPACE_MODE__CONTAINER;
+	pod_u.n_uids = pod_u.n_gids = 0;
+	expect_error(&f, true, CRISP_E_INVALID,
+		     "mode CONTAINER is not supported for a user namespace",
+		     "mode CONTAINER (critest)");
+	pod_u.mode = RUNTIME__V1__NAMESPACE_MODE__TARGET;
+	expect_error(&f, true, CRISP_E_INVALID, "mode TARGET is not supported for a user namespace",
+		     "mode TARGET (critest)");
+	pod_u.mode = 7;
+	expect_error(&f, true, CRISP_E_INVALID, "mode 7 is not a namespace mode",
+		     "an unknown mode");
+	RESET_MAPS();
+	pod_u.mode = RUNTIME__V1__NAMESPACE_MODE__NODE;
+	expect_error(&f, true, CRISP_E_INVALID, "takes no mappings, got 1 uid and 1 gid mappings",
+		     "mode NODE with mappings");
+
+	RESET_MAPS();
+	f.pod_ns.network = RUNTIME__V1__NAMESPACE_MODE__NODE;
+	expect_error(&f, true, CRISP_E_INVALID, "cannot go with the host's network namespace",
+		     "mode POD with the host's network");
+	RESET_MAPS();
+	f.pod_ns.pid = RUNTIME__V1__NAMESPACE_MODE__NODE;
+	expect_error(&f, true, CRISP_E_INVALID, "cannot go with the host's pid namespace",
+		     "mode POD with the host's pid namespace");
+
+	/* Supported (never yet in runtimed): the container joins the pause's
+	 * user namespace; the pause's own is not written yet. */
+	RESET_MAPS();
+	f.host.user_namespaces = true;
+	expect_error(&f, true, CRISP_E_UNIMPLEMENTED,
+		     "a pause in a user namespace of the pod's own is not implemented",
+		     "the sandbox spec of a user-namespaced pod");
+	ctr_u = pod_u;
+	f.ns.userns_options = &ctr_u;
+	ctr_u.mode = RUNTIME__V1__NAMESPACE_MODE__NODE;
+	ctr_u.n_uids = ctr_u.n_gids = 0;
+	expect_error(&f, false, CRISP_E_INVALID,
+		     "linux.security_context.namespace_options.userns_options differ from the "
+		     "sandbox's",
+		     "a container of a POD pod asking for the host's");
+	f.ns.userns_options = NULL;
+	expect_error(&f, false, CRISP_E_INVALID, "userns_options differ from the sandbox's",
+		     "a container of a POD pod without userns_options");
+	ctr_u = pod_u;
+	f.ns.userns_options = &ctr_u;
+	m1 = m0, m1.length = 65536;
+	ctr_u.uids = (Runtime__V1__IDMapping *[]){ &m1 };
+	expect_error(&f, false, CRISP_E_INVALID, "userns_options differ from the sandbox's",
+		     "a container with another uid range");
+	ctr_u = pod_u;
+	f.pod.pause_pid = 0;
+	expect_error(&f, false, CRISP_E_PRECONDITION, "no user namespace to join",
+		     "a user-namespaced pod whose pause is gone");
+
+	/* mode NODE without mappings is the host's namespace: a spec without
+	 * a user namespace, for the pod and for a container repeating it */
+	RESET_MAPS();
+	pod_u.mode = RUNTIME__V1__NAMESPACE_MODE__NODE;
+	pod_u.n_uids = pod_u.n_gids = 0;
+	spec = spec_sandbox(&f.host, &f.pod, "/pause-root", &err);
+	ok(spec && !has_userns(spec), "mode NODE: a sandbox spec without a user namespace (%s)",
+	   err.msg);
+	json_decref(spec);
+	ctr_u = pod_u;
+	f.ns.userns_options = &ctr_u;
+	spec = spec_container(&f.host, &f.pod, &f.c, &err);
+	ok(spec && !has_userns(spec), "mode NODE: a container repeating it, no user namespace (%s)",
+	   err.msg);
+	json_decref(spec);
+	f.ns.userns_options = NULL;
+	spec = spec_container(&f.host, &f.pod, &f.c, &err);
+	ok(spec != NULL, "mode NODE pod, container without userns_options: a spec (%s)", err.msg);
+	json_decref(spec);
+
+	/* a container may not ask for another user namespace than its pod's */
+	fixture_init(&f);
+	ctr_u = (Runtime__V1__UserNamespace)RUNTIME__V1__USER_NAMESPACE__INIT;
+	ctr_u.mode = RUNTIME__V1__NAMESPACE_MODE__CONTAINER;
+	f.ns.userns_options = &ctr_u;
+	expect_error(&f, false, CRISP_E_INVALID,
+		     "container config: linux.security_context.namespace_options.userns_options: "
+		     "mode CONTAINER is not supported",
+		     "a container asking for mode CONTAINER");
+	RESET_MAPS();
+	f.pod_ns.userns_options = NULL;
+	f.ns.userns_options = &pod_u;
+	expect_error(&f, false, CRISP_E_UNIMPLEMENTED, "not supported yet",
+		     "a container asking for mode POD");
+
+	/* the function itself, as pod.c calls it at reservation */
+	RESET_MAPS();
+	o.userns_options = &pod_u;
+	memset(&err, 0, sizeof(err));
+	is_int(spec_userns_check(F, &o, false, &err), -1, "spec_userns_check refuses mode POD");
+	is_int(err.code, CRISP_E_UNIMPLEMENTED, "  UNIMPLEMENTED");
+	like(err.msg, "linux.security_context.namespace_options.userns_options: user namespaces",
+	     "  message names the field");
+	memset(&err, 0, sizeof(err));
+	is_int(spec_userns_check(F, NULL, false, &err), 0, "no namespace options pass");
+	o.userns_options = NULL;
+	is_int(spec_userns_check(F, &o, false, &err), 0, "no userns_options pass");
+#undef RESET_MAPS
+}
+
 int main(void)
 {
 	case_minimal();
@@ -1513,6 +1719,7 @@ int main(void)
 	case_cgroup_v2();
 	case_host_namespaces();
 	case_pid_modes();
+	case_userns();
 	case_sandbox();
 
 	errors_user();
@@ -1521,6 +1728,7 @@ int main(void)
 	errors_seccomp();
 	errors_strings();
 	errors_other();
+	errors_userns();
 
 	test_cgroups_path();
 	test_signals();
