@@ -62,31 +62,7 @@ static int string_of(const char *text, const char *key, char *out, size_t max)
 	return 0;
 }
 
-/* the object that follows "prevResult": */
-static void print_prev(void)
-{
-	char *p = strstr(in, "\"prevResult\":"), *q;
-	int depth = 0, str = 0;
-
-	if (!p)
-		return;
-	p = strchr(p + 13, '{');
-	for (q = p; q && *q; q++) {
-		if (str) {
-			if (*q == '\\')
-				q++;
-			else if (*q == '"')
-				str = 0;
-		} else if (*q == '"')
-			str = 1;
-		else if (*q == '{')
-			depth++;
-		else if (*q == '}' && --depth == 0) {
-			fwrite(p, 1, (size_t)(q - p + 1), stdout);
-			return;
-		}
-	}
-}
+@PRINT_PREV@
 
 int main(void)
 {
@@ -129,7 +105,7 @@ int main(void)
 	}
 	return 0;
 }
-"""
+""".replace("@PRINT_PREV@", test_network.PRINT_PREV_C)
 
 PLUGIN = "crisp-test-record-check"
 

@@ -33,17 +33,9 @@ CNI_BIN = "/usr/lib/cni"
 NSENTER = "/usr/bin/nsenter"
 PY = "/usr/bin/python3"
 
-# Test plugins. They read their stdin (the network config) first, as a
-# plugin must, and act on CNI_COMMAND; DEL and CHECK succeed.
-PLUGINS_C = r"""
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <unistd.h>
-
-static char in[1 << 20];
-
-/* print the object that follows "prevResult": in the config */
+# C: print the object that follows "prevResult": in the config held in in[]
+# (the test plugins here and in test_netd_records.py pass it on as their result)
+PRINT_PREV_C = r"""
 static void print_prev(void)
 {
 	char *p = strstr(in, "\"prevResult\":"), *q;
@@ -68,6 +60,19 @@ static void print_prev(void)
 		}
 	}
 }
+"""
+
+# Test plugins. They read their stdin (the network config) first, as a
+# plugin must, and act on CNI_COMMAND; DEL and CHECK succeed.
+PLUGINS_C = r"""
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static char in[1 << 20];
+
+@PRINT_PREV@
 
 int main(int argc, char **argv)
 {
@@ -98,7 +103,7 @@ int main(int argc, char **argv)
 	}
 	return 0;
 }
-"""
+""".replace("@PRINT_PREV@", PRINT_PREV_C)
 
 _subnets = itertools.count(random.randrange(0, 200))
 
