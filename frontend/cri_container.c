@@ -85,10 +85,12 @@ static void on_create_rollback(ProtobufCMessage *reply, struct ipc_msg *msg,
 {
 	struct create_ctx *ctx = arg;
 
-	if (err && err->code != CRISP_E_NOT_FOUND)
+	if (err && err->code != CRISP_E_NOT_FOUND) {
 		log_warn("CreateContainer %s rollback: removing the snapshot: %s "
 			 "(the reconciler retries)",
 			 ctx->id, err->msg);
+		reconcile_soon();
+	}
 	cri_fail(ctx->rpc, &ctx->err);
 	create_end(ctx);
 }
@@ -187,8 +189,12 @@ void cri_create_container(struct rpc *rpc)
 	inflight_add(ctx->id);
 	prep.container_id = ctx->id;
 	prep.image = cfg->image->image;
+	/* No timeout: a copy snapshot takes as long as the image is big, and a
+	 * prepare this side gave up on would still finish in imaged and leave
+	 * a snapshot nobody knows of until the next reconcile pass. crispd
+	 * restarts an imaged that stops answering its pings, which fails this. */
 	helper_call(HELPER_IMAGED, IPC_IMAGED_SNAPSHOT_PREPARE, &prep.base,
-		    &crisp_ipc__snapshot_mount__descriptor, 0, on_snapshot, ctx);
+		    &crisp_ipc__snapshot_mount__descriptor, HELPER_NO_TIMEOUT, on_snapshot, ctx);
 }
 
 /* ---- StartContainer, StopContainer, ReopenContainerLog -------------------------- */

@@ -107,10 +107,12 @@ static void run_rollback_net_done(ProtobufCMessage *reply, struct ipc_msg *msg,
 {
 	struct run_ctx *ctx = arg;
 
-	if (err && err->code != CRISP_E_NOT_FOUND)
+	if (err && err->code != CRISP_E_NOT_FOUND) {
 		log_warn("RunPodSandbox %s rollback: removing the pod network: %s "
 			 "(the reconciler retries)",
 			 ctx->id, err->msg);
+		reconcile_soon();
+	}
 	run_rollback_record(ctx);
 }
 
@@ -176,8 +178,11 @@ static void run_start(struct run_ctx *ctx)
 	start.sandbox_id = ctx->id;
 	start.netns_path = (char *)"";
 	ctx->start_attempted = true;
+	/* No timeout here: runtimed bounds the start itself (the pause's or
+	 * the monitor's sync), and a START this side gave up on would go on
+	 * in runtimed and leave a READY pod that RunPodSandbox said failed. */
 	helper_call(HELPER_RUNTIMED, IPC_RUNTIMED_SANDBOX_START, &start.base,
-		    &crisp_ipc__sandbox_info__descriptor, 0, on_run_started, ctx);
+		    &crisp_ipc__sandbox_info__descriptor, HELPER_NO_TIMEOUT, on_run_started, ctx);
 }
 
 /* One of ADD and START answered; once both have, reply or roll back. A
@@ -245,8 +250,10 @@ static void on_run_netns(ProtobufCMessage *reply, struct ipc_msg *msg,
 	start.sandbox_id = ctx->id;
 	start.netns_path = ctx->netns_path;
 	ctx->start_attempted = true;
+	/* No timeout: as in run_start. */
 	helper_call(HELPER_RUNTIMED, IPC_RUNTIMED_SANDBOX_START, &start.base,
-		    &crisp_ipc__sandbox_info__descriptor, 0, on_run_started_in_netns, ctx);
+		    &crisp_ipc__sandbox_info__descriptor, HELPER_NO_TIMEOUT,
+		    on_run_started_in_netns, ctx);
 }
 
 static void on_run_created(ProtobufCMessage *reply, struct ipc_msg *msg,
@@ -426,9 +433,15 @@ static void remove_finish(struct remove_ctx *ctx)
 	remove_end(ctx);
 }
 
+/* A step that failed after runtimed's record went: a retried
+ * RemovePodSandbox finds no sandbox and succeeds, so the reconciler, which
+ * removes netns and snapshots nobody owns, is what finishes it. */
 static void remove_note(struct remove_ctx *ctx, const char *step, const struct crisp_error *err)
 {
-	if (!err || err->code == CRISP_E_NOT_FOUND || ctx->err.code != CRISP_E_OK)
+	if (!err || err->code == CRISP_E_NOT_FOUND)
+		return;
+	reconcile_soon();
+	if (ctx->err.code != CRISP_E_OK)
 		return;
 	ctx->err = *err;
 	err_prefix(&ctx->err, "%s", step);

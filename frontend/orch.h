@@ -121,6 +121,9 @@ Runtime__V1__ContainerStatus **container_statuses_build(struct pool *p,
 /* The frontend's periodic and event-driven clean-up (frontend/reconcile.c):
  * called whenever a helper's channel comes up. */
 void reconcile_helper_ready(enum helper_id h);
+/* A CRI call's undo step failed: a pass a few seconds from now cleans up
+ * what it left. */
+void reconcile_soon(void);
 void reconcile_init(struct event_base *base);
 
 /* GetContainerEvents' poll of runtimed (frontend/events.c). */

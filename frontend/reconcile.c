@@ -3,7 +3,10 @@
  * so is a sandbox left reserved by a RunPodSandbox that did not finish
  * (its frontend died, or its rollback could not reach runtimed). It runs
  * whenever a helper's channel comes up (start-up, and every helper
- * restart) once all three are up.
+ * restart) once all three are up, a few seconds after a CRI call's undo
+ * step failed (reconcile_soon), and every PERIOD_MS: an undo that failed,
+ * or a removal that a helper finished after the frontend gave up on it,
+ * must not wait for the next restart.
  *
  * Order matters, because the lists are not taken at one instant: netd's and
  * imaged's lists first, runtimed's after. RunPodSandbox reserves the sandbox
@@ -21,14 +24,15 @@
 #include "common/log.h"
 #include "frontend/orch.h"
 
-#define SETTLE_MS 1000 /* helpers often come up together: one pass for all */
-#define RERUN_MS 5000  /* after a pass that could not decide */
+#define SETTLE_MS 1000  /* helpers often come up together: one pass for all */
+#define RERUN_MS 5000   /* after a pass that could not decide */
+#define PERIOD_MS 60000 /* at the latest */
 /* After a pass that failed to list: a helper that cannot answer (or dies
  * answering) is not asked again at each of its restarts. */
 #define FAILED_PAUSE_MS 30000
 /* A reserved sandbox whose removal keeps failing is retried after
- * RERUN_MS, then twice as long each time, up to this. */
-#define UNRESERVE_BACKOFF_MAX_MS 300000
+ * RERUN_MS, then twice as long each time, up to the period. */
+#define UNRESERVE_BACKOFF_MAX_MS PERIOD_MS
 
 enum {
 	R_NETWORKS,
@@ -39,6 +43,7 @@ enum {
 
 static struct {
 	struct event *timer;
+	uint64_t due; /* now_ms() at which timer fires, while pending */
 	bool running, again;
 	uint64_t generation;
 	uint64_t quiet_until;        /* now_ms() before which no pass starts */
@@ -46,18 +51,27 @@ static struct {
 	unsigned unreserve_failures; /* in a row, for the backoff */
 } rc;
 
+/* A pass in ms (not before quiet_until); one already due sooner stays. */
 static void schedule(unsigned ms)
 {
 	uint64_t now = now_ms();
 	struct timeval tv;
 
+	if (!rc.timer)
+		return;
 	if (rc.quiet_until > now + ms)
 		ms = (unsigned)(rc.quiet_until - now);
+	if (evtimer_pending(rc.timer, NULL) && rc.due <= now + ms)
+		return;
 	tv.tv_sec = ms / 1000;
 	tv.tv_usec = (ms % 1000) * 1000;
+	rc.due = now + ms;
+	evtimer_add(rc.timer, &tv);
+}
 
-	if (rc.timer)
-		evtimer_add(rc.timer, &tv);
+void reconcile_soon(void)
+{
+	schedule(RERUN_MS);
 }
 
 static bool all_ready(void)
@@ -264,6 +278,7 @@ static void pass_start(evutil_socket_t fd, short what, void *arg)
 	CrispIpc__Empty empty = CRISP_IPC__EMPTY__INIT;
 	struct fetch *f;
 
+	schedule(PERIOD_MS);
 	if (!all_ready())
 		return;
 	if (rc.running) {
