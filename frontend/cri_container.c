@@ -175,6 +175,12 @@ void cri_create_container(struct rpc *rpc)
 	if (strlen(cfg->image->image) > IMAGE_NAME_MAX)
 		return cri_failf(rpc, CRISP_E_INVALID, "config.image.image is longer than %d bytes",
 				 IMAGE_NAME_MAX);
+	/* One image store serves every handler: a known one changes nothing. */
+	if (cfg->image->runtime_handler && *cfg->image->runtime_handler &&
+	    !runtime_handler_known(cfg->image->runtime_handler))
+		return cri_failf(rpc, CRISP_E_INVALID,
+				 "config.image.runtime_handler '%.80s' is not a runtime handler",
+				 cfg->image->runtime_handler);
 	if (!req->sandbox_config)
 		return cri_failf(rpc, CRISP_E_INVALID, "sandbox_config is required");
 	size = protobuf_c_message_get_packed_size(&cfg->base) +

@@ -8,6 +8,7 @@
 
 #include "ipc/cri-api.pb-c.h"
 #include "frontend/cri_methods.h"
+#include "frontend/frontend.h"
 #include "frontend/helpers.h"
 
 /* Longest image reference or id the frontend forwards, and longest
@@ -23,15 +24,43 @@ static const char *image_of(const Runtime__V1__ImageSpec *spec)
 	return spec && spec->image ? spec->image : "";
 }
 
-/* A request naming an image: present and of sane length. */
-static int check_image(const char *image, bool required, struct crisp_error *err)
+/* Whether name is one of this node's runtime handlers: the default one,
+ * called by its runtime's base name ("runc", as runtimed names it), or a
+ * [runtime_handler] section. Read from the configuration runtimed reads
+ * too, so the answer does not wait for (or fail with) runtimed; a section
+ * runtimed ignored (its program missing) still counts, which only means
+ * that an image is accepted for a handler pods cannot use yet. */
+bool runtime_handler_known(const char *name)
 {
+	const struct crisp_config *cfg = frontend_config();
+	const char *slash = strrchr(cfg->default_runtime, '/');
+
+	if (streq(name, slash ? slash + 1 : cfg->default_runtime))
+		return true;
+	for (size_t i = 0; i < cfg->n_runtime_handlers; i++)
+		if (streq(name, cfg->runtime_handlers[i].name))
+			return true;
+	return false;
+}
+
+/* A request's ImageSpec: the image present (if required) and of sane
+ * length, and its runtime_handler, if any, one of ours. All handlers share
+ * one image store, so a known handler changes nothing; an unknown one is
+ * refused, as the CRI asks. */
+static int check_spec(const Runtime__V1__ImageSpec *spec, bool required, struct crisp_error *err)
+{
+	const char *image = image_of(spec);
+	const char *handler = spec && spec->runtime_handler ? spec->runtime_handler : "";
+
 	if (required && !*image)
 		return err_set(err, CRISP_E_INVALID,
 			       "image is required (ImageSpec.image is empty)");
 	if (strlen(image) > IMAGE_NAME_MAX)
 		return err_set(err, CRISP_E_INVALID, "image name is longer than %d bytes",
 			       IMAGE_NAME_MAX);
+	if (*handler && !runtime_handler_known(handler))
+		return err_set(err, CRISP_E_INVALID,
+			       "image.runtime_handler '%.80s' is not a runtime handler", handler);
 	return 0;
 }
 
@@ -93,7 +122,7 @@ void cri_list_images(struct rpc *rpc)
 	struct crisp_error err;
 
 	list.filter = (char *)(req->filter ? image_of(req->filter->image) : "");
-	if (check_image(list.filter, false, &err) < 0)
+	if (check_spec(req->filter ? req->filter->image : NULL, false, &err) < 0)
 		return cri_fail(rpc, &err);
 	helper_call(HELPER_IMAGED, IPC_IMAGED_IMAGE_LIST, &list.base,
 		    &crisp_ipc__image_list_reply__descriptor, 0, on_list, rpc);
@@ -142,7 +171,7 @@ void cri_image_status(struct rpc *rpc)
 
 	st.image = (char *)image_of(req->image);
 	st.verbose = req->verbose;
-	if (check_image(st.image, true, &err) < 0)
+	if (check_spec(req->image, true, &err) < 0)
 		return cri_fail(rpc, &err);
 	helper_call(HELPER_IMAGED, IPC_IMAGED_IMAGE_STATUS, &st.base,
 		    &crisp_ipc__image_status_reply__descriptor, 0, on_status, rpc);
@@ -177,8 +206,10 @@ void cri_pull_image(struct rpc *rpc)
 	Runtime__V1__AuthConfig *a = req->auth;
 	struct crisp_error err;
 
+	/* sandbox_config is not read: with one store and one snapshotter for
+	 * every handler there is nothing in it a pull could use. */
 	pull.image = (char *)image_of(req->image);
-	if (check_image(pull.image, true, &err) < 0)
+	if (check_spec(req->image, true, &err) < 0)
 		return cri_fail(rpc, &err);
 	if (a && (strlen(a->username) > AUTH_FIELD_MAX || strlen(a->password) > AUTH_FIELD_MAX ||
 		  strlen(a->auth) > AUTH_FIELD_MAX || strlen(a->server_address) > AUTH_FIELD_MAX ||
@@ -230,7 +261,7 @@ void cri_remove_image(struct rpc *rpc)
 	struct crisp_error err;
 
 	rm.image = (char *)image_of(req->image);
-	if (check_image(rm.image, true, &err) < 0)
+	if (check_spec(req->image, true, &err) < 0)
 		return cri_fail(rpc, &err);
 	helper_call(HELPER_IMAGED, IPC_IMAGED_IMAGE_REMOVE, &rm.base, &crisp_ipc__empty__descriptor,
 		    0, on_remove, rpc);

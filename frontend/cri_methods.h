@@ -59,6 +59,9 @@ void cri_image_status(struct rpc *rpc);
 void cri_pull_image(struct rpc *rpc);
 void cri_remove_image(struct rpc *rpc);
 void cri_image_fs_info(struct rpc *rpc);
+/* Whether name is one of the configured runtime handlers (an ImageSpec's
+ * runtime_handler must be, when set). */
+bool runtime_handler_known(const char *name);
 
 /* Handlers (frontend/admin.c): crisp.v1.Admin, root only. */
 void admin_import_image(struct rpc *rpc);

@@ -21,6 +21,7 @@
 #include <openssl/evp.h>
 
 #include "common/log.h"
+#include "imaged/auth.h"
 #include "imaged/content.h"
 #include "imaged/image_config.h"
 #include "imaged/imaged.h"
@@ -673,6 +674,12 @@ void pull_start(const char *image, const CrispIpc__RegistryAuth *auth,
 		return child_reply_error(d, &err);
 	}
 	key = image_ref_string(&ref);
+	/* Credentials for another registry (a kubelet sends each pull secret
+	 * with the host it is for) are not sent: the pull goes anonymously,
+	 * and joins anonymous pulls, as containerd does. */
+	if (auth &&
+	    !auth_credentials_apply(auth->server_address, image_ref_registry_host(&ref), key))
+		auth = NULL;
 	auth_hash(auth, who);
 	LIST_FOREACH (p, &pulls, entry) {
 		/* Only a pull with the same credentials is joined: one that has

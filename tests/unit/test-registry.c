@@ -1029,6 +1029,59 @@ static void test_challenges(void)
 	ok(auth_challenge_parse(norealm, 1, &ch, &err) < 0, "bearer without realm refused");
 }
 
+/* Which registry a CRI AuthConfig's server_address lets its credentials go
+ * to (kubelet sends each pull secret with the host it was given for). */
+static void test_server_address(void)
+{
+	static const struct {
+		const char *server, *host;
+		bool match;
+	} cases[] = {
+		{ "", "registry.example.com", true },
+		{ NULL, "registry.example.com", true },
+		{ "registry.example.com", "registry.example.com", true },
+		{ "Registry.Example.COM", "registry.example.com", true },
+		{ "https://registry.example.com", "registry.example.com", true },
+		{ "HTTP://registry.example.com/", "registry.example.com", true },
+		{ "https://registry.example.com/v2/some/path", "registry.example.com", true },
+		{ "127.0.0.1:5000", "127.0.0.1:5000", true },
+		{ "http://127.0.0.1:5000/v1/", "127.0.0.1:5000", true },
+		{ "[::1]:5000", "[::1]:5000", true },
+		{ "https://index.docker.io/v1/", "registry-1.docker.io", true },
+		{ "docker.io", "registry-1.docker.io", true },
+		{ "registry-1.docker.io", "registry-1.docker.io", true },
+		{ "index.docker.io", "docker.io", true },
+		{ "other.example.com", "registry.example.com", false },
+		{ "registry.example.com.evil.org", "registry.example.com", false },
+		{ "registry.example", "registry.example.com", false },
+		{ "127.0.0.1:5001", "127.0.0.1:5000", false },
+		{ "127.0.0.1", "127.0.0.1:5000", false },
+		{ "localhost:5000", "127.0.0.1:5000", false },
+		{ "https://index.docker.io/v1/", "quay.io", false },
+		{ "quay.io", "registry-1.docker.io", false },
+		{ "https://evil.org/registry.example.com", "registry.example.com", false },
+		{ "alice@registry.example.com", "registry.example.com", false },
+		{ "https://", "registry.example.com", false },
+		{ "/registry.example.com", "registry.example.com", false },
+		{ "ftp://registry.example.com", "registry.example.com", false },
+		{ "registry.example.com", "", false },
+		{ "registry.example.com", NULL, false },
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++)
+		ok(auth_server_matches(cases[i].server, cases[i].host) == cases[i].match,
+		   "server_address '%s' %s credentials for '%s'",
+		   cases[i].server ? cases[i].server : "(null)",
+		   cases[i].match ? "gives" : "gives no", cases[i].host ? cases[i].host : "(null)");
+	ok(auth_credentials_apply("", "b.example", "b.example/x:y"), "no server_address: applies");
+	ok(!auth_credentials_apply("https://a.example/\nforged", "b.example", "b.example/x:y"),
+	   "credentials for another host do not apply");
+	like(log_text(),
+	     "pull of b.example/x:y: the credentials given are for 'https://a.example/?forged', "
+	     "not b.example: pulling without them",
+	     "the host they were for is logged, a control character replaced");
+}
+
 static void test_no_secrets_logged(void)
 {
 	const char *log = log_text();
@@ -1076,6 +1129,7 @@ int main(void)
 	test_mirrors_and_network();
 	test_proxy();
 	test_challenges();
+	test_server_address();
 	test_no_secrets_logged();
 
 	a->password = strdup("s3cret");
