@@ -476,6 +476,12 @@ Runtime__V1__ContainerStatus *container_status_build(struct pool *p,
 	/* Unset for a container recorded by a runtimed that did not keep it:
 	 * better no answer than a guess. */
 	st->user = c->user;
+	/* The signal StopContainer sends (containerd 2.1 and CRI-O report the
+	 * effective one too); a record from before runtimed kept it has only
+	 * the config's. */
+	st->stop_signal = c->stop_signal ? c->stop_signal
+			  : cfg          ? cfg->stop_signal
+					 : RUNTIME__V1__SIGNAL__SIGNAL_RUNTIME_DEFAULT;
 	/* The image as the request named it; the id of the one in use. */
 	spec->image = *c->image_ref       ? c->image_ref
 		      : cfg && cfg->image ? cfg->image->image

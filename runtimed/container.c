@@ -360,8 +360,12 @@ void on_container_create(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMe
 			ctr_free(c);
 			return reply_err(chan, msg, &err);
 		}
-	c->stop_signal = image && *image->stop_signal ? spec_signal_parse(image->stop_signal)
-						      : SIGTERM;
+	/* KEP-4960: the config's stop_signal, else the image's STOPSIGNAL,
+	 * else SIGTERM. A value outside the enum is refused by spec
+	 * generation (create_prepare), before anything is recorded. */
+	c->stop_signal = spec_stop_signal(r->config->stop_signal);
+	if (c->stop_signal <= 0 && image && *image->stop_signal)
+		c->stop_signal = spec_signal_parse(image->stop_signal);
 	if (c->stop_signal <= 0)
 		c->stop_signal = SIGTERM;
 	c->info = xcalloc(1, sizeof(*c->info));
@@ -369,6 +373,7 @@ void on_container_create(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMe
 	c->info->id = xstrdup(c->id);
 	c->info->sandbox_id = xstrdup(p->id);
 	c->info->created_at = now_ns();
+	c->info->stop_signal = spec_signal_enum(c->stop_signal);
 	c->info->config = msg_dup(&runtime__v1__container_config__descriptor, &r->config->base);
 	c->info->image_id = xstrdup(image && image->image_id ? image->image_id : "");
 	c->info->image_ref = xstrdup(r->image_ref ? r->image_ref : "");

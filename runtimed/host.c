@@ -181,6 +181,8 @@ void host_detect(struct crisp_config *cfg)
 	rt.host.cgroup_v2 = mode == CGROUP_V2;
 	rt.host.systemd_cgroup = cfg->cgroup_driver == CGROUP_DRIVER_SYSTEMD;
 	rt.host.apparmor = aa && aa[0] == 'Y';
+	/* What libselinux's is_selinux_enabled() looks at: selinuxfs mounted. */
+	rt.host.selinux = access("/sys/fs/selinux/enforce", F_OK) == 0;
 	rt.host.rro_mounts = uname(&u) == 0 && sscanf(u.release, "%d.%d", &major_, &minor_) == 2 &&
 			     (major_ > 5 || (major_ == 5 && minor_ >= 12));
 	rt.host.oom_score_adj_min = INT32_MIN;
@@ -204,11 +206,14 @@ void host_detect(struct crisp_config *cfg)
 	if (gethostname(node_hostname, sizeof(node_hostname) - 1) == 0)
 		rt.host.node_hostname = node_hostname;
 	rt.host.ops = &ops;
-	log_info("host: cgroup %s (%s driver), apparmor %s, rro mounts %s, swap accounting %s, "
-		 "containers' RLIMIT_NOFILE %llu, oom_score_adj min %s%d",
+	log_info("host: cgroup %s (%s driver), apparmor %s, selinux %s, rro mounts %s, "
+		 "swap accounting %s, containers' RLIMIT_NOFILE %llu, oom_score_adj min %s%d",
 		 cgroup_mode_name(mode), rt.host.systemd_cgroup ? "systemd" : "cgroupfs",
-		 rt.host.apparmor ? "yes" : "no", rt.host.rro_mounts ? "yes" : "no",
-		 rt.host.swap_accounting ? "yes" : "no", (unsigned long long)rt.host.rlimit_nofile,
+		 rt.host.apparmor ? "yes" : "no",
+		 rt.host.selinux ? "yes (SELinux labels are refused)"
+				 : "no (SELinux labels are ignored)",
+		 rt.host.rro_mounts ? "yes" : "no", rt.host.swap_accounting ? "yes" : "no",
+		 (unsigned long long)rt.host.rlimit_nofile,
 		 rt.host.oom_score_adj_min == INT32_MIN ? "none " : "",
 		 rt.host.oom_score_adj_min == INT32_MIN ? 0 : rt.host.oom_score_adj_min);
 }

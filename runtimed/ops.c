@@ -26,8 +26,6 @@
 
 #define EXEC_ARGS_MAX 4096
 #define EXEC_ARG_LEN_MAX 65536
-#define RESOURCES_STR_MAX 1024
-#define RESOURCES_UNIFIED_MAX 64
 
 static void reply_err(struct ipc_chan *chan, struct ipc_msg *msg, struct crisp_error *err)
 {
@@ -356,95 +354,19 @@ fail:
 
 /* --- UpdateContainerResources ------------------------------------------------------ */
 
-static bool cpuset_ok(const char *s)
-{
-	size_t n = strnlen(s, RESOURCES_STR_MAX + 1);
+/* What an update error names as its source, before "linux.resources.<field>". */
+#define UPDATE_WHAT "resources update"
 
-	return n <= RESOURCES_STR_MAX && strspn(s, "0123456789,-") == n;
-}
-
-static bool unified_ok(const char *k, const char *v)
-{
-	size_t kn = strnlen(k, 256), vn = strnlen(v, RESOURCES_STR_MAX + 1);
-
-	return kn > 0 && kn < 256 && vn <= RESOURCES_STR_MAX &&
-	       strspn(k, "abcdefghijklmnopqrstuvwxyz0123456789._") == kn && !strchr(k, '/') &&
-	       !strpbrk(v, "\n\r");
-}
-
-/* runc's LinuxResources JSON from CRI's LinuxContainerResources; a zero
- * means "not set" in CRI and is left out. */
-static json_t *resources_json(const Runtime__V1__LinuxContainerResources *r,
-			      struct crisp_error *err)
-{
-	json_t *o = json_object(), *cpu = json_object(), *mem = json_object();
-
-	if (r->cpu_period < 0 || r->cpu_quota < -1 || r->cpu_shares < 0 ||
-	    r->memory_limit_in_bytes < 0 || r->memory_swap_limit_in_bytes < -1 ||
-	    !cpuset_ok(r->cpuset_cpus) || !cpuset_ok(r->cpuset_mems) ||
-	    r->n_unified > RESOURCES_UNIFIED_MAX) {
-		err_set(err, CRISP_E_INVALID, "resources: a value is out of range");
-		goto fail;
-	}
-	if (r->cpu_shares)
-		json_object_set_new(cpu, "shares", json_integer(r->cpu_shares));
-	if (r->cpu_quota)
-		json_object_set_new(cpu, "quota", json_integer(r->cpu_quota));
-	if (r->cpu_period)
-		json_object_set_new(cpu, "period", json_integer(r->cpu_period));
-	if (*r->cpuset_cpus)
-		json_object_set_new(cpu, "cpus", json_string(r->cpuset_cpus));
-	if (*r->cpuset_mems)
-		json_object_set_new(cpu, "mems", json_string(r->cpuset_mems));
-	if (r->memory_limit_in_bytes)
-		json_object_set_new(mem, "limit", json_integer(r->memory_limit_in_bytes));
-	if (r->memory_swap_limit_in_bytes)
-		json_object_set_new(mem, "swap", json_integer(r->memory_swap_limit_in_bytes));
-	json_object_set_new(o, "cpu", cpu);
-	json_object_set_new(o, "memory", mem);
-	cpu = mem = NULL;
-	if (r->n_hugepage_limits) {
-		json_t *hp = json_array();
-		for (size_t i = 0; i < r->n_hugepage_limits; i++) {
-			const Runtime__V1__HugepageLimit *l = r->hugepage_limits[i];
-			size_t n = strnlen(l->page_size, 16);
-			if (n == 0 || n > 8 || strspn(l->page_size, "0123456789KMGB") != n) {
-				json_decref(hp);
-				err_set(err, CRISP_E_INVALID, "resources: bad hugepage size");
-				goto fail;
-			}
-			json_array_append_new(hp, json_pack("{s:s, s:I}", "pageSize", l->page_size,
-							    "limit", (json_int_t)l->limit));
-		}
-		json_object_set_new(o, "hugepageLimits", hp);
-	}
-	if (r->n_unified) {
-		json_t *u = json_object();
-		for (size_t i = 0; i < r->n_unified; i++) {
-			if (!unified_ok(r->unified[i]->key, r->unified[i]->value)) {
-				json_decref(u);
-				err_set(err, CRISP_E_INVALID, "resources: bad unified entry");
-				goto fail;
-			}
-			json_object_set_new(u, r->unified[i]->key,
-					    json_string(r->unified[i]->value));
-		}
-		json_object_set_new(o, "unified", u);
-	}
-	return o;
-fail:
-	json_decref(cpu);
-	json_decref(mem);
-	json_decref(o);
-	return NULL;
-}
+static unsigned update_seq;
 
 struct update_job {
 	struct child_deferred d;
 	char id[ID_LEN + 1];
 	char *path;
 	json_t *res;                               /* runc's form, for config.json */
-	Runtime__V1__LinuxContainerResources *cri; /* CRI's form, for the record */
+	Runtime__V1__LinuxContainerResources *cri; /* what was applied, for the record */
+	bool oom_set;                              /* the update changes oom_score_adj */
+	int oom_old;                               /* its value before, to put back */
 };
 
 static void update_job_free(struct update_job *j)
@@ -460,19 +382,23 @@ static void update_job_free(struct update_job *j)
 
 /* Fold runc's resources update into the bundle's config.json the way runc
  * applied it (and containerd updates its spec): what the update sets
- * replaces the old value, what it leaves out stays. */
-static int update_config_json(const char *id, json_t *res, struct crisp_error *err)
+ * replaces the old value, what it leaves out stays. oom_set: the update's
+ * oom_score_adj goes to process.oomScoreAdj, where runc reads it at start. */
+static int update_config_json(const char *id, json_t *res, bool oom_set, int oom,
+			      struct crisp_error *err)
 {
 	_cleanup_free_ char *path = bundle_path(id, "config.json");
 	json_error_t jerr;
 	json_t *spec = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
-	json_t *linux = json_object_get(spec, "linux"), *old, *key_res;
+	json_t *linux = json_object_get(spec, "linux"), *process = json_object_get(spec, "process");
+	json_t *old, *key_res;
 	const char *key;
 	int ret;
 
-	if (!json_is_object(linux)) {
+	if (!json_is_object(linux) || (oom_set && !json_is_object(process))) {
 		json_decref(spec);
-		return err_set(err, CRISP_E_INTERNAL, "%s: no linux section: %s", path, jerr.text);
+		return err_set(err, CRISP_E_INTERNAL, "%s: no linux or process section: %s", path,
+			       jerr.text);
 	}
 	old = json_object_get(linux, "resources");
 	if (!json_is_object(old)) {
@@ -487,6 +413,8 @@ static int update_config_json(const char *id, json_t *res, struct crisp_error *e
 		else
 			json_object_set(old, key, key_res);
 	}
+	if (oom_set)
+		json_object_set_new(process, "oomScoreAdj", json_integer(oom));
 	ret = write_spec(id, spec, err);
 	json_decref(spec);
 	return ret;
@@ -545,6 +473,91 @@ static int update_record(struct ctr *c, const Runtime__V1__LinuxContainerResourc
 	return state_ctr_save(c, err);
 }
 
+/* The update as applied, for the record: the request with the values spec
+ * generation chose in its place (the swap set to the memory limit, the
+ * oom_score_adj as clamped), so ContainerStatus reports what is in force.
+ * An oom_score_adj of 0 is proto3's "not set", as for every other field:
+ * it is left alone (oom_set false). */
+static Runtime__V1__LinuxContainerResources *update_applied(
+	const Runtime__V1__LinuxContainerResources *req, const json_t *res, int oom,
+	bool *ret_oom_set)
+{
+	Runtime__V1__LinuxContainerResources *a = msg_dup(
+		&runtime__v1__linux_container_resources__descriptor, &req->base);
+	json_t *swap = json_object_get(json_object_get(res, "memory"), "swap");
+
+	if (json_is_integer(swap))
+		a->memory_swap_limit_in_bytes = json_integer_value(swap);
+	*ret_oom_set = req->oom_score_adj != 0;
+	a->oom_score_adj = *ret_oom_set ? oom : 0;
+	return a;
+}
+
+/* runc sets oom_score_adj on the container's init once, at its start, and
+ * `runc update` has no such resource: runtimed writes the update's value
+ * there itself (one small write, fine on the loop). /proc/<pid> is opened
+ * before the pid's start time is checked, so a pid reused after the
+ * container exited is never written to: the directory fd stays with the
+ * process it was opened for. ret_old gets the value it replaced. Returns
+ * 1, having changed nothing, when the kernel refuses the value (below the
+ * one the process started with: lowering it needs CAP_SYS_RESOURCE, which
+ * runtimed has not). */
+static int oom_score_adj_write(const struct ctr *c, int adj, int *ret_old, struct crisp_error *err)
+{
+	_cleanup_close_ int dir = -1, fd = -1;
+	char path[32], buf[16];
+	ssize_t n, w;
+	int len, old;
+
+	snprintf(path, sizeof(path), "/proc/%d", (int)c->info->pid);
+	dir = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dir < 0 || c->info->pid <= 0 || !proc_alive(c->info->pid, c->pid_start))
+		return err_set(err, CRISP_E_PRECONDITION, "container %s: its process has exited",
+			       c->id);
+	fd = openat(dir, "oom_score_adj", O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return err_set_errno(err, CRISP_E_INTERNAL, errno, "opening %s/oom_score_adj",
+				     path);
+	n = pread(fd, buf, sizeof(buf) - 1, 0);
+	if (n <= 0)
+		return err_set_errno(err, CRISP_E_INTERNAL, n < 0 ? errno : EIO,
+				     "reading %s/oom_score_adj", path);
+	buf[n] = '\0';
+	if (sscanf(buf, "%d", &old) != 1)
+		return err_set(err, CRISP_E_INTERNAL, "%s/oom_score_adj: '%s' is not a number",
+			       path, buf);
+	len = snprintf(buf, sizeof(buf), "%d\n", adj);
+	w = pwrite(fd, buf, (size_t)len, 0);
+	if (w != len) {
+		if (w >= 0)
+			errno = EIO; /* procfs takes the number whole or not at all */
+		if (errno == EACCES)
+			return 1;
+		return err_set_errno(err, CRISP_E_INTERNAL, errno, "writing %s/oom_score_adj",
+				     path);
+	}
+	*ret_old = old;
+	return 0;
+}
+
+/* runc refused the update: none of it is in force then, the oom score
+ * included (the old value is at or above the one the process started
+ * with, so it can always go back). */
+static void oom_score_adj_restore(const struct ctr *c, struct update_job *j)
+{
+	struct crisp_error err = { 0 };
+	int ignored;
+
+	if (j->oom_set) {
+		int r = oom_score_adj_write(c, j->oom_old, &ignored, &err);
+
+		if (r != 0)
+			log_warn("container %s: oom_score_adj %d not put back: %s", c->id,
+				 j->oom_old, r > 0 ? "the kernel refused it" : err.msg);
+	}
+	j->oom_set = false;
+}
+
 static void update_done(int status, const char *errout, void *arg)
 {
 	struct update_job *j = arg;
@@ -554,10 +567,13 @@ static void update_done(int status, const char *errout, void *arg)
 
 	if (status != 0) {
 		err_set(&err, CRISP_E_INTERNAL, "runc update: %s", *errout ? errout : "failed");
+		if (c)
+			oom_score_adj_restore(c, j);
 	} else if (!c) {
 		err_set(&err, CRISP_E_NOT_FOUND, "container %s was removed during the update",
 			j->id);
-	} else if (update_config_json(c->id, j->res, &err) < 0 ||
+	} else if (update_config_json(c->id, j->res, j->oom_set, (int)j->cri->oom_score_adj, &err) <
+			   0 ||
 		   update_record(c, j->cri, &err) < 0) {
 		/* The cgroup has the new values; what is stored may not:
 		 * the caller sees an error and retries (an update is
@@ -575,17 +591,21 @@ static void update_done(int status, const char *errout, void *arg)
  * it at start): the update goes into its bundle's config.json, which that
  * run applies, and into its record. No runtime is involved. */
 static void update_created(struct ipc_chan *chan, struct ipc_msg *msg, struct ctr *c,
-			   const Runtime__V1__LinuxContainerResources *up, json_t *res)
+			   struct update_job *j)
 {
 	CrispIpc__Empty empty = CRISP_IPC__EMPTY__INIT;
 	struct crisp_error err = { 0 };
 
-	if (update_config_json(c->id, res, &err) < 0 || update_record(c, up, &err) < 0)
+	if (update_config_json(c->id, j->res, j->oom_set, (int)j->cri->oom_score_adj, &err) < 0 ||
+	    update_record(c, j->cri, &err) < 0)
 		reply_err(chan, msg, &err);
 	else
 		ipc_reply(chan, msg, &empty.base, NULL, 0);
 }
 
+/* The update is checked and built by spec generation's own resources code
+ * (spec_resources), so it is refused where a create would be and applied
+ * with the same defaults. */
 void on_container_update(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessage *req,
 			 void *arg)
 {
@@ -598,6 +618,7 @@ void on_container_update(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMe
 	_cleanup_free_ char *text = NULL;
 	struct update_job *j;
 	json_t *res;
+	int oom = 0;
 
 	if (!created && !(c = running_ctr(chan, msg, r->container_id, &h)))
 		return;
@@ -611,32 +632,53 @@ void on_container_update(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMe
 		err_set(&err, CRISP_E_INVALID, "no resources to update");
 		return reply_err(chan, msg, &err);
 	}
-	res = resources_json(r->resources, &err);
+	res = spec_resources(&rt.host, UPDATE_WHAT, r->resources, &oom, &err);
 	if (!res)
 		return reply_err(chan, msg, &err);
-	text = json_dumps(res, JSON_COMPACT);
-	if (created) {
-		if (!text) {
-			err_set(&err, CRISP_E_INVALID, "resources: a value is not valid UTF-8");
-			reply_err(chan, msg, &err);
-		} else {
-			update_created(chan, msg, c, r->resources, res);
-		}
-		json_decref(res);
-		return;
-	}
 	j = xcalloc(1, sizeof(*j));
 	memcpy(j->id, c->id, ID_LEN + 1);
 	j->res = res;
-	j->cri = msg_dup(&runtime__v1__linux_container_resources__descriptor, &r->resources->base);
-	j->path = bundle_path(c->id, "resources.json");
+	j->cri = update_applied(r->resources, res, oom, &j->oom_set);
+	if (created) {
+		update_created(chan, msg, c, j);
+		update_job_free(j);
+		return;
+	}
+	{
+		/* One file per update: two updates of one container may overlap. */
+		char name[32];
+
+		snprintf(name, sizeof(name), "resources%u.json", ++update_seq);
+		j->path = bundle_path(c->id, name);
+	}
 	child_defer(msg, &j->d);
+	text = json_dumps(res, JSON_COMPACT);
 	if (!text) {
-		err_set(&err, CRISP_E_INVALID, "resources: a value is not valid UTF-8");
+		err_set(&err, CRISP_E_INTERNAL, "resources: cannot encode the update as JSON");
 		goto fail;
 	}
 	if (write_file(j->path, text, strlen(text), 0600, &err) < 0)
 		goto fail;
+	/* Before runc, so a failed write leaves the cgroup untouched;
+	 * update_done puts it back if runc then fails. A value the kernel
+	 * refuses does not fail the rest of the update (the kubelet's
+	 * in-place resize sends one with every change): it is left out, and
+	 * the record keeps the value in force. */
+	if (j->oom_set) {
+		int written = oom_score_adj_write(c, oom, &j->oom_old, &err);
+
+		if (written < 0) {
+			j->oom_set = false;
+			goto fail;
+		}
+		if (written > 0) {
+			log_info("container %s: oom_score_adj %d not applied: below the value its "
+				 "process started with, which runtimed cannot lower",
+				 c->id, oom);
+			j->oom_set = false;
+			j->cri->oom_score_adj = 0; /* the record keeps its value */
+		}
+	}
 	{
 		const char *args[] = { "update", "--resources", j->path, c->id, NULL };
 		if (runc_run(h, args, update_done, j, &err) < 0)
@@ -644,6 +686,7 @@ void on_container_update(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMe
 	}
 	return;
 fail:
+	oom_score_adj_restore(c, j);
 	child_reply_error(&j->d, &err);
 	update_job_free(j);
 }

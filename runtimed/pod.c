@@ -146,6 +146,8 @@ static int config_check(const Runtime__V1__PodSandboxConfig *c, struct crisp_err
 			      c->linux->security_context->namespace_options,
 			      rt.host.user_namespaces, err) < 0)
 		return -1;
+	if (spec_sandbox_check(&rt.host, c, err) < 0)
+		return -1;
 	return dns_check(c->dns_config, err);
 }
 
@@ -1259,6 +1261,19 @@ void on_sandbox_list(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessag
 	ipc_reply(chan, msg, &reply.base, NULL, 0);
 }
 
+/* The same rules for the new overhead and resources as at RunPodSandbox,
+ * before anything is recorded. */
+static int update_check(const CrispIpc__SandboxUpdateRequest *r, struct crisp_error *err)
+{
+	Runtime__V1__LinuxPodSandboxConfig lx = RUNTIME__V1__LINUX_POD_SANDBOX_CONFIG__INIT;
+	Runtime__V1__PodSandboxConfig c = RUNTIME__V1__POD_SANDBOX_CONFIG__INIT;
+
+	lx.overhead = r->overhead;
+	lx.resources = r->resources;
+	c.linux = &lx;
+	return spec_sandbox_check(&rt.host, &c, err);
+}
+
 /* The kubelet resized the pod's cgroup itself (it owns cgroup_parent); what
  * is recorded follows, so the sandbox's config says what the pod has. */
 void on_sandbox_update(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessage *req, void *arg)
@@ -1276,6 +1291,8 @@ void on_sandbox_update(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMess
 		return (void)(err_set(&err, CRISP_E_NOT_FOUND, "pod sandbox %.12s not found",
 				      r->sandbox_id),
 			      ipc_reply_error(chan, msg, &err));
+	if (update_check(r, &err) < 0)
+		return (void)ipc_reply_error(chan, msg, &err);
 	cfg = p->info->config;
 	if (!cfg->linux) {
 		Runtime__V1__LinuxPodSandboxConfig empty_linux =

@@ -838,24 +838,59 @@ static int resources_unified(struct gen *g, const Runtime__V1__LinuxContainerRes
 	return 0;
 }
 
-/* linux.resources from LinuxContainerResources; process.oomScoreAdj with
- * them (containerd sets it whenever resources are given). */
-static int container_resources(struct gen *g, const Runtime__V1__LinuxContainerResources *r,
-			       json_t *res, json_t *process)
+/* The checks and the values of linux.resources, shared by create and
+ * UpdateContainerResources (spec_resources) so both accept and apply the
+ * same; ret_adj gets oom_score_adj as clamped for the host. */
+static int resources_checked(struct gen *g, const Runtime__V1__LinuxContainerResources *r,
+			     json_t *res, int *ret_adj)
 {
 	static const char F[] = "linux.resources";
 
-	if (!r)
-		return 0;
 	if (resources_cpu(g, r, F, res) < 0 || resources_memory(g, r, F, res) < 0 ||
 	    resources_hugepages(g, r, F, res) < 0 || resources_unified(g, r, F, res) < 0)
 		return -1;
 	if (!int_in(r->oom_score_adj, -1000, 1000))
 		return invalid(g, "%s.oom_score_adj %lld is not from -1000 to 1000", F,
 			       (long long)r->oom_score_adj);
-	jset(g, process, "oomScoreAdj",
-	     json_integer(oom_score_adj(g->host, (int)r->oom_score_adj)));
+	*ret_adj = oom_score_adj(g->host, (int)r->oom_score_adj);
 	return 0;
+}
+
+/* linux.resources from LinuxContainerResources; process.oomScoreAdj with
+ * them (containerd sets it whenever resources are given). */
+static int container_resources(struct gen *g, const Runtime__V1__LinuxContainerResources *r,
+			       json_t *res, json_t *process)
+{
+	int adj;
+
+	if (!r)
+		return 0;
+	if (resources_checked(g, r, res, &adj) < 0)
+		return -1;
+	jset(g, process, "oomScoreAdj", json_integer(adj));
+	return 0;
+}
+
+json_t *spec_resources(const struct spec_host *host, const char *what,
+		       const Runtime__V1__LinuxContainerResources *r, int *ret_oom_score_adj,
+		       struct crisp_error *err)
+{
+	struct gen g = { .host = host, .what = what, .err = err };
+	json_t *res = json_object();
+	int adj = 0;
+
+	if (!res) {
+		invalid(&g, "a value could not be encoded as JSON");
+		return NULL;
+	}
+	if (resources_checked(&g, r, res, &adj) < 0) {
+		json_decref(res);
+		return NULL;
+	}
+	res = finish(&g, res);
+	if (res && ret_oom_score_adj)
+		*ret_oom_score_adj = adj;
+	return res;
 }
 
 /* ---- namespaces --------------------------------------------------------- */
@@ -1093,6 +1128,33 @@ static bool pod_privileged(const struct spec_pod *pod)
 	return sc && sc->privileged;
 }
 
+/* What the spec does not carry but must not be silently dropped: CDI
+ * devices (crisp has no CDI: a pod that needs a GPU must fail, not start
+ * without it), SELinux labels, a stop signal outside the enum. */
+static int check_unsupported(struct gen *g, const Runtime__V1__ContainerConfig *cfg)
+{
+	static const char cdi_prefix[] = "cdi.k8s.io/";
+	const Runtime__V1__LinuxContainerConfig *lxc = cfg->linux;
+	const Runtime__V1__LinuxContainerSecurityContext *sc = lxc ? lxc->security_context : NULL;
+
+	if (cfg->n_cdi_devices)
+		return fail(g, CRISP_E_UNIMPLEMENTED, "CDI_devices: CDI devices are not supported");
+	for (size_t i = 0; i < cfg->n_annotations; i++) {
+		const char *k = cfg->annotations[i]->key;
+
+		if (k && strncmp(k, cdi_prefix, sizeof(cdi_prefix) - 1) == 0)
+			return fail(g, CRISP_E_UNIMPLEMENTED,
+				    "annotations[%zu] '%s': CDI devices are not supported", i,
+				    show(k).s);
+	}
+	if (sc &&
+	    selinux_check(g, "linux.security_context.selinux_options", sc->selinux_options) < 0)
+		return -1;
+	if (spec_stop_signal(cfg->stop_signal) < 0)
+		return invalid(g, "stop_signal %d is not a signal", (int)cfg->stop_signal);
+	return 0;
+}
+
 static int check_container(struct gen *g, const struct spec_container *c)
 {
 	if (!c || !c->config || !c->image)
@@ -1101,7 +1163,7 @@ static int check_container(struct gen *g, const struct spec_container *c)
 		return invalid(g, "container id '%s' is not valid", show(c->container_id).s);
 	if (check_abs_path(g, "rootfs", c->rootfs) < 0)
 		return -1;
-	return 0;
+	return check_unsupported(g, c->config);
 }
 
 json_t *spec_container(const struct spec_host *host, const struct spec_pod *pod,
@@ -1155,6 +1217,79 @@ json_t *spec_container(const struct spec_host *host, const struct spec_pod *pod,
 }
 
 /* ---- the sandbox spec --------------------------------------------------- */
+
+/* The kubelet sends network and ipc POD or NODE, and pid CONTAINER (the
+ * default: the pause's own pid namespace, which each container then gets
+ * one of its own beside), POD (shareProcessNamespace) or NODE. TARGET
+ * names a container, which a sandbox has none of yet. */
+static int sandbox_ns_mode(struct gen *g, const char *which, Runtime__V1__NamespaceMode m,
+			   bool container_ok)
+{
+	static const char F[] = "linux.security_context.namespace_options";
+
+	switch (m) {
+	case RUNTIME__V1__NAMESPACE_MODE__POD:
+	case RUNTIME__V1__NAMESPACE_MODE__NODE:
+		return 0;
+	case RUNTIME__V1__NAMESPACE_MODE__CONTAINER:
+		if (container_ok)
+			return 0;
+		return invalid(g, "%s.%s CONTAINER is not a mode for a sandbox (POD or NODE)", F,
+			       which);
+	case RUNTIME__V1__NAMESPACE_MODE__TARGET:
+		return invalid(g, "%s.%s TARGET is not a mode for a sandbox (%s)", F, which,
+			       container_ok ? "POD, CONTAINER or NODE" : "POD or NODE");
+	default:
+		return invalid(g, "%s.%s %d is not a namespace mode", F, which, (int)m);
+	}
+}
+
+static int sandbox_resources_check(struct gen *g, const char *field,
+				   const Runtime__V1__LinuxContainerResources *r)
+{
+	static const char F[] = "linux.resources";
+	json_auto_t *res = json_object(), *process = json_object();
+	char *at;
+
+	if (!r || container_resources(g, r, res, process) == 0)
+		return 0;
+	/* container_resources names the fields "linux.resources.*": name
+	 * the one that was checked instead. */
+	at = strstr(g->err->msg, F);
+	if (!streq(field, F) && at) {
+		_cleanup_free_ char *msg = xasprintf("%.*s%s%s", (int)(at - g->err->msg),
+						     g->err->msg, field, at + strlen(F));
+
+		err_set(g->err, g->err->code, "%s", msg);
+	}
+	return -1;
+}
+
+int spec_sandbox_check(const struct spec_host *host, const Runtime__V1__PodSandboxConfig *c,
+		       struct crisp_error *err)
+{
+	struct gen g = { host, NULL, "sandbox config", err, false };
+	const Runtime__V1__LinuxSandboxSecurityContext *sc;
+	const Runtime__V1__NamespaceOption *o;
+
+	if (!host || !c)
+		return invalid(&g, "no host or sandbox config");
+	if (!c->linux)
+		return 0;
+	sc = c->linux->security_context;
+	o = sc ? sc->namespace_options : NULL;
+	if (o && (sandbox_ns_mode(&g, "network", o->network, false) < 0 ||
+		  sandbox_ns_mode(&g, "pid", o->pid, true) < 0 ||
+		  sandbox_ns_mode(&g, "ipc", o->ipc, false) < 0))
+		return -1;
+	if (sc &&
+	    selinux_check(&g, "linux.security_context.selinux_options", sc->selinux_options) < 0)
+		return -1;
+	if (sandbox_resources_check(&g, "linux.resources", c->linux->resources) < 0 ||
+	    sandbox_resources_check(&g, "linux.overhead", c->linux->overhead) < 0)
+		return -1;
+	return 0;
+}
 
 static int sandbox_user(struct gen *g, const Runtime__V1__LinuxSandboxSecurityContext *sc,
 			json_t *process)
@@ -1321,7 +1456,8 @@ json_t *spec_sandbox(const struct spec_host *host, const struct spec_pod *pod, c
 		invalid(&g, "no host or pod description");
 		return NULL;
 	}
-	if (check_pod(&g, pod) < 0 || check_abs_path(&g, "rootfs", rootfs) < 0)
+	if (check_pod(&g, pod) < 0 || check_abs_path(&g, "rootfs", rootfs) < 0 ||
+	    spec_sandbox_check(host, pod->config, err) < 0)
 		return NULL;
 	sc = pod_sc(pod);
 	host_net = pod_ns(pod, 'n') == RUNTIME__V1__NAMESPACE_MODE__NODE;
@@ -1430,6 +1566,31 @@ int spec_signal_parse(const char *s)
 		return min ? RT_MIN + (int)n : RT_MAX - (int)n;
 	}
 	return -1;
+}
+
+int spec_stop_signal(Runtime__V1__Signal s)
+{
+	const ProtobufCEnumValue *v;
+
+	if (s == RUNTIME__V1__SIGNAL__SIGNAL_RUNTIME_DEFAULT)
+		return 0;
+	/* SIGRTMIN (35) to SIGRTMAX (65) are the real-time signals 34 to 64
+	 * in order; the others are named in the enum as "SIGNAL_SIG<NAME>". */
+	if (s >= RUNTIME__V1__SIGNAL__SIGNAL_SIGRTMIN && s <= RUNTIME__V1__SIGNAL__SIGNAL_SIGRTMAX)
+		return RT_MIN + (int)(s - RUNTIME__V1__SIGNAL__SIGNAL_SIGRTMIN);
+	v = protobuf_c_enum_descriptor_get_value(&runtime__v1__signal__descriptor, (int)s);
+	if (!v || strncmp(v->name, "SIGNAL_", 7) != 0)
+		return -1;
+	return spec_signal_parse(v->name + 7);
+}
+
+Runtime__V1__Signal spec_signal_enum(int sig)
+{
+	for (int s = RUNTIME__V1__SIGNAL__SIGNAL_SIGABRT; s <= RUNTIME__V1__SIGNAL__SIGNAL_SIGRTMAX;
+	     s++)
+		if (spec_stop_signal((Runtime__V1__Signal)s) == sig)
+			return (Runtime__V1__Signal)s;
+	return RUNTIME__V1__SIGNAL__SIGNAL_RUNTIME_DEFAULT;
 }
 
 void spec_devices_free(struct spec_device *devices, size_t n)

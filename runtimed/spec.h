@@ -58,6 +58,7 @@ struct spec_host {
 	bool cgroup_v2;           /* unified hierarchy only */
 	bool systemd_cgroup;      /* runtime.cgroup_driver = systemd */
 	bool apparmor;            /* AppArmor enabled in the kernel */
+	bool selinux;             /* SELinux enabled (selinuxfs has an enforce file) */
 	bool rro_mounts;          /* recursive read-only mounts (kernel >= 5.12) */
 	int oom_score_adj_min;    /* clamp (restrict_oom_score_adj); INT32_MIN: none */
 	uint64_t cap_bounding;    /* capabilities the host lets us grant */
@@ -120,6 +121,18 @@ struct spec_container {
 json_t *spec_container(const struct spec_host *host, const struct spec_pod *pod,
 		       const struct spec_container *c, struct crisp_error *err);
 
+/* A container's linux.resources for runc, checked and defaulted exactly as
+ * spec_container does at create: UpdateContainerResources builds runc's
+ * --resources from it so an update is accepted and applied as a create
+ * would be (swap defaults to the memory limit where swap is accounted, so
+ * a container does not swap unless asked). A zero field means "not set"
+ * and is left out. ret_oom_score_adj (may be NULL) gets oom_score_adj
+ * clamped by restrict_oom_score_adj as process.oomScoreAdj would hold it.
+ * Errors (CRISP_E_INVALID) read "<what>: linux.resources.<field> ...". */
+json_t *spec_resources(const struct spec_host *host, const char *what,
+		       const Runtime__V1__LinuxContainerResources *r, int *ret_oom_score_adj,
+		       struct crisp_error *err);
+
 /* The identities of process.user in a spec spec_container made (uid, gid,
  * additionalGids), as the CRI's ContainerStatus.user reports them: what
  * the container's first process starts with, read back from the spec as
@@ -147,6 +160,24 @@ int spec_signal_parse(const char *s);
  * unknown modes are INVALID. field names the message's place in errors. */
 int spec_userns_check(const char *field, const Runtime__V1__NamespaceOption *o, bool supported,
 		      struct crisp_error *err);
+
+/* Checks what of a sandbox config spec generation does not otherwise read
+ * at RunPodSandbox, so nothing is silently left out: namespace_options
+ * network and ipc POD or NODE, pid POD, CONTAINER (a pid namespace of the
+ * pause's own) or NODE, else CRISP_E_INVALID; selinux_options
+ * (CRISP_E_UNIMPLEMENTED where SELinux is enabled); linux.resources and
+ * linux.overhead under CreateContainer's rules for LinuxContainerResources
+ * (CRISP_E_INVALID). spec_sandbox checks it too. */
+int spec_sandbox_check(const struct spec_host *host, const Runtime__V1__PodSandboxConfig *c,
+		       struct crisp_error *err);
+
+/* The signal number of a CRI Signal (ContainerConfig.stop_signal): 0 for
+ * SIGNAL_RUNTIME_DEFAULT, -1 for a value outside the enum. */
+int spec_stop_signal(Runtime__V1__Signal s);
+
+/* The first CRI Signal whose number is sig (SIGCHLD is SIGNAL_SIGCHLD, not
+ * SIGCLD), or SIGNAL_RUNTIME_DEFAULT when the enum has none. */
+Runtime__V1__Signal spec_signal_enum(int sig);
 
 /* runtimed/seccomp_default.c: the built-in RuntimeDefault profile as an OCI
  * linux.seccomp object for a process whose bounding set is `caps` (bit n =

@@ -109,7 +109,8 @@ json_t *default_device_rules_json(struct gen *g, bool privileged);
 int container_devices(struct gen *g, const Runtime__V1__ContainerConfig *cfg, bool privileged,
 		      json_t *lx, json_t *resources);
 
-/* spec_security.c: capabilities, seccomp, AppArmor, masked paths, sysctls */
+/* spec_security.c: capabilities, seccomp, AppArmor, SELinux, masked paths,
+ * sysctls */
 json_t *caps_json(struct gen *g, uint64_t set, uint64_t ambient);
 int container_caps(struct gen *g, const Runtime__V1__LinuxContainerSecurityContext *sc,
 		   bool privileged, json_t *process, uint64_t *ret_bounding);
@@ -117,6 +118,7 @@ int seccomp_json(struct gen *g, const char *field, const Runtime__V1__SecurityPr
 		 const char *legacy, enum profile unset_default, uint64_t caps, json_t *lx);
 int apparmor_json(struct gen *g, const char *field, const Runtime__V1__SecurityProfile *sp,
 		  const char *legacy, bool privileged, json_t *process);
+int selinux_check(struct gen *g, const char *field, const Runtime__V1__SELinuxOption *o);
 int masked_paths(struct gen *g, const Runtime__V1__LinuxContainerSecurityContext *sc, json_t *lx);
 int sandbox_sysctls(struct gen *g, bool host_net, bool host_ipc, json_t *lx);
 

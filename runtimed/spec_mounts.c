@@ -157,8 +157,9 @@ static int mount_options(struct gen *g, const char *field, const Runtime__V1__Mo
 /* One CRI mount: a bind mount of host_path. propagation sets the rootfs's
  * propagation as containerd does (rshared wins over rslave); that the host
  * mount under host_path is itself shared or slave, which containerd checks
- * in mountinfo, is left to runc and the caller. selinux_relabel is ignored:
- * these hosts have no SELinux. */
+ * in mountinfo, is left to runc and the caller. selinux_relabel is refused
+ * where SELinux is enabled (crisp sets no labels) and ignored where it is
+ * not, as containerd and CRI-O do. */
 static int cri_mount(struct gen *g, size_t i, const Runtime__V1__Mount *m, struct mnts *binds,
 		     const char **propagation)
 {
@@ -180,6 +181,13 @@ static int cri_mount(struct gen *g, size_t i, const Runtime__V1__Mount *m, struc
 	if (m->image && m->image->image && *m->image->image)
 		return fail(g, CRISP_E_UNIMPLEMENTED, "%s.image: image volumes are not supported",
 			    f);
+	/* A path inside an image volume: without the volume it names nothing. */
+	if (m->image_sub_path && *m->image_sub_path)
+		return invalid(g, "%s.image_sub_path '%s' is set without an image", f,
+			       show(m->image_sub_path).s);
+	if (m->selinux_relabel && g->host->selinux)
+		return fail(g, CRISP_E_UNIMPLEMENTED,
+			    "%s.selinux_relabel: SELinux labels are not supported", f);
 	if (m->n_uidmappings || m->n_gidmappings)
 		return fail(g, CRISP_E_UNIMPLEMENTED, "%s: id-mapped mounts are not supported", f);
 	snprintf(ff, sizeof(ff), "%s.host_path", f);

@@ -482,6 +482,22 @@ int apparmor_json(struct gen *g, const char *field, const Runtime__V1__SecurityP
 	return 0;
 }
 
+/* SELinux options: crisp sets no labels. Where SELinux is enabled a
+ * request for one is refused, since the process would run in whatever
+ * domain it inherits instead of the one asked for; where it is disabled
+ * labels mean nothing and are ignored, as containerd (label.InitLabels)
+ * and CRI-O do. */
+int selinux_check(struct gen *g, const char *field, const Runtime__V1__SELinuxOption *o)
+{
+	if (!o || !g->host->selinux)
+		return 0;
+	if ((o->user && *o->user) || (o->role && *o->role) || (o->type && *o->type) ||
+	    (o->level && *o->level))
+		return fail(g, CRISP_E_UNIMPLEMENTED, "%s: SELinux labels are not supported",
+			    field);
+	return 0;
+}
+
 /* ---- masked paths, sysctls, annotations --------------------------------- */
 
 /* containerd's (and kubelet's) defaults. */

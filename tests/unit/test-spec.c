@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <seccomp.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1700,6 +1701,295 @@ static void errors_userns(void)
 #undef RESET_MAPS
 }
 
+/* Fields spec generation has nothing to put in the spec for: refused
+ * rather than dropped (or, for SELinux on a host without it, ignored). */
+static void errors_unapplied_fields(void)
+{
+	struct fixture f;
+	struct crisp_error err = { 0 };
+	Runtime__V1__Mount m = RUNTIME__V1__MOUNT__INIT;
+	Runtime__V1__Mount *mounts[] = { &m };
+	Runtime__V1__CDIDevice cdi = RUNTIME__V1__CDIDEVICE__INIT;
+	Runtime__V1__CDIDevice *cdis[] = { &cdi };
+	Runtime__V1__ContainerConfig__AnnotationsEntry ann =
+		RUNTIME__V1__CONTAINER_CONFIG__ANNOTATIONS_ENTRY__INIT;
+	Runtime__V1__ContainerConfig__AnnotationsEntry *anns[] = { &ann };
+	Runtime__V1__SELinuxOption se = RUNTIME__V1__SELINUX_OPTION__INIT;
+	Runtime__V1__LinuxContainerResources r = RUNTIME__V1__LINUX_CONTAINER_RESOURCES__INIT;
+	json_t *spec;
+
+	fixture_init(&f);
+	cdi.name = "nvidia.com/gpu=0";
+	f.config.cdi_devices = cdis;
+	f.config.n_cdi_devices = 1;
+	expect_error(&f, false, CRISP_E_UNIMPLEMENTED,
+		     "container config: CDI_devices: CDI devices are not supported",
+		     "a CDI device");
+	fixture_init(&f);
+	ann.key = "cdi.k8s.io/nvidia-device-plugin_abc";
+	ann.value = "nvidia.com/gpu=0";
+	f.config.annotations = anns;
+	f.config.n_annotations = 1;
+	expect_error(&f, false, CRISP_E_UNIMPLEMENTED,
+		     "annotations[0] 'cdi.k8s.io/nvidia-device-plugin_abc': CDI devices are not "
+		     "supported",
+		     "a CDI annotation");
+
+	fixture_init(&f);
+	f.config.mounts = mounts;
+	f.config.n_mounts = 1;
+	m.container_path = "/data";
+	m.host_path = "/srv/data";
+	m.image_sub_path = "sub/dir";
+	expect_error(&f, false, CRISP_E_INVALID,
+		     "container config: mounts[0].image_sub_path 'sub/dir' is set without an image",
+		     "image_sub_path without an image");
+
+	/* SELinux disabled (this host): labels and relabel are ignored. */
+	fixture_init(&f);
+	se.type = "spc_t";
+	se.level = "s0:c1,c2";
+	f.sc.selinux_options = &se;
+	f.pod_sc.selinux_options = &se;
+	m = (Runtime__V1__Mount)RUNTIME__V1__MOUNT__INIT;
+	m.container_path = "/data";
+	m.host_path = "/srv/data";
+	m.selinux_relabel = true;
+	f.config.mounts = mounts;
+	f.config.n_mounts = 1;
+	spec = spec_container(&f.host, &f.pod, &f.c, &err);
+	ok(spec != NULL, "SELinux disabled: container selinux_options and relabel ignored (%s)",
+	   err.msg);
+	json_decref(spec);
+	spec = spec_sandbox(&f.host, &f.pod, "/pause-root", &err);
+	ok(spec != NULL, "SELinux disabled: sandbox selinux_options ignored (%s)", err.msg);
+	json_decref(spec);
+	/* SELinux enabled: crisp cannot set the label asked for. */
+	f.host.selinux = true;
+	expect_error(&f, false, CRISP_E_UNIMPLEMENTED,
+		     "container config: linux.security_context.selinux_options: SELinux labels "
+		     "are not supported",
+		     "container selinux_options with SELinux enabled");
+	expect_error(&f, true, CRISP_E_UNIMPLEMENTED,
+		     "sandbox config: linux.security_context.selinux_options: SELinux labels are "
+		     "not supported",
+		     "sandbox selinux_options with SELinux enabled");
+	f.sc.selinux_options = NULL;
+	expect_error(&f, false, CRISP_E_UNIMPLEMENTED,
+		     "mounts[0].selinux_relabel: SELinux labels are not supported",
+		     "selinux_relabel with SELinux enabled");
+	f.config.n_mounts = 0;
+	f.pod_sc.selinux_options = NULL;
+	se = (Runtime__V1__SELinuxOption)RUNTIME__V1__SELINUX_OPTION__INIT;
+	f.sc.selinux_options = &se;
+	spec = spec_container(&f.host, &f.pod, &f.c, &err);
+	ok(spec != NULL, "SELinux enabled: empty selinux_options pass (%s)", err.msg);
+	json_decref(spec);
+
+	/* The sandbox's namespace modes. */
+	fixture_init(&f);
+	f.pod_ns.pid = (Runtime__V1__NamespaceMode)7;
+	expect_error(&f, true, CRISP_E_INVALID,
+		     "sandbox config: linux.security_context.namespace_options.pid 7 is not a "
+		     "namespace mode",
+		     "sandbox pid mode 7");
+	is_int(spec_sandbox_check(&f.host, &f.pod_config, &err), -1,
+	       "spec_sandbox_check refuses pid 7 too");
+	f.pod_ns.pid = RUNTIME__V1__NAMESPACE_MODE__TARGET;
+	expect_error(&f, true, CRISP_E_INVALID,
+		     "namespace_options.pid TARGET is not a mode for a sandbox",
+		     "sandbox pid TARGET");
+	f.pod_ns.pid = RUNTIME__V1__NAMESPACE_MODE__POD;
+	f.pod_ns.network = RUNTIME__V1__NAMESPACE_MODE__CONTAINER;
+	expect_error(&f, true, CRISP_E_INVALID,
+		     "namespace_options.network CONTAINER is not a mode for a sandbox",
+		     "sandbox network CONTAINER");
+	f.pod_ns.network = RUNTIME__V1__NAMESPACE_MODE__POD;
+	f.pod_ns.ipc = (Runtime__V1__NamespaceMode)-1;
+	expect_error(&f, true, CRISP_E_INVALID, "namespace_options.ipc -1 is not a namespace mode",
+		     "sandbox ipc -1");
+	f.pod_ns.ipc = RUNTIME__V1__NAMESPACE_MODE__TARGET;
+	expect_error(&f, true, CRISP_E_INVALID,
+		     "namespace_options.ipc TARGET is not a mode for a sandbox",
+		     "sandbox ipc TARGET");
+	/* What the kubelet sends passes. */
+	for (int pid = 0; pid <= 2; pid++) {
+		fixture_init(&f);
+		f.pod_ns.pid = (Runtime__V1__NamespaceMode)pid;
+		f.pod_ns.network = f.pod_ns.ipc = RUNTIME__V1__NAMESPACE_MODE__NODE;
+		is_int(spec_sandbox_check(&f.host, &f.pod_config, &err), 0,
+		       "sandbox pid mode %d with host network and ipc passes", pid);
+	}
+
+	/* The pod's resources and overhead, under CreateContainer's rules. */
+	fixture_init(&f);
+	r.memory_limit_in_bytes = -1;
+	f.pod_linux.overhead = &r;
+	expect_error(&f, true, CRISP_E_INVALID,
+		     "sandbox config: linux.overhead.memory_limit_in_bytes -1 is negative",
+		     "negative overhead memory");
+	fixture_init(&f);
+	r.memory_limit_in_bytes = 0;
+	r.cpu_shares = -2;
+	f.pod_linux.resources = &r;
+	expect_error(&f, true, CRISP_E_INVALID,
+		     "sandbox config: linux.resources.cpu_shares -2 is out of range",
+		     "negative pod cpu_shares");
+	r.cpu_shares = 1024;
+	r.cpu_quota = 50000;
+	r.cpu_period = 100000;
+	r.memory_limit_in_bytes = 1 << 30;
+	is_int(spec_sandbox_check(&f.host, &f.pod_config, &err), 0, "valid pod resources pass");
+
+	/* stop_signal outside the enum. */
+	fixture_init(&f);
+	f.config.stop_signal = (Runtime__V1__Signal)66;
+	expect_error(&f, false, CRISP_E_INVALID, "container config: stop_signal 66 is not a signal",
+		     "stop_signal 66");
+	f.config.stop_signal = RUNTIME__V1__SIGNAL__SIGNAL_SIGUSR1;
+	spec = spec_container(&f.host, &f.pod, &f.c, &err);
+	ok(spec != NULL, "stop_signal SIGUSR1 passes (%s)", err.msg);
+	json_decref(spec);
+}
+
+static void test_stop_signals(void)
+{
+	is_int(spec_stop_signal(RUNTIME__V1__SIGNAL__SIGNAL_RUNTIME_DEFAULT), 0, "RUNTIME_DEFAULT");
+	is_int(spec_stop_signal(RUNTIME__V1__SIGNAL__SIGNAL_SIGABRT), SIGABRT, "SIGABRT");
+	is_int(spec_stop_signal(RUNTIME__V1__SIGNAL__SIGNAL_SIGCLD), SIGCHLD, "SIGCLD");
+	is_int(spec_stop_signal(RUNTIME__V1__SIGNAL__SIGNAL_SIGTERM), SIGTERM, "SIGTERM");
+	is_int(spec_stop_signal(RUNTIME__V1__SIGNAL__SIGNAL_SIGUSR1), SIGUSR1, "SIGUSR1");
+	is_int(spec_stop_signal(RUNTIME__V1__SIGNAL__SIGNAL_SIGXFSZ), SIGXFSZ, "SIGXFSZ");
+	is_int(spec_stop_signal(RUNTIME__V1__SIGNAL__SIGNAL_SIGRTMIN), 34, "SIGRTMIN");
+	is_int(spec_stop_signal(RUNTIME__V1__SIGNAL__SIGNAL_SIGRTMINPLUS15), 49, "SIGRTMIN+15");
+	is_int(spec_stop_signal(RUNTIME__V1__SIGNAL__SIGNAL_SIGRTMAXMINUS14), 50, "SIGRTMAX-14");
+	is_int(spec_stop_signal(RUNTIME__V1__SIGNAL__SIGNAL_SIGRTMAX), 64, "SIGRTMAX");
+	is_int(spec_stop_signal((Runtime__V1__Signal)66), -1, "66 is outside the enum");
+	is_int(spec_stop_signal((Runtime__V1__Signal)-1), -1, "-1 is outside the enum");
+	is_int(spec_signal_enum(SIGUSR1), RUNTIME__V1__SIGNAL__SIGNAL_SIGUSR1, "enum of SIGUSR1");
+	is_int(spec_signal_enum(SIGCHLD), RUNTIME__V1__SIGNAL__SIGNAL_SIGCHLD,
+	       "enum of SIGCHLD is SIGCHLD, not SIGCLD");
+	is_int(spec_signal_enum(SIGTERM), RUNTIME__V1__SIGNAL__SIGNAL_SIGTERM, "enum of SIGTERM");
+	is_int(spec_signal_enum(64), RUNTIME__V1__SIGNAL__SIGNAL_SIGRTMAX, "enum of 64");
+	is_int(spec_signal_enum(32), RUNTIME__V1__SIGNAL__SIGNAL_RUNTIME_DEFAULT,
+	       "32 has no enum value");
+}
+
+/* ---- spec_resources: the update's resources, as create makes them ------- */
+
+static json_t *update_resources(const struct spec_host *host,
+				const Runtime__V1__LinuxContainerResources *r, int *adj,
+				struct crisp_error *err)
+{
+	err_clear(err);
+	return spec_resources(host, "resources update", r, adj, err);
+}
+
+static void test_spec_resources(void)
+{
+	struct spec_host host = { .swap_accounting = true, .oom_score_adj_min = INT32_MIN };
+	Runtime__V1__LinuxContainerResources r = RUNTIME__V1__LINUX_CONTAINER_RESOURCES__INIT;
+	Runtime__V1__HugepageLimit hp = RUNTIME__V1__HUGEPAGE_LIMIT__INIT;
+	Runtime__V1__HugepageLimit *hps[] = { &hp, &hp };
+	Runtime__V1__LinuxContainerResources__UnifiedEntry ue =
+		RUNTIME__V1__LINUX_CONTAINER_RESOURCES__UNIFIED_ENTRY__INIT;
+	Runtime__V1__LinuxContainerResources__UnifiedEntry *ues[] = { &ue };
+	struct crisp_error err = { 0 };
+	_cleanup_free_ char *text = NULL;
+	json_t *res;
+	int adj = 12345;
+
+	/* Nothing set: nothing to change, and oom_score_adj 0. */
+	res = update_resources(&host, &r, &adj, &err);
+	ok(res && json_object_size(res) == 0, "spec_resources: an empty update is {}");
+	is_int(adj, 0, "spec_resources: oom_score_adj 0 when not set");
+	json_decref(res);
+
+	/* A memory limit alone: swap follows it where swap is accounted. */
+	r.memory_limit_in_bytes = 33554432;
+	res = update_resources(&host, &r, NULL, &err);
+	text = res ? json_dumps(res, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+	is_str(text, "{\"memory\":{\"limit\":33554432,\"swap\":33554432}}",
+	       "spec_resources: swap defaults to the limit");
+	json_decref(res);
+	free(TAKE_PTR(text));
+	host.swap_accounting = false;
+	res = update_resources(&host, &r, NULL, &err);
+	text = res ? json_dumps(res, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+	is_str(text, "{\"memory\":{\"limit\":33554432}}",
+	       "spec_resources: no swap without swap accounting");
+	json_decref(res);
+	free(TAKE_PTR(text));
+	host.swap_accounting = true;
+	r.memory_swap_limit_in_bytes = -1;
+	res = update_resources(&host, &r, NULL, &err);
+	is_int(json_integer_value(json_object_get(json_object_get(res, "memory"), "swap")), -1,
+	       "spec_resources: swap -1 (unlimited) kept");
+	json_decref(res);
+	r.memory_swap_limit_in_bytes = 16777216;
+	ok(!update_resources(&host, &r, NULL, &err) && err.code == CRISP_E_INVALID,
+	   "spec_resources: swap below the limit refused");
+	is_str(err.msg,
+	       "resources update: linux.resources.memory_swap_limit_in_bytes 16777216 is below "
+	       "the memory limit",
+	       "spec_resources: the error names the update and the field");
+	r.memory_swap_limit_in_bytes = 0;
+	r.memory_limit_in_bytes = 0;
+
+	/* The create checks: the same messages, after the caller's prefix. */
+	r.cpu_shares = 1000000;
+	ok(!update_resources(&host, &r, NULL, &err), "spec_resources: cpu_shares 1000000 refused");
+	is_str(err.msg, "resources update: linux.resources.cpu_shares 1000000 is out of range",
+	       "spec_resources: cpu_shares message as at create");
+	r.cpu_shares = 2;
+	r.cpuset_cpus = "0-";
+	ok(!update_resources(&host, &r, NULL, &err) && strstr(err.msg, "is not a CPU list"),
+	   "spec_resources: a bad cpuset list refused");
+	r.cpuset_cpus = "0-1";
+	hp.page_size = "2MB";
+	hp.limit = 4194304;
+	r.hugepage_limits = hps;
+	r.n_hugepage_limits = 2;
+	ok(!update_resources(&host, &r, NULL, &err) && strstr(err.msg, "is given twice"),
+	   "spec_resources: a page size given twice refused");
+	r.n_hugepage_limits = 1;
+	hp.page_size = "2MiB";
+	ok(!update_resources(&host, &r, NULL, &err) && strstr(err.msg, "is not a page size"),
+	   "spec_resources: a bad page size refused");
+	hp.page_size = "2MB";
+	ue.key = "memory.high";
+	ue.value = "max";
+	r.unified = ues;
+	r.n_unified = 1;
+	ok(!update_resources(&host, &r, NULL, &err) && strstr(err.msg, "needs cgroup v2"),
+	   "spec_resources: unified refused on cgroup v1");
+	host.cgroup_v2 = true;
+	res = update_resources(&host, &r, NULL, &err);
+	text = res ? json_dumps(res, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+	is_str(text,
+	       "{\"cpu\":{\"cpus\":\"0-1\",\"shares\":2},\"hugepageLimits\":[{\"limit\":4194304,"
+	       "\"pageSize\":\"2MB\"}],\"unified\":{\"memory.high\":\"max\"}}",
+	       "spec_resources: cpu, hugepages and unified as at create");
+	json_decref(res);
+	free(TAKE_PTR(text));
+	ue.key = "../memory.max";
+	ok(!update_resources(&host, &r, NULL, &err) && strstr(err.msg, "not a cgroup v2 file"),
+	   "spec_resources: a unified key with a slash refused");
+	r.n_unified = 0;
+	r.n_hugepage_limits = 0;
+
+	/* oom_score_adj: range-checked, clamped as at create. */
+	r.oom_score_adj = 1001;
+	ok(!update_resources(&host, &r, &adj, &err) && strstr(err.msg, "not from -1000 to 1000"),
+	   "spec_resources: oom_score_adj 1001 refused");
+	r.oom_score_adj = -999;
+	host.oom_score_adj_min = -500;
+	res = update_resources(&host, &r, &adj, &err);
+	ok(res != NULL, "spec_resources: oom_score_adj -999 accepted");
+	is_int(adj, -500, "spec_resources: oom_score_adj clamped by restrict_oom_score_adj");
+	json_decref(res);
+}
+
 int main(void)
 {
 	case_minimal();
@@ -1729,9 +2019,12 @@ int main(void)
 	errors_strings();
 	errors_other();
 	errors_userns();
+	errors_unapplied_fields();
 
 	test_cgroups_path();
 	test_signals();
+	test_stop_signals();
 	test_seccomp_default();
+	test_spec_resources();
 	return done_testing();
 }
