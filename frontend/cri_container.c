@@ -499,12 +499,49 @@ void cri_update_container_resources(struct rpc *rpc)
 
 /* ---- ExecSync --------------------------------------------------------------------------- */
 
+/* One ExecSync waiting for runtimed, under the id a cancel names it by. */
+struct exec_sync_call {
+	struct rpc *rpc;
+	uint64_t exec_id;
+};
+
+static uint64_t exec_sync_seq;
+
+static void on_exec_cancel_reply(ProtobufCMessage *reply, struct ipc_msg *msg,
+				 const struct crisp_error *err, void *arg)
+{
+	/* NOT_FOUND: the command ended on its own meanwhile. */
+	if (err)
+		log_debug("ExecSync cancel: %s", err->msg);
+}
+
+/* The client went away (its deadline passed, it was killed): as containerd
+ * does, the command dies with the call rather than run on holding one of
+ * the container's exec slots. The call itself ends with runtimed's answer
+ * to the ExecSync, which nobody reads any more. */
+static void on_exec_sync_cancel(struct rpc *rpc, void *arg)
+{
+	const Runtime__V1__ExecSyncRequest *req = (const Runtime__V1__ExecSyncRequest *)rpc->req;
+	const struct exec_sync_call *call = arg;
+	CrispIpc__ExecCancelRequest cancel = CRISP_IPC__EXEC_CANCEL_REQUEST__INIT;
+
+	rpc->on_cancel = NULL;
+	cancel.container_id = req->container_id;
+	cancel.exec_id = call->exec_id;
+	helper_call(HELPER_RUNTIMED, IPC_RUNTIMED_EXEC_CANCEL, &cancel.base,
+		    &crisp_ipc__empty__descriptor, 0, on_exec_cancel_reply, NULL);
+}
+
 static void on_exec_sync(ProtobufCMessage *reply, struct ipc_msg *msg,
 			 const struct crisp_error *err, void *arg)
 {
-	struct rpc *rpc = arg;
+	struct exec_sync_call *call = arg;
+	struct rpc *rpc = call->rpc;
 	const CrispIpc__ExecSyncReply *r = (const CrispIpc__ExecSyncReply *)reply;
 	Runtime__V1__ExecSyncResponse resp = RUNTIME__V1__EXEC_SYNC_RESPONSE__INIT;
+
+	rpc->on_cancel = NULL;
+	free(call);
 
 	/* A command that outlives its timeout comes back as CRISP_E_TIMEOUT,
 	 * DEADLINE_EXCEEDED: what the kubelet reads as a timed-out probe. */
@@ -520,6 +557,7 @@ void cri_exec_sync(struct rpc *rpc)
 {
 	const Runtime__V1__ExecSyncRequest *req = (const Runtime__V1__ExecSyncRequest *)rpc->req;
 	CrispIpc__ExecSyncRequest ex = CRISP_IPC__EXEC_SYNC_REQUEST__INIT;
+	struct exec_sync_call *call;
 	struct crisp_error err;
 	size_t total = 0;
 
@@ -541,10 +579,16 @@ void cri_exec_sync(struct rpc *rpc)
 	ex.n_cmd = req->n_cmd;
 	ex.cmd = req->cmd;
 	ex.timeout = req->timeout > TIMEOUT_MAX ? TIMEOUT_MAX : req->timeout;
-	/* runtimed kills the command when its timeout expires; no timeout
-	 * means as long as it runs (the kubelet cancels its own call). */
+	call = xcalloc(1, sizeof(*call));
+	call->rpc = rpc;
+	call->exec_id = ex.exec_id = ++exec_sync_seq;
+	/* Before the call: its answer may come before helper_call returns. */
+	rpc->on_cancel = on_exec_sync_cancel;
+	rpc->cancel_arg = call;
+	/* runtimed kills the command when its timeout expires, or when the
+	 * client cancels; no timeout means as long as it runs. */
 	helper_call(HELPER_RUNTIMED, IPC_RUNTIMED_EXEC_SYNC, &ex.base,
 		    &crisp_ipc__exec_sync_reply__descriptor,
 		    ex.timeout ? timeout_with_margin(ex.timeout) : HELPER_NO_TIMEOUT, on_exec_sync,
-		    rpc);
+		    call);
 }

@@ -18,7 +18,7 @@
 #define IPC_SUP_VERSION 2
 #define IPC_IMAGED_VERSION 5
 #define IPC_NETD_VERSION 3
-#define IPC_RUNTIMED_VERSION 4
+#define IPC_RUNTIMED_VERSION 5
 
 enum ipc_type {
 	IPC_HELLO = 1,
@@ -77,6 +77,7 @@ enum ipc_type {
 	IPC_RUNTIMED_EXEC_WAIT,            /* ExecWaitRequest -> ExecWaitReply */
 	IPC_RUNTIMED_ATTACH,               /* AttachRequest -> Empty + 1 fd */
 	IPC_RUNTIMED_SANDBOX_UPDATE,       /* SandboxUpdateRequest -> Empty */
+	IPC_RUNTIMED_EXEC_CANCEL,          /* ExecCancelRequest -> Empty */
 
 	/* helper -> its launcher (common/launcher.c: raw SOCK_SEQPACKET, no
 	 * ipc_chan; the launcher answers START with STARTED, then EXITED) */

@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/queue.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -58,7 +59,9 @@ static struct ctr *running_ctr(struct ipc_chan *chan, struct ipc_msg *msg, const
 
 struct exec_job {
 	struct child_deferred d;
+	LIST_ENTRY(exec_job) entry;
 	char id[ID_LEN + 1];
+	uint64_t exec_id; /* the frontend's, for IPC_RUNTIMED_EXEC_CANCEL */
 	char *process_path, *pid_path;
 	int out[2], err[2]; /* read ends [0] stay here */
 	struct event *out_ev, *err_ev, *timer;
@@ -66,10 +69,17 @@ struct exec_job {
 	size_t olen, elen;
 	int64_t timeout;
 	bool timed_out;
-	bool direct; /* crisp-exec, not runc exec */
+	bool cancelled; /* the frontend's client went away */
+	bool direct;    /* crisp-exec, not runc exec */
 };
 
 static unsigned exec_seq;
+/* Every ExecSync from its request until its reply: what a cancel may name. */
+static LIST_HEAD(, exec_job) exec_jobs = LIST_HEAD_INITIALIZER(exec_jobs);
+
+/* How often a cancel looks again for the pid of a command that was not
+ * started yet. */
+#define EXEC_CANCEL_RETRY_MS 50
 
 static void exec_read(int fd, uint8_t *buf, size_t *len, struct event *ev)
 {
@@ -104,6 +114,7 @@ static void exec_errout(evutil_socket_t fd, short what, void *arg)
 
 static void exec_free(struct exec_job *j)
 {
+	LIST_REMOVE(j, entry);
 	if (j->out_ev)
 		event_free(j->out_ev);
 	if (j->err_ev)
@@ -126,19 +137,50 @@ static void exec_free(struct exec_job *j)
 }
 
 /* The exec'd process is killed, not runc: SIGKILL to `runc exec` would
- * leave the process running in the container. */
-static void exec_timeout(evutil_socket_t fd, short what, void *arg)
+ * leave the process running in the container. The pid stays this
+ * command's while the job lives: runc and crisp-exec reap it before they
+ * exit, and the job ends when they do. false while no pid file is written. */
+static bool exec_kill(struct exec_job *j)
 {
-	struct exec_job *j = arg;
 	struct crisp_error err = { 0 };
 	_cleanup_free_ char *pid = read_file(j->pid_path, 32, NULL, &err);
 	uint64_t v;
 
+	if (!pid || parse_uint64(strtok(pid, "\n"), 10, 1u << 22, &v) < 0 || v <= 1)
+		return false;
+	kill((pid_t)v, SIGKILL);
+	return true;
+}
+
+/* A cancel that came before runc or crisp-exec wrote the pid file tries
+ * again until it can kill, or the job ends (a command that never started). */
+static void exec_cancel_kill(struct exec_job *j)
+{
+	struct timeval tv = { 0, EXEC_CANCEL_RETRY_MS * 1000 };
+
+	if (!exec_kill(j))
+		evtimer_add(j->timer, &tv);
+}
+
+static void exec_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct exec_job *j = arg;
+
+	if (j->cancelled)
+		return exec_cancel_kill(j);
 	j->timed_out = true;
-	if (pid && parse_uint64(strtok(pid, "\n"), 10, 1u << 22, &v) == 0 && v > 1)
-		kill((pid_t)v, SIGKILL);
-	else
+	if (!exec_kill(j))
 		log_warn("exec in %.12s timed out but its pid is unknown", j->id);
+}
+
+static struct exec_job *exec_job_find(const char *id, uint64_t exec_id)
+{
+	struct exec_job *j;
+
+	LIST_FOREACH (j, &exec_jobs, entry)
+		if (j->exec_id == exec_id && streq(j->id, id))
+			return j;
+	return NULL;
 }
 
 static void exec_started(struct launch *l, pid_t pid, const struct crisp_error *err, void *arg)
@@ -153,7 +195,9 @@ static void exec_started(struct launch *l, pid_t pid, const struct crisp_error *
 		exec_free(j);
 		return;
 	}
-	if (j->timeout > 0)
+	if (j->cancelled)
+		exec_cancel_kill(j);
+	else if (j->timeout > 0)
 		evtimer_add(j->timer, &tv);
 }
 
@@ -167,7 +211,12 @@ static void exec_exited(struct launch *l, int status, void *arg)
 	 * left behind may hold them open, so do not wait for EOF. */
 	exec_read(j->out[0], j->obuf, &j->olen, NULL);
 	exec_read(j->err[0], j->ebuf, &j->elen, NULL);
-	if (j->timed_out) {
+	if (j->cancelled) {
+		/* nobody waits for it: the frontend drops the answer */
+		err_set(&err, CRISP_E_UNAVAILABLE, "exec in %s cancelled: its client went away",
+			j->id);
+		child_reply_error(&j->d, &err);
+	} else if (j->timed_out) {
 		err_set(&err, CRISP_E_TIMEOUT, "command timed out after %lld s",
 			(long long)j->timeout);
 		child_reply_error(&j->d, &err);
@@ -313,9 +362,21 @@ void on_exec_sync(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessage *
 			err_set(&err, CRISP_E_INVALID, "exec: argument %zu too long", i);
 			return reply_err(chan, msg, &err);
 		}
+	/* A cancel must name exactly one command. */
+	if (r->exec_id == 0) {
+		err_set(&err, CRISP_E_INVALID, "exec: exec_id is required");
+		return reply_err(chan, msg, &err);
+	}
+	if (exec_job_find(c->id, r->exec_id)) {
+		err_set(&err, CRISP_E_EXISTS, "exec %llu in %s is already running",
+			(unsigned long long)r->exec_id, c->id);
+		return reply_err(chan, msg, &err);
+	}
 	j = xcalloc(1, sizeof(*j));
+	LIST_INSERT_HEAD(&exec_jobs, j, entry);
 	j->out[0] = j->out[1] = j->err[0] = j->err[1] = -1;
 	memcpy(j->id, c->id, ID_LEN + 1);
+	j->exec_id = r->exec_id;
 	j->timeout = r->timeout;
 	snprintf(name, sizeof(name), "exec-%u.json", ++exec_seq);
 	j->process_path = bundle_path(c->id, name);
@@ -333,7 +394,7 @@ void on_exec_sync(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessage *
 	}
 	j->out_ev = event_new(child_base(), j->out[0], EV_READ | EV_PERSIST, exec_out, j);
 	j->err_ev = event_new(child_base(), j->err[0], EV_READ | EV_PERSIST, exec_errout, j);
-	j->timer = evtimer_new(child_base(), exec_timeout, j);
+	j->timer = evtimer_new(child_base(), exec_timer, j);
 	event_add(j->out_ev, NULL);
 	event_add(j->err_ev, NULL);
 	exec_cmd(c, h, false, j->process_path, j->pid_path, &cmd);
@@ -350,6 +411,39 @@ void on_exec_sync(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessage *
 fail:
 	child_reply_error(&j->d, &err);
 	exec_free(j);
+}
+
+/* The command is killed as at its timeout; its ExecSync then answers with
+ * an error. A cancel that names no running command (it finished, or never
+ * was) changes nothing and says so. */
+void on_exec_cancel(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessage *req, void *arg)
+{
+	const CrispIpc__ExecCancelRequest *r = (const CrispIpc__ExecCancelRequest *)req;
+	CrispIpc__Empty empty = CRISP_IPC__EMPTY__INIT;
+	struct crisp_error err = { 0 };
+	struct exec_job *j;
+
+	if (!id_valid(r->container_id)) {
+		err_set(&err, CRISP_E_INVALID, "container id is not 64 lowercase hex digits");
+		return reply_err(chan, msg, &err);
+	}
+	j = r->exec_id ? exec_job_find(r->container_id, r->exec_id) : NULL;
+	if (!j) {
+		err_set(&err, CRISP_E_NOT_FOUND, "no exec %llu running in container %s",
+			(unsigned long long)r->exec_id, r->container_id);
+		return reply_err(chan, msg, &err);
+	}
+	if (!j->cancelled) {
+		log_info("exec %llu in %.12s cancelled: killing its command",
+			 (unsigned long long)j->exec_id, j->id);
+		j->cancelled = true;
+		evtimer_del(j->timer);
+		/* Before exec_started the pipes' write ends are still open and
+		 * no pid file can exist: exec_started kills then. */
+		if (j->out[1] < 0)
+			exec_cancel_kill(j);
+	}
+	ipc_reply(chan, msg, &empty.base, NULL, 0);
 }
 
 /* --- UpdateContainerResources ------------------------------------------------------ */

@@ -363,6 +363,8 @@ static const struct ipc_handler frontend_handlers[] = {
 	  IPC_SMALL, IPC_ANY_STATE, on_log_reopen },
 	{ IPC_RUNTIMED_EXEC_SYNC, &crisp_ipc__exec_sync_request__descriptor, 0, IPC_MEDIUM,
 	  IPC_ANY_STATE, on_exec_sync },
+	{ IPC_RUNTIMED_EXEC_CANCEL, &crisp_ipc__exec_cancel_request__descriptor, 0, IPC_SMALL,
+	  IPC_ANY_STATE, on_exec_cancel },
 	{ IPC_RUNTIMED_EXEC_START, &crisp_ipc__exec_start_request__descriptor, 0, IPC_MEDIUM,
 	  IPC_ANY_STATE, on_exec_start },
 	{ IPC_RUNTIMED_EXEC_WAIT, &crisp_ipc__exec_wait_request__descriptor, 0, IPC_SMALL,
