@@ -324,6 +324,129 @@ char *cgroup_dir(enum cgroup_mode mode, const char *root, const char *controller
 
 /* --- removal ------------------------------------------------------------------ */
 
+/* The v1 hierarchies: the same path is in every one of them (runc's
+ * cgroupfs driver makes it in all of them, name=systemd and, on hybrid
+ * hosts, unified/ too). Hierarchies are the real directories of the root;
+ * the per-controller symlinks ("cpu" -> "cpu,cpuacct") lead to one of
+ * those. */
+static int hier_list(const char *root, int rootfd, char ***ret, size_t *ret_n,
+		     struct crisp_error *err)
+{
+	char **hiers = NULL;
+	size_t n = 0;
+	int fd = fcntl(rootfd, F_DUPFD_CLOEXEC, 3);
+	DIR *d = fd < 0 ? NULL : fdopendir(fd);
+
+	if (!d) {
+		err_set_errno(err, CRISP_E_INTERNAL, errno, "listing %s", root);
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	for (struct dirent *de; (de = readdir(d));) {
+		if (de->d_type != DT_DIR || streq(de->d_name, ".") || streq(de->d_name, ".."))
+			continue;
+		hiers = xrealloc(hiers, (n + 1) * sizeof(*hiers));
+		hiers[n++] = xstrdup(de->d_name);
+	}
+	closedir(d);
+	*ret = hiers;
+	*ret_n = n;
+	return 0;
+}
+
+/* Insert name into the sorted names, unless it is there already (the same
+ * cgroup in another hierarchy). By hand, not qsort: glibc's asks
+ * sysinfo(2) for big arrays, which runtimed's seccomp filter refuses. */
+static void name_add(char ***names, size_t *n, const char *name)
+{
+	size_t at = 0;
+	int cmp = 1;
+
+	while (at < *n && (cmp = strcmp((*names)[at], name)) < 0)
+		at++;
+	if (at < *n && cmp == 0)
+		return;
+	*names = xrealloc(*names, (*n + 1) * sizeof(**names));
+	memmove(*names + at + 1, *names + at, (*n - at) * sizeof(**names));
+	(*names)[at] = xstrdup(name);
+	(*n)++;
+}
+
+/* Add the directory names below rel in the hierarchy at hierfd to *names. */
+static int children_in_hier(int hierfd, const char *top, const char *rel, char ***names, size_t *n,
+			    struct crisp_error *err)
+{
+	int fd = cgroup_open_below(hierfd, rel);
+	DIR *d;
+
+	if (fd == -ENOENT)
+		return 0;
+	if (fd < 0)
+		return err_set_errno(err, CRISP_E_INTERNAL, -fd, "opening cgroup %s/%s", top, rel);
+	d = fdopendir(fd);
+	if (!d) {
+		err_set_errno(err, CRISP_E_INTERNAL, errno, "listing cgroup %s/%s", top, rel);
+		close(fd);
+		return -1;
+	}
+	for (struct dirent *de; (de = readdir(d));) {
+		if (de->d_type != DT_DIR || streq(de->d_name, ".") || streq(de->d_name, ".."))
+			continue;
+		name_add(names, n, de->d_name);
+	}
+	closedir(d);
+	return 0;
+}
+
+int cgroup_children(const char *root, const char *relpath, char ***ret, size_t *ret_n,
+		    struct crisp_error *err)
+{
+	enum cgroup_mode mode = cgroup_detect(root);
+	_cleanup_free_ char *rel = NULL;
+	_cleanup_close_ int rootfd = -1;
+	char **hiers = NULL, **names = NULL;
+	size_t nh = 0, n = 0;
+	int r = 0;
+
+	*ret = NULL;
+	*ret_n = 0;
+	if (mode == CGROUP_UNAVAILABLE)
+		return err_set(err, CRISP_E_UNAVAILABLE, "no cgroup hierarchy at %s",
+			       root ? root : "(null)");
+	rel = cgroup_relpath_clean(relpath, err);
+	if (!rel)
+		return -1;
+	rootfd = cgroup_open_root(root, err);
+	if (rootfd < 0)
+		return -1;
+	if (mode == CGROUP_V2) {
+		r = children_in_hier(rootfd, root, rel, &names, &n, err);
+	} else if ((r = hier_list(root, rootfd, &hiers, &nh, err)) == 0) {
+		for (size_t i = 0; i < nh; i++) {
+			_cleanup_free_ char *top = xasprintf("%s/%s", root, hiers[i]);
+			_cleanup_close_ int hierfd = openat(
+				rootfd, hiers[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+			if (r == 0 && hierfd >= 0)
+				r = children_in_hier(hierfd, top, rel, &names, &n, err);
+			else if (r == 0 && errno != ENOENT)
+				r = err_set_errno(err, CRISP_E_INTERNAL, errno, "opening %s", top);
+			free(hiers[i]);
+		}
+		free(hiers);
+	}
+	if (r < 0) {
+		for (size_t i = 0; i < n; i++)
+			free(names[i]);
+		free(names);
+		return -1;
+	}
+	*ret = names;
+	*ret_n = n;
+	return 0;
+}
+
 struct remove_ctx {
 	const char *top; /* <root>/<hierarchy>, for messages */
 	struct crisp_error *err;
@@ -425,7 +548,6 @@ int cgroup_remove_in(enum cgroup_mode mode, const char *root, const char *relpat
 	struct remove_ctx ctx = { .top = root, .err = err };
 	char **hiers = NULL;
 	size_t n = 0;
-	DIR *d;
 
 	if (mode == CGROUP_UNAVAILABLE)
 		return err_set(err, CRISP_E_UNAVAILABLE, "no cgroup hierarchy at %s",
@@ -442,20 +564,8 @@ int cgroup_remove_in(enum cgroup_mode mode, const char *root, const char *relpat
 		remove_in_hier(&ctx, rootfd, rel);
 		return ctx.failed ? -1 : 0;
 	}
-	/* v1: the same path in every hierarchy (runc's cgroupfs driver makes
-	 * it in all of them, name=systemd and, on hybrid hosts, unified/ too).
-	 * Hierarchies are the real directories of the root; the per-controller
-	 * symlinks ("cpu" -> "cpu,cpuacct") lead to one of those. */
-	d = fdopendir(fcntl(rootfd, F_DUPFD_CLOEXEC, 3));
-	if (!d)
-		return err_set_errno(err, CRISP_E_INTERNAL, errno, "listing %s", root);
-	for (struct dirent *de; (de = readdir(d));) {
-		if (de->d_type != DT_DIR || streq(de->d_name, ".") || streq(de->d_name, ".."))
-			continue;
-		hiers = xrealloc(hiers, (n + 1) * sizeof(*hiers));
-		hiers[n++] = xstrdup(de->d_name);
-	}
-	closedir(d);
+	if (hier_list(root, rootfd, &hiers, &n, err) < 0)
+		return -1;
 	for (size_t i = 0; i < n; i++) {
 		_cleanup_free_ char *top = xasprintf("%s/%s", root, hiers[i]);
 		_cleanup_close_ int hierfd = openat(

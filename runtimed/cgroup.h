@@ -69,6 +69,13 @@ int cgroup_remove(const char *root, const char *relpath, struct crisp_error *err
 int cgroup_remove_in(enum cgroup_mode mode, const char *root, const char *relpath,
 		     struct crisp_error *err);
 
+/* The names of the cgroups right below relpath (the union over every
+ * hierarchy on v1 and hybrid), sorted, each once; never through a
+ * symlink. A relpath that is nowhere has none. *ret: free each name and
+ * the array. */
+int cgroup_children(const char *root, const char *relpath, char ***ret, size_t *n,
+		    struct crisp_error *err);
+
 /* A relpath inside a hierarchy: leading '/' allowed, then components that
  * are not empty, "." or ".."; "" or "/" is the root. The normalized path
  * (no leading '/') or NULL with CRISP_E_INVALID. */

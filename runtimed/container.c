@@ -1023,6 +1023,13 @@ struct destroy_job {
 	void *arg;
 };
 
+static void destroy_fail(struct destroy_job *j, const struct crisp_error *err)
+{
+	j->c->busy--;
+	j->fn(-1, err, j->arg);
+	free(j);
+}
+
 static void destroy_deleted(int status, const char *errout, void *arg)
 {
 	struct destroy_job *j = arg;
@@ -1030,15 +1037,19 @@ static void destroy_deleted(int status, const char *errout, void *arg)
 	struct crisp_error err = { 0 };
 	char sandbox_id[ID_LEN + 1];
 
-	if (status != 0 && !strstr(errout, "not exist"))
-		log_warn("container %.12s: runc delete: %s", c->id, errout);
-	create_cleanup(c);
-	if (state_ctr_delete(c->id, &err) < 0) {
-		c->busy--;
-		j->fn(-1, &err, j->arg);
-		free(j);
-		return;
+	/* "does not exist": runc has nothing of it (a reboot, a failed
+	 * start). Anything else (a hung runc killed, a cgroup that would not
+	 * go) leaves runc's state and the container's cgroups behind: the
+	 * record, and so the removal, stays, for the kubelet to retry. Nothing
+	 * is torn down yet, so a retry does all of it again. */
+	if (status != 0 && !strstr(errout, "not exist")) {
+		err_set(&err, CRISP_E_INTERNAL, "runc delete %s: %s", c->id, errout);
+		log_warn("container %.12s: %s", c->id, err.msg);
+		return destroy_fail(j, &err);
 	}
+	create_cleanup(c);
+	if (state_ctr_delete(c->id, &err) < 0)
+		return destroy_fail(j, &err);
 	snprintf(sandbox_id, sizeof(sandbox_id), "%s", c->info->sandbox_id);
 	ctr_unlink(c);
 	event_emit(c->id, sandbox_id, RUNTIME__V1__CONTAINER_EVENT_TYPE__CONTAINER_DELETED_EVENT);
@@ -1057,21 +1068,21 @@ static void destroy_stopped(bool ok, void *arg)
 	struct crisp_error err = { 0 };
 
 	if (!ok) {
-		c->busy--;
 		err_set(&err, CRISP_E_INTERNAL, "container %s did not stop", c->id);
-		j->fn(-1, &err, j->arg);
-		free(j);
-		return;
+		return destroy_fail(j, &err);
 	}
 	/* Never started, or its failed start was cleaned up: runc has no
-	 * state of it. */
+	 * state of it. Without any runtime there is none to ask either. */
 	if (c->info->pid == 0)
 		return destroy_deleted(0, "", j);
 	if (!h)
 		h = handler_find("");
-	if (h && runc_run(h, args, destroy_deleted, j, &err) == 0)
-		return;
-	destroy_deleted(0, "", j);
+	if (!h)
+		return destroy_deleted(0, "", j);
+	if (runc_run(h, args, destroy_deleted, j, &err) < 0) {
+		err_prefix(&err, "runc delete %s", c->id);
+		return destroy_fail(j, &err);
+	}
 }
 
 void ctr_destroy(struct ctr *c, void (*fn)(int r, const struct crisp_error *err, void *arg),

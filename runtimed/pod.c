@@ -1100,15 +1100,28 @@ static void remove_finish(struct pod_req *q)
 	free(q);
 }
 
+/* The removal fails and the record stays, for the kubelet to retry it:
+ * the containers removed so far stay removed. */
+static void remove_fail(struct pod_req *q)
+{
+	q->p->busy--;
+	child_reply_error(&q->d, &q->err);
+	free(q);
+}
+
 static void remove_pause_deleted(int status, const char *errout, void *arg)
 {
 	struct pod_req *q = arg;
 
 	/* "does not exist" is the usual answer after a reboot or a failed
-	 * start; anything else leaves runc state behind, which we report but do
-	 * not let block the removal. */
-	if (status != 0 && !strstr(errout, "does not exist") && !strstr(errout, "not exist"))
-		log_warn("sandbox %.12s: runc delete: %s", q->p->id, errout);
+	 * start. Anything else (a hung runc killed, a cgroup that would not
+	 * go) leaves runc's state and the pause's cgroups behind: nothing of
+	 * the pod is torn down yet, so a retry does all of it again. */
+	if (status != 0 && !strstr(errout, "not exist")) {
+		err_set(&q->err, CRISP_E_INTERNAL, "runc delete %s: %s", q->p->id, errout);
+		log_warn("sandbox %.12s: %s", q->p->id, q->err.msg);
+		return remove_fail(q);
+	}
 	remove_finish(q);
 }
 
@@ -1117,23 +1130,27 @@ static void remove_ctr_done(int r, const struct crisp_error *err, void *arg)
 	struct pod_req *q = arg;
 	const struct rt_handler *h;
 	const char *args[] = { "delete", "--force", q->p->id, NULL };
-	struct crisp_error e = { 0 };
 
 	if (r < 0 && q->err.code == CRISP_E_OK)
 		q->err = *err;
 	if (--q->pending > 0)
 		return;
-	if (q->err.code != CRISP_E_OK) {
-		q->p->busy--;
-		child_reply_error(&q->d, &q->err);
-		free(q);
-		return;
-	}
-	h = handler_find(q->p->info->runtime_handler);
+	if (q->err.code != CRISP_E_OK)
+		return remove_fail(q);
 	/* a direct pause left no runc state */
-	if (h && !q->p->direct && runc_run(h, args, remove_pause_deleted, q, &e) == 0)
-		return;
-	remove_finish(q);
+	if (q->p->direct)
+		return remove_finish(q);
+	/* any runc deletes from the one state root, should the pod's handler
+	 * be gone from the configuration */
+	h = handler_find(q->p->info->runtime_handler);
+	if (!h)
+		h = handler_find("");
+	if (!h)
+		return remove_finish(q);
+	if (runc_run(h, args, remove_pause_deleted, q, &q->err) < 0) {
+		err_prefix(&q->err, "runc delete %s", q->p->id);
+		return remove_fail(q);
+	}
 }
 
 static void req_stopped(bool ok, void *arg)

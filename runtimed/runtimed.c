@@ -24,6 +24,7 @@
 
 #include "common/launcher.h"
 #include "common/log.h"
+#include "runtimed/cgroup.h"
 #include "runtimed/runtimed.h"
 
 struct runtimed rt;
@@ -511,7 +512,8 @@ static void start_launcher(void)
 
 /* Bundles and pod directories no record owns are what a crash between
  * their removal and the record's left behind (or a foreign mess): unmount
- * what is mounted there, have the runtime forget the id, remove them. */
+ * what is mounted there, remove them. Whatever runc still has of the id
+ * goes with sweep_runc_state. */
 static void sweep_orphans(const char *dir, bool pods)
 {
 	DIR *d = opendir(dir);
@@ -521,8 +523,6 @@ static void sweep_orphans(const char *dir, bool pods)
 		return;
 	while ((de = readdir(d))) {
 		_cleanup_free_ char *path = NULL, *mnt = NULL;
-		struct crisp_error err = { 0 };
-		const char *args[] = { "delete", "--force", de->d_name, NULL };
 		int r;
 
 		if (!id_valid(de->d_name) || pod_find(de->d_name) || ctr_find(de->d_name))
@@ -534,9 +534,52 @@ static void sweep_orphans(const char *dir, bool pods)
 			log_warn("unmounting %s: %s", mnt, strerror(errno));
 		if ((r = rm_rf(path)) < 0)
 			log_warn("removing %s: %s", path, strerror(-r));
-		if (!pods && rt.runtime_ready &&
-		    runc_run(&rt.handlers[0], args, NULL, NULL, &err) < 0)
+	}
+	closedir(d);
+}
+
+static void runc_orphan_deleted(int status, const char *errout, void *arg)
+{
+	_cleanup_free_ char *id = arg;
+
+	if (status == 0 || strstr(errout, "not exist"))
+		log_info("runc state of %s removed", id);
+	else
+		log_warn("runc delete %s: %s", id, errout);
+}
+
+/* runc state no record owns: a container or pause whose `runc delete`
+ * never ran or never finished (runtimed died in between, or an older
+ * runtimed dropped the record when the delete failed). The delete kills
+ * what is left of it and removes its cgroups too. */
+static void sweep_runc_state(void)
+{
+	DIR *d = opendir(rt.runc_root);
+	struct dirent *de;
+
+	if (!d) {
+		log_warn("listing %s: %s", rt.runc_root, strerror(errno));
+		return;
+	}
+	while ((de = readdir(d))) {
+		const char *args[] = { "delete", "--force", de->d_name, NULL };
+		struct crisp_error err = { 0 };
+		char *id;
+
+		if (!id_valid(de->d_name) || pod_find(de->d_name) || ctr_find(de->d_name))
+			continue;
+		if (!rt.runtime_ready) {
+			log_warn("runc state %s/%s: no record owns it, and no runtime to delete it",
+				 rt.runc_root, de->d_name);
+			continue;
+		}
+		log_warn("runc state %s/%s: no record owns it: running runc delete --force",
+			 rt.runc_root, de->d_name);
+		id = xstrdup(de->d_name);
+		if (runc_run(&rt.handlers[0], args, runc_orphan_deleted, id, &err) < 0) {
 			log_warn("%s", err.msg);
+			free(id); /* no job took it */
+		}
 	}
 	closedir(d);
 }
@@ -561,6 +604,89 @@ static void sweep_exits(void)
 	closedir(d);
 }
 
+/* Remove the cgroup crisp named at rel, which no record owns. rmdir only:
+ * one that still holds processes is left alone, and said so. */
+static bool orphan_cgroup_remove(const char *rel)
+{
+	struct crisp_error err = { 0 };
+
+	log_warn("removing cgroup %s: no record owns it", rel);
+	if (cgroup_remove(CGROUP_ROOT, rel, &err) == 0)
+		return true;
+	log_warn("%s%s", err.msg, err.code == CRISP_E_PRECONDITION ? ": left alone" : "");
+	return false;
+}
+
+/* A runc state dir of the id: its `runc delete` (sweep_runc_state) removes
+ * its cgroups, with whatever may still run there. */
+static bool runc_state_exists(const char *id)
+{
+	_cleanup_free_ char *dir = xasprintf("%s/%s", rt.runc_root, id);
+
+	return access(dir, F_OK) == 0;
+}
+
+/* The id of a cgroup named <prefix><64 hex digits>, else NULL. */
+static const char *name_id(const char *name, const char *prefix)
+{
+	size_t n = strlen(prefix);
+
+	return strncmp(name, prefix, n) == 0 && id_valid(name + n) ? name + n : NULL;
+}
+
+/* The pod cgroups crisp made (pod_default_cgroup, "crisp/pod-<id>") and the
+ * cgroups runc made below them for the pause and containers
+ * ("crisp-<id>", spec_cgroups_path) that no record owns: a removal that
+ * failed in an older runtimed, or a crash. Only these names, only below
+ * "crisp": a kubelet's cgroup_parent, and whatever else lies around, are
+ * not ours to judge. */
+static void sweep_cgroups(void)
+{
+	char **pods = NULL;
+	size_t npods = 0;
+	struct crisp_error err = { 0 };
+
+	if (rt.host.systemd_cgroup) /* runc's systemd driver names scopes: none of these */
+		return;
+	if (cgroup_children(CGROUP_ROOT, "crisp", &pods, &npods, &err) < 0) {
+		log_warn("sweeping cgroups: %s", err.msg);
+		return;
+	}
+	for (size_t i = 0; i < npods; i++) {
+		_cleanup_free_ char *name = pods[i], *pod_rel = xasprintf("crisp/%s", name);
+		const char *pod_id = name_id(name, "pod-");
+		char **kids = NULL;
+		size_t nkids = 0;
+		bool owned = false, left = false;
+
+		if (!pod_id)
+			continue;
+		owned = pod_find(pod_id) != NULL;
+		for (struct ctr *c = rt.ctrs; c && !owned; c = c->next)
+			owned = streq(c->info->sandbox_id, pod_id);
+		if (cgroup_children(CGROUP_ROOT, pod_rel, &kids, &nkids, &err) < 0) {
+			log_warn("sweeping cgroups: %s", err.msg);
+			err_clear(&err);
+			left = true;
+		}
+		for (size_t k = 0; k < nkids; k++) {
+			const char *id = name_id(kids[k], "crisp-");
+
+			_cleanup_free_ char *rel = xasprintf("%s/%s", pod_rel, kids[k]);
+
+			if (!id || ctr_find(id) || pod_find(id) || runc_state_exists(id) ||
+			    !orphan_cgroup_remove(rel))
+				left = true;
+			free(kids[k]);
+		}
+		free(kids);
+		/* only once nothing but what was removed was in it */
+		if (!owned && !left && !runc_state_exists(pod_id))
+			orphan_cgroup_remove(pod_rel);
+	}
+	free(pods);
+}
+
 static void recover(void)
 {
 	struct crisp_error err = { 0 };
@@ -575,6 +701,8 @@ static void recover(void)
 		pod_recover(p);
 	sweep_orphans(rt.bundles, false);
 	sweep_orphans(rt.pods_dir, true);
+	sweep_runc_state();
+	sweep_cgroups();
 	sweep_exits();
 	log_info("recovered %zu sandboxes and %zu containers", npods, nctrs);
 }
