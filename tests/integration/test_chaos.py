@@ -43,6 +43,7 @@ import json
 import os
 import random
 import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -127,7 +128,8 @@ class Net:
         chains = set()
         for l in self.nat_rules():
             if l.startswith("-A "):
-                args = l.split()[1:]
+                # shlex: portmap's rules carry a quoted comment with spaces
+                args = shlex.split(l)[1:]
                 chains.add(args[0])
                 subprocess.run(["iptables", "-t", "nat", "-D"] + args, capture_output=True)
         for ch in chains:
@@ -138,8 +140,8 @@ class Net:
                                          text=True).stdout
                     for l in out.splitlines():
                         if l.startswith("-A %s " % parent) and ("-j %s" % ch) in l:
-                            subprocess.run(["iptables", "-t", "nat", "-D"] + l.split()[1:],
-                                           capture_output=True)
+                            subprocess.run(["iptables", "-t", "nat", "-D"] +
+                                           shlex.split(l)[1:], capture_output=True)
                 subprocess.run(["iptables", "-t", "nat", "-X", ch], capture_output=True)
 
 
