@@ -172,6 +172,25 @@ int cgroup_open_root(const char *root, struct crisp_error *err)
 	return fd;
 }
 
+int cgroup_open_at(enum cgroup_mode mode, const char *root, const char *relpath, char **ret_rel,
+		   struct crisp_error *err)
+{
+	_cleanup_free_ char *rel = NULL;
+	int fd;
+
+	*ret_rel = NULL;
+	if (mode == CGROUP_UNAVAILABLE)
+		return err_set(err, CRISP_E_UNAVAILABLE, "no cgroup hierarchy at %s",
+			       root ? root : "(null)");
+	rel = cgroup_relpath_clean(relpath, err);
+	if (!rel)
+		return -1;
+	fd = cgroup_open_root(root, err);
+	if (fd >= 0)
+		*ret_rel = TAKE_PTR(rel);
+	return fd;
+}
+
 /* --- runc paths -------------------------------------------------------------- */
 
 /* systemd's unit name characters (unit-name.c VALID_CHARS). */
@@ -411,13 +430,7 @@ int cgroup_children(const char *root, const char *relpath, char ***ret, size_t *
 
 	*ret = NULL;
 	*ret_n = 0;
-	if (mode == CGROUP_UNAVAILABLE)
-		return err_set(err, CRISP_E_UNAVAILABLE, "no cgroup hierarchy at %s",
-			       root ? root : "(null)");
-	rel = cgroup_relpath_clean(relpath, err);
-	if (!rel)
-		return -1;
-	rootfd = cgroup_open_root(root, err);
+	rootfd = cgroup_open_at(mode, root, relpath, &rel, err);
 	if (rootfd < 0)
 		return -1;
 	if (mode == CGROUP_V2) {
@@ -549,17 +562,11 @@ int cgroup_remove_in(enum cgroup_mode mode, const char *root, const char *relpat
 	char **hiers = NULL;
 	size_t n = 0;
 
-	if (mode == CGROUP_UNAVAILABLE)
-		return err_set(err, CRISP_E_UNAVAILABLE, "no cgroup hierarchy at %s",
-			       root ? root : "(null)");
-	rel = cgroup_relpath_clean(relpath, err);
-	if (!rel)
+	rootfd = cgroup_open_at(mode, root, relpath, &rel, err);
+	if (rootfd < 0)
 		return -1;
 	if (!*rel)
 		return err_set(err, CRISP_E_INVALID, "refusing to remove the root cgroup");
-	rootfd = cgroup_open_root(root, err);
-	if (rootfd < 0)
-		return -1;
 	if (mode == CGROUP_V2) {
 		remove_in_hier(&ctx, rootfd, rel);
 		return ctx.failed ? -1 : 0;

@@ -102,6 +102,34 @@ static int read_bounded(int dirfd, const char *name, size_t max, char **ret, siz
 	return 0;
 }
 
+/* The whole of <proc>/<pid>/<file>, bounded by max, as text without NUL
+ * bytes; *ret_path names it for messages. 0, or -1 with err set:
+ * CRISP_E_NOT_FOUND when the process is gone. */
+static int proc_file_read(const char *proc, pid_t pid, const char *file, size_t max,
+			  char **ret_path, char **ret_text, size_t *ret_len,
+			  struct crisp_error *err)
+{
+	_cleanup_free_ char *path = NULL, *text = NULL;
+	int r;
+
+	if (!proc)
+		return err_set(err, CRISP_E_INVALID, "no /proc to read");
+	if (pid <= 0)
+		return err_set(err, CRISP_E_INVALID, "pid %d is not a process id", (int)pid);
+	path = xasprintf("%s/%d/%s", proc, (int)pid, file);
+	r = read_bounded(AT_FDCWD, path, max, &text, ret_len);
+	if (r == -ENOENT || r == -ESRCH)
+		return err_set(err, CRISP_E_NOT_FOUND, "process %d is gone (no %s)", (int)pid,
+			       path);
+	if (r < 0)
+		return err_set_errno(err, CRISP_E_INTERNAL, r, "reading %s", path);
+	if (memchr(text, '\0', *ret_len))
+		return err_set(err, CRISP_E_INTERNAL, "%s: contains a NUL byte", path);
+	*ret_path = TAKE_PTR(path);
+	*ret_text = TAKE_PTR(text);
+	return 0;
+}
+
 /* A decimal number spanning exactly s[0..n): digits only, no sign, no
  * overflow. */
 static int parse_u64_span(const char *s, size_t n, uint64_t *ret)
@@ -466,22 +494,10 @@ static int proc_cgroups_read(const char *proc, pid_t pid, struct proc_cgroups *p
 	_cleanup_free_ char *path = NULL, *text = NULL;
 	size_t len;
 	unsigned lineno = 0;
-	int r;
 
 	memset(pc, 0, sizeof(*pc));
-	if (!proc)
-		return err_set(err, CRISP_E_INVALID, "no /proc to read");
-	if (pid <= 0)
-		return err_set(err, CRISP_E_INVALID, "pid %d is not a process id", (int)pid);
-	path = xasprintf("%s/%d/cgroup", proc, (int)pid);
-	r = read_bounded(AT_FDCWD, path, PROC_CGROUP_MAX, &text, &len);
-	if (r == -ENOENT || r == -ESRCH)
-		return err_set(err, CRISP_E_NOT_FOUND, "process %d is gone (no %s)", (int)pid,
-			       path);
-	if (r < 0)
-		return err_set_errno(err, CRISP_E_INTERNAL, r, "reading %s", path);
-	if (memchr(text, '\0', len))
-		return err_set(err, CRISP_E_INTERNAL, "%s: contains a NUL byte", path);
+	if (proc_file_read(proc, pid, "cgroup", PROC_CGROUP_MAX, &path, &text, &len, err) < 0)
+		return -1;
 	/* Every line, empty ones included (they are errors), up to the end. */
 	for (char *line = text, *nl; line < text + len; line = nl) {
 		nl = strchr(line, '\n');
@@ -1013,13 +1029,7 @@ int cgroup_stats_path(enum cgroup_mode mode, const char *root, const char *relpa
 	_cleanup_free_ char *rel = NULL;
 	int r;
 
-	if (mode == CGROUP_UNAVAILABLE)
-		return err_set(err, CRISP_E_UNAVAILABLE, "no cgroup hierarchy at %s",
-			       root ? root : "(null)");
-	rel = cgroup_relpath_clean(relpath, err);
-	if (!rel)
-		return -1;
-	rootfd = cgroup_open_root(root, err);
+	rootfd = cgroup_open_at(mode, root, relpath, &rel, err);
 	if (rootfd < 0)
 		return -1;
 	if (mode == CGROUP_V2) {
@@ -1252,25 +1262,13 @@ int netdev_stats_pid(const char *proc, pid_t pid, const char *iface, struct netd
 	struct netdev_stats s = { 0 };
 	size_t len;
 	unsigned lineno = 0;
-	int r;
 
-	if (!proc)
-		return err_set(err, CRISP_E_INVALID, "no /proc to read");
 	if (!iface)
 		iface = "eth0";
 	if (!ifname_valid(iface, strlen(iface)))
 		return err_set(err, CRISP_E_INVALID, "'%s' is not an interface name", iface);
-	if (pid <= 0)
-		return err_set(err, CRISP_E_INVALID, "pid %d is not a process id", (int)pid);
-	path = xasprintf("%s/%d/net/dev", proc, (int)pid);
-	r = read_bounded(AT_FDCWD, path, NETDEV_FILE_MAX, &text, &len);
-	if (r == -ENOENT || r == -ESRCH)
-		return err_set(err, CRISP_E_NOT_FOUND, "process %d is gone (no %s)", (int)pid,
-			       path);
-	if (r < 0)
-		return err_set_errno(err, CRISP_E_INTERNAL, r, "reading %s", path);
-	if (memchr(text, '\0', len))
-		return err_set(err, CRISP_E_INTERNAL, "%s: contains a NUL byte", path);
+	if (proc_file_read(proc, pid, "net/dev", NETDEV_FILE_MAX, &path, &text, &len, err) < 0)
+		return -1;
 	for (char *line = text, *nl; line < text + len; line = nl) {
 		nl = strchr(line, '\n');
 		if (nl)
