@@ -507,6 +507,23 @@ struct exec_sync_call {
 
 static uint64_t exec_sync_seq;
 
+/* Execs started by an earlier frontend may still run in runtimed (it
+ * keeps an exec until its command ends), under their ids: a restarted
+ * frontend that counted from 1 again would get "already running" for its
+ * own. So the count starts at a random 60-bit value, from the ids' own
+ * random source, and an id never repeats in practice. */
+static uint64_t exec_id_next(void)
+{
+	if (exec_sync_seq == 0) {
+		char seed[CRI_ID_LEN + 1];
+
+		cri_id_new(seed);
+		seed[15] = '\0';
+		exec_sync_seq = strtoull(seed, NULL, 16);
+	}
+	return ++exec_sync_seq;
+}
+
 static void on_exec_cancel_reply(ProtobufCMessage *reply, struct ipc_msg *msg,
 				 const struct crisp_error *err, void *arg)
 {
@@ -581,7 +598,7 @@ void cri_exec_sync(struct rpc *rpc)
 	ex.timeout = req->timeout > TIMEOUT_MAX ? TIMEOUT_MAX : req->timeout;
 	call = xcalloc(1, sizeof(*call));
 	call->rpc = rpc;
-	call->exec_id = ex.exec_id = ++exec_sync_seq;
+	call->exec_id = ex.exec_id = exec_id_next();
 	/* Before the call: its answer may come before helper_call returns. */
 	rpc->on_cancel = on_exec_sync_cancel;
 	rpc->cancel_arg = call;

@@ -8,6 +8,7 @@ moment its command ends harms nothing."""
 
 import os
 import shutil
+import threading
 
 import grpc
 
@@ -110,3 +111,32 @@ def test_cancel_around_the_end_is_harmless(pod_env, cri):
     assert env.c.children()["crisp-runtimed"] == runtimed
     r = k.exec_sync(cid, ["echo", "still"], timeout=0)
     assert (r.stdout, r.exit_code) == (b"still\n", 0), r
+
+
+def test_restarted_frontend_never_reuses_a_running_exec_id(pod_env, cri):
+    """An exec whose frontend died runs on in runtimed (no client is left to
+    cancel it); the next frontend's execs must not collide with its id, or
+    they would fail "already running". Here the orphan is the first exec
+    of its frontend, and the probe the first of the next one."""
+    env, k = pod_env, pod_env.cri
+    pod = k.run_pod(pod_config("exec-ids"))
+    cid = k.run(pod, container_config("box", env.images.busybox))
+    t = threading.Thread(target=lambda: rpc_error(k.exec_sync, cid, ["sleep", "3602"],
+                                                  timeout=0, call_timeout=60))
+    t.start()
+    harness.wait_for(lambda: _exec_helpers(cid), 10, what="the exec to start")
+    old = env.c.children()["crisp-frontend"]
+    os.kill(old, 9)
+    t.join()
+    env.c.wait_new_pid("crisp-frontend", old, 20)
+    r = harness.wait_for(lambda: _try_exec(k, cid), 20, what="an exec on the new frontend")
+    assert r.exit_code == 0 and r.stdout == b"ok\n", r
+    assert _exec_helpers(cid), "the orphaned exec is gone: the test tests nothing"
+
+
+def _try_exec(k, cid):
+    try:
+        return k.exec_sync(cid, ["echo", "ok"])
+    except grpc.RpcError as e:
+        assert e.code() == grpc.StatusCode.UNAVAILABLE, (e.code(), e.details())
+        return None
