@@ -233,6 +233,27 @@ def test_exec_requests_validated(ctr, cri):
     assert "missing required pod_sandbox_id" in e.details()
 
 
+def test_exec_command_at_the_bound(ctr, cri):
+    """The largest command Exec takes (4096 arguments, 128 KiB counted as
+    their lengths plus one each) runs: its message to runtimed stays inside
+    runtimed's bound, which a bigger one would break (runtimed would take
+    it for a violation and restart). One byte more is refused."""
+    runtimed = ctr.c.children()["crisp-runtimed"]
+    args = ["a" * 31] * 4095
+    args[0] += "b" * (128 * 1024 - 5 - 32 * 4095)
+    cmd = ["echo"] + args
+    assert len(cmd) == 4096 and sum(len(a) + 1 for a in cmd) == 128 * 1024
+    r = sc.remote_command(exec_url(ctr, cmd))
+    assert r.exit_code == 0 and r.stdout == (" ".join(args) + "\n").encode()
+    e = rpc_error(ctr.c.call, "Exec", cri.ExecRequest(container_id=ctr.cid, cmd=cmd[:-1] + [
+        cmd[-1] + "c"], stdout=True))
+    assert e.code() == grpc.StatusCode.INVALID_ARGUMENT and "longer than" in e.details()
+    e = rpc_error(ctr.c.call, "Exec", cri.ExecRequest(container_id=ctr.cid, cmd=cmd + ["x"],
+                                                       stdout=True))
+    assert e.code() == grpc.StatusCode.INVALID_ARGUMENT and "4097 arguments" in e.details()
+    assert ctr.c.children()["crisp-runtimed"] == runtimed
+
+
 def fd_count(pid):
     return len(os.listdir("/proc/%d/fd" % pid))
 
