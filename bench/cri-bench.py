@@ -175,14 +175,15 @@ class Crisp(Runtime):
         super().__init__("crisp", self.d.sock)
 
     def pids(self):
-        # crispd, its four processes, the launchers that runtimed and netd
-        # fork at start (their children, named "<helper>-launch"), and the
-        # per-container monitors (detached: found by their bundle paths
-        # under this crispd's state dir)
+        # crispd, its four processes, every child of theirs (the launchers
+        # runtimed and netd fork at start, named "<helper>-launch"; imaged's
+        # crisp-fetch while it runs; a CNI plugin or runc caught mid-run),
+        # and the per-container monitors (detached: found by their bundle
+        # paths under this crispd's state dir)
         helpers = list(self.d.children().values())
         ps = [self.d.pid] + helpers
         for h in helpers:
-            ps += [pid for pid, comm in harness.children(h) if comm.endswith("-launch")]
+            ps += [pid for pid, comm in harness.children(h)]
         state = os.path.join(self.d.dir, "state").encode()
         for p in all_pids():
             try:
