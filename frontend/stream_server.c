@@ -5,7 +5,11 @@
  * token; the first client that names the token takes the request (tokens are
  * single-use, even when the upgrade then fails) and upgrades its connection to
  * SPDY/3.1 or WebSocket. Everything a client sends before the upgrade is
- * bounded: one request head of at most 8 KiB, read within 30 s. */
+ * bounded: one request head of at most 8 KiB, read within 30 s.
+ *
+ * Anyone who can connect may, with no token: the kubelet's clients send their
+ * request head at once, so a connection still without one is the first to go
+ * when the listener is full (see on_accept). */
 #include "autoconfig.h"
 
 #include <arpa/inet.h>
@@ -13,6 +17,7 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent_ssl.h>
 #include <event2/listener.h>
+#include <inttypes.h>
 #include <netinet/in.h>
 #include <openssl/crypto.h>
 #include <openssl/err.h>
@@ -34,6 +39,9 @@
 #define HEADERS_MAX 64
 #define PROTOCOLS_MAX 16
 #define CONNS_MAX 256
+/* Connections that have not sent their request head yet, at most: beyond
+ * it, a new connection closes the oldest of them. */
+#define WAITING_MAX 64
 #define CHANS_MAX 512
 
 struct token {
@@ -879,6 +887,57 @@ static void peer_name(const struct sockaddr *sa, char *out, size_t len)
 	}
 }
 
+/* Open connections: closed ones are only waiting to be freed. */
+static size_t conns_open(void)
+{
+	size_t n = 0;
+
+	for (struct stream_conn *c = srv.conns; c; c = c->next_conn)
+		n += !c->closed;
+	return n;
+}
+
+/* Without a token nothing stops a local user (or a process in a host-network
+ * pod) from opening connections and sending nothing, each held 30 s, until
+ * the listener is full and the kubelet's exec and port-forward sessions
+ * cannot connect. A client that has not sent its request head yet is the
+ * one to go, the oldest first: the kubelet's clients send theirs at once, so
+ * an attacker has to open connections faster than they do to keep them out,
+ * and established sessions (each from a token a CRI client was given) are
+ * never closed for a newcomer. Called before accepting a connection from
+ * peer. */
+static void make_room(const char *peer)
+{
+	static uint64_t last_log_ms, closed_since_log;
+	struct stream_conn *oldest = NULL;
+	size_t open = 0, waiting = 0;
+
+	for (struct stream_conn *c = srv.conns; c; c = c->next_conn) {
+		if (c->closed)
+			continue;
+		open++;
+		/* The list is newest first: the last one found is the oldest. */
+		if (c->transport == TRANSPORT_HTTP && !c->finishing) {
+			waiting++;
+			oldest = c;
+		}
+	}
+	if (!oldest || (waiting < WAITING_MAX && open < CONNS_MAX))
+		return;
+	/* One line per 10 s at most: an attacker would otherwise write one
+	 * per connection. */
+	closed_since_log++;
+	if (now_ms() - last_log_ms >= 10000) {
+		log_warn("streaming: %zu connections without a request (of %zu open): closing "
+			 "the oldest, from %s, for one from %s (%" PRIu64 " so closed since "
+			 "the last such line)",
+			 waiting, open, oldest->peer, peer, closed_since_log);
+		last_log_ms = now_ms();
+		closed_since_log = 0;
+	}
+	stream_conn_close(oldest, NULL); /* logged above */
+}
+
 static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen,
 		      void *arg)
 {
@@ -886,9 +945,9 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
 	char peer[64];
 
 	peer_name(sa, peer, sizeof(peer));
-	if (srv.nconns >= CONNS_MAX) {
-		log_warn("streaming connection from %s refused: %d connections open", peer,
-			 CONNS_MAX);
+	make_room(peer);
+	if (conns_open() >= CONNS_MAX || srv.nconns >= 2 * CONNS_MAX) {
+		log_warn("streaming connection from %s refused: %d sessions open", peer, CONNS_MAX);
 		evutil_closesocket(fd);
 		return;
 	}

@@ -493,6 +493,41 @@ def raw(url, data, timeout=5):
     return answer
 
 
+def test_idle_connections_cannot_fill_the_listener(ctr):
+    """Connections that never send a request head (no token needed for
+    that) cannot keep the kubelet's sessions out: past 64 of them, or with
+    the listener full, each newcomer closes the oldest of them, while an
+    established session is never closed for a newcomer."""
+    session = WsSession(exec_url(ctr, ["cat"], stdin=True), V5)
+    port = urllib.parse.urlsplit(exec_url(ctr, ["true"])).port
+    idle = []
+    try:
+        for _ in range(300):  # more than the listener's 256
+            idle.append(socket.create_connection(("127.0.0.1", port), timeout=5))
+        assert_serving(ctr)  # refused once 256 were open, before
+        session.send(0, b"still here\n")
+        got = b""
+        while b"still here\n" not in got:
+            ch, data = session.recv()
+            got += data if ch == 1 else b""
+        closed = 0
+        for s in idle:
+            s.settimeout(0.05)
+            try:
+                closed += s.recv(1) == b""
+            except ConnectionResetError:
+                closed += 1
+            except socket.timeout:
+                pass
+        assert 300 - closed <= 64, closed
+    finally:
+        for s in idle:
+            s.close()
+        session.close_channel(0)
+        session.run_until_closed()
+    assert_serving(ctr)
+
+
 def test_malformed_upgrades(ctr):
     url = exec_url(ctr, ["true"])
     path = urllib.parse.urlsplit(url).path.encode()
