@@ -126,14 +126,21 @@ static void on_fe_close(struct ipc_chan *chan, const char *why, void *arg)
 {
 	if (streq(why, "protocol violation"))
 		fatal("the frontend broke the protocol; exiting so crispd restarts us clean");
+	bool live = child.fe == chan;
+
 	log_info("frontend channel closed (%s)", why);
-	if (child.fe == chan)
-		child.fe = NULL;
 	ipc_chan_free(chan);
+	if (!live)
+		return;
+	child.fe = NULL;
+	if (child.ops->on_frontend_gone)
+		child.ops->on_frontend_gone(child.arg);
 }
 
 static void serve_frontend(const char *peer, int fd)
 {
+	bool replaced = child.fe != NULL;
+
 	if (!streq(peer, "frontend"))
 		fatal("crispd offered a channel to '%s'; %s talks to the frontend only", peer,
 		      child.ops->name);
@@ -148,6 +155,8 @@ static void serve_frontend(const char *peer, int fd)
 	};
 	child.fe = ipc_chan_new(child.base, fd, &child.fe_ops, NULL);
 	child.fe_generation++;
+	if (replaced && child.ops->on_frontend_gone)
+		child.ops->on_frontend_gone(child.arg);
 }
 
 void child_defer(const struct ipc_msg *req, struct child_deferred *ret)

@@ -30,6 +30,11 @@ struct child_ops {
 	size_t n_frontend_handlers;
 	/* Frontend only (NULL elsewhere: the message is then a violation). */
 	void (*on_process_state)(const CrispIpc__ProcessStateSet *set, void *arg);
+	/* Helpers, may be NULL: the live frontend channel closed, or crispd
+	 * handed over a new one. Deferred requests of the old one are no
+	 * longer child_deferred_live(): nobody will read their replies or
+	 * cancel them. */
+	void (*on_frontend_gone)(void *arg);
 };
 
 /* Start talking to crispd on CHILD_CONTROL_FD. */

@@ -69,7 +69,7 @@ struct exec_job {
 	size_t olen, elen;
 	int64_t timeout;
 	bool timed_out;
-	bool cancelled; /* the frontend's client went away */
+	bool cancelled; /* its client, or the frontend, went away */
 	bool direct;    /* crisp-exec, not runc exec */
 };
 
@@ -171,6 +171,35 @@ static void exec_timer(evutil_socket_t fd, short what, void *arg)
 	j->timed_out = true;
 	if (!exec_kill(j))
 		log_warn("exec in %.12s timed out but its pid is unknown", j->id);
+}
+
+/* The command is killed as at its timeout; its ExecSync then answers with
+ * an error (which nobody may be left to read). */
+static void exec_cancel(struct exec_job *j, const char *why)
+{
+	if (j->cancelled)
+		return;
+	log_info("exec %llu in %.12s %s: killing its command", (unsigned long long)j->exec_id,
+		 j->id, why);
+	j->cancelled = true;
+	evtimer_del(j->timer);
+	/* Before exec_started the pipes' write ends are still open and no pid
+	 * file can exist: exec_started kills then. */
+	if (j->out[1] < 0)
+		exec_cancel_kill(j);
+}
+
+/* An ExecSync whose frontend is gone (it died, or crispd handed runtimed a
+ * new frontend channel) has nobody left to cancel it: its client's call
+ * died with that frontend. Its command is killed as a cancel would, else it
+ * would run on until it ends, holding the container's exec slot. */
+void exec_orphans_cancel(void)
+{
+	struct exec_job *j;
+
+	LIST_FOREACH (j, &exec_jobs, entry)
+		if (!child_deferred_live(&j->d))
+			exec_cancel(j, "orphaned: its frontend went away");
 }
 
 static struct exec_job *exec_job_find(const char *id, uint64_t exec_id)
@@ -413,9 +442,8 @@ fail:
 	exec_free(j);
 }
 
-/* The command is killed as at its timeout; its ExecSync then answers with
- * an error. A cancel that names no running command (it finished, or never
- * was) changes nothing and says so. */
+/* The command is killed (exec_cancel). A cancel that names no running
+ * command (it finished, or never was) changes nothing and says so. */
 void on_exec_cancel(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessage *req, void *arg)
 {
 	const CrispIpc__ExecCancelRequest *r = (const CrispIpc__ExecCancelRequest *)req;
@@ -433,16 +461,7 @@ void on_exec_cancel(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessage
 			(unsigned long long)r->exec_id, r->container_id);
 		return reply_err(chan, msg, &err);
 	}
-	if (!j->cancelled) {
-		log_info("exec %llu in %.12s cancelled: killing its command",
-			 (unsigned long long)j->exec_id, j->id);
-		j->cancelled = true;
-		evtimer_del(j->timer);
-		/* Before exec_started the pipes' write ends are still open and
-		 * no pid file can exist: exec_started kills then. */
-		if (j->out[1] < 0)
-			exec_cancel_kill(j);
-	}
+	exec_cancel(j, "cancelled");
 	ipc_reply(chan, msg, &empty.base, NULL, 0);
 }
 

@@ -732,6 +732,11 @@ static void on_config(struct crisp_config *cfg, bool reload, void *arg)
 	log_info("ready");
 }
 
+static void on_frontend_gone(void *arg)
+{
+	exec_orphans_cancel();
+}
+
 int main(void)
 {
 	static const struct child_ops ops = {
@@ -740,6 +745,7 @@ int main(void)
 		.frontend_version = IPC_RUNTIMED_VERSION,
 		.frontend_handlers = frontend_handlers,
 		.n_frontend_handlers = ARRAY_SIZE(frontend_handlers),
+		.on_frontend_gone = on_frontend_gone,
 	};
 
 	return child_main("crisp-runtimed", &ops);

@@ -227,6 +227,8 @@ void pod_stop(struct pod *p, void (*fn)(bool, void *), void *arg);
 /* ops.c: ExecSync, update, log reopen. */
 void on_exec_sync(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessage *req, void *arg);
 void on_exec_cancel(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessage *req, void *arg);
+/* Kill the commands of the ExecSyncs whose frontend channel is gone. */
+void exec_orphans_cancel(void);
 void on_container_update(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessage *req,
 			 void *arg);
 /* Send request ("reopen", "attach") to container c's monitor and answer msg

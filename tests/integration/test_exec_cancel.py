@@ -114,10 +114,12 @@ def test_cancel_around_the_end_is_harmless(pod_env, cri):
 
 
 def test_restarted_frontend_never_reuses_a_running_exec_id(pod_env, cri):
-    """An exec whose frontend died runs on in runtimed (no client is left to
-    cancel it); the next frontend's execs must not collide with its id, or
-    they would fail "already running". Here the orphan is the first exec
-    of its frontend, and the probe the first of the next one."""
+    """An exec whose frontend died is killed (test_exec_orphaned.py), but
+    runtimed holds its id until the command is reaped; the next frontend's
+    first exec must not collide with it ("already running"), which random
+    starting ids (7df7c90) see to. Here the orphan is the first exec of its
+    frontend, and the probe the first of the next one. Since runtimed kills
+    orphans at once, the window this covers is short."""
     env, k = pod_env, pod_env.cri
     pod = k.run_pod(pod_config("exec-ids"))
     cid = k.run(pod, container_config("box", env.images.busybox))
@@ -131,7 +133,6 @@ def test_restarted_frontend_never_reuses_a_running_exec_id(pod_env, cri):
     env.c.wait_new_pid("crisp-frontend", old, 20)
     r = harness.wait_for(lambda: _try_exec(k, cid), 20, what="an exec on the new frontend")
     assert r.exit_code == 0 and r.stdout == b"ok\n", r
-    assert _exec_helpers(cid), "the orphaned exec is gone: the test tests nothing"
 
 
 def _try_exec(k, cid):
