@@ -199,15 +199,20 @@ static char *image_file(int rootfd, const char *path)
 
 /* --- create -------------------------------------------------------------------- */
 
+/* What fails here is logged and listed to be tried again: the record goes
+ * anyway (or never was). */
 static void create_cleanup(struct ctr *c)
 {
 	_cleanup_free_ char *bundle = bundle_path(c->id, NULL);
+	_cleanup_free_ char *rootfs = bundle_path(c->id, "rootfs");
 	_cleanup_free_ char *exitf = xasprintf("%s/%s.json", rt.exits_dir, c->id);
 	int r;
 
 	rootfs_umount(c->id);
-	if ((r = rm_rf(bundle)) < 0)
+	if ((r = rm_rf(bundle)) < 0) {
 		log_warn("removing %s: %s", bundle, strerror(-r));
+		cleanup_retry_add(CLEANUP_PATH, c->id, bundle, rootfs);
+	}
 	unlink(exitf);
 }
 

@@ -290,10 +290,14 @@ static void pod_files_remove(const char *id)
 
 	if (umount2(shm, MNT_DETACH) < 0 && errno != EINVAL && errno != ENOENT)
 		log_warn("unmounting %s: %s", shm, strerror(errno));
-	if ((r = rm_rf(dir)) < 0)
+	if ((r = rm_rf(dir)) < 0) {
 		log_warn("removing %s: %s", dir, strerror(-r));
-	if ((r = rm_rf(bundle)) < 0)
+		cleanup_retry_add(CLEANUP_PATH, id, dir, shm);
+	}
+	if ((r = rm_rf(bundle)) < 0) {
 		log_warn("removing %s: %s", bundle, strerror(-r));
+		cleanup_retry_add(CLEANUP_PATH, id, bundle, NULL);
+	}
 }
 
 void pod_spec_fill(struct pod *p, struct spec_pod *sp, char **paths)
@@ -1004,10 +1008,17 @@ struct pod_req {
 	struct crisp_error err;
 };
 
+/* How long processes killed in a removed pod's pause cgroup get to go:
+ * the cgroup's removal is tried every CGROUP_KILL_WAIT_MS, at most
+ * CGROUP_KILL_TRIES times, on a timer (the loop never waits). A process
+ * with much memory takes a while to exit: the kernel frees it first. */
+#define CGROUP_KILL_WAIT_MS 50
+#define CGROUP_KILL_TRIES 40
+
 /* A direct pause whose start runtimed never recorded (runtimed died between
  * crisp-pause's sync line and the record) is in nobody's hands but its
- * cgroup's: kill whatever is still in it, then give it a moment to go. */
-static void cgroup_kill_all(const char *relpath)
+ * cgroup's: kill whatever is still in it. Whether anything was. */
+static bool cgroup_kill_all(const char *relpath)
 {
 	/* the pause joined every hierarchy: any one that is mounted will do */
 	static const char *const controllers[] = { "pids", "memory", "cpu" };
@@ -1027,28 +1038,80 @@ static void cgroup_kill_all(const char *relpath)
 			f = fopen(procs, "re");
 	}
 	if (!f)
-		return;
+		return false;
 	while (fscanf(f, "%ld", &pid) == 1)
 		if (pid > 1 && kill((pid_t)pid, SIGKILL) == 0)
 			killed = true;
 	fclose(f);
-	if (killed) {
-		log_warn("sandbox cgroup %s still held processes: killed them", relpath);
-		usleep(50 * 1000); /* their reaper (init) collects them at once */
-	}
+	return killed;
+}
+
+/* The removal of a pod's cgroups: the pause's own, then the pod's. */
+struct cgroup_rm_job {
+	struct pod_req *q;
+	char *pause_rel; /* the pause's own cgroup (crisp-pause joined it), or NULL */
+	char *pod_rel;   /* the default pod cgroup, NULL when not ours */
+	struct event *timer;
+	bool killed; /* something was killed there: worth waiting for */
+	unsigned tries;
+};
+
+static void remove_record(struct pod_req *q);
+
+static void cgroup_rm_failed(struct pod_req *q, const char *rel, const struct crisp_error *err)
+{
+	log_warn("sandbox %.12s: %s", q->p->id, err->msg);
+	cleanup_retry_add(CLEANUP_CGROUP, q->p->id, rel, NULL);
 }
 
 /* The default pod cgroup is ours to remove (a kubelet's cgroup_parent is
  * the kubelet's); runc removed the containers' own. */
-static void pod_cgroup_remove(struct pod *p)
+static void cgroup_rm_done(struct cgroup_rm_job *j)
 {
-	const Runtime__V1__PodSandboxConfig *c = p->info->config;
-	_cleanup_free_ char *rel = NULL;
+	struct pod_req *q = j->q;
 	struct crisp_error err = { 0 };
 
-	/* the pause's own, which crisp-pause joined (runc removes its own) */
+	if (j->pod_rel && cgroup_remove(CGROUP_ROOT, j->pod_rel, &err) < 0)
+		cgroup_rm_failed(q, j->pod_rel, &err);
+	if (j->timer)
+		event_free(j->timer);
+	free(j->pause_rel);
+	free(j->pod_rel);
+	free(j);
+	remove_record(q);
+}
+
+/* The pause's cgroup, once what was killed in it had time to go: removed,
+ * or killed again and waited for, or after CGROUP_KILL_TRIES given up on
+ * (and listed for a later retry), as at once when nothing was killed. */
+static void cgroup_rm_pause(evutil_socket_t fd, short what, void *arg)
+{
+	struct cgroup_rm_job *j = arg;
+	struct timeval tv = { 0, CGROUP_KILL_WAIT_MS * 1000 };
+	struct crisp_error err = { 0 };
+
+	if (cgroup_remove(CGROUP_ROOT, j->pause_rel, &err) == 0)
+		return cgroup_rm_done(j);
+	if (err.code == CRISP_E_PRECONDITION && j->killed && ++j->tries < CGROUP_KILL_TRIES) {
+		cgroup_kill_all(j->pause_rel); /* anything forked meanwhile */
+		evtimer_add(j->timer, &tv);
+		return;
+	}
+	cgroup_rm_failed(j->q, j->pause_rel, &err);
+	cgroup_rm_done(j);
+}
+
+static void pod_cgroup_remove(struct pod_req *q)
+{
+	struct pod *p = q->p;
+	const Runtime__V1__PodSandboxConfig *c = p->info->config;
+	struct cgroup_rm_job *j = xcalloc(1, sizeof(*j));
+	struct crisp_error err = { 0 };
+	struct timeval tv = { 0, CGROUP_KILL_WAIT_MS * 1000 };
+
+	j->q = q;
 	if (!rt.host.systemd_cgroup) {
-		_cleanup_free_ char *cp = NULL, *prel = NULL;
+		_cleanup_free_ char *cp = NULL;
 		char *paths[POD_SPEC_PATHS] = { 0 };
 		struct spec_pod sp;
 
@@ -1056,31 +1119,41 @@ static void pod_cgroup_remove(struct pod *p)
 		cp = spec_cgroups_path(&rt.host, sp.cgroup_parent, p->id);
 		for (size_t i = 0; i < ARRAY_SIZE(paths); i++)
 			free(paths[i]);
-		prel = cp ? cgroup_runc_relpath(cp, false, &err) : NULL;
-		if (prel)
-			cgroup_kill_all(prel);
-		if (prel && cgroup_remove(CGROUP_ROOT, prel, &err) < 0)
+		j->pause_rel = cp ? cgroup_runc_relpath(cp, false, &err) : NULL;
+		if (!j->pause_rel && err.code != CRISP_E_OK)
 			log_warn("sandbox %.12s: %s", p->id, err.msg);
-		err_clear(&err);
 	}
-	if (c->linux && c->linux->cgroup_parent && *c->linux->cgroup_parent)
+	if (!(c->linux && c->linux->cgroup_parent && *c->linux->cgroup_parent))
+		j->pod_rel = pod_default_cgroup(p->id);
+	if (!j->pause_rel)
+		return cgroup_rm_done(j);
+	j->timer = evtimer_new(child_base(), cgroup_rm_pause, j);
+	j->killed = cgroup_kill_all(j->pause_rel);
+	if (j->killed) {
+		log_warn("sandbox cgroup %s still held processes: killed them", j->pause_rel);
+		/* their reaper (init) collects them at once, but a process
+		 * with much memory takes a while to exit */
+		evtimer_add(j->timer, &tv);
 		return;
-	rel = pod_default_cgroup(p->id);
-	if (rel && cgroup_remove(CGROUP_ROOT, rel, &err) < 0)
-		log_warn("sandbox %.12s: %s", p->id, err.msg);
+	}
+	cgroup_rm_pause(-1, 0, j);
 }
 
+/* The pod's files and cgroups go, whatever fails there (it is logged and
+ * listed to be tried again), then the record. */
 static void remove_finish(struct pod_req *q)
 {
+	pod_files_remove(q->p->id);
+	pod_cgroup_remove(q);
+}
+
+static void remove_record(struct pod_req *q)
+{
 	struct pod *p = q->p;
-	const struct rt_handler *h = handler_find(p->info->runtime_handler);
 	_cleanup_free_ char *exitf = xasprintf("%s/%s.json", rt.exits_dir, p->id);
 	struct crisp_error err = { 0 };
 	CrispIpc__Empty empty = CRISP_IPC__EMPTY__INIT;
 
-	(void)h;
-	pod_files_remove(p->id);
-	pod_cgroup_remove(p);
 	if (unlink(exitf) < 0 && errno != ENOENT)
 		log_warn("removing %s: %s", exitf, strerror(errno));
 	if (state_pod_delete(p->id, &err) < 0) {

@@ -13,6 +13,7 @@
 #include <linux/magic.h>
 #include <linux/openat2.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -21,6 +22,8 @@
 #include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <event2/event.h>
 
 #include "common/launcher.h"
 #include "common/log.h"
@@ -295,6 +298,181 @@ void *msg_dup(const ProtobufCMessageDescriptor *desc, const ProtobufCMessage *m)
 	if (!copy)
 		fatal("runtimed: cannot copy a %s message", desc->name);
 	return copy;
+}
+
+/* --- cleanup retries -------------------------------------------------------- */
+
+/* A removal goes on when part of its cleanup fails (a cgroup that still
+ * holds a process, a directory below a mount that would not go): the
+ * record is deleted and the kubelet is told it is removed. What failed is
+ * listed here and tried again, first after CLEANUP_RETRY_MS, then at twice
+ * the interval each time up to CLEANUP_RETRY_MAX_MS, until it goes; the
+ * start-up sweeps catch whatever a restart made us forget. Only what a
+ * failure put on the list is tried: anything else found lying around may be
+ * a create in flight. */
+#define CLEANUP_RETRY_MS 60000
+#define CLEANUP_RETRY_MAX_MS (3600 * 1000)
+/* More leftovers than this is a node in trouble: the rest wait for the
+ * start-up sweeps. */
+#define CLEANUP_LIST_MAX 1024
+
+struct cleanup_item {
+	struct cleanup_item *next;
+	enum cleanup_kind kind;
+	char owner[ID_LEN + 1]; /* the pod or container it was of */
+	char *target;           /* a path, or a cgroup's relpath */
+	char *mnt;              /* CLEANUP_PATH: a mount point to detach first, or NULL */
+	unsigned tries;
+	uint64_t due_ms, delay_ms;
+};
+
+static struct {
+	struct cleanup_item *head, **tail;
+	size_t n;
+	struct event *timer;
+	uint64_t base_ms;
+} cleanups = { .tail = &cleanups.head };
+
+static const char *cleanup_kind_name(enum cleanup_kind kind)
+{
+	return kind == CLEANUP_CGROUP ? "cgroup" : "path";
+}
+
+static void cleanup_item_free(struct cleanup_item *it)
+{
+	free(it->target);
+	free(it->mnt);
+	free(it);
+}
+
+/* Whether a record owns id again (a pod, a container, or a container of
+ * the pod id): then the leftover is that record's, not ours to remove. */
+static bool cleanup_owned(const char *id)
+{
+	if (pod_find(id) || ctr_find(id))
+		return true;
+	for (struct ctr *c = rt.ctrs; c; c = c->next)
+		if (streq(c->info->sandbox_id, id))
+			return true;
+	return false;
+}
+
+/* One attempt; 0, or -1 with err. */
+static int cleanup_try(const struct cleanup_item *it, struct crisp_error *err)
+{
+	int r;
+
+	if (it->kind == CLEANUP_CGROUP)
+		return cgroup_remove(CGROUP_ROOT, it->target, err);
+	if (it->mnt && umount2(it->mnt, MNT_DETACH) < 0 && errno != EINVAL && errno != ENOENT)
+		return err_set_errno(err, CRISP_E_INTERNAL, errno, "unmounting %s", it->mnt);
+	if ((r = rm_rf(it->target)) < 0)
+		return err_set_errno(err, CRISP_E_INTERNAL, -r, "removing %s", it->target);
+	return 0;
+}
+
+static void cleanup_arm(void)
+{
+	uint64_t now = now_ms(), due = UINT64_MAX;
+	struct timeval tv;
+
+	for (struct cleanup_item *it = cleanups.head; it; it = it->next)
+		if (it->due_ms < due)
+			due = it->due_ms;
+	if (due == UINT64_MAX) {
+		evtimer_del(cleanups.timer);
+		return;
+	}
+	due = due > now ? due - now : 0;
+	tv.tv_sec = (time_t)(due / 1000);
+	tv.tv_usec = (suseconds_t)(due % 1000) * 1000;
+	evtimer_add(cleanups.timer, &tv);
+}
+
+/* In the order they were listed: a pause's cgroup before its pod's. */
+static void cleanup_retry(evutil_socket_t fd, short what, void *arg)
+{
+	uint64_t now = now_ms();
+
+	for (struct cleanup_item **pp = &cleanups.head, *it; (it = *pp);) {
+		struct crisp_error err = { 0 };
+
+		if (it->due_ms > now) {
+			pp = &it->next;
+			continue;
+		}
+		it->tries++;
+		if (cleanup_owned(it->owner)) {
+			log_info("%.12s has a record again: its %s %s is left to it", it->owner,
+				 cleanup_kind_name(it->kind), it->target);
+		} else if (cleanup_try(it, &err) == 0) {
+			log_info("removed %s %s, left over from the removal of %.12s (retry %u)",
+				 cleanup_kind_name(it->kind), it->target, it->owner, it->tries);
+		} else {
+			it->delay_ms = it->delay_ms * 2 > CLEANUP_RETRY_MAX_MS
+					       ? CLEANUP_RETRY_MAX_MS
+					       : it->delay_ms * 2;
+			it->due_ms = now + it->delay_ms;
+			log_warn("left over from the removal of %.12s: %s (retry %u); next try in "
+				 "%llu s",
+				 it->owner, err.msg, it->tries,
+				 (unsigned long long)(it->delay_ms + 999) / 1000);
+			pp = &it->next;
+			continue;
+		}
+		*pp = it->next;
+		if (cleanups.tail == &it->next)
+			cleanups.tail = pp;
+		cleanups.n--;
+		cleanup_item_free(it);
+	}
+	cleanup_arm();
+}
+
+static uint64_t cleanup_base_ms(void)
+{
+#ifdef CRISP_TEST_HOOKS
+	/* Test hook: the integration tests cannot wait a minute. */
+	const char *v = getenv("CRISP_TEST_CLEANUP_RETRY_MS");
+	uint64_t ms;
+
+	if (v && parse_uint64(v, 10, CLEANUP_RETRY_MAX_MS, &ms) == 0 && ms > 0)
+		return ms;
+#endif
+	return CLEANUP_RETRY_MS;
+}
+
+void cleanup_retry_add(enum cleanup_kind kind, const char *owner, const char *target,
+		       const char *mnt)
+{
+	struct cleanup_item *it;
+
+	for (it = cleanups.head; it; it = it->next)
+		if (it->kind == kind && streq(it->target, target))
+			return;
+	if (cleanups.n >= CLEANUP_LIST_MAX) {
+		log_warn("%s %s of %.12s is left for runtimed's next start: %d leftovers wait "
+			 "already",
+			 cleanup_kind_name(kind), target, owner, CLEANUP_LIST_MAX);
+		return;
+	}
+	if (!cleanups.timer) {
+		cleanups.timer = evtimer_new(child_base(), cleanup_retry, NULL);
+		cleanups.base_ms = cleanup_base_ms();
+	}
+	it = xcalloc(1, sizeof(*it));
+	it->kind = kind;
+	snprintf(it->owner, sizeof(it->owner), "%s", owner);
+	it->target = xstrdup(target);
+	it->mnt = mnt ? xstrdup(mnt) : NULL;
+	it->delay_ms = cleanups.base_ms;
+	it->due_ms = now_ms() + it->delay_ms;
+	*cleanups.tail = it;
+	cleanups.tail = &it->next;
+	cleanups.n++;
+	log_info("%s %s of %.12s will be tried again in %llu s", cleanup_kind_name(kind), target,
+		 owner, (unsigned long long)(it->delay_ms + 999) / 1000);
+	cleanup_arm();
 }
 
 /* --- health ------------------------------------------------------------------ */

@@ -110,6 +110,17 @@ void exit_wait_add(struct exit_wait **head, void (*fn)(bool, void *), void *arg)
 /* Remove every file and directory under path, then path (no symlink followed);
  * returns 0 or -errno. Mount points are not crossed: unmount first. */
 int rm_rf(const char *path);
+/* What a removal could not clean up: a directory (rm_rf, after detaching
+ * mnt when given) or a cgroup (cgroup_remove below CGROUP_ROOT). owner is
+ * the id of the pod or container whose removal left it; while a record of
+ * that id exists again, it is not touched. Tried again later, with
+ * backoff, until it goes (runtimed.c). */
+enum cleanup_kind {
+	CLEANUP_PATH,
+	CLEANUP_CGROUP,
+};
+void cleanup_retry_add(enum cleanup_kind kind, const char *owner, const char *target,
+		       const char *mnt);
 /* /proc/<pid>/stat's starttime, 0 if the process does not exist. */
 uint64_t proc_starttime(pid_t pid);
 /* pid exists, is not a zombie and (starttime not 0) started at starttime. */
