@@ -200,13 +200,26 @@ static void active_del(struct content_ingest *ing)
 	pthread_mutex_unlock(&cs->lock);
 }
 
+/* A failed download (a digest or size mismatch, an aborted pull) may be
+ * gigabytes: its file goes through the trash, so that its deletion never
+ * holds the event loop (trash_discard). Closed first: the last descriptor
+ * would free the pages where it is closed once the trash deleted the name.
+ * Still registered meanwhile, so no new ingest of the digest opens the file
+ * before it is gone from ingest/. */
 static void ingest_free(struct content_ingest *ing, bool remove_file)
 {
+	char what[CONTENT_DIGEST_MAX + 16];
+
 	if (!ing)
 		return;
-	if (ing->fd >= 0 && remove_file)
-		(void)unlinkat(ing->cs->ingest_fd, ing->hex, 0);
-	safe_close(ing->fd);
+	if (ing->fd >= 0) {
+		ing->fd = safe_close(ing->fd);
+		if (remove_file) {
+			snprintf(what, sizeof(what), "ingest-%s-%.12s", algs[ing->alg].name,
+				 ing->hex);
+			(void)trash_discard(ing->cs->ingest_fd, ing->hex, what);
+		}
+	}
 	EVP_MD_CTX_free(ing->md);
 	if (ing->registered)
 		active_del(ing);

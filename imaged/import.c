@@ -15,7 +15,11 @@
  * leaves nothing recorded (at most verified blobs, which GC removes).
  *
  * The spool file is opened by name in the spool directory only, with
- * O_NOFOLLOW, and unlinked at once: it is gone whatever happens next. */
+ * O_NOFOLLOW, and moved into the trash at once (imaged/trash.h): it is gone
+ * whatever happens next. The archive may be gigabytes, whose pages the
+ * kernel frees on the thread that drops the last reference: the worker
+ * closes the file when done with it, and the trash's worker deletes the
+ * name, so neither happens on the event loop. */
 #include "autoconfig.h"
 
 #include <errno.h>
@@ -40,6 +44,7 @@
 #include "imaged/manifest.h"
 #include "imaged/reference.h"
 #include "imaged/store.h"
+#include "imaged/trash.h"
 #include "imaged/unpack.h"
 #include "imaged/worker.h"
 
@@ -870,9 +875,8 @@ static int image_record(struct import_image *img, struct crisp_error *err)
 	return 0;
 }
 
-static void import_work(void *arg, struct crisp_error *err)
+static void import_run(struct import *im, struct crisp_error *err)
 {
-	struct import *im = arg;
 	bool oci;
 
 	if (archive_scan(im, err) < 0)
@@ -926,12 +930,23 @@ static void import_work(void *arg, struct crisp_error *err)
 			return;
 }
 
+static void import_work(void *arg, struct crisp_error *err)
+{
+	struct import *im = arg;
+
+	import_run(im, err);
+	/* Here, off the loop: this may be the archive's last reference. */
+	im->fd = safe_close(im->fd);
+}
+
 static void import_end(struct import *im)
 {
 	imaged.pulls--;
 	if (imaged.pulls == 0 && imaged.gc_pending)
 		images_gc();
 	import_free(im);
+	/* the archive, and whatever the import discarded */
+	trash_empty();
 }
 
 static void import_done(void *arg, const struct crisp_error *err)
@@ -994,12 +1009,25 @@ void import_start(const char *file, char *const *names, size_t n_names,
 			      "cannot open %s in the import spool", file);
 		return child_reply_error(d, &err);
 	}
-	/* Gone from the spool whatever happens: the fd is all we need. */
-	if (unlinkat(imaged.import_fd, file, 0) < 0)
-		log_warn("cannot remove %s from the import spool: %m", file);
+	/* Gone from the spool whatever happens: the fd is all we need. A
+	 * file goes into the trash, emptied when the import is over
+	 * (import_end): the name keeps the last close from freeing the
+	 * archive here. */
+	if (fstat(fd, &st) < 0)
+		st.st_mode = 0;
+	if (S_ISREG(st.st_mode) && trash_move(imaged.import_fd, file, "import", &err) == 0) {
+		log_debug("trash: %s moved in, to be deleted after its import", file);
+	} else {
+		if (err.code != CRISP_E_OK)
+			log_warn("%s; deleting it in place", err.msg);
+		err_clear(&err);
+		if (unlinkat(imaged.import_fd, file, 0) < 0)
+			log_warn("cannot remove %s from the import spool: %m", file);
+	}
 	/* Only what root put there in a plain file is imported. */
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != 0) {
+	if (!S_ISREG(st.st_mode) || st.st_uid != 0) {
 		close(fd);
+		trash_empty();
 		err_set(&err, CRISP_E_INVALID,
 			"%s in the import spool is not a regular file of root", file);
 		return child_reply_error(d, &err);
@@ -1014,7 +1042,8 @@ void import_start(const char *file, char *const *names, size_t n_names,
 		struct image_ref ref;
 		if (image_ref_parse(names[i], &ref, &err) < 0) {
 			child_reply_error(d, &err);
-			return import_free(im);
+			import_free(im);
+			return trash_empty();
 		}
 		if (image_ref_is_id(&ref) || ref.digest) {
 			image_ref_free(&ref);
@@ -1022,7 +1051,8 @@ void import_start(const char *file, char *const *names, size_t n_names,
 				"name '%.200s': give a name with a tag, not an id or digest",
 				names[i]);
 			child_reply_error(d, &err);
-			return import_free(im);
+			import_free(im);
+			return trash_empty();
 		}
 		im->names[im->n_names++] = image_ref_string(&ref);
 		image_ref_free(&ref);
@@ -1059,6 +1089,11 @@ void import_spool_gc(void)
 		    (S_ISREG(st.st_mode) && now - st.st_mtime < SPOOL_MAX_AGE_S))
 			continue;
 		log_info("removing %s from the import spool", e->d_name);
+		/* an archive may be large: into the trash, which imaged empties
+		 * on a worker once it is ready */
+		if (S_ISREG(st.st_mode) &&
+		    trash_move(imaged.import_fd, e->d_name, "import", NULL) == 0)
+			continue;
 		if (unlinkat(imaged.import_fd, e->d_name, S_ISDIR(st.st_mode) ? AT_REMOVEDIR : 0) <
 		    0)
 			log_warn("cannot remove %s from the import spool: %m", e->d_name);

@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <linux/openat2.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -27,6 +28,7 @@
 
 static struct {
 	int fd;           /* trash/ */
+	pthread_t loop;   /* the thread that opened it: the event loop's */
 	unsigned seq;     /* names: atomic, trash_move may run on any thread */
 	bool running;     /* a job is emptying the trash */
 	bool again;       /* ... and another is due after it */
@@ -134,6 +136,7 @@ int trash_open(int root_dirfd, struct crisp_error *err)
 		return err_set_errno(err, CRISP_E_INTERNAL, fd, "cannot open the trash directory");
 	safe_close(trash.fd);
 	trash.fd = fd;
+	trash.loop = pthread_self();
 	return 0;
 }
 
@@ -168,6 +171,23 @@ int trash_move(int dirfd, const char *name, const char *what, struct crisp_error
 		return err_set_errno(err, CRISP_E_INTERNAL, errno, "cannot move %s to the trash",
 				     what);
 	}
+}
+
+int trash_discard(int dirfd, const char *name, const char *what)
+{
+	struct crisp_error err = { 0 };
+
+	if (trash.fd >= 0 && pthread_equal(pthread_self(), trash.loop)) {
+		if (trash_move(dirfd, name, what, &err) == 0) {
+			log_debug("trash: %s moved in, to be deleted", what);
+			trash_empty();
+			return 0;
+		}
+		if (err.code == CRISP_E_NOT_FOUND)
+			return -ENOENT;
+		log_warn("%s; deleting it in place", err.msg);
+	}
+	return unlinkat(dirfd, name, 0) == 0 ? 0 : -errno;
 }
 
 /* ---- emptying -------------------------------------------------------------------- */

@@ -14,8 +14,8 @@
  * removed twice (pulled again, removed again) never replaces its earlier
  * self. Deleting never follows a symlink nor enters another mount.
  *
- * trash_move may be called from any thread; trash_empty and trash_emptying
- * from the event loop only. */
+ * trash_move and trash_discard may be called from any thread; trash_empty
+ * and trash_emptying from the event loop only. */
 #ifndef CRISP_IMAGED_TRASH_H
 #define CRISP_IMAGED_TRASH_H
 
@@ -37,6 +37,17 @@ void trash_close(void);
  * be renamed (EXDEV: dirfd is on another filesystem). Call trash_empty()
  * after a batch of moves. */
 int trash_move(int dirfd, const char *name, const char *what, struct crisp_error *err);
+
+/* Remove file name in dirfd (on the trash's filesystem) without its
+ * deletion holding the event loop: the kernel frees a file's pages on the
+ * thread that drops its last link or descriptor, which for a partial blob
+ * of gigabytes takes a while. On the loop's thread (the one that opened
+ * the trash), with every descriptor of the file closed already, it is
+ * moved into the trash and the trash emptied (trash_empty); on any other
+ * thread (a worker may take its time), or without a trash, or where it
+ * cannot be renamed, it is unlinked at once. what names it in the trash
+ * (see trash_move). 0, or -errno (-ENOENT: there is no such file). */
+int trash_discard(int dirfd, const char *name, const char *what);
 
 /* Delete everything in the trash on a worker thread. One job at a time: a
  * call while one runs makes another run after it, so that what was moved in
