@@ -135,6 +135,9 @@ static void on_config(struct crisp_config *cfg, bool reload, void *arg)
 	log_info("container snapshots: %s%s",
 		 imaged.snapshotter == SNAPSHOTTER_COPY ? "copy" : "overlayfs",
 		 cfg->snapshotter == SNAPSHOTTER_AUTO ? " (auto)" : "");
+	/* The registry client runs in crisp-fetch, started on demand from
+	 * this fd: opened while the whole host is still in sight. */
+	fetch_program_open(cfg);
 	filter = imaged_sandbox_enter(cfg);
 	setup(cfg);
 	imaged_sandbox_lock(filter);

@@ -36,6 +36,11 @@ extern struct imaged_ctx imaged;
 scmp_filter_ctx imaged_sandbox_enter(const struct crisp_config *cfg);
 void imaged_sandbox_lock(scmp_filter_ctx filter);
 
+/* imaged/fetch_client.c: open crisp-fetch (helper_dir/crisp-fetch) for
+ * executing it later, at start, before the sandbox; fatal on failure. */
+void fetch_program_open(const struct crisp_config *cfg);
+int fetch_program_fd(void); /* for imaged/sandbox.c's execveat rule */
+
 /* imaged/pull.c: pull image (a reference) and answer d when done. Two pulls
  * of the same reference at once share one download. */
 void pull_start(const char *image, const CrispIpc__RegistryAuth *auth,

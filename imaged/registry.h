@@ -1,6 +1,15 @@
 /* The OCI Distribution (registry v2) client of imaged: fetches manifests and
- * blobs over imaged/http.c (libcurl multi on the libevent loop, never
- * blocking it). Everything it receives is hostile until checked.
+ * blobs. Two implementations share this API:
+ *  - fetch/registry.c, the real client, over fetch/http.c (libcurl multi on
+ *    the libevent loop, never blocking it); it runs only in crisp-fetch, the
+ *    unprivileged child imaged starts while it has fetches to make;
+ *  - imaged/fetch_client.c, what imaged links: it forwards each request to
+ *    crisp-fetch (ipc/ipc.proto, Fetch*) and trusts nothing it answers:
+ *    manifests are bounded and their digest recomputed here, blob bytes are
+ *    bounded by size (the content store verifies their digest), and a
+ *    malformed message kills crisp-fetch. A crisp-fetch that dies fails its
+ *    requests with CRISP_E_UNAVAILABLE ("crisp-fetch exited with ...").
+ * Everything either receives is hostile until checked.
  *
  * For each request, in order, each endpoint of the host is tried: its
  * mirrors (as configured, in order), then the origin. A mirror that fails in
@@ -99,7 +108,8 @@ struct registry;
 struct registry_request;
 
 /* Copies opt (and reads the proxy environment: HTTPS_PROXY, HTTP_PROXY,
- * ALL_PROXY, NO_PROXY, upper or lower case). */
+ * ALL_PROXY, NO_PROXY, upper or lower case; imaged passes these variables,
+ * and only these, on to crisp-fetch). */
 struct registry *registry_new(struct event_base *base, const struct registry_options *opt,
 			      struct crisp_error *err);
 /* Cancels every request without calling back. Takes NULL. Not from a

@@ -19,6 +19,7 @@
 #define IPC_IMAGED_VERSION 5
 #define IPC_NETD_VERSION 3
 #define IPC_RUNTIMED_VERSION 5
+#define IPC_FETCH_VERSION 1
 
 enum ipc_type {
 	IPC_HELLO = 1,
@@ -86,6 +87,12 @@ enum ipc_type {
 	/* launcher -> its helper, with the id of the START */
 	IPC_LAUNCH_PROCESS_STARTED = 0x580, /* LaunchStarted */
 	IPC_LAUNCH_PROCESS_EXITED,          /* LaunchExited */
+
+	/* imaged -> crisp-fetch (its child; fetch/fetch.c) */
+	IPC_FETCH_INIT = 0x600, /* FetchInit, first and once, no reply */
+	IPC_FETCH_MANIFEST,     /* FetchManifestRequest -> FetchManifestReply */
+	IPC_FETCH_BLOB,         /* FetchBlobRequest + 1 fd (pipe) -> Empty */
+	IPC_FETCH_CANCEL,       /* FetchCancel, no reply */
 
 #ifdef CRISP_TEST_HOOKS
 	IPC_TEST_UNKNOWN = 0x7fff, /* never handled: lets tests send garbage */

@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "fetch/auth.h"
 #include "imaged/auth.h"
 #include "imaged/registry.h"
 #include "tests/unit/tap.h"

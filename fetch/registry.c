@@ -1,7 +1,8 @@
-/* The registry v2 client: endpoints, the per-request state machine,
- * retries, redirects, and the checks on what registries send. The rules are
- * in imaged/registry.h; the bytes move in imaged/http.c, tokens in
- * imaged/auth.c.
+/* The registry v2 client, run by crisp-fetch: endpoints, the per-request
+ * state machine, retries, redirects, and the checks on what registries send.
+ * The rules are in imaged/registry.h; the bytes move in fetch/http.c, tokens
+ * in fetch/auth.c. (imaged/fetch_client.c implements the same API in imaged
+ * by asking crisp-fetch, and checks again what matters to it.)
  *
  * A request's life: registry_get_*() validates the arguments (they end up
  * in URLs and headers) and schedules attempt() on the loop, so no callback
@@ -23,8 +24,8 @@
 #include <time.h>
 
 #include "common/log.h"
-#include "imaged/auth.h"
-#include "imaged/http.h"
+#include "fetch/auth.h"
+#include "fetch/http.h"
 #include "imaged/reference.h"
 #include "imaged/registry.h"
 
@@ -195,38 +196,6 @@ static char *digest_of(const EVP_MD *alg, const void *buf, size_t len)
 }
 
 /* --- configuration ----------------------------------------------------------- */
-
-void registry_options_init(struct registry_options *opt)
-{
-	*opt = (struct registry_options){
-		.user_agent = "crisp/" CRISP_VERSION,
-		.max_transfers = 3,
-		.low_speed_timeout = 60,
-		.max_retries = 5,
-		.retry_delay_ms = 500,
-	};
-}
-
-static void wipe_str(char *s)
-{
-	if (s) {
-		explicit_bzero(s, strlen(s));
-		free(s);
-	}
-}
-
-void registry_auth_free(struct registry_auth *a)
-{
-	if (!a)
-		return;
-	wipe_str(a->username);
-	wipe_str(a->password);
-	wipe_str(a->auth);
-	wipe_str(a->identity_token);
-	wipe_str(a->registry_token);
-	explicit_bzero(a, sizeof(*a));
-	free(a);
-}
 
 static int hosts_copy(struct registry *reg, const struct registry_options *opt,
 		      struct crisp_error *err)

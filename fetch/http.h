@@ -1,9 +1,9 @@
-/* imaged's HTTP engine: libcurl's multi interface driven by imaged's libevent
+/* crisp-fetch's HTTP engine: libcurl's multi interface driven by its libevent
  * loop (CURLMOPT_SOCKETFUNCTION/TIMERFUNCTION mapped to libevent events), so
  * no transfer ever blocks the loop. DNS runs in curl's threaded resolver.
  *
- * It knows nothing of registries: it moves bytes for imaged/registry.c and
- * imaged/auth.c, and enforces what every transfer needs:
+ * It knows nothing of registries: it moves bytes for fetch/registry.c and
+ * fetch/auth.c, and enforces what every transfer needs:
  *  - at most max_active transfers at once, the rest wait in a FIFO queue
  *    (transfers marked urgent, such as token requests, skip the queue so a
  *    full queue cannot starve the authentication its members wait for);
@@ -18,8 +18,8 @@
  * loop outside libcurl. Any of them may call http_xfer_free() on any transfer
  * (its own included) and http_xfer_start() on new ones: what libcurl forbids
  * inside its callbacks is deferred to the loop. Not thread-safe: one loop. */
-#ifndef CRISP_IMAGED_HTTP_H
-#define CRISP_IMAGED_HTTP_H
+#ifndef CRISP_FETCH_HTTP_H
+#define CRISP_FETCH_HTTP_H
 
 #include <curl/curl.h>
 #include <event2/event.h>

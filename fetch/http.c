@@ -1,4 +1,4 @@
-/* libcurl multi on libevent: see imaged/http.h for what this guarantees.
+/* libcurl multi on libevent: see fetch/http.h for what this guarantees.
  *
  * The shape follows curl's hiperfifo example: curl tells us which sockets to
  * watch and when to wake it; libevent tells curl what happened. The rules
@@ -18,7 +18,7 @@
 #include <sys/queue.h>
 
 #include "common/log.h"
-#include "imaged/http.h"
+#include "fetch/http.h"
 
 enum xfer_state {
 	XFER_NEW,
