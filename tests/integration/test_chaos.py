@@ -213,9 +213,11 @@ class Chaos:
                 with self.lock:
                     self.expected[(method, code.name)] += 1
                 return None
+            # recent_kills() takes the lock itself (not reentrant)
+            line = "%.1fs %s %s: %s %s (kills in the 6 s before: %s)" % (
+                self.now(), method, what, code.name, e.details(), self.recent_kills())
             with self.lock:
-                self.suspicious.append("%.1fs %s %s: %s %s (kills in the 6 s before: %s)" % (
-                    self.now(), method, what, code.name, e.details(), self.recent_kills()))
+                self.suspicious.append(line)
             return None
         with self.lock:
             self.done[method] += 1
