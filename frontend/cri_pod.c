@@ -61,12 +61,25 @@ static const CrispIpc__SandboxInfo *sandbox_find(const ProtobufCMessage *reply, 
 
 /* ---- RunPodSandbox ------------------------------------------------------------ */
 
+/* The pod's user namespace options when it asks for one of its own (mode
+ * POD), else NULL. */
+static const Runtime__V1__UserNamespace *pod_userns(const Runtime__V1__PodSandboxConfig *c)
+{
+	const Runtime__V1__LinuxPodSandboxConfig *lx = c ? c->linux : NULL;
+	const Runtime__V1__LinuxSandboxSecurityContext *sc = lx ? lx->security_context : NULL;
+	const Runtime__V1__NamespaceOption *o = sc ? sc->namespace_options : NULL;
+	const Runtime__V1__UserNamespace *u = o ? o->userns_options : NULL;
+
+	return u && u->mode == RUNTIME__V1__NAMESPACE_MODE__POD ? u : NULL;
+}
+
 struct run_ctx {
 	struct rpc *rpc;
 	char id[CRI_ID_LEN + 1];
 	bool host_net, net_attempted, start_attempted;
 	struct crisp_error err; /* the first failure, reported after rollback */
 	char *netns_path;
+	char *userns_path; /* netd's pin of the pod's user namespace, or NULL */
 	/* ADD and START run together: the answers still to come, and the
 	 * first failure among them with the step it names */
 	unsigned pending;
@@ -78,6 +91,7 @@ static void run_end(struct run_ctx *ctx)
 {
 	inflight_del(ctx->id);
 	free(ctx->netns_path);
+	free(ctx->userns_path);
 	free(ctx);
 }
 
@@ -238,7 +252,16 @@ static void on_run_netns(ProtobufCMessage *reply, struct ipc_msg *msg,
 		err_set(&e, CRISP_E_INTERNAL, "netd answered without a network namespace path");
 		return run_rollback(ctx, "pod network", &e);
 	}
+	if (!!pod_userns(req->config) != !!*net->userns_path) {
+		struct crisp_error e;
+		err_set(&e, CRISP_E_INTERNAL, "netd answered %s a user namespace for a pod %s",
+			*net->userns_path ? "with" : "without",
+			pod_userns(req->config) ? "that asks for one" : "without one");
+		return run_rollback(ctx, "pod network", &e);
+	}
 	ctx->netns_path = xstrdup(net->netns_path);
+	if (*net->userns_path)
+		ctx->userns_path = xstrdup(net->userns_path);
 	ctx->pending = 2;
 	add.sandbox_id = ctx->id;
 	add.config = req->config;
@@ -249,6 +272,7 @@ static void on_run_netns(ProtobufCMessage *reply, struct ipc_msg *msg,
 		    &crisp_ipc__pod_network__descriptor, HELPER_NO_TIMEOUT, on_run_network, ctx);
 	start.sandbox_id = ctx->id;
 	start.netns_path = ctx->netns_path;
+	start.userns_path = ctx->userns_path ? ctx->userns_path : (char *)"";
 	ctx->start_attempted = true;
 	/* No timeout: as in run_start. */
 	helper_call(HELPER_RUNTIMED, IPC_RUNTIMED_SANDBOX_START, &start.base,
@@ -263,6 +287,7 @@ static void on_run_created(ProtobufCMessage *reply, struct ipc_msg *msg,
 	const Runtime__V1__RunPodSandboxRequest *req = (const Runtime__V1__RunPodSandboxRequest *)
 							       ctx->rpc->req;
 	CrispIpc__PodNetworkAddRequest nsreq = CRISP_IPC__POD_NETWORK_ADD_REQUEST__INIT;
+	const Runtime__V1__UserNamespace *u;
 
 	if (err) {
 		/* Nothing to undo: the reservation itself failed (a duplicate
@@ -278,6 +303,15 @@ static void on_run_created(ProtobufCMessage *reply, struct ipc_msg *msg,
 	 * (frontend/reconcile.c relies on that order). */
 	nsreq.sandbox_id = ctx->id;
 	nsreq.config = req->config;
+	/* hostUsers: false: netd makes the user namespace with the netns,
+	 * inside it (docs/PRIVSEP.md, "Known gaps" 18); runtimed checked the
+	 * mappings at the reservation, netd checks them again. */
+	if ((u = pod_userns(req->config))) {
+		nsreq.n_uid_mappings = u->n_uids;
+		nsreq.uid_mappings = u->uids;
+		nsreq.n_gid_mappings = u->n_gids;
+		nsreq.gid_mappings = u->gids;
+	}
 	ctx->net_attempted = true;
 	helper_call(HELPER_NETD, IPC_NETD_POD_NETNS_CREATE, &nsreq.base,
 		    &crisp_ipc__pod_network__descriptor, HELPER_NO_TIMEOUT, on_run_netns, ctx);

@@ -36,6 +36,9 @@ json_t *cache_encode(const struct pod_net *n)
 
 	if (j && n->result)
 		json_object_set(j, "result", n->result);
+	/* a removal after any restart must know there is a second pin */
+	if (j && n->userns)
+		json_object_set_new(j, "userns", json_string(n->userns));
 	return j;
 }
 
@@ -43,7 +46,7 @@ struct pod_net *cache_decode(json_t *j, const char *id, struct crisp_error *err)
 {
 	const char *kind = NULL, *sid = NULL, *state = NULL, *netns = NULL, *network = NULL,
 		   *args = NULL;
-	json_t *config = NULL, *caps = NULL, *result;
+	json_t *config = NULL, *caps = NULL, *result, *userns;
 	struct pod_net *n;
 	json_error_t jerr;
 	int s = -1;
@@ -56,14 +59,16 @@ struct pod_net *cache_decode(json_t *j, const char *id, struct crisp_error *err)
 		if (streq(state, state_names[i]))
 			s = (int)i;
 	result = json_object_get(j, "result");
-	if (!streq(kind, RECORD_KIND) || !streq(sid, id) || s < 0 || !json_is_object(config) ||
-	    !json_is_object(caps) || (result && !json_is_object(result)) ||
-	    (s == POD_NET_ATTACHED && !result))
+	userns = json_object_get(j, "userns");
+	if ((userns && !json_is_string(userns)) || !streq(kind, RECORD_KIND) || !streq(sid, id) ||
+	    s < 0 || !json_is_object(config) || !json_is_object(caps) ||
+	    (result && !json_is_object(result)) || (s == POD_NET_ATTACHED && !result))
 		return err_set(err, CRISP_E_INTERNAL, "record of %.64s is inconsistent", id), NULL;
 	n = xcalloc(1, sizeof(*n));
 	snprintf(n->id, sizeof(n->id), "%s", sid);
 	n->state = (enum pod_net_state)s;
 	n->netns = xstrdup(netns);
+	n->userns = userns ? xstrdup(json_string_value(userns)) : NULL;
 	n->network = xstrdup(network);
 	n->config = json_incref(config);
 	n->cni_args = xstrdup(args);
@@ -77,6 +82,7 @@ void pod_net_free(struct pod_net *n)
 	if (!n)
 		return;
 	free(n->netns);
+	free(n->userns);
 	free(n->network);
 	json_decref(n->config);
 	free(n->cni_args);

@@ -255,6 +255,7 @@ static void net_reply_fill(const struct pod_net *n, struct net_reply *r)
 	r->pn = (CrispIpc__PodNetwork)CRISP_IPC__POD_NETWORK__INIT;
 	r->pn.sandbox_id = (char *)n->id;
 	r->pn.netns_path = n->netns;
+	r->pn.userns_path = n->userns ? n->userns : "";
 	r->pn.network = n->network;
 	r->pn.attached = n->state == POD_NET_ATTACHED;
 	if (n->state == POD_NET_ATTACHED && n->result) {
@@ -382,6 +383,15 @@ static void del_record_removed(const struct crisp_error *err, void *arg)
 	free(op);
 }
 
+/* Unpin the pod's namespaces: the netns, then its user namespace (the
+ * netns belongs to it). Both succeed when already gone. */
+static int pins_remove(const struct pod_net *n, struct crisp_error *err)
+{
+	if (netns_remove(n->netns, err) < 0)
+		return -1;
+	return n->userns ? netns_remove(n->userns, err) : 0;
+}
+
 /* The record says "detached" on disk: only now does memory say so, and
  * DEL (or REMOVE) answer. Had the write failed, the pod stays attached
  * here as on disk, and a DEL again runs the plugins again (DEL is
@@ -404,7 +414,7 @@ static void del_stored(const struct crisp_error *err, void *arg)
 	if (op->remove) {
 		/* the pin before the record (on_remove counts on that
 		 * order) */
-		if (netns_remove(n->netns, &e) < 0) {
+		if (pins_remove(n, &e) < 0) {
 			op_fail(op, &e);
 			return;
 		}
@@ -532,8 +542,9 @@ static void on_remove(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessa
 		 * the record and the pin cannot happen, the pin goes first, but
 		 * a record lost to a bad disk can) */
 		_cleanup_free_ char *path = xasprintf("%s/netns/%s", netd.state_dir, id);
+		_cleanup_free_ char *upath = xasprintf("%s/userns/%s", netd.state_dir, id);
 
-		if (netns_remove(path, &err) < 0)
+		if (netns_remove(path, &err) < 0 || netns_remove(upath, &err) < 0)
 			ipc_reply_error(chan, msg, &err);
 		else
 			ipc_reply(chan, msg, &empty.base, NULL, 0);
@@ -583,7 +594,7 @@ static void add_rollback_done(json_t *result, const struct crisp_error *err, voi
 		op_fail(op, &op->add_err);
 		return;
 	}
-	if (netns_remove(n->netns, &e) < 0) {
+	if (pins_remove(n, &e) < 0) {
 		log_err("pod %.12s: clean-up after a failed ADD: %s", n->id, e.msg);
 		op_fail(op, &op->add_err);
 		return;
@@ -655,8 +666,15 @@ static void add_done(json_t *result, const struct crisp_error *err, void *arg)
 static void netns_create_job(void *arg)
 {
 	struct op *op = arg;
+	struct pod_net *n = op->n;
+	int r;
 
-	if (netns_create(op->n->netns, &op->err) < 0)
+	/* hostUsers: false: the user namespace first, the netns inside it */
+	if (n->userns)
+		r = netns_userns_create(n->userns, n->netns, &n->uid_map, &n->gid_map, &op->err);
+	else
+		r = netns_create(n->netns, &op->err);
+	if (r < 0)
 		op->failed = true;
 }
 
@@ -695,9 +713,13 @@ static void netns_created(void *arg)
 		add_rollback(op, &e);
 }
 
-static int add_prepare(const char *id, const Runtime__V1__PodSandboxConfig *c, struct pod_net **ret,
+static int add_prepare(const CrispIpc__PodNetworkAddRequest *r, struct pod_net **ret,
 		       struct crisp_error *err)
 {
+	const char *id = r->sandbox_id;
+	const Runtime__V1__PodSandboxConfig *c = r->config;
+	bool userns = r->n_uid_mappings || r->n_gid_mappings;
+	struct idmap uid_map = { 0 }, gid_map = { 0 };
 	const Runtime__V1__LinuxPodSandboxConfig *lx = c ? c->linux : NULL;
 	const Runtime__V1__NamespaceOption *nso = lx && lx->security_context
 							  ? lx->security_context->namespace_options
@@ -710,6 +732,10 @@ static int add_prepare(const char *id, const Runtime__V1__PodSandboxConfig *c, s
 		return err_set(err, CRISP_E_INVALID, "no pod sandbox config");
 	if (nso && nso->network == RUNTIME__V1__NAMESPACE_MODE__NODE)
 		return err_set(err, CRISP_E_INVALID, "a host-network pod gets no pod network");
+	if (userns &&
+	    (idmap_from_cri("uid", r->n_uid_mappings, r->uid_mappings, &uid_map, err) < 0 ||
+	     idmap_from_cri("gid", r->n_gid_mappings, r->gid_mappings, &gid_map, err) < 0))
+		return err_prefix(err, "pod %.12s", id);
 	if (cni_pod_args_build(id, c, &args, err) < 0)
 		return -1;
 	if (!netd.status.ready) {
@@ -727,6 +753,11 @@ static int add_prepare(const char *id, const Runtime__V1__PodSandboxConfig *c, s
 	snprintf(n->id, sizeof(n->id), "%s", id);
 	n->state = POD_NET_ADDING;
 	n->netns = xasprintf("%s/netns/%s", netd.state_dir, id);
+	if (userns) {
+		n->userns = xasprintf("%s/userns/%s", netd.state_dir, id);
+		n->uid_map = uid_map;
+		n->gid_map = gid_map;
+	}
 	n->network = xstrdup(json_string_value(json_object_get(list, "name")));
 	n->config = list;
 	n->cni_args = TAKE_PTR(args.cni_args);
@@ -769,7 +800,7 @@ static void add_begin(struct ipc_chan *chan, struct ipc_msg *msg,
 	struct pod_net *n = NULL;
 	struct op *op;
 
-	if (add_prepare(r->sandbox_id, r->config, &n, &err) < 0) {
+	if (add_prepare(r, &n, &err) < 0) {
 		ipc_reply_error(chan, msg, &err);
 		return;
 	}
@@ -1068,7 +1099,7 @@ static void on_config(struct crisp_config *cfg, bool reload, void *arg)
 		fatal("chdir %s: %m", home);
 	netd.bin_dirs = xstrdup(cfg->cni_bin_dirs);
 	netd.state_dir = xstrdup(cfg->state_dir);
-	if (netns_dir_init(cfg->state_dir, &err) < 0)
+	if (netns_dir_init(cfg->state_dir, &err) < 0 || userns_dir_init(cfg->state_dir, &err) < 0)
 		fatal("%s", err.msg);
 	cni_setup(child_base(), cfg->state_dir, netd.bin_dirs);
 	/* the launcher runs plugins from the bin dirs as at start */

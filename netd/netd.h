@@ -40,6 +40,27 @@ int cni_conf_watch(struct event_base *base, const struct crisp_config *cfg, stru
 int netns_dir_init(const char *state_dir, struct crisp_error *err);
 /* Blocking (unshare, bind mount, loopback up): run it in a worker thread. */
 int netns_create(const char *path, struct crisp_error *err);
+/* A pod's user namespace (hostUsers: false): one uid and one gid mapping as
+ * /proc/<pid>/uid_map takes a line of it. */
+struct idmap {
+	uint32_t container_id, host_id, length;
+};
+/* The CRI's mappings checked as runtimed's spec_userns_check checks them
+ * (netd does not trust the frontend): exactly one each, length above 0,
+ * no id past 4294967294, container id 0 mapped, the host's 0 not in the
+ * host range. which is "uid" or "gid" for the message. */
+struct Runtime__V1__IDMapping;
+int idmap_from_cri(const char *which, size_t n, struct Runtime__V1__IDMapping *const *maps,
+		   struct idmap *ret, struct crisp_error *err);
+/* <state_dir>/userns, like the netns dir. */
+int userns_dir_init(const char *state_dir, struct crisp_error *err);
+/* Blocking, on a worker thread: a child process (fork: only a
+ * single-threaded process may unshare its user namespace) makes the user
+ * namespace, netd writes its maps, the child makes the netns inside it
+ * (loopback up), and netd pins both (userns_path, netns_path) before the
+ * child exits. On failure nothing is left: no pin, no child. */
+int netns_userns_create(const char *userns_path, const char *netns_path, const struct idmap *uid,
+			const struct idmap *gid, struct crisp_error *err);
 /* Unmount and unlink; succeeds when already gone. Quick: fine on the loop. */
 int netns_remove(const char *path, struct crisp_error *err);
 bool netns_exists(const char *path);
@@ -140,6 +161,8 @@ struct pod_net {
 	char id[65];
 	enum pod_net_state state;
 	char *netns;
+	char *userns;                  /* the user namespace pin, NULL without one */
+	struct idmap uid_map, gid_map; /* with userns: for the create job only */
 	char *network;
 	json_t *config; /* the network list exactly as given to the plugins */
 	char *cni_args;

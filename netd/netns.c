@@ -18,10 +18,14 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <sched.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -29,6 +33,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "ipc/ipc.pb-c.h"
 #include "netd/netd.h"
 
 int netns_dir_init(const char *state_dir, struct crisp_error *err)
@@ -80,6 +85,274 @@ int netns_create(const char *path, struct crisp_error *err)
 fail:
 	unlink(path);
 	return -1;
+}
+
+int userns_dir_init(const char *state_dir, struct crisp_error *err)
+{
+	_cleanup_free_ char *dir = xasprintf("%s/userns", state_dir);
+
+	if (mkdir_p(dir, 0711) < 0)
+		return err_set_errno(err, CRISP_E_INTERNAL, errno, "cannot create %s", dir);
+	if (chmod(dir, 0711) < 0)
+		return err_set_errno(err, CRISP_E_INTERNAL, errno, "chmod %s", dir);
+	return 0;
+}
+
+/* The same rules as spec_userns_check() in runtimed/spec.c, which the
+ * frontend's request went through at the reservation; netd checks again
+ * because it writes the maps with CAP_SETUID and must never map the
+ * host's root into a pod. Duplicated rather than shared: runtimed's check
+ * words its errors for the CRI field and takes the whole NamespaceOption. */
+int idmap_from_cri(const char *which, size_t n, Runtime__V1__IDMapping *const *maps,
+		   struct idmap *ret, struct crisp_error *err)
+{
+	const Runtime__V1__IDMapping *m = n == 1 ? maps[0] : NULL;
+
+	if (n != 1)
+		return err_set(err, CRISP_E_INVALID,
+			       "a user namespace needs exactly one %s mapping, got %zu", which, n);
+	if (!m)
+		return err_set(err, CRISP_E_INVALID, "the %s mapping is empty", which);
+	if (m->length == 0)
+		return err_set(err, CRISP_E_INVALID, "the %s mapping maps no id (length 0)", which);
+	if ((uint64_t)m->host_id + m->length > UINT32_MAX ||
+	    (uint64_t)m->container_id + m->length > UINT32_MAX)
+		return err_set(err, CRISP_E_INVALID,
+			       "the %s mapping %u+%u or %u+%u passes the last id 4294967294", which,
+			       m->host_id, m->length, m->container_id, m->length);
+	if (m->host_id == 0)
+		return err_set(err, CRISP_E_INVALID,
+			       "the %s mapping's host range %u-%u holds the host's %s 0", which,
+			       m->host_id, m->length - 1, which);
+	if (m->container_id != 0)
+		return err_set(err, CRISP_E_INVALID,
+			       "the %s mapping does not map the pod's %s 0 (it starts at %u)",
+			       which, which, m->container_id);
+	*ret = (struct idmap){ .container_id = m->container_id,
+			       .host_id = m->host_id,
+			       .length = m->length };
+	return 0;
+}
+
+/* What the child of netns_userns_create reports on its pipe: one byte per
+ * step, or a failed step's errno. */
+enum {
+	USERNS_CHILD_IN_USERNS = 'u',
+	USERNS_CHILD_IN_NETNS = 'n',
+	USERNS_CHILD_FAILED = 'x',
+};
+
+static void child_report(int fd, char what, int errnum)
+{
+	unsigned char msg[2] = { (unsigned char)what, (unsigned char)(errnum & 0xff) };
+
+	(void)!write(fd, msg, sizeof(msg));
+}
+
+/* The child: a copy of a multi-threaded netd, so nothing but system calls
+ * (no malloc, no stdio: a lock another thread held at fork stays held).
+ * Whatever happens it _exits; when netd goes away its pipe ends and so does
+ * it. */
+static _Noreturn void userns_child(int report, int go)
+{
+	struct ifreq ifr = { .ifr_name = "lo" };
+	char c;
+	int sock;
+
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (unshare(CLONE_NEWUSER) < 0) {
+		child_report(report, USERNS_CHILD_FAILED, errno);
+		_exit(1);
+	}
+	/* netd is not dumpable (common/sandbox.c); neither is this copy of it,
+	 * and netd could not open /proc/<child>/ns/ and maps without
+	 * CAP_SYS_PTRACE. The child has no capability in the host's user
+	 * namespace any more (it just left it), so making it dumpable lends
+	 * nothing to anyone (runc's nsexec does the same). */
+	prctl(PR_SET_DUMPABLE, 1);
+	child_report(report, USERNS_CHILD_IN_USERNS, 0);
+	if (read(go, &c, 1) != 1)
+		_exit(1); /* netd gave up */
+	/* root of the new user namespace now (the maps are written): the
+	 * netns made here is owned by it, so the pod's root may act in it */
+	if (unshare(CLONE_NEWNET) < 0) {
+		child_report(report, USERNS_CHILD_FAILED, errno);
+		_exit(1);
+	}
+	sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (sock < 0 || ioctl(sock, SIOCGIFFLAGS, &ifr) < 0) {
+		child_report(report, USERNS_CHILD_FAILED, errno);
+		_exit(1);
+	}
+	ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+	if (ioctl(sock, SIOCSIFFLAGS, &ifr) < 0) {
+		child_report(report, USERNS_CHILD_FAILED, errno);
+		_exit(1);
+	}
+	child_report(report, USERNS_CHILD_IN_NETNS, 0);
+	/* stay until netd has pinned both namespaces (EOF: done or failed) */
+	while (read(go, &c, 1) > 0)
+		;
+	_exit(0);
+}
+
+/* Waits for the child's report of step want. */
+static int child_wait_step(int fd, char want, const char *step, struct crisp_error *err)
+{
+	unsigned char msg[2];
+	ssize_t n;
+
+	do
+		n = read(fd, msg, sizeof(msg));
+	while (n < 0 && errno == EINTR);
+	if (n != sizeof(msg))
+		return err_set(err, CRISP_E_INTERNAL, "the user namespace child died before %s",
+			       step);
+	if (msg[0] == USERNS_CHILD_FAILED)
+		return err_set_errno(err, CRISP_E_INTERNAL, msg[1], "the user namespace child: %s",
+				     step);
+	if (msg[0] != (unsigned char)want)
+		return err_set(err, CRISP_E_INTERNAL,
+			       "the user namespace child reported '%c' instead of %s", msg[0],
+			       step);
+	return 0;
+}
+
+static int write_proc_file(pid_t pid, const char *file, const char *text, struct crisp_error *err)
+{
+	char path[64];
+	_cleanup_close_ int fd = -1;
+	size_t len = strlen(text);
+
+	snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, file);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	/* one write: the kernel takes a map in a single write only */
+	if (fd < 0 || write(fd, text, len) != (ssize_t)len)
+		return err_set_errno(err, CRISP_E_INTERNAL, errno, "writing %s", path);
+	return 0;
+}
+
+static int write_maps(pid_t pid, const struct idmap *uid, const struct idmap *gid,
+		      struct crisp_error *err)
+{
+	char line[64];
+
+	/* setgroups stays "allow": netd writes gid_map with CAP_SETGID, so
+	 * "deny" is not needed, and runc 1.1 skips setgroups(2) in a user
+	 * namespace whose setgroups says "deny", which would silently drop
+	 * a container's supplemental groups (fsGroup among them). */
+	snprintf(line, sizeof(line), "%u %u %u\n", uid->container_id, uid->host_id, uid->length);
+	if (write_proc_file(pid, "uid_map", line, err) < 0)
+		return -1;
+	snprintf(line, sizeof(line), "%u %u %u\n", gid->container_id, gid->host_id, gid->length);
+	return write_proc_file(pid, "gid_map", line, err);
+}
+
+static int pin_ns(pid_t pid, const char *ns, const char *path, struct crisp_error *err)
+{
+	char src[64];
+
+	snprintf(src, sizeof(src), "/proc/%d/ns/%s", (int)pid, ns);
+	if (mount(src, path, "none", MS_BIND, NULL) < 0)
+		return err_set_errno(err, CRISP_E_INTERNAL, errno, "bind mount of %s on %s", src,
+				     path);
+	return 0;
+}
+
+static int pin_file(const char *path, struct crisp_error *err)
+{
+	int fd = open(path, O_RDONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
+
+	if (fd < 0)
+		return err_set_errno(err, errno == EEXIST ? CRISP_E_EXISTS : CRISP_E_INTERNAL,
+				     errno, "cannot create the namespace pin %s", path);
+	close(fd);
+	return 0;
+}
+
+/* One creation at a time: a child forked by one thread would inherit the
+ * pipes of another's, hold its "go" pipe open, and each thread would then
+ * wait for a child that waits for the other's end of file. */
+static pthread_mutex_t userns_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int userns_create_locked(const char *userns_path, const char *netns_path,
+				const struct idmap *uid, const struct idmap *gid,
+				struct crisp_error *err)
+{
+	int report[2] = { -1, -1 }, go[2] = { -1, -1 };
+	struct crisp_error e;
+	pid_t pid = -1;
+	int status;
+
+	if (pin_file(userns_path, err) < 0)
+		return -1;
+	if (pin_file(netns_path, err) < 0) {
+		unlink(userns_path);
+		return -1;
+	}
+	if (pipe2(report, O_CLOEXEC) < 0 || pipe2(go, O_CLOEXEC) < 0) {
+		err_set_errno(err, CRISP_E_RESOURCE, errno, "pipe");
+		goto fail;
+	}
+	/* A plain fork by the system call, whose flags the seccomp filter
+	 * checks (netd/sandbox.c); no atfork handlers run in the child, which
+	 * needs none. */
+	pid = (pid_t)syscall(SYS_clone, SIGCHLD, 0, NULL, NULL, 0);
+	if (pid < 0) {
+		err_set_errno(err, CRISP_E_RESOURCE, errno, "fork for the user namespace");
+		goto fail;
+	}
+	if (pid == 0) {
+		close(report[0]);
+		close(go[1]);
+		userns_child(report[1], go[0]);
+	}
+	close(report[1]);
+	close(go[0]);
+	report[1] = go[0] = -1;
+	if (child_wait_step(report[0], USERNS_CHILD_IN_USERNS, "unsharing the user namespace",
+			    err) < 0 ||
+	    write_maps(pid, uid, gid, err) < 0)
+		goto fail;
+	if (write(go[1], "g", 1) != 1) {
+		err_set_errno(err, CRISP_E_INTERNAL, errno, "waking the user namespace child");
+		goto fail;
+	}
+	if (child_wait_step(report[0], USERNS_CHILD_IN_NETNS, "making the netns", err) < 0 ||
+	    pin_ns(pid, "user", userns_path, err) < 0 || pin_ns(pid, "net", netns_path, err) < 0)
+		goto fail;
+	close(go[1]);
+	close(report[0]);
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	return 0;
+fail:
+	/* EOF on its pipe ends the child; then reap it */
+	for (int i = 0; i < 2; i++) {
+		if (report[i] >= 0)
+			close(report[i]);
+		if (go[i] >= 0)
+			close(go[i]);
+	}
+	if (pid > 0)
+		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+			;
+	if (netns_remove(netns_path, &e) < 0)
+		log_err("%s", e.msg);
+	if (netns_remove(userns_path, &e) < 0)
+		log_err("%s", e.msg);
+	return -1;
+}
+
+int netns_userns_create(const char *userns_path, const char *netns_path, const struct idmap *uid,
+			const struct idmap *gid, struct crisp_error *err)
+{
+	int r;
+
+	pthread_mutex_lock(&userns_lock);
+	r = userns_create_locked(userns_path, netns_path, uid, gid, err);
+	pthread_mutex_unlock(&userns_lock);
+	return r;
 }
 
 /* A pin with a network namespace mounted on it. netns_create() makes the

@@ -10,6 +10,7 @@
 #include <linux/capability.h>
 #include <net/if.h>
 #include <sched.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
@@ -22,6 +23,12 @@
 static const int netd_caps[] = {
 	CAP_NET_ADMIN, /* bringing lo up in a new pod netns */
 	CAP_SYS_ADMIN, /* unshare/setns of network namespaces, their bind mounts */
+	/* A pod's user namespace (hostUsers: false): writing its uid_map and
+	 * gid_map with ranges other than netd's own ids needs these in the
+	 * parent (host) user namespace, and CAP_SETGID is what lets gid_map
+	 * be written without setgroups "deny" (netns.c). */
+	CAP_SETUID,
+	CAP_SETGID,
 };
 
 static const int netd_syscalls[] = {
@@ -51,7 +58,8 @@ static const int netd_syscalls[] = {
 	/* port-forward: a non-blocking connect with a bounded wait */
 	SCMP_SYS(connect),
 	/* reaping a launcher that went away (common/launcher.c), before
-	 * exiting to be restarted with a new one */
+	 * exiting to be restarted with a new one; and the child that makes a
+	 * pod's user namespace (netns.c) */
 	SCMP_SYS(wait4),
 	SCMP_SYS(getsockopt),
 	/* short-lived worker threads */
@@ -71,6 +79,15 @@ static void add_narrow_rules(scmp_filter_ctx f)
 	r = r
 		    ?: seccomp_rule_add(f, SCMP_ACT_ALLOW, SCMP_SYS(unshare), 1,
 					SCMP_A0(SCMP_CMP_EQ, CLONE_NEWNET));
+	/* a pod's user namespace (netns.c): a plain fork (exactly SIGCHLD,
+	 * no CLONE_* flag: threads have their own rule, common/sandbox.c)
+	 * whose child unshares the user namespace alone, then net */
+	r = r
+		    ?: seccomp_rule_add(f, SCMP_ACT_ALLOW, SCMP_SYS(clone), 1,
+					SCMP_A0(SCMP_CMP_EQ, SIGCHLD));
+	r = r
+		    ?: seccomp_rule_add(f, SCMP_ACT_ALLOW, SCMP_SYS(unshare), 1,
+					SCMP_A0(SCMP_CMP_EQ, CLONE_NEWUSER));
 	r = r
 		    ?: seccomp_rule_add(f, SCMP_ACT_ALLOW, SCMP_SYS(setns), 1,
 					SCMP_A1(SCMP_CMP_EQ, CLONE_NEWNET));

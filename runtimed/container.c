@@ -26,6 +26,7 @@
 #include <event2/event.h>
 
 #include "common/log.h"
+#include "runtimed/idmap.h"
 #include "runtimed/monitor.h"
 #include "runtimed/rootfs.h"
 #include "runtimed/runtimed.h"
@@ -99,77 +100,6 @@ static char *log_path_make(const Runtime__V1__PodSandboxConfig *sc,
 
 /* --- rootfs and image files ---------------------------------------------------- */
 
-/* A copy snapshot's directory bound at the rootfs, with the overlay's flags
- * (nodev): a bind mount takes them only from a remount. Not recursive:
- * nothing mounted under the snapshot belongs to the container. */
-static int rootfs_bind(const char *target, const CrispIpc__SnapshotMount *m,
-		       struct crisp_error *err)
-{
-	if (mount(m->upperdir, target, NULL, MS_BIND, NULL) < 0)
-		return err_set_errno(err, CRISP_E_INTERNAL, errno,
-				     "bind-mounting the container's rootfs");
-	if (mount(NULL, target, NULL, MS_REMOUNT | MS_BIND | MS_NODEV, NULL) < 0) {
-		err_set_errno(err, CRISP_E_INTERNAL, errno,
-			      "remounting the container's rootfs nodev");
-		if (umount2(target, MNT_DETACH) < 0)
-			log_warn("unmounting %s: %s", target, strerror(errno));
-		return -1;
-	}
-	return 0;
-}
-
-static int rootfs_mount(const char *id, const CrispIpc__SnapshotMount *m, struct crisp_error *err)
-{
-	_cleanup_free_ char *target = bundle_path(id, "rootfs");
-	size_t rl = strlen(rt.snapshots) + 1, cap = 64;
-	_cleanup_free_ char *data = NULL;
-	char *d;
-	int r;
-
-	if (streq(m->type, "bind")) {
-		if (mkdir(target, 0755) < 0 && errno != EEXIST)
-			return err_set_errno(err, CRISP_E_INTERNAL, errno, "creating %s", target);
-		return rootfs_bind(target, m, err);
-	}
-	/* Relative to the snapshots directory: mount data is limited to a page,
-	 * and deep images have many layers. Only the loop's thread uses the
-	 * working directory (the disk usage worker walks absolute paths), so
-	 * the chdir below cannot race anything. */
-	for (size_t i = 0; i < m->n_lowerdirs; i++)
-		cap += strlen(m->lowerdirs[i]) + 1;
-	cap += strlen(m->upperdir) + strlen(m->workdir) + 32;
-	for (size_t i = 0; i < m->n_options; i++)
-		cap += strlen(m->options[i]) + 1;
-	d = data = xmalloc(cap);
-	d += sprintf(d, "lowerdir=");
-	for (size_t i = 0; i < m->n_lowerdirs; i++)
-		d += sprintf(d, "%s%s", i ? ":" : "", m->lowerdirs[i] + rl);
-	d += sprintf(d, ",upperdir=%s,workdir=%s", m->upperdir + rl, m->workdir + rl);
-	for (size_t i = 0; i < m->n_options; i++)
-		d += sprintf(d, ",%s", m->options[i]);
-	if ((size_t)(d - data) >= 4096)
-		return err_set(err, CRISP_E_INVALID,
-			       "rootfs: the overlay options are longer than a page");
-	if (mkdir(target, 0755) < 0 && errno != EEXIST)
-		return err_set_errno(err, CRISP_E_INTERNAL, errno, "creating %s", target);
-	if (chdir(rt.snapshots) < 0)
-		return err_set_errno(err, CRISP_E_INTERNAL, errno, "chdir %s", rt.snapshots);
-	r = mount("overlay", target, "overlay", MS_NODEV, data);
-	if (r < 0)
-		err_set_errno(err, CRISP_E_INTERNAL, errno, "mounting the container's rootfs");
-	if (chdir(rt.home) < 0)
-		fatal("runtimed: chdir back to %s: %s", rt.home, strerror(errno));
-	return r;
-}
-
-static void rootfs_umount(const char *id)
-{
-	_cleanup_free_ char *target = bundle_path(id, "rootfs");
-
-	if (umount2(target, MNT_DETACH) < 0 && errno != EINVAL && errno != ENOENT)
-		log_warn("unmounting %s: %s", target, strerror(errno));
-}
-
 /* A file of the image, read through the rootfs as its root: no symlink in
  * the image can lead out of it. NULL when absent or unreadable. */
 static char *image_file(int rootfd, const char *path)
@@ -208,7 +138,7 @@ static void create_cleanup(struct ctr *c)
 	_cleanup_free_ char *exitf = xasprintf("%s/%s.json", rt.exits_dir, c->id);
 	int r;
 
-	rootfs_umount(c->id);
+	rootfs_umount(bundle);
 	if ((r = rm_rf(bundle)) < 0) {
 		log_warn("removing %s: %s", bundle, strerror(-r));
 		cleanup_retry_add(CLEANUP_PATH, c->id, bundle, rootfs);
@@ -224,6 +154,30 @@ static void create_fail(struct ipc_chan *chan, struct ipc_msg *msg, struct ctr *
 	create_cleanup(c);
 	ctr_free(c);
 	reply_err(chan, msg, err);
+}
+
+/* For a pod with a user namespace of its own: its pin opened, its root's
+ * host ids, and the bundle searchable by that root, as which runc mounts
+ * the rootfs and binds the idmapped clones: group-searchable for the root's
+ * host gid only (0710), not for everyone, since the clones under it show
+ * the container's volumes (secrets too) to whoever can reach them. Nothing
+ * for any other pod. */
+static int create_userns(const char *bundle, const struct pod *p, struct rootfs_userns *u,
+			 struct crisp_error *err)
+{
+	_cleanup_close_ int fd = -1;
+
+	if (!pod_has_userns(p))
+		return 0;
+	if (idmap_host_root(idmap_pod_userns(p->info->config), &u->root_uid, &u->root_gid, err) < 0)
+		return -1;
+	fd = open(bundle, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 || fchown(fd, 0, u->root_gid) < 0 || fchmod(fd, 0710) < 0)
+		return err_set_errno(err, CRISP_E_INTERNAL, errno,
+				     "making %s searchable by group %u", bundle,
+				     (unsigned)u->root_gid);
+	u->userns_fd = pod_userns_open(p->id, err);
+	return u->userns_fd < 0 ? -1 : 0;
 }
 
 static pid_t target_pid(const Runtime__V1__ContainerConfig *cc)
@@ -252,16 +206,22 @@ static int create_prepare(struct ctr *c, const CrispIpc__ContainerCreateRequest 
 	struct spec_container sc = { 0 };
 	struct spec_host host;
 	const struct rt_handler *h;
+	struct rootfs_userns u = { .userns_fd = -1 };
 	json_t *spec;
 	int ret;
 
 	if (mkdir(bundle, 0700) < 0)
 		return err_set_errno(err, CRISP_E_INTERNAL, errno, "creating %s", bundle);
-	if (rootfs_mount(c->id, r->rootfs, err) < 0)
+	if (create_userns(bundle, p, &u, err) < 0)
 		return -1;
+	ret = rootfs_mount(rt.snapshots, rt.home, bundle, r->rootfs, &u, err);
+	if (ret < 0)
+		goto out;
 	rootfd = open(rootfs, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (rootfd < 0)
-		return err_set_errno(err, CRISP_E_INTERNAL, errno, "opening %s", rootfs);
+	if (rootfd < 0) {
+		ret = err_set_errno(err, CRISP_E_INTERNAL, errno, "opening %s", rootfs);
+		goto out;
+	}
 	passwd = image_file(rootfd, "/etc/passwd");
 	group = image_file(rootfd, "/etc/group");
 	pod_spec_fill(p, &sp, paths);
@@ -300,11 +260,17 @@ static int create_prepare(struct ctr *c, const CrispIpc__ContainerCreateRequest 
 		ret = err_set(err, CRISP_E_INTERNAL, "the generated spec has no process.user");
 		goto out;
 	}
-	ret = write_spec(c->id, spec, err);
+	/* Volumes and pod files through idmapped clones, which a failure
+	 * leaves to create_cleanup (rootfs_umount). */
+	ret = u.userns_fd >= 0 ? spec_mounts_idmap(spec, bundle, u.userns_fd, err) : 0;
+	if (ret == 0)
+		ret = write_spec(c->id, spec, err);
 	json_decref(spec);
 out:
 	for (size_t i = 0; i < ARRAY_SIZE(paths); i++)
 		free(paths[i]);
+	if (u.userns_fd >= 0)
+		close(u.userns_fd);
 	return ret;
 }
 

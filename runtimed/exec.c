@@ -26,7 +26,9 @@
  *      cap_last_cap, all before the mount namespace hides them;
  *   4. oom_score_adj (inherited by the child), PR_SET_DUMPABLE 0 (no
  *      process of the container may ptrace us or open our /proc files while
- *      we hold host fds), setns into every namespace of the init at once;
+ *      we hold host fds), setns into every namespace of the init at once
+ *      (its user namespace too when it is the one its spec gives it:
+ *      init_userns());
  *   5. fork: the child is in the container's pid namespace. Move it into
  *      the cgroups, write its pid file, let it go; forward SIGTERM, SIGINT
  *      and SIGHUP to it, wait, exit with its status.
@@ -1364,18 +1366,69 @@ static json_t *load_json(const char *path)
 	return j;
 }
 
-/* crisp refuses user namespaces; joining one needs more than setns (uid
- * maps decide what the process may do), so refuse rather than half do it. */
-static void no_userns(void)
+/* The path config.json gives the container's user namespace, or NULL
+ * when it has none of its own. */
+static const char *spec_userns_path(json_t *config)
 {
+	json_t *nss = json_object_get(json_object_get(config, "linux"), "namespaces"), *ns;
+	size_t i;
+
+	json_array_foreach(nss, i, ns)
+	{
+		const char *type = json_string_value(json_object_get(ns, "type"));
+		const char *path = json_string_value(json_object_get(ns, "path"));
+
+		if (type && streq(type, "user")) {
+			if (!path || path[0] != '/')
+				die("config.json: the user namespace has no path to join");
+			return path;
+		}
+	}
+	return NULL;
+}
+
+/* Whether the init has a user namespace of its own (a pod's, for
+ * hostUsers: false), to be joined with the others in one setns of the
+ * init's pidfd: the kernel switches the user namespace first and checks the
+ * rest with the capabilities we then hold in it, as runc exec's nsexec
+ * joins it first; a namespace the user namespace does not own fails the
+ * setns (EPERM). Only the one config.json names is joined: an init that
+ * made itself another (unshare(CLONE_NEWUSER), which the container's root
+ * may do) must not have us run the request's command, holding our host
+ * fds, in namespaces it made and mapped. We stay uid 0 of the host
+ * (unmapped there: not the container's root) and not dumpable: ptrace and
+ * /proc access go by the mm's user namespace, the host's, so the
+ * container's root cannot reach us. The child takes the process's ids,
+ * which are that namespace's, as runc's are, and its setgroups drops the
+ * host's groups or fails (a namespace whose setgroups is "deny"). */
+static bool init_userns(int pidfd, json_t *config)
+{
+	const char *want = spec_userns_path(config);
 	char path[64];
-	struct stat a, b;
+	struct stat init, self, spec;
 
 	snprintf(path, sizeof(path), "/proc/%d/ns/user", (int)opt_init);
-	if (stat(path, &a) < 0 || stat("/proc/self/ns/user", &b) < 0)
+	if (stat(path, &init) < 0 || stat("/proc/self/ns/user", &self) < 0)
 		die_errno("comparing user namespaces");
-	if (a.st_ino != b.st_ino || a.st_dev != b.st_dev)
-		die("container %s has a user namespace: crisp-exec does not enter one", opt_id);
+	/* /proc/<pid> was the init's when we looked (the pidfd holds it). */
+	if (syscall(SYS_pidfd_send_signal, pidfd, 0, NULL, 0) < 0)
+		not_running("container %s: its init (pid %d) is gone", opt_id, (int)opt_init);
+	if (init.st_ino == self.st_ino && init.st_dev == self.st_dev) {
+		if (want)
+			die("container %s: its init is not in the user namespace of its spec (%s)",
+			    opt_id, want);
+		return false;
+	}
+	if (!want)
+		die("container %s has a user namespace its spec does not give it: crisp-exec "
+		    "does not enter it",
+		    opt_id);
+	if (stat(want, &spec) < 0)
+		die_errno("container %s: its user namespace %s", opt_id, want);
+	if (spec.st_ino != init.st_ino || spec.st_dev != init.st_dev)
+		die("container %s: its init is not in the user namespace of its spec (%s)", opt_id,
+		    want);
+	return true;
 }
 
 static void write_pidfile(int dirfd, pid_t pid)
@@ -1434,6 +1487,7 @@ int main(int argc, char **argv)
 	struct sigaction sa = { .sa_handler = forward, .sa_flags = SA_RESTART };
 	pid_t pid;
 	uint64_t v;
+	bool userns;
 
 	parse_args(argc, argv);
 	snprintf(path, sizeof(path), "%s/config.json", opt_bundle);
@@ -1450,7 +1504,7 @@ int main(int argc, char **argv)
 
 	pidfd = pidfd_hold(opt_init);
 	init_check(pidfd, config);
-	no_userns();
+	userns = init_userns(pidfd, config);
 	ncg = cgroups_open(config, cg_fds);
 	if ((bundle_fd = open(opt_bundle, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
 		die_errno("opening %s", opt_bundle);
@@ -1469,7 +1523,7 @@ int main(int argc, char **argv)
 	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
 		die_errno("PR_SET_DUMPABLE");
 	if (setns(pidfd, CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS |
-				 CLONE_NEWCGROUP) < 0) {
+				 CLONE_NEWCGROUP | (userns ? CLONE_NEWUSER : 0)) < 0) {
 		if (errno == ESRCH)
 			not_running("container %s: its init (pid %d) is gone", opt_id,
 				    (int)opt_init);

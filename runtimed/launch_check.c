@@ -234,14 +234,15 @@ static bool ns_mode_ok(char *const argv[], size_t i, const char *opt)
 }
 
 /* crisp-pause --id ID --rootfs <pause rootfs> --uid N --gid N
- *   --oom-score-adj N (--netns <netns dir>/ID | --host-net) --ipc M --uts M
+ *   --oom-score-adj N ([--userns <state_dir>/userns/ID] --netns <netns dir>/ID
+ *   | --host-net) --ipc M --uts M
  *   --pid M [--hostname NAME] [--cgroup DIR]... [--sysctl K=V]...
  * in exactly this order (runtimed/pod.c builds it). */
 int check_pause(const char *file, char *const argv[], char *const envp[], char *why, size_t whylen)
 {
 	size_t n = count(argv), i;
 	const char *id;
-	_cleanup_free_ char *netns = NULL;
+	_cleanup_free_ char *netns = NULL, *userns = NULL;
 
 	if (!env_ok(envp))
 		return refuse(why, whylen, "pause: environment is not the fixed PATH");
@@ -257,6 +258,15 @@ int check_pause(const char *file, char *const argv[], char *const envp[], char *
 		return refuse(why, whylen, "pause: --oom-score-adj must be a number");
 	i = 11;
 	netns = xasprintf("%s/%s", rt.netns_dir, id);
+	/* the pause joins this user namespace as root of the host: only
+	 * netd's pin of this very pod's (runtimed checked it at start) */
+	userns = xasprintf("%s/userns/%s", rt.cfg->state_dir, id);
+	if (streq(argv[i], "--userns")) {
+		if (i + 2 >= n || !streq(argv[i + 1], userns) || !streq(argv[i + 2], "--netns"))
+			return refuse(why, whylen, "pause: --userns must be %s, before --netns",
+				      userns);
+		i += 2;
+	}
 	if (streq(argv[i], "--host-net")) {
 		i++;
 	} else if (streq(argv[i], "--netns") && i + 1 < n && streq(argv[i + 1], netns)) {

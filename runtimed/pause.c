@@ -16,14 +16,17 @@
  * cgroup rules, no seccomp):
  *
  *   crisp-pause --id ID --rootfs DIR --uid N --gid N --oom-score-adj N
- *               (--netns PATH | --host-net) --ipc new|host --uts new|host
+ *               ([--userns PATH] --netns PATH | --host-net) --ipc new|host --uts new|host
  *               --pid new|host [--hostname NAME] [--cgroup DIR]...
  *               [--sysctl NAME=VALUE]...
  *
  * Parent, still root: join each --cgroup (absolute directories runtimed
- * made, one per hierarchy), setns into the netns, unshare ipc, uts and pid
- * as asked, set the hostname, write the sysctls (namespaced ones only:
- * they apply to the namespaces just entered), set oom_score_adj, fork.
+ * made, one per hierarchy), set oom_score_adj, setns into the pod's user
+ * namespace (--userns, hostUsers: false: netd's pin; from here on it is
+ * root of that namespace only, and everything it makes belongs to it),
+ * setns into the netns, unshare ipc, uts and pid as asked, set the
+ * hostname, write the sysctls (namespaced ones only: they apply to the
+ * namespaces just entered), fork.
  * Child (pid 1 of the new pid namespace): its own mount namespace, / made
  * private, --rootfs bound read-only onto itself and pivoted into, the old
  * root detached; stdio on /dev/null; then the bounding set, ambient,
@@ -92,7 +95,7 @@ static int pause_loop(void)
 /* --- setup mode ----------------------------------------------------------- */
 
 struct opts {
-	const char *rootfs, *netns, *hostname;
+	const char *rootfs, *userns, *netns, *hostname;
 	bool host_net, new_ipc, new_uts, new_pid;
 	long uid, gid, oom;
 	const char *cgroups[PAUSE_CGROUPS_MAX];
@@ -163,6 +166,8 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			/* names the sandbox for the launcher's check and ps */
 		} else if (strcmp(k, "--rootfs") == 0) {
 			o->rootfs = v;
+		} else if (strcmp(k, "--userns") == 0) {
+			o->userns = v;
 		} else if (strcmp(k, "--netns") == 0) {
 			o->netns = v;
 		} else if (strcmp(k, "--hostname") == 0) {
@@ -205,6 +210,10 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	    !have_ipc || !have_uts || !have_pid || (!o->netns == !o->host_net))
 		return fail(0, "need --rootfs, --uid, --gid, --oom-score-adj, --ipc, --uts, "
 			       "--pid and one of --netns or --host-net");
+	/* a user namespace goes with a netns it owns (netd made both) and
+	 * namespaces of the pod's own, which the pause makes inside it */
+	if (o->userns && (!o->netns || !o->new_ipc || !o->new_uts))
+		return fail(0, "--userns needs --netns, --ipc new and --uts new");
 	if (o->hostname && (!o->new_uts || strlen(o->hostname) > 64))
 		return fail(0, "--hostname needs --uts new and at most 64 bytes");
 	return 0;
@@ -265,6 +274,23 @@ static int apply_sysctl(const char *kv, const struct opts *o)
 	return 0;
 }
 
+/* setns into the namespace pinned at path, checked to be of that type
+ * (setns with a type refuses any other: EINVAL). */
+static int join_ns(const char *path, int type, const char *what)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW), e;
+
+	if (fd < 0)
+		return fail(errno, "opening %s %s", what, path);
+	if (setns(fd, type) < 0) {
+		e = errno;
+		close(fd);
+		return fail(e, "setns into %s %s", what, path);
+	}
+	close(fd);
+	return 0;
+}
+
 /* Parent steps, as root: they need CAP_SYS_ADMIN (setns, unshare,
  * sethostname, cgroup moves) and write files of the host. */
 static int enter(const struct opts *o)
@@ -282,6 +308,14 @@ static int enter(const struct opts *o)
 		if (write_str(path, pid) < 0)
 			return fail(errno, "joining cgroup %s", o->cgroups[i]);
 	}
+	/* Still root of the host: cgroupfs files and oom_score_adj below
+	 * our own value (CAP_SYS_RESOURCE) are the host's to grant, and no
+	 * capability of the host's is left once in the pod's user namespace. */
+	snprintf(pid, sizeof(pid), "%ld", o->oom);
+	if (write_str("/proc/self/oom_score_adj", pid) < 0)
+		return fail(errno, "oom_score_adj %ld", o->oom);
+	if (o->userns && join_ns(o->userns, CLONE_NEWUSER, "user namespace") < 0)
+		return -1;
 	if (o->netns) {
 		fd = open(o->netns, O_RDONLY | O_CLOEXEC);
 		if (fd < 0)
@@ -304,11 +338,6 @@ static int enter(const struct opts *o)
 	for (int i = 0; i < o->nsysctls; i++)
 		if (apply_sysctl(o->sysctls[i], o) < 0)
 			return -1;
-	/* inherited by the child; below our own value needs CAP_SYS_RESOURCE,
-	 * which runtimed clamps for (restrict_oom_score_adj) */
-	snprintf(pid, sizeof(pid), "%ld", o->oom);
-	if (write_str("/proc/self/oom_score_adj", pid) < 0)
-		return fail(errno, "oom_score_adj %ld", o->oom);
 	return 0;
 }
 

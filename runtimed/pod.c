@@ -15,11 +15,15 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+
+#include <linux/magic.h>
 
 #include <event2/event.h>
 
@@ -48,6 +52,105 @@ char *pod_dir(const char *id, const char *file)
 {
 	return file ? xasprintf("%s/%s/%s", rt.pods_dir, id, file)
 		    : xasprintf("%s/%s", rt.pods_dir, id);
+}
+
+/* The config's user namespace options when the pod has a user namespace of
+ * its own (mode POD; config_check made sure they are well formed). */
+static const Runtime__V1__UserNamespace *config_userns(const Runtime__V1__PodSandboxConfig *c)
+{
+	const Runtime__V1__LinuxPodSandboxConfig *lx = c ? c->linux : NULL;
+	const Runtime__V1__LinuxSandboxSecurityContext *sc = lx ? lx->security_context : NULL;
+	const Runtime__V1__NamespaceOption *o = sc ? sc->namespace_options : NULL;
+	const Runtime__V1__UserNamespace *u = o ? o->userns_options : NULL;
+
+	return u && u->mode == RUNTIME__V1__NAMESPACE_MODE__POD ? u : NULL;
+}
+
+/* THE switch for pods with a user namespace of their own (hostUsers:
+ * false): false until the filesystem half lands (idmapped root
+ * filesystems and volumes; without it a container's root owns nothing of
+ * its image). Everything else (netd's namespaces, the pause, the specs)
+ * follows rt.host.user_namespaces, which only this sets; the frontend's
+ * Status (frontend/cri_runtime.c) reports it separately. Set before main:
+ * host_detect() (host.c) leaves the field alone, and spec generation reads
+ * it from the first reservation or recovered pod on. */
+#define USERNS_ENABLED false
+
+__attribute__((constructor)) static void userns_switch(void)
+{
+	rt.host.user_namespaces = USERNS_ENABLED;
+#ifdef CRISP_TEST_HOOKS
+	/* Test hook: the integration tests of the namespace half
+	 * (tests/integration/test_userns_netns.py) turn it on. */
+	if (getenv("CRISP_TEST_USERNS") && streq(getenv("CRISP_TEST_USERNS"), "1"))
+		rt.host.user_namespaces = true;
+#endif
+}
+
+bool pod_has_userns(const struct pod *p)
+{
+	return p && p->info && config_userns(p->info->config);
+}
+
+static char *userns_pin_path(const char *sandbox_id)
+{
+	return xasprintf("%s/userns/%s", rt.cfg->state_dir, sandbox_id);
+}
+
+/* Whether fd, opened from the pin at path, is a namespace of the given
+ * type ("user", "net"). Not ioctl(NS_GET_NSTYPE): runtimed's seccomp
+ * filter (runtimed/sandbox.c) allows only the pty ioctls. A pin is an
+ * nsfs bind mount, and /proc/self/mountinfo names the namespace it holds
+ * as its root, "<type>:[<inode>]" (nsfs's d_dname); the last mount on path
+ * is the one open() reached, and its inode must be fd's. */
+static bool ns_is(int fd, const char *path, const char *type)
+{
+	char want[96], root[256], mp[4096];
+	_cleanup_free_ char *line = NULL;
+	struct statfs sfs;
+	struct stat st;
+	size_t cap = 0;
+	bool found = false;
+	FILE *f;
+
+	if (fstatfs(fd, &sfs) < 0 || sfs.f_type != NSFS_MAGIC || fstat(fd, &st) < 0)
+		return false;
+	snprintf(want, sizeof(want), "%s:[%llu]", type, (unsigned long long)st.st_ino);
+	f = fopen("/proc/self/mountinfo", "re");
+	if (!f)
+		return false;
+	while (getline(&line, &cap, f) > 0) {
+		const char *sep = strstr(line, " - ");
+
+		/* id parent major:minor root mount-point ...; paths are
+		 * octal-escaped, and pins have no space in them */
+		if (sscanf(line, "%*d %*d %*s %255s %4095s", root, mp) != 2 || !streq(mp, path))
+			continue;
+		found = sep && strncmp(sep, " - nsfs ", 8) == 0 && streq(root, want);
+	}
+	fclose(f);
+	return found;
+}
+
+int pod_userns_open(const char *sandbox_id, struct crisp_error *err)
+{
+	_cleanup_free_ char *path = NULL;
+	_cleanup_close_ int fd = -1;
+
+	if (!sandbox_id || !id_valid(sandbox_id))
+		return err_set(err, CRISP_E_INVALID, "sandbox id '%.64s' is not valid",
+			       sandbox_id ? sandbox_id : "(null)");
+	path = userns_pin_path(sandbox_id);
+	/* O_NOFOLLOW: the pin is a bind mount of an nsfs inode, never a link. */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return err_set(err, errno == ENOENT ? CRISP_E_NOT_FOUND : CRISP_E_INTERNAL,
+			       "sandbox %s: user namespace pin %s: %s", sandbox_id, path,
+			       strerror(errno));
+	if (!ns_is(fd, path, "user"))
+		return err_set(err, CRISP_E_INVALID, "sandbox %s: %s is not a user namespace",
+			       sandbox_id, path);
+	return TAKE_FD(fd);
 }
 
 static void reply_err(struct ipc_chan *chan, struct ipc_msg *msg, struct crisp_error *err)
@@ -196,6 +299,7 @@ void on_sandbox_create(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMess
 	p->info->config = msg_dup(&runtime__v1__pod_sandbox_config__descriptor, &r->config->base);
 	p->info->runtime_handler = xstrdup(h->name);
 	p->info->netns_path = xstrdup("");
+	p->info->userns_path = xstrdup("");
 	p->info->ready_to_start = true;
 	if (state_pod_insert(p, &err) < 0) {
 		pod_free(p);
@@ -309,6 +413,7 @@ void pod_spec_fill(struct pod *p, struct spec_pod *sp, char **paths)
 	sp->sandbox_id = p->id;
 	sp->pause_pid = p->info->pid;
 	sp->netns_path = p->info->netns_path;
+	sp->userns_path = p->info->userns_path;
 	paths[0] = pod_dir(p->id, "hostname");
 	paths[1] = pod_dir(p->id, "hosts");
 	paths[2] = pod_dir(p->id, "resolv.conf");
@@ -349,6 +454,7 @@ static void start_rollback_done(int status, const char *errout, void *arg)
 	pod_files_remove(j->p->id);
 	unlink(exitf);
 	str_set(&j->p->info->netns_path, "");
+	str_set(&j->p->info->userns_path, "");
 	j->p->info->pid = 0;
 	j->p->busy--;
 	child_reply_error(&j->d, &j->err);
@@ -588,7 +694,7 @@ static int pause_argv(struct pod *p, json_t *spec, char **dirs, size_t ndirs, co
 	json_t *lx = json_object_get(spec, "linux"), *proc = json_object_get(spec, "process");
 	json_t *user = json_object_get(proc, "user"), *nss = json_object_get(lx, "namespaces");
 	json_t *sysctl = json_object_get(lx, "sysctl"), *v;
-	const char *netns, *ipc, *uts, *pid, *path, *key;
+	const char *netns, *userns, *ipc, *uts, *pid, *path, *key;
 	size_t n = 0, o = 0;
 
 	if (!json_is_integer(json_object_get(user, "uid")) ||
@@ -596,6 +702,10 @@ static int pause_argv(struct pod *p, json_t *spec, char **dirs, size_t ndirs, co
 		return err_set(err, CRISP_E_INTERNAL, "sandbox spec without process.user");
 	if (ns_mode(nss, "network", &netns) && netns && !streq(netns, p->info->netns_path))
 		return err_set(err, CRISP_E_INTERNAL, "sandbox spec: netns is not the pod's");
+	ns_mode(nss, "user", &userns);
+	if (userns && !streq(userns, p->info->userns_path))
+		return err_set(err, CRISP_E_INTERNAL,
+			       "sandbox spec: the user namespace is not the pod's");
 	ipc = ns_mode(nss, "ipc", &path);
 	if (path)
 		return err_set(err, CRISP_E_INTERNAL, "sandbox spec: ipc namespace path");
@@ -619,6 +729,10 @@ static int pause_argv(struct pod *p, json_t *spec, char **dirs, size_t ndirs, co
 	argv[n++] = "--oom-score-adj";
 	argv[n++] = owned[o++] = xasprintf(
 		"%lld", json_integer_value(json_object_get(proc, "oomScoreAdj")));
+	if (userns) {
+		argv[n++] = "--userns";
+		argv[n++] = userns;
+	}
 	if (netns) {
 		argv[n++] = "--netns";
 		argv[n++] = netns;
@@ -769,6 +883,25 @@ static int pause_start(struct pod_job *j, json_t *spec)
 	return r;
 }
 
+/* The mount points of the pause container's spec at the top of its root
+ * (spec_sandbox: /proc, /dev, /sys). runc makes missing ones before it
+ * remounts the root read-only, as root of the host; as the root of a
+ * pod's user namespace it may not (the directory is the host root's), so
+ * they are made here, once, empty. */
+static int pause_mountpoints(struct crisp_error *err)
+{
+	static const char *const dirs[] = { "proc", "dev", "sys" };
+	_cleanup_close_ int root = open(rt.pause_rootfs, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (root < 0)
+		return err_set_errno(err, CRISP_E_INTERNAL, errno, "opening %s", rt.pause_rootfs);
+	for (size_t i = 0; i < ARRAY_SIZE(dirs); i++)
+		if (mkdirat(root, dirs[i], 0755) < 0 && errno != EEXIST)
+			return err_set_errno(err, CRISP_E_INTERNAL, errno, "creating %s/%s",
+					     rt.pause_rootfs, dirs[i]);
+	return 0;
+}
+
 int write_spec(const char *id, json_t *spec, struct crisp_error *err)
 {
 	_cleanup_free_ char *path = bundle_path(id, "config.json");
@@ -777,6 +910,30 @@ int write_spec(const char *id, json_t *spec, struct crisp_error *err)
 	if (!text)
 		return err_set(err, CRISP_E_INTERNAL, "cannot serialize the OCI spec");
 	return write_file(path, text, strlen(text), 0600, err);
+}
+
+/* A pod whose config asks for a user namespace of its own gets exactly
+ * netd's pin of it, checked to be a user namespace; any other pod none. */
+static int userns_start_check(const struct pod *p, const char *path, struct crisp_error *err)
+{
+	_cleanup_free_ char *want = userns_pin_path(p->id);
+	_cleanup_close_ int fd = -1;
+
+	if (!pod_has_userns(p)) {
+		if (*path)
+			return err_set(err, CRISP_E_INVALID,
+				       "userns path must be empty for this pod (no user namespace "
+				       "of its own), not '%.200s'",
+				       path);
+		return 0;
+	}
+	if (!streq(path, want))
+		return err_set(err, CRISP_E_INVALID,
+			       "userns path must be %s for this pod (hostUsers: false), not "
+			       "'%.200s'",
+			       want, path);
+	fd = pod_userns_open(p->id, err);
+	return fd < 0 ? -1 : 0;
 }
 
 void on_sandbox_start(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessage *req, void *arg)
@@ -815,6 +972,8 @@ void on_sandbox_start(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessa
 			host_net ? "empty" : want, host_net ? "host" : "pod", r->netns_path);
 		return reply_err(chan, msg, &err);
 	}
+	if (userns_start_check(p, r->userns_path, &err) < 0)
+		return reply_err(chan, msg, &err);
 	j = xcalloc(1, sizeof(*j));
 	j->p = p;
 	j->pidfd = -1;
@@ -822,6 +981,7 @@ void on_sandbox_start(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessa
 	p->busy++;
 	child_defer(msg, &j->d);
 	str_set(&p->info->netns_path, r->netns_path);
+	str_set(&p->info->userns_path, r->userns_path);
 	if (!j->h) {
 		err_set(&j->err, CRISP_E_UNAVAILABLE, "runtime handler '%s' is gone",
 			p->info->runtime_handler);
@@ -843,8 +1003,15 @@ void on_sandbox_start(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessa
 			return start_fail(j);
 		return;
 	}
-	if (mkdir(bundle, 0700) < 0 && errno != EEXIST) {
+	/* runc mounts the pause's root as the pod's root (a mapped id) when
+	 * the pod has a user namespace: it must search the bundle. */
+	if ((mkdir(bundle, 0700) < 0 && errno != EEXIST) ||
+	    (pod_has_userns(p) && fchmodat(AT_FDCWD, bundle, 0711, 0) < 0)) {
 		err_set_errno(&j->err, CRISP_E_INTERNAL, errno, "creating %s", bundle);
+		json_decref(spec);
+		return start_fail(j);
+	}
+	if (pod_has_userns(p) && pause_mountpoints(&j->err) < 0) {
 		json_decref(spec);
 		return start_fail(j);
 	}

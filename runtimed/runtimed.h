@@ -285,4 +285,14 @@ void host_detect(struct crisp_config *cfg);
 /* sandbox.c: capabilities and seccomp policy; fatal on failure. */
 void runtimed_sandbox(const struct crisp_config *cfg);
 
+/* pod.c: a pod's user namespace (hostUsers: false, mode POD). netd makes it
+ * with the pod's netns and pins it at <state_dir>/userns/<sandbox_id>
+ * (docs/PRIVSEP.md, "Known gaps" 18); everything of runtimed that acts in
+ * it opens that pin. pod_has_userns: the pod's config asks for one.
+ * pod_userns_open: an O_RDONLY|O_CLOEXEC fd of the pin, checked with
+ * NS_GET_NSTYPE to be a user namespace, or -1 with err (CRISP_E_NOT_FOUND
+ * when there is no pin, CRISP_E_INVALID when it is no user namespace). */
+bool pod_has_userns(const struct pod *p);
+int pod_userns_open(const char *sandbox_id, struct crisp_error *err);
+
 #endif

@@ -67,6 +67,13 @@ static const int runtimed_syscalls[] = {
 	/* mounts: a container's overlay rootfs, a pod's shm tmpfs */
 	SCMP_SYS(mount),
 	SCMP_SYS(umount2),
+	/* idmapped clones for the containers of a pod with a user namespace
+	 * (idmap.c): runc 1.1 cannot make them. open_tree clones a host path's
+	 * mount detached, mount_setattr maps it through the pod's user
+	 * namespace, move_mount attaches it under the bundle. */
+	SCMP_SYS(open_tree),
+	SCMP_SYS(mount_setattr),
+	SCMP_SYS(move_mount),
 	/* exit files */
 	SCMP_SYS(inotify_init1),
 	SCMP_SYS(inotify_add_watch),

@@ -315,11 +315,10 @@ int spec_userns_check(const char *field, const Runtime__V1__NamespaceOption *o, 
 										       : "ipc");
 		if (supported)
 			return 0;
-		/* A well-formed request, but the pod's network namespace,
-		 * which netd makes before the pause starts, would be owned by
-		 * the host's user namespace: runc 1.1 joins the pod's user
-		 * namespace first and then may not join that network
-		 * namespace (EPERM). See docs/PRIVSEP.md "Known gaps". */
+		/* A well-formed request, but runtimed's switch is off
+		 * (USERNS_ENABLED in runtimed/pod.c): the namespaces are
+		 * built, containers' filesystems must be idmapped first. See
+		 * docs/PRIVSEP.md "Known gaps" 18. */
 		return err_set(err, CRISP_E_UNIMPLEMENTED,
 			       "%s.userns_options: user namespaces are not supported yet "
 			       "(hostUsers: false)",
@@ -432,7 +431,7 @@ static int check_pod(struct gen *g, const struct spec_pod *pod)
 	} paths[] = {
 		{ "netns_path", pod->netns_path }, { "hostname_path", pod->hostname_path },
 		{ "hosts_path", pod->hosts_path }, { "resolv_path", pod->resolv_path },
-		{ "shm_path", pod->shm_path },
+		{ "shm_path", pod->shm_path },     { "userns_path", pod->userns_path },
 	};
 	const Runtime__V1__LinuxSandboxSecurityContext *sc;
 	const Runtime__V1__PodSandboxMetadata *md;
@@ -453,6 +452,9 @@ static int check_pod(struct gen *g, const struct spec_pod *pod)
 		   check_str(g, "sandbox metadata.namespace", md->namespace_, SPEC_NAME_MAX) < 0 ||
 		   check_str(g, "sandbox metadata.uid", md->uid, SPEC_NAME_MAX) < 0))
 		return -1;
+	if (pod->userns_path && *pod->userns_path && !pod_userns(pod))
+		return invalid(g, "a userns path was given for a pod without a user namespace of "
+				  "its own");
 	sc = pod_sc(pod);
 	return check_userns(g, "sandbox linux.security_context.namespace_options",
 			    sc ? sc->namespace_options : NULL);
@@ -941,12 +943,14 @@ static int container_namespaces(struct gen *g, const Runtime__V1__LinuxContainer
 		return -1;
 	if (check_container_userns(g, F, o) < 0)
 		return -1;
-	/* The pod's user namespace first: its pause owns the pod's other
-	 * namespaces, and runc 1.1 joins the user namespace before them. */
+	/* The pod's user namespace first: it owns the pod's other namespaces,
+	 * and runc 1.1 joins the user namespace before them. netd's pin, which
+	 * lives as long as the pod, not the pause's /proc entry. */
 	if (pod_userns(g->pod)) {
-		if (pause_ns_path(g, "user", path, sizeof(path)) < 0)
-			return -1;
-		ns_add(g, ns, "user", path);
+		if (!g->pod->userns_path || !*g->pod->userns_path)
+			return invalid(g, "the pod has a user namespace of its own but no "
+					  "userns path was given");
+		ns_add(g, ns, "user", g->pod->userns_path);
 	}
 	if (pid == RUNTIME__V1__NAMESPACE_MODE__POD) {
 		if (pod_ns(g->pod, 'p') == RUNTIME__V1__NAMESPACE_MODE__NODE)
@@ -1338,12 +1342,17 @@ static int sandbox_namespaces(struct gen *g, json_t *lx)
 	const char *netns = g->pod->netns_path;
 
 	jset(g, lx, "namespaces", ns);
-	/* Which process makes the pod's user namespace, and how its network
-	 * namespace comes to be owned by it (netd makes the netns before the
-	 * pause starts), is not settled: docs/PRIVSEP.md, "Known gaps". */
-	if (pod_userns(g->pod))
-		return fail(g, CRISP_E_UNIMPLEMENTED,
-			    "a pause in a user namespace of the pod's own is not implemented");
+	/* netd made the pod's user namespace and its netns inside it: the
+	 * pause joins both (user first, as runc 1.1 does) and makes its other
+	 * namespaces inside, so the pod's root owns them all. runc 1.1 wants
+	 * the mappings beside a joined user namespace (it compares them). */
+	if (pod_userns(g->pod)) {
+		if (!g->pod->userns_path || !*g->pod->userns_path)
+			return invalid(g, "the pod has a user namespace of its own but no "
+					  "userns path was given");
+		ns_add(g, ns, "user", g->pod->userns_path);
+		userns_mappings(g, pod_userns(g->pod), lx);
+	}
 	if (pod_ns(g->pod, 'p') != RUNTIME__V1__NAMESPACE_MODE__NODE)
 		ns_add(g, ns, "pid", NULL);
 	if (!host_net) {

@@ -69,9 +69,11 @@ struct spec_host {
 	const char *node_hostname;    /* HOSTNAME for host-network pods; NULL: unset */
 	uint64_t rlimit_nofile;       /* containers' RLIMIT_NOFILE (soft = hard); 0: inherit */
 	const char *arch;             /* "x86_64", "aarch64"; NULL: this build's */
-	/* Pods may run in a user namespace of their own (mode POD). runtimed
-	 * leaves it false: the pod's netns would be the host user namespace's
-	 * (docs/PRIVSEP.md, "Known gaps"), so such pods are refused. */
+	/* Pods may run in a user namespace of their own (mode POD): netd
+	 * makes it with the pod's netns inside it, the pause and containers
+	 * join both pins. runtimed leaves it false (pod.c, USERNS_ENABLED)
+	 * until containers' root filesystems and volumes are idmapped, so
+	 * such pods are refused (docs/PRIVSEP.md, "Known gaps" 18). */
 	bool user_namespaces;
 	const struct spec_ops *ops;
 	void *ops_ctx;
@@ -90,6 +92,10 @@ struct spec_pod {
 	const char *sandbox_id;
 	pid_t pause_pid;        /* namespaces are joined via /proc/<pid>/ns/<ns> */
 	const char *netns_path; /* "" or NULL: host network */
+	/* The pod's user namespace, netd's pin <state_dir>/userns/<id>: every
+	 * namespace of the pod is joined through it (never /proc/<pause>/ns/
+	 * user, which a dead pause would take along). "" or NULL: none. */
+	const char *userns_path;
 	const char *hostname_path, *hosts_path, *resolv_path, *shm_path; /* pod files */
 	const char *cgroup_parent; /* from config->linux->cgroup_parent, or the default */
 };

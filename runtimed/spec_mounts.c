@@ -11,6 +11,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "runtimed/idmap.h"
 #include "runtimed/spec_int.h"
 
 /* ---- mounts ------------------------------------------------------------- */
@@ -154,6 +155,37 @@ static int mount_options(struct gen *g, const char *field, const Runtime__V1__Mo
 	return 0;
 }
 
+static bool same_mapping(size_t n, Runtime__V1__IDMapping *const *a,
+			 Runtime__V1__IDMapping *const *pod)
+{
+	return n == 1 && a[0] && pod[0] && a[0]->container_id == pod[0]->container_id &&
+	       a[0]->host_id == pod[0]->host_id && a[0]->length == pod[0]->length;
+}
+
+/* A mount's own uid/gid mappings: every bind mount of a pod with a user
+ * namespace is idmapped through the pod's namespace (idmap.h), so a mount
+ * that asks for exactly the pod's mappings gets them; any other mapping
+ * would need a user namespace per mount, which crisp does not make. */
+static int mount_idmap_check(struct gen *g, const char *f, const Runtime__V1__Mount *m)
+{
+	const Runtime__V1__UserNamespace *u = idmap_pod_userns(g->pod->config);
+
+	if (!u)
+		return fail(
+			g, CRISP_E_UNIMPLEMENTED,
+			"%s: id-mapped mounts are supported only in a pod with a user namespace "
+			"of its own (hostUsers: false)",
+			f);
+	if (!same_mapping(m->n_uidmappings, m->uidmappings, u->uids) ||
+	    !same_mapping(m->n_gidmappings, m->gidmappings, u->gids))
+		return invalid(g,
+			       "%s: uid_mappings and gid_mappings must be the pod's (one range "
+			       "each, as in its userns_options): its mounts are idmapped through "
+			       "the pod's user namespace",
+			       f);
+	return 0;
+}
+
 /* One CRI mount: a bind mount of host_path. propagation sets the rootfs's
  * propagation as containerd does (rshared wins over rslave); that the host
  * mount under host_path is itself shared or slave, which containerd checks
@@ -188,8 +220,8 @@ static int cri_mount(struct gen *g, size_t i, const Runtime__V1__Mount *m, struc
 	if (m->selinux_relabel && g->host->selinux)
 		return fail(g, CRISP_E_UNIMPLEMENTED,
 			    "%s.selinux_relabel: SELinux labels are not supported", f);
-	if (m->n_uidmappings || m->n_gidmappings)
-		return fail(g, CRISP_E_UNIMPLEMENTED, "%s: id-mapped mounts are not supported", f);
+	if ((m->n_uidmappings || m->n_gidmappings) && mount_idmap_check(g, f, m) < 0)
+		return -1;
 	snprintf(ff, sizeof(ff), "%s.host_path", f);
 	if (check_abs_path(g, ff, m->host_path) < 0)
 		return -1;
@@ -280,6 +312,66 @@ int container_mounts(struct gen *g, const Runtime__V1__ContainerConfig *cfg, boo
 out:
 	mnts_free(&binds);
 	return ret;
+}
+
+/* ---- idmapped mounts (idmap.h) ------------------------------------------ */
+
+static bool options_have(json_t *opts, const char *o)
+{
+	size_t i;
+	json_t *v;
+
+	json_array_foreach(opts, i, v)
+	{
+		if (json_is_string(v) && streq(json_string_value(v), o))
+			return true;
+	}
+	return false;
+}
+
+/* Not spec generation, which makes nothing: the spec it made is read,
+ * its bind mounts made through clones, and their sources replaced. */
+int spec_mounts_idmap(json_t *spec, const char *bundle, int userns_fd, struct crisp_error *err)
+{
+	json_t *mounts = json_object_get(spec, "mounts"), *m;
+	size_t i;
+
+	if (!json_is_array(mounts))
+		return err_set(err, CRISP_E_INTERNAL, "the generated spec has no mounts");
+	if (idmap_dir_make(bundle, err) < 0)
+		return -1;
+	json_array_foreach(mounts, i, m)
+	{
+		json_t *opts = json_object_get(m, "options");
+		const char *src = json_string_value(json_object_get(m, "source"));
+		unsigned flags = 0;
+		_cleanup_free_ char *at = NULL;
+
+		if (!streq(json_string_value(json_object_get(m, "type")), "bind"))
+			continue;
+		if (!src || src[0] != '/')
+			return err_set(err, CRISP_E_INTERNAL, "spec mounts[%zu]: no host path", i);
+		/* A private mount leaves the peer group it was cloned into;
+		 * an rslave or rshared one stays in its source's, for runc's
+		 * bind of it to receive (and send) mount events as the
+		 * source would. */
+		if (options_have(opts, "rbind"))
+			flags |= IDMAP_RECURSIVE;
+		if (options_have(opts, "rprivate") || options_have(opts, "private"))
+			flags |= IDMAP_PRIVATE;
+		/* Read-only submounts only for rro: runc makes an "ro" rbind's
+		 * top read-only and leaves what is under it as it was. */
+		if (options_have(opts, "rro") ||
+		    (options_have(opts, "ro") && !(flags & IDMAP_RECURSIVE)))
+			flags |= IDMAP_RDONLY;
+		at = xasprintf("%s/%s/m%zu", bundle, IDMAP_DIR, i);
+		if (idmap_attach(userns_fd, src, at, flags, err) < 0)
+			return err_prefix(err, "mount %s",
+					  json_string_value(json_object_get(m, "destination")));
+		if (json_object_set_new(m, "source", json_string(at)) < 0)
+			return err_set(err, CRISP_E_INTERNAL, "spec mounts[%zu]: out of memory", i);
+	}
+	return 0;
 }
 
 /* ---- devices ------------------------------------------------------------ */

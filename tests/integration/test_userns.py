@@ -1,10 +1,11 @@
 """Kubernetes user namespaces (hostUsers: false, KEP-127) through the CRI.
 
 crisp does not run pods in a user namespace yet (docs/PRIVSEP.md "Known
-gaps": the pod's network namespace, made by netd before the pause starts,
-belongs to the host's user namespace, and runc 1.1 cannot join it from the
-pod's). Until it does, what must hold is that no handler advertises it, so
-the kubelet never sends such a pod, and that one sent anyway (crictl) is
+gaps" 18: the namespaces are built, tests/integration/test_userns_netns.py
+runs them with a test hook, but the switch, USERNS_ENABLED in
+runtimed/pod.c, stays off until containers' filesystems are idmapped).
+Until it is on, what must hold is that no handler advertises it, so the
+kubelet never sends such a pod, and that one sent anyway (crictl) is
 refused with a clear message before any side effect. The end-to-end test of
 the feature is here too; it runs once a handler advertises it."""
 

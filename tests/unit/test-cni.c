@@ -10,7 +10,11 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <linux/nsfs.h>
+#include <sched.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "common/launcher.h"
@@ -466,6 +470,25 @@ static void test_cache(void)
 	ok(n.state == POD_NET_ATTACHED && n.result, "the pod in memory is left as it was");
 	pod_net_free(loaded);
 
+	/* a pod with a user namespace: its removal must know of the pin */
+	n.userns = "/run/crisp/userns/" ID;
+	ok(store_sync(&n, POD_NET_NETNS, true, &err), "record with a userns pin stored");
+	loaded = cache_load_all();
+	ok(loaded && loaded->userns && streq(loaded->userns, n.userns),
+	   "the userns pin survives a restart in the record");
+	pod_net_free(loaded);
+	n.userns = NULL;
+	ok(store_sync(&n, POD_NET_DETACHED, false, &err), "record without a userns pin stored");
+	loaded = cache_load_all();
+	ok(loaded && !loaded->userns, "a record without a userns pin reads back without one");
+	pod_net_free(loaded);
+	write_file(path,
+		   "{\"kind\":\"crispNetV1\",\"sandboxId\":\"" ID "\",\"state\":\"netns\","
+		   "\"netns\":\"x\",\"network\":\"n\",\"config\":{},\"cniArgs\":\"\","
+		   "\"capabilityArgs\":{},\"userns\":7}",
+		   0600);
+	ok(cache_load_all() == NULL, "a record whose userns is not a string is skipped");
+
 	write_file(path, "{\"kind\":\"crispNetV1\"}", 0600);
 	ok(cache_load_all() == NULL, "a broken record is skipped");
 	ok(remove_sync(ID) && access(path, F_OK) < 0, "record removed");
@@ -764,6 +787,129 @@ static int as_plugin(const char *name)
 	return 0;
 }
 
+/* netd's own check of the mappings (the frontend is not trusted). */
+static void test_idmap(void)
+{
+	Runtime__V1__IDMapping m = RUNTIME__V1__IDMAPPING__INIT, *one[] = { &m },
+			       *two[] = { &m, &m }, *none[] = { NULL };
+	static const struct {
+		uint32_t container_id, host_id, length;
+		const char *needle;
+	} bad[] = {
+		{ 0, 0, 65536, "holds the host's uid 0" },
+		{ 0, 65536, 0, "maps no id" },
+		{ 0, 4294967295u - 10, 100, "passes the last id" },
+		{ 1, 65536, 65536, "does not map the pod's uid 0" },
+		{ 0xfffffff0u, 65536, 100, "passes the last id" },
+	};
+	struct crisp_error err = { 0 };
+	struct idmap out = { 0 };
+
+	m.host_id = 65536 * 3;
+	m.length = 65536;
+	ok(idmap_from_cri("uid", 1, one, &out, &err) == 0 && out.host_id == 65536 * 3 &&
+		   out.length == 65536 && out.container_id == 0,
+	   "the kubelet's mapping passes (%s)", err.msg);
+	ok(idmap_from_cri("uid", 2, two, &out, &err) < 0 && strstr(err.msg, "exactly one uid"),
+	   "two mappings are refused (%s)", err.msg);
+	ok(idmap_from_cri("gid", 0, NULL, &out, &err) < 0 && strstr(err.msg, "exactly one gid"),
+	   "no mapping is refused (%s)", err.msg);
+	ok(idmap_from_cri("uid", 1, none, &out, &err) < 0 && strstr(err.msg, "is empty"),
+	   "a NULL mapping is refused (%s)", err.msg);
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		m.container_id = bad[i].container_id;
+		m.host_id = bad[i].host_id;
+		m.length = bad[i].length;
+		err.msg[0] = '\0';
+		ok(idmap_from_cri("uid", 1, one, &out, &err) < 0 && err.code == CRISP_E_INVALID &&
+			   strstr(err.msg, bad[i].needle),
+		   "refused: %u %u %u (%s)", bad[i].container_id, bad[i].host_id, bad[i].length,
+		   err.msg);
+	}
+}
+
+/* The namespaces themselves (root only): a user namespace with the maps
+ * and a netns it owns, both pinned; then unpinned. */
+static void test_userns_create(void)
+{
+	_cleanup_free_ char *upin = xasprintf("%s/userns/" ID, tmp);
+	_cleanup_free_ char *npin = xasprintf("%s/netns/" ID, tmp);
+	struct idmap uid = { 0, 65536 * 5, 65536 }, gid = { 0, 65536 * 6, 1000 };
+	struct crisp_error err = { 0 };
+	char map[128] = "";
+	int pfd[2] = { -1, -1 }, status, ufd, nfd, owner;
+	struct stat ust, ost;
+	pid_t pid = -1;
+	ssize_t n;
+
+	ok(userns_dir_init(tmp, &err) == 0 && netns_dir_init(tmp, &err) == 0,
+	   "the pin directories are made (%s)", err.msg);
+	ok(netns_userns_create(upin, npin, &uid, &gid, &err) == 0, "namespaces made (%s)", err.msg);
+	ok(netns_exists(upin) && netns_exists(npin), "both pins are nsfs mounts");
+	ufd = open(upin, O_RDONLY | O_CLOEXEC);
+	nfd = open(npin, O_RDONLY | O_CLOEXEC);
+	owner = nfd >= 0 ? ioctl(nfd, NS_GET_USERNS) : -1;
+	ok(ufd >= 0 && ioctl(ufd, NS_GET_NSTYPE) == CLONE_NEWUSER && nfd >= 0 &&
+		   ioctl(nfd, NS_GET_NSTYPE) == CLONE_NEWNET && owner >= 0 &&
+		   fstat(owner, &ost) == 0 && fstat(ufd, &ust) == 0 && ost.st_ino == ust.st_ino,
+	   "the pinned netns is owned by the pinned user namespace");
+	if (owner >= 0)
+		close(owner);
+	/* a process joining it sees the maps netd wrote */
+	if (pipe(pfd) == 0 && (pid = fork()) == 0) {
+		int fd;
+
+		close(pfd[0]);
+		if (ufd < 0 || setns(ufd, CLONE_NEWUSER) < 0)
+			_exit(1);
+		fd = open("/proc/self/uid_map", O_RDONLY);
+		n = fd < 0 ? -1 : read(fd, map, sizeof(map) - 1);
+		if (n > 0 && write(pfd[1], map, (size_t)n) != n)
+			_exit(1);
+		fd = open("/proc/self/gid_map", O_RDONLY);
+		n = fd < 0 ? -1 : read(fd, map, sizeof(map) - 1);
+		if (n > 0 && write(pfd[1], map, (size_t)n) != n)
+			_exit(1);
+		_exit(0);
+	}
+	if (pfd[1] >= 0)
+		close(pfd[1]);
+	{
+		size_t got = 0;
+
+		/* two writes: read to the end */
+		while (pfd[0] >= 0 && got < sizeof(map) - 1 &&
+		       (n = read(pfd[0], map + got, sizeof(map) - 1 - got)) > 0)
+			got += (size_t)n;
+		map[got] = '\0';
+	}
+	if (pfd[0] >= 0)
+		close(pfd[0]);
+	if (pid > 0)
+		waitpid(pid, &status, 0);
+	{
+		char want[128];
+
+		snprintf(want, sizeof(want), "%10u %10u %10u\n%10u %10u %10u\n", 0u, 65536u * 5,
+			 65536u, 0u, 65536u * 6, 1000u);
+		ok(streq(map, want), "uid_map and gid_map are the pod's: [%s]", map);
+	}
+	if (ufd >= 0)
+		close(ufd);
+	if (nfd >= 0)
+		close(nfd);
+	ok(netns_userns_create(upin, npin, &uid, &gid, &err) < 0 && err.code == CRISP_E_EXISTS,
+	   "a second creation for the same pod is refused (%s)", err.msg);
+	ok(netns_exists(upin) && netns_exists(npin), "and leaves the first pins alone");
+	ok(netns_remove(npin, &err) == 0 && netns_remove(upin, &err) == 0 &&
+		   access(upin, F_OK) < 0 && access(npin, F_OK) < 0,
+	   "both pins removed (%s)", err.msg);
+	gid.host_id = 0xffffffffu - 5; /* the kernel refuses this map: nothing is left */
+	ok(netns_userns_create(upin, npin, &uid, &gid, &err) < 0,
+	   "a map the kernel refuses fails (%s)", err.msg);
+	ok(access(upin, F_OK) < 0 && access(npin, F_OK) < 0, "and leaves no pin");
+}
+
 int main(int argc, char **argv)
 {
 	_cleanup_free_ char *bin = NULL, *p = NULL, *self = NULL;
@@ -802,7 +948,12 @@ int main(int argc, char **argv)
 	test_results();
 	test_pod_cidr();
 	test_cache();
+	test_idmap();
 	test_launch_check();
+	if (geteuid() == 0)
+		test_userns_create();
+	else
+		diag("skipping user namespace creation: needs root");
 
 	if (geteuid() != 0 || access("/usr/lib/cni/bridge", X_OK) < 0) {
 		diag("skipping real plugin runs: need root and /usr/lib/cni");

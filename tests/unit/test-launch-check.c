@@ -283,7 +283,9 @@ static void test_monitor(void)
 }
 
 #define PAUSE_ROOTFS "/run/crisp/runtimed/pause/rootfs"
-#define NETNS_DIR "/run/crisp/netns"
+#define STATE_DIR "/run/crisp"
+#define NETNS_DIR STATE_DIR "/netns"
+#define USERNS_DIR STATE_DIR "/userns"
 #define CG "/sys/fs/cgroup"
 
 static int pause_check(char *const argv[], char *const envp[], char *why, size_t whylen)
@@ -323,6 +325,16 @@ static void test_pause(void)
 		 "net.ipv4.ip_unprivileged_port_start=0", "--sysctl", "kernel.shm_rmid_forced=1",
 		 "--sysctl", "kernel.sem=250 32000 32 128", "--sysctl", "fs.mqueue.msg_max=20");
 
+	PAUSE_OK("a pod with a user namespace", PAUSE_HEAD, "--userns", USERNS_DIR "/" ID,
+		 PAUSE_NS);
+	PAUSE_NO("another id's user namespace", PAUSE_HEAD, "--userns", USERNS_DIR "/" ID2,
+		 PAUSE_NS);
+	PAUSE_NO("a user namespace elsewhere", PAUSE_HEAD, "--userns", "/proc/1/ns/user", PAUSE_NS);
+	PAUSE_NO("a user namespace with the host's network", PAUSE_HEAD, "--userns",
+		 USERNS_DIR "/" ID, "--host-net", "--ipc", "new", "--uts", "new", "--pid", "new");
+	PAUSE_NO("a user namespace after the netns", PAUSE_HEAD, PAUSE_NS, "--userns",
+		 USERNS_DIR "/" ID);
+	PAUSE_NO("a dangling --userns", PAUSE_HEAD, "--userns");
 	PAUSE_NO("another id's netns", PAUSE_HEAD, "--netns", NETNS_DIR "/" ID2, "--ipc", "new",
 		 "--uts", "new", "--pid", "new");
 	PAUSE_NO("a netns elsewhere", PAUSE_HEAD, "--netns", "/proc/1/ns/net", "--ipc", "new",
@@ -427,6 +439,9 @@ static void test_exec(void)
 
 int main(void)
 {
+	static struct crisp_config cfg = { .state_dir = (char *)STATE_DIR };
+
+	rt.cfg = &cfg;
 	rt.pause_rootfs = PAUSE_ROOTFS;
 	rt.netns_dir = NETNS_DIR;
 	rt.runc_root = ROOT;

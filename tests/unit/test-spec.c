@@ -888,8 +888,10 @@ static void case_pid_modes(void)
 }
 
 /* hostUsers: false as the kubelet sends it (65536 ids at a multiple of
- * 65536), were runtimed to allow it: the container joins the pause's user
- * namespace by path, with the mappings runc 1.1 wants alongside. */
+ * 65536), were runtimed to allow it: the container joins netd's pin of the
+ * pod's user namespace by path, with the mappings runc 1.1 wants
+ * alongside; the pause (run by runc) joins the pin and the netns pin and
+ * makes its other namespaces inside. */
 static void case_userns(void)
 {
 	struct fixture f;
@@ -904,7 +906,9 @@ static void case_userns(void)
 	fixture_init(&f);
 	f.host.user_namespaces = true;
 	f.pod_ns.userns_options = f.ns.userns_options = &u;
+	f.pod.userns_path = "/run/crisp/userns/" SANDBOX_ID;
 	golden_container("container-userns-pod", &f);
+	golden_sandbox("sandbox-userns-pod", &f);
 }
 
 static void case_sandbox(void)
@@ -1622,13 +1626,30 @@ static void errors_userns(void)
 	expect_error(&f, true, CRISP_E_INVALID, "cannot go with the host's pid namespace",
 		     "mode POD with the host's pid namespace");
 
-	/* Supported (never yet in runtimed): the container joins the pause's
-	 * user namespace; the pause's own is not written yet. */
+	/* Supported (runtimed's switch, pod.c): the pause and containers
+	 * join netd's pin, which must be given; a pod without a user
+	 * namespace takes none. */
 	RESET_MAPS();
 	f.host.user_namespaces = true;
-	expect_error(&f, true, CRISP_E_UNIMPLEMENTED,
-		     "a pause in a user namespace of the pod's own is not implemented",
-		     "the sandbox spec of a user-namespaced pod");
+	expect_error(&f, true, CRISP_E_INVALID, "but no userns path was given",
+		     "the sandbox spec of a user-namespaced pod without its pin");
+	f.ns.userns_options = &pod_u;
+	expect_error(&f, false, CRISP_E_INVALID, "but no userns path was given",
+		     "a container of a user-namespaced pod without its pin");
+	f.ns.userns_options = NULL;
+	f.pod.userns_path = "userns/" SANDBOX_ID;
+	expect_error(&f, true, CRISP_E_INVALID, "userns_path", "a relative userns path");
+	f.pod.userns_path = "/run/crisp/userns/" SANDBOX_ID;
+	spec = spec_sandbox(&f.host, &f.pod, "/pause-root", &err);
+	ok(spec && has_userns(spec), "the sandbox spec of a user-namespaced pod joins its pin (%s)",
+	   spec ? "" : err.msg);
+	json_decref(spec);
+	pod_u.mode = RUNTIME__V1__NAMESPACE_MODE__NODE;
+	pod_u.n_uids = pod_u.n_gids = 0;
+	expect_error(&f, true, CRISP_E_INVALID, "a userns path was given for a pod without",
+		     "a userns path for a pod in the host's user namespace");
+	pod_u.mode = RUNTIME__V1__NAMESPACE_MODE__POD;
+	pod_u.n_uids = pod_u.n_gids = 1;
 	ctr_u = pod_u;
 	f.ns.userns_options = &ctr_u;
 	ctr_u.mode = RUNTIME__V1__NAMESPACE_MODE__NODE;
@@ -1648,8 +1669,9 @@ static void errors_userns(void)
 		     "a container with another uid range");
 	ctr_u = pod_u;
 	f.pod.pause_pid = 0;
-	expect_error(&f, false, CRISP_E_PRECONDITION, "no user namespace to join",
+	expect_error(&f, false, CRISP_E_PRECONDITION, "no ipc namespace to join",
 		     "a user-namespaced pod whose pause is gone");
+	f.pod.userns_path = NULL;
 
 	/* mode NODE without mappings is the host's namespace: a spec without
 	 * a user namespace, for the pod and for a container repeating it */
