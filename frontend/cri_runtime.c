@@ -65,7 +65,7 @@ struct status_cond {
 /* A runtime handler as runtimed's health reply describes it. */
 struct status_handler {
 	char name[64];
-	bool rro_mounts, is_default;
+	bool rro_mounts, user_namespaces, is_default;
 };
 
 struct status_ctx {
@@ -137,11 +137,10 @@ static void status_reply(struct status_ctx *ctx)
 			runtime__v1__runtime_handler_features__init(&rf[k]);
 			rh[k].name = named ? (char *)h->name : (char *)"";
 			rf[k].recursive_read_only_mounts = h->rro_mounts;
-			/* user_namespaces stays false: runtimed refuses
-			 * hostUsers: false pods (docs/PRIVSEP.md, "Known
-			 * gaps"), and the kubelet sends them only to a
-			 * handler that says true. */
-			rf[k].user_namespaces = false;
+			/* The kubelet sends hostUsers: false pods only to a
+			 * handler that says true; runtimed says whether the
+			 * host has the idmapped mounts they need. */
+			rf[k].user_namespaces = h->user_namespaces;
 			rh[k].features = &rf[k];
 			rhp[k] = &rh[k];
 		}
@@ -193,6 +192,7 @@ static void on_health(ProtobufCMessage *reply, struct ipc_msg *msg, const struct
 
 			snprintf(sh->name, sizeof(sh->name), "%s", h->handlers[i]->name);
 			sh->rro_mounts = h->handlers[i]->recursive_read_only_mounts;
+			sh->user_namespaces = h->handlers[i]->user_namespaces;
 			sh->is_default = h->handlers[i]->default_handler;
 		}
 		c->ok = h->ready;

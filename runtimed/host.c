@@ -10,13 +10,16 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <linux/magic.h>
 #include <linux/openat2.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/utsname.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include "common/log.h"
@@ -168,8 +171,57 @@ static uint64_t container_nofile(void)
 	return v;
 }
 
+/* Pods with a user namespace of their own (hostUsers: false) need
+ * idmapped mounts (runtimed/idmap.c) of the image layers, on the
+ * filesystem of root_dir, and of volumes, /etc/hosts and the like and the
+ * pod's /dev/shm, on tmpfs among others: idmapped mounts came with 5.12
+ * (ext4, xfs), btrfs 5.15, overlayfs over idmapped layers 5.19, tmpfs 6.3.
+ * What the kernel and root_dir's filesystem say, without trying: a volume
+ * on a filesystem without them (NFS, say) fails its container's creation
+ * with the kernel's error. */
+static bool userns_supported(const struct crisp_config *cfg, int major_, int minor_, char *why,
+			     size_t whylen)
+{
+	static const struct {
+		unsigned long magic;
+		const char *name;
+	} fs[] = {
+		{ EXT4_SUPER_MAGIC, "ext4" },   { XFS_SUPER_MAGIC, "xfs" },
+		{ BTRFS_SUPER_MAGIC, "btrfs" }, { TMPFS_MAGIC, "tmpfs" },
+		{ F2FS_SUPER_MAGIC, "f2fs" },
+	};
+	struct statfs sf;
+
+#ifdef CRISP_TEST_HOOKS
+	/* Test hook: "1" on, "0" off, whatever the host
+	 * (tests/integration/test_userns*.py). */
+	const char *hook = getenv("CRISP_TEST_USERNS");
+	if (hook && (streq(hook, "1") || streq(hook, "0"))) {
+		snprintf(why, whylen, "%s (test hook)", streq(hook, "1") ? "yes" : "no");
+		return streq(hook, "1");
+	}
+#endif
+	if (major_ < 6 || (major_ == 6 && minor_ < 3)) {
+		snprintf(why, whylen, "no (the kernel is older than 6.3)");
+		return false;
+	}
+	if (statfs(cfg->root_dir, &sf) < 0) {
+		snprintf(why, whylen, "no (statfs %s: %s)", cfg->root_dir, strerror(errno));
+		return false;
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(fs); i++)
+		if ((unsigned long)sf.f_type == fs[i].magic) {
+			snprintf(why, whylen, "yes (images on %s)", fs[i].name);
+			return true;
+		}
+	snprintf(why, whylen, "no (%s is on a filesystem without idmapped mounts here)",
+		 cfg->root_dir);
+	return false;
+}
+
 void host_detect(struct crisp_config *cfg)
 {
+	char userns_why[256];
 	enum cgroup_mode mode = cgroup_detect(CGROUP_ROOT);
 	struct utsname u;
 	int major_ = 0, minor_ = 0;
@@ -185,6 +237,8 @@ void host_detect(struct crisp_config *cfg)
 	rt.host.selinux = access("/sys/fs/selinux/enforce", F_OK) == 0;
 	rt.host.rro_mounts = uname(&u) == 0 && sscanf(u.release, "%d.%d", &major_, &minor_) == 2 &&
 			     (major_ > 5 || (major_ == 5 && minor_ >= 12));
+	rt.host.user_namespaces = userns_supported(cfg, major_, minor_, userns_why,
+						   sizeof(userns_why));
 	rt.host.oom_score_adj_min = INT32_MIN;
 	if (config_restrict_oom(cfg)) {
 		_cleanup_free_ char *adj = read_file("/proc/self/oom_score_adj", 64, NULL, NULL);
@@ -207,13 +261,14 @@ void host_detect(struct crisp_config *cfg)
 		rt.host.node_hostname = node_hostname;
 	rt.host.ops = &ops;
 	log_info("host: cgroup %s (%s driver), apparmor %s, selinux %s, rro mounts %s, "
+		 "user namespaces %s, "
 		 "swap accounting %s, containers' RLIMIT_NOFILE %llu, oom_score_adj min %s%d",
 		 cgroup_mode_name(mode), rt.host.systemd_cgroup ? "systemd" : "cgroupfs",
 		 rt.host.apparmor ? "yes" : "no",
 		 rt.host.selinux ? "yes (SELinux labels are refused)"
 				 : "no (SELinux labels are ignored)",
-		 rt.host.rro_mounts ? "yes" : "no", rt.host.swap_accounting ? "yes" : "no",
-		 (unsigned long long)rt.host.rlimit_nofile,
+		 rt.host.rro_mounts ? "yes" : "no", userns_why,
+		 rt.host.swap_accounting ? "yes" : "no", (unsigned long long)rt.host.rlimit_nofile,
 		 rt.host.oom_score_adj_min == INT32_MIN ? "none " : "",
 		 rt.host.oom_score_adj_min == INT32_MIN ? 0 : rt.host.oom_score_adj_min);
 }

@@ -29,6 +29,7 @@
 
 #include "common/log.h"
 #include "runtimed/cgroup.h"
+#include "runtimed/idmap.h"
 #include "runtimed/runtimed.h"
 
 #define POD_SHM_SIZE (64u << 20)
@@ -64,27 +65,6 @@ static const Runtime__V1__UserNamespace *config_userns(const Runtime__V1__PodSan
 	const Runtime__V1__UserNamespace *u = o ? o->userns_options : NULL;
 
 	return u && u->mode == RUNTIME__V1__NAMESPACE_MODE__POD ? u : NULL;
-}
-
-/* THE switch for pods with a user namespace of their own (hostUsers:
- * false): false until the filesystem half lands (idmapped root
- * filesystems and volumes; without it a container's root owns nothing of
- * its image). Everything else (netd's namespaces, the pause, the specs)
- * follows rt.host.user_namespaces, which only this sets; the frontend's
- * Status (frontend/cri_runtime.c) reports it separately. Set before main:
- * host_detect() (host.c) leaves the field alone, and spec generation reads
- * it from the first reservation or recovered pod on. */
-#define USERNS_ENABLED false
-
-__attribute__((constructor)) static void userns_switch(void)
-{
-	rt.host.user_namespaces = USERNS_ENABLED;
-#ifdef CRISP_TEST_HOOKS
-	/* Test hook: the integration tests of the namespace half
-	 * (tests/integration/test_userns_netns.py) turn it on. */
-	if (getenv("CRISP_TEST_USERNS") && streq(getenv("CRISP_TEST_USERNS"), "1"))
-		rt.host.user_namespaces = true;
-#endif
 }
 
 bool pod_has_userns(const struct pod *p)
@@ -326,8 +306,25 @@ static int pod_files(struct pod *p, const char *netns, struct crisp_error *err)
 	char node[256] = "";
 	size_t len = 0;
 
-	if (mkdir(dir, 0711) < 0 && errno != EEXIST)
+	/* Ours alone: it holds the pod's /dev/shm (a 1777 tmpfs), and the
+	 * directory above is searchable by all (setup_dirs). Containers of a
+	 * pod with a user namespace bind idmapped clones of these files made
+	 * from here, not the files; the pod's root gets through for a pause
+	 * run by runc. */
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
 		return err_set_errno(err, CRISP_E_INTERNAL, errno, "creating %s", dir);
+	if (pod_has_userns(p)) {
+		_cleanup_close_ int fd = -1;
+		uid_t root_uid;
+		gid_t root_gid;
+
+		if (idmap_host_root(idmap_pod_userns(c), &root_uid, &root_gid, err) < 0)
+			return -1;
+		fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0 || fchown(fd, 0, root_gid) < 0 || fchmod(fd, 0710) < 0)
+			return err_set_errno(err, CRISP_E_INTERNAL, errno, "making %s the pod's",
+					     dir);
+	}
 	if (c->hostname && *c->hostname) {
 		hn = xasprintf("%s\n", c->hostname);
 	} else {

@@ -28,6 +28,7 @@
 #include "common/launcher.h"
 #include "common/log.h"
 #include "runtimed/cgroup.h"
+#include "runtimed/idmap.h"
 #include "runtimed/runtimed.h"
 
 struct runtimed rt;
@@ -366,6 +367,9 @@ static int cleanup_try(const struct cleanup_item *it, struct crisp_error *err)
 		return cgroup_remove(CGROUP_ROOT, it->target, err);
 	if (it->mnt && umount2(it->mnt, MNT_DETACH) < 0 && errno != EINVAL && errno != ENOENT)
 		return err_set_errno(err, CRISP_E_INTERNAL, errno, "unmounting %s", it->mnt);
+	/* a bundle's idmapped clones, if it has any */
+	if (idmap_detach_all(it->target, err) < 0)
+		return -1;
 	if ((r = rm_rf(it->target)) < 0)
 		return err_set_errno(err, CRISP_E_INTERNAL, -r, "removing %s", it->target);
 	return 0;
@@ -490,6 +494,7 @@ static void on_health(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessa
 		crisp_ipc__runtime_handler_info__init(&info[i]);
 		info[i].name = rt.handlers[i].name;
 		info[i].recursive_read_only_mounts = rt.handlers[i].rro_mounts;
+		info[i].user_namespaces = rt.host.user_namespaces;
 		/* the first is the default when its runtime was found */
 		info[i].default_handler = i == 0 && rt.runtime_ready;
 		infop[reply.n_handlers++] = &info[i];
@@ -656,6 +661,14 @@ static void setup_dirs(struct crisp_config *cfg)
 	rt.pause_path = xasprintf("%s/crisp-pause", cfg->helper_dir);
 	mkdir_or_die(rt.home, 0700);
 	mkdir_or_die(rt.exits_dir, 0700);
+	/* Searchable by all, listable by none: runc, as the mapped root of a
+	 * pod with a user namespace, goes through it to that container's
+	 * bundle (0710 to the pod's host gid). What is below is closed to
+	 * others: runc/ 0700, each bundle and pod directory 0700 (0710 to a
+	 * user-namespaced pod's gid). */
+	mkdir_or_die(rt.vol, 0711);
+	if (chmod(rt.vol, 0711) < 0)
+		fatal("runtimed: chmod %s: %s", rt.vol, strerror(errno));
 	mkdir_or_die(rt.runc_root, 0700);
 	mkdir_or_die(rt.bundles, 0711);
 	mkdir_or_die(rt.pods_dir, 0711);
@@ -701,6 +714,7 @@ static void sweep_orphans(const char *dir, bool pods)
 		return;
 	while ((de = readdir(d))) {
 		_cleanup_free_ char *path = NULL, *mnt = NULL;
+		struct crisp_error err = { 0 };
 		int r;
 
 		if (!id_valid(de->d_name) || pod_find(de->d_name) || ctr_find(de->d_name))
@@ -710,6 +724,12 @@ static void sweep_orphans(const char *dir, bool pods)
 		log_warn("removing %s: no record owns it", path);
 		if (umount2(mnt, MNT_DETACH) < 0 && errno != EINVAL && errno != ENOENT)
 			log_warn("unmounting %s: %s", mnt, strerror(errno));
+		/* a user-namespaced container's idmapped clones (rm_rf stops
+		 * at a mount) */
+		if (!pods && idmap_detach_all(path, &err) < 0) {
+			log_warn("%s", err.msg);
+			err_clear(&err);
+		}
 		if ((r = rm_rf(path)) < 0)
 			log_warn("removing %s: %s", path, strerror(-r));
 	}

@@ -315,13 +315,13 @@ int spec_userns_check(const char *field, const Runtime__V1__NamespaceOption *o, 
 										       : "ipc");
 		if (supported)
 			return 0;
-		/* A well-formed request, but runtimed's switch is off
-		 * (USERNS_ENABLED in runtimed/pod.c): the namespaces are
-		 * built, containers' filesystems must be idmapped first. See
-		 * docs/PRIVSEP.md "Known gaps" 18. */
+		/* A well-formed request on a host without the idmapped
+		 * mounts it needs (host_detect(), runtimed/host.c), which
+		 * Status says: the kubelet sends none. */
 		return err_set(err, CRISP_E_UNIMPLEMENTED,
-			       "%s.userns_options: user namespaces are not supported yet "
-			       "(hostUsers: false)",
+			       "%s.userns_options: user namespaces are not supported on this "
+			       "host (hostUsers: false: the kernel or the filesystem of the "
+			       "image store lacks idmapped mounts)",
 			       field);
 	case RUNTIME__V1__NAMESPACE_MODE__CONTAINER:
 	case RUNTIME__V1__NAMESPACE_MODE__TARGET:

@@ -1,17 +1,20 @@
 """Kubernetes user namespaces (hostUsers: false, KEP-127) through the CRI.
 
-crisp does not run pods in a user namespace yet (docs/PRIVSEP.md "Known
-gaps" 18: the namespaces are built, tests/integration/test_userns_netns.py
-runs them with a test hook, but the switch, USERNS_ENABLED in
-runtimed/pod.c, stays off until containers' filesystems are idmapped).
-Until it is on, what must hold is that no handler advertises it, so the
-kubelet never sends such a pod, and that one sent anyway (crictl) is
-refused with a clear message before any side effect. The end-to-end test of
-the feature is here too; it runs once a handler advertises it."""
+Every handler advertises them where the kernel and the image store's
+filesystem have the idmapped mounts they need (host_detect() in
+runtimed/host.c: Linux 6.3, ext4, xfs, btrfs, tmpfs or f2fs), and none
+where not, so that the kubelet sends none there; one sent anyway (crictl)
+is then refused with a clear message before any side effect (here with the
+test hook CRISP_TEST_USERNS=0). The end-to-end test runs where they are
+advertised; tests/integration/test_userns_netns.py and test_userns_fs.py
+test the namespaces and the idmapped mounts in detail."""
+
+import functools
 
 import os
 import re
 import shutil
+import subprocess
 import tempfile
 
 import grpc
@@ -43,14 +46,24 @@ def netns_entries(env):
     return sorted(os.listdir(d)) if os.path.isdir(d) else []
 
 
-def test_no_handler_advertises_user_namespaces(pod_env_factory, cri):
+def host_has_idmapped_mounts(root_dir):
+    """What host_detect() looks at."""
+    major, minor = (int(x) for x in os.uname().release.split(".")[:2])
+    magic = {0xEF53, 0x58465342, 0x9123683E, 0x01021994, 0xF2F52010}
+    out = subprocess.run(["stat", "-f", "-c", "%t", root_dir], capture_output=True, text=True,
+                         check=True).stdout.strip()
+    return (major, minor) >= (6, 3) and int(out, 16) in magic
+
+
+def test_handlers_advertise_user_namespaces_as_the_host_allows(pod_env_factory, cri):
     """The kubelet sends hostUsers: false pods only to a handler whose
-    features say user_namespaces; crisp cannot run them yet, for the default
-    handler ("" and its name) nor for a configured one."""
+    features say user_namespaces: every handler ("" and its name, and a
+    configured one) says so exactly when the host has what they need."""
     env = pod_env_factory(config={'runtime_handler "other"': {"path": shutil.which("runc")}})
     adv = advertised(env, cri)
     assert "" in adv and "other" in adv, adv
-    assert not any(adv.values()), adv
+    want = host_has_idmapped_mounts(env.c.config["crispd"]["root_dir"])
+    assert set(adv.values()) == {want}, (adv, want)
 
 
 def test_hostusers_false_pod_is_refused_before_any_side_effect(pod_env_factory, cri, tmp_path):
@@ -58,15 +71,21 @@ def test_hostusers_false_pod_is_refused_before_any_side_effect(pod_env_factory, 
     65536-id range) fails UNIMPLEMENTED with a message that says why, and is
     refused when runtimed reserves it: no sandbox, no netns, no mount, no
     cgroup is left, and the same pod without userns_options then runs."""
-    env = pod_env_factory()
+    def off(c):  # as on a host without idmapped mounts
+        c.start = functools.partial(harness.Crispd.start, c, argv=[
+            "/usr/bin/env", "CRISP_TEST_USERNS=0", harness.CRISPD, "--config", c.conf])
+    if not harness._build_defines("CRISP_TEST_HOOKS"):
+        pytest.skip("needs a build with --enable-test-hooks (CRISP_TEST_USERNS)")
+    env = pod_env_factory(before_start=off)
     k = env.cri
+    assert not any(advertised(env, cri).values())
     before_netns = netns_entries(env)
     cfg = pod_config("userns-refused", host_network=False)
     cfg.linux.security_context.namespace_options.userns_options.CopyFrom(userns(cri, cri.POD))
     e = rpc_error(k.run_pod, cfg)
     assert e.code() == grpc.StatusCode.UNIMPLEMENTED, (e.code(), e.details())
-    assert re.search(r"userns_options: user namespaces are not supported yet "
-                     r"\(hostUsers: false\)", e.details()), e.details()
+    assert re.search(r"userns_options: user namespaces are not supported on this host "
+                     r"\(hostUsers: false", e.details()), e.details()
     assert k.list_pods() == []
     assert netns_entries(env) == before_netns
     assert set(harness.mounts_under(env.c.dir)) == set(env.baseline_mounts)
@@ -161,8 +180,9 @@ def test_userns_pod_end_to_end(pod_env_factory, cri, tmp_path):
     """The feature itself, once a handler advertises it: a hostUsers: false
     pod whose container writes in its rootfs and in a host directory bind
     mounted into it, sees itself root with the kubelet's uid_map, files it
-    writes are its ids inside and the mapped ids outside; exec, logs and
-    stats work, and removal leaves no mount."""
+    writes are its ids inside, the mapped ids in its rootfs's upper layer
+    and its own ids in the (idmapped) volume; exec, logs and stats work, and
+    removal leaves no mount."""
     data_dir = str(tmp_path / "ipam")
 
     def conflist(c):
@@ -204,12 +224,13 @@ def test_userns_pod_end_to_end(pod_env_factory, cri, tmp_path):
     # inside: container ids
     r = k.exec_sync(cid, ["stat", "-c", "%u:%g", "/rootfile", "/vol/volfile"])
     assert r.exit_code == 0 and r.stdout.split() == [b"0:0", b"1000:1000"], r
-    # outside: the mapped host ids
+    # outside, through the idmapped volume: the container's ids, as the
+    # kubelet expects (it does not chown volumes for such pods)
     st = os.stat(os.path.join(vol, "volfile"))
-    assert (st.st_uid, st.st_gid) == (KUBELET_HOST_ID + 1000, KUBELET_HOST_ID + 1000), st
+    assert (st.st_uid, st.st_gid) == (1000, 1000), st
     stats = env.c.call("ContainerStats", cri.ContainerStatsRequest(container_id=cid)).stats
     assert stats.memory.working_set_bytes.value > 0, stats
-    status = k.status(cid).status
+    status = k.status(cid)
     assert status.user.linux.uid == 0, status.user
     k.stop(cid)
     k.remove(cid)

@@ -5,8 +5,8 @@ idmapped clones under its bundle, and ExecSync joins its user namespace
 (docs/PRIVSEP.md "Known gaps" 18; runtimed/idmap.c, rootfs.c, exec.c).
 
 The pods come from the namespace half (tests/integration/test_userns_netns.py,
-its fixture uenv and the test hook CRISP_TEST_USERNS): these tests skip when
-that file or the hook in runtimed/pod.c is missing, and only then."""
+its fixture uenv, which turns the feature on with the test hook
+CRISP_TEST_USERNS=1 whatever the host)."""
 
 import os
 import subprocess
@@ -16,17 +16,7 @@ import pytest
 
 import harness
 from harness import container_config, rpc_error
-
-_POD_C = os.path.join(harness.TOP, "runtimed", "pod.c")
-try:
-    from test_userns_netns import uenv, userns_cfg, _userns_on, HOST_ID, LENGTH  # noqa: F401
-    with open(_POD_C) as _f:
-        _HOOK = "CRISP_TEST_USERNS" in _f.read()
-except ImportError:
-    _HOOK = False
-if not _HOOK:
-    pytest.skip("the namespace half (test_userns_netns.py, CRISP_TEST_USERNS) is missing",
-                allow_module_level=True)
+from test_userns_netns import uenv, userns_cfg, _userns_on, HOST_ID, LENGTH  # noqa: F401,E402
 
 from test_exec_confinement import (status_fields, runc_exec, NAMESPACES,  # noqa: E402
                                    _crisp_exec, _init_pid, _starttime)
@@ -55,10 +45,14 @@ def upperdir(env, cid):
 
 
 def runtimed_searchable(env):
-    """runc mounts the rootfs as the pod's root, a mapped id, which must
-    traverse <state_dir>/runtimed: runtimed.c makes it 0700, the feature
-    needs 0711 (runtimed.c is neither half's file; both reports say so)."""
-    os.chmod(os.path.join(env.c.config["crispd"]["state_dir"], "runtimed"), 0o711)
+    """The container's (or runc-run pause's) root, a mapped id, must
+    traverse to its bundle (runc mounts the rootfs as it): runtimed makes
+    <state_dir>/runtimed searchable by all, listable by none, and keeps
+    what is below closed (pods/<id> 0700 or 0710 to a user-namespaced
+    pod's gid)."""
+    d = os.path.join(env.c.config["crispd"]["state_dir"], "runtimed")
+    assert os.stat(d).st_mode & 0o777 == 0o711, oct(os.stat(d).st_mode)
+    assert os.stat(os.path.join(d, "runc")).st_mode & 0o777 == 0o700
 
 
 def pod_and_ctr(env, cri, name, mounts=(), groups=(), user=None, command=None):

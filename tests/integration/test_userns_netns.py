@@ -3,9 +3,9 @@ pod's user namespace and its netns inside it, pins both, the pause joins
 them and makes its ipc, uts (and pid) namespaces inside, containers join
 the pins (docs/PRIVSEP.md "Known gaps" 18).
 
-The feature is off until idmapped filesystems land; these tests turn it on
-with the test hook CRISP_TEST_USERNS=1 (a --enable-test-hooks build, see
-USERNS_ENABLED in runtimed/pod.c)."""
+runtimed turns the feature on where the host has idmapped mounts
+(host_detect() in runtimed/host.c); these tests turn it on whatever the host
+with the test hook CRISP_TEST_USERNS=1 (a --enable-test-hooks build)."""
 
 import fcntl
 import functools
@@ -103,10 +103,13 @@ def no_pins(env, pod):
 
 def runtimed_searchable(env):
     """The container's (or runc-run pause's) root, a mapped id, must
-    traverse to its bundle: runc mounts the rootfs as it. runtimed.c makes
-    <state_dir>/runtimed 0700 (as the parent of runc/); it needs 0711 (not
-    this helper's file: see the report)."""
-    os.chmod(os.path.join(env.c.config["crispd"]["state_dir"], "runtimed"), 0o711)
+    traverse to its bundle (runc mounts the rootfs as it): runtimed makes
+    <state_dir>/runtimed searchable by all, listable by none, and keeps
+    what is below closed (pods/<id> 0700 or 0710 to a user-namespaced
+    pod's gid)."""
+    d = os.path.join(env.c.config["crispd"]["state_dir"], "runtimed")
+    assert os.stat(d).st_mode & 0o777 == 0o711, oct(os.stat(d).st_mode)
+    assert os.stat(os.path.join(d, "runc")).st_mode & 0o777 == 0o700
 
 
 @pytest.mark.parametrize("handler", ["", "other"], ids=["crisp-pause", "runc"])

@@ -1553,7 +1553,7 @@ static void errors_userns(void)
 	RESET_MAPS();
 	expect_error(&f, true, CRISP_E_UNIMPLEMENTED,
 		     "sandbox config: sandbox linux.security_context.namespace_options."
-		     "userns_options: user namespaces are not supported yet",
+		     "userns_options: user namespaces are not supported on this host",
 		     "a well-formed mode POD (not runnable yet)");
 	RESET_MAPS();
 	pod_u.uids = two, pod_u.n_uids = 2;
@@ -1585,7 +1585,7 @@ static void errors_userns(void)
 		     "a host range up to (uid_t)-1");
 	RESET_MAPS();
 	m0.host_id = 4294967295u - 10, m0.length = 10;
-	expect_error(&f, true, CRISP_E_UNIMPLEMENTED, "not supported yet",
+	expect_error(&f, true, CRISP_E_UNIMPLEMENTED, "not supported on this host",
 		     "a host range ending at 4294967294 is well-formed");
 	RESET_MAPS();
 	g0.length = 4294967295u;
@@ -1705,7 +1705,7 @@ static void errors_userns(void)
 	RESET_MAPS();
 	f.pod_ns.userns_options = NULL;
 	f.ns.userns_options = &pod_u;
-	expect_error(&f, false, CRISP_E_UNIMPLEMENTED, "not supported yet",
+	expect_error(&f, false, CRISP_E_UNIMPLEMENTED, "not supported on this host",
 		     "a container asking for mode POD");
 
 	/* the function itself, as pod.c calls it at reservation */
