@@ -460,6 +460,56 @@ int cgroup_children(const char *root, const char *relpath, char ***ret, size_t *
 	return 0;
 }
 
+static int changed_in_hier(int hierfd, const char *top, const char *rel, int64_t *newest,
+			   struct crisp_error *err)
+{
+	_cleanup_close_ int fd = cgroup_open_below(hierfd, rel);
+	struct stat st;
+
+	if (fd == -ENOENT)
+		return 0;
+	if (fd < 0)
+		return err_set_errno(err, CRISP_E_INTERNAL, -fd, "opening cgroup %s/%s", top, rel);
+	if (fstat(fd, &st) < 0)
+		return err_set_errno(err, CRISP_E_INTERNAL, errno, "stat of cgroup %s/%s", top,
+				     rel);
+	if (st.st_mtim.tv_sec > *newest)
+		*newest = st.st_mtim.tv_sec;
+	return 0;
+}
+
+int cgroup_changed_at(const char *root, const char *relpath, int64_t *ret, struct crisp_error *err)
+{
+	enum cgroup_mode mode = cgroup_detect(root);
+	_cleanup_free_ char *rel = NULL;
+	_cleanup_close_ int rootfd = -1;
+	char **hiers = NULL;
+	size_t nh = 0;
+	int r = 0;
+
+	*ret = 0;
+	rootfd = cgroup_open_at(mode, root, relpath, &rel, err);
+	if (rootfd < 0)
+		return -1;
+	if (mode == CGROUP_V2)
+		return changed_in_hier(rootfd, root, rel, ret, err);
+	if (hier_list(root, rootfd, &hiers, &nh, err) < 0)
+		return -1;
+	for (size_t i = 0; i < nh; i++) {
+		_cleanup_free_ char *top = xasprintf("%s/%s", root, hiers[i]);
+		_cleanup_close_ int hierfd = openat(
+			rootfd, hiers[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+		if (r == 0 && hierfd >= 0)
+			r = changed_in_hier(hierfd, top, rel, ret, err);
+		else if (r == 0 && errno != ENOENT)
+			r = err_set_errno(err, CRISP_E_INTERNAL, errno, "opening %s", top);
+		free(hiers[i]);
+	}
+	free(hiers);
+	return r;
+}
+
 struct remove_ctx {
 	const char *top; /* <root>/<hierarchy>, for messages */
 	struct crisp_error *err;

@@ -75,6 +75,10 @@ int cgroup_remove_in(enum cgroup_mode mode, const char *root, const char *relpat
  * the array. */
 int cgroup_children(const char *root, const char *relpath, char ***ret, size_t *n,
 		    struct crisp_error *err);
+/* When relpath last changed (made, or a child cgroup made or removed
+ * there): the newest st_mtime over the hierarchies that have it, in
+ * seconds since the epoch, 0 when none has it. 0, or -1 with err. */
+int cgroup_changed_at(const char *root, const char *relpath, int64_t *ret, struct crisp_error *err);
 
 /* A relpath inside a hierarchy: leading '/' allowed, then components that
  * are not empty, "." or ".."; "" or "/" is the root. The normalized path

@@ -832,17 +832,48 @@ static const char *name_id(const char *name, const char *prefix)
 	return strncmp(name, prefix, n) == 0 && id_valid(name + n) ? name + n : NULL;
 }
 
+/* A pod cgroup changed this recently is left to a later sweep: it may be
+ * another crisp's on the same host (test machines run several, which
+ * share "crisp"), made a moment ago and about to be joined by its pause. */
+#define SWEEP_CGROUP_MIN_AGE_S 60
+
+static int64_t sweep_min_age_s(void)
+{
+#ifdef CRISP_TEST_HOOKS
+	/* Test hook: the integration tests cannot wait a minute. */
+	const char *v = getenv("CRISP_TEST_SWEEP_MIN_AGE_S");
+	uint64_t s;
+
+	if (v && parse_uint64(v, 10, SWEEP_CGROUP_MIN_AGE_S, &s) == 0)
+		return (int64_t)s;
+#endif
+	return SWEEP_CGROUP_MIN_AGE_S;
+}
+
+static struct event *sweep_timer;
+static void sweep_cgroups(void);
+
+static void on_sweep_timer(evutil_socket_t fd, short what, void *arg)
+{
+	sweep_cgroups();
+}
+
 /* The pod cgroups crisp made (pod_default_cgroup, "crisp/pod-<id>") and the
  * cgroups runc made below them for the pause and containers
  * ("crisp-<id>", spec_cgroups_path) that no record owns: a removal that
  * failed in an older runtimed, or a crash. Only these names, only below
  * "crisp": a kubelet's cgroup_parent, and whatever else lies around, are
- * not ours to judge. */
+ * not ours to judge. Run at start and, for what was too young then, once
+ * more SWEEP_CGROUP_MIN_AGE_S later: our own starts have records by the
+ * time they make cgroups, so a later sweep never takes one of ours in
+ * flight. */
 static void sweep_cgroups(void)
 {
 	char **pods = NULL;
 	size_t npods = 0;
 	struct crisp_error err = { 0 };
+	bool young = false;
+	struct timespec now;
 
 	if (rt.host.systemd_cgroup) /* runc's systemd driver names scopes: none of these */
 		return;
@@ -856,12 +887,22 @@ static void sweep_cgroups(void)
 		char **kids = NULL;
 		size_t nkids = 0;
 		bool owned = false, left = false;
+		int64_t changed = 0;
 
 		if (!pod_id)
 			continue;
 		owned = pod_find(pod_id) != NULL;
 		for (struct ctr *c = rt.ctrs; c && !owned; c = c->next)
 			owned = streq(c->info->sandbox_id, pod_id);
+		clock_gettime(CLOCK_REALTIME, &now);
+		if (!owned && cgroup_changed_at(CGROUP_ROOT, pod_rel, &changed, &err) == 0 &&
+		    changed > now.tv_sec - sweep_min_age_s()) {
+			log_debug("cgroup %s changed %llds ago: left to a later sweep", pod_rel,
+				  (long long)(now.tv_sec - changed));
+			young = true;
+			continue;
+		}
+		err_clear(&err);
 		if (cgroup_children(CGROUP_ROOT, pod_rel, &kids, &nkids, &err) < 0) {
 			log_warn("sweeping cgroups: %s", err.msg);
 			err_clear(&err);
@@ -883,6 +924,13 @@ static void sweep_cgroups(void)
 			orphan_cgroup_remove(pod_rel);
 	}
 	free(pods);
+	if (young) {
+		struct timeval tv = { (time_t)sweep_min_age_s() + 5, 0 };
+
+		if (!sweep_timer)
+			sweep_timer = evtimer_new(child_base(), on_sweep_timer, NULL);
+		evtimer_add(sweep_timer, &tv);
+	}
 }
 
 static void recover(void)

@@ -12,11 +12,11 @@ import os
 import subprocess
 
 import grpc
-import pytest
 
 import harness
 from harness import container_config, rpc_error
-from test_userns_netns import uenv, userns_cfg, _userns_on, HOST_ID, LENGTH  # noqa: F401,E402
+from test_userns_netns import (uenv, userns_cfg, _userns_on, HOST_ID, LENGTH,  # noqa: F401,E402
+                               runtimed_searchable)
 
 from test_exec_confinement import (status_fields, runc_exec, NAMESPACES,  # noqa: E402
                                    _crisp_exec, _init_pid, _starttime)
@@ -42,17 +42,6 @@ def upperdir(env, cid):
                     if o.startswith("upperdir="):
                         return o[len("upperdir="):]
     raise AssertionError("no overlay at %s" % target)
-
-
-def runtimed_searchable(env):
-    """The container's (or runc-run pause's) root, a mapped id, must
-    traverse to its bundle (runc mounts the rootfs as it): runtimed makes
-    <state_dir>/runtimed searchable by all, listable by none, and keeps
-    what is below closed (pods/<id> 0700 or 0710 to a user-namespaced
-    pod's gid)."""
-    d = os.path.join(env.c.config["crispd"]["state_dir"], "runtimed")
-    assert os.stat(d).st_mode & 0o777 == 0o711, oct(os.stat(d).st_mode)
-    assert os.stat(os.path.join(d, "runc")).st_mode & 0o777 == 0o700
 
 
 def pod_and_ctr(env, cri, name, mounts=(), groups=(), user=None, command=None):
