@@ -1001,12 +1001,29 @@ void on_sandbox_start(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessa
 		return;
 	}
 	/* runc mounts the pause's root as the pod's root (a mapped id) when
-	 * the pod has a user namespace: it must search the bundle. */
-	if ((mkdir(bundle, 0700) < 0 && errno != EEXIST) ||
-	    (pod_has_userns(p) && fchmodat(AT_FDCWD, bundle, 0711, 0) < 0)) {
+	 * the pod has a user namespace: it must search the bundle, as a
+	 * container's (0710, group the pod root's host gid), and no one
+	 * else. */
+	if (mkdir(bundle, 0700) < 0 && errno != EEXIST) {
 		err_set_errno(&j->err, CRISP_E_INTERNAL, errno, "creating %s", bundle);
 		json_decref(spec);
 		return start_fail(j);
+	}
+	if (pod_has_userns(p)) {
+		_cleanup_close_ int fd = open(bundle,
+					      O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		uid_t root_uid;
+		gid_t root_gid;
+
+		if (idmap_host_root(idmap_pod_userns(p->info->config), &root_uid, &root_gid,
+				    &j->err) < 0 ||
+		    (fd < 0 || fchown(fd, 0, root_gid) < 0 || fchmod(fd, 0710) < 0)) {
+			if (j->err.code == CRISP_E_OK)
+				err_set_errno(&j->err, CRISP_E_INTERNAL, errno,
+					      "making %s the pod's", bundle);
+			json_decref(spec);
+			return start_fail(j);
+		}
 	}
 	if (pod_has_userns(p) && pause_mountpoints(&j->err) < 0) {
 		json_decref(spec);
