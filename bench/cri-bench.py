@@ -139,6 +139,11 @@ class Runtime:
     def pids(self):
         raise NotImplementedError
 
+    def settle(self):
+        """Wait for what the runtime runs only while it works to go;
+        returns what it waited for, as text, or None."""
+        return None
+
     def rss_total(self):
         return sum(rss_kb(p) for p in self.pids())
 
@@ -162,6 +167,21 @@ class Runtime:
 
 
 class Crisp(Runtime):
+    def settle(self, timeout=45):
+        """crisp-fetch, imaged's registry client, runs only while images
+        are fetched and exits 30 s after the last fetch: idle memory is
+        measured without it (its size is in the line this returns)."""
+        imaged = self.d.children()["crisp-imaged"]
+        fetch = [p for p, comm in harness.children(imaged) if comm == "crisp-fetch"]
+        if not fetch:
+            return None
+        rss = sum(rss_kb(p) for p in fetch)
+        t = time.monotonic()
+        harness.wait_for(lambda: not [p for p, comm in harness.children(imaged)
+                                      if comm == "crisp-fetch"], timeout, interval=0.2,
+                         what="crisp-fetch to exit")
+        return "crisp-fetch (%d kB RSS) exited %.1f s later" % (rss, time.monotonic() - t)
+
     def __init__(self, cni_dir):
         self.d = harness.Crispd(config={"cni": {"conf_dir": cni_dir, "bin_dirs": "/usr/lib/cni"},
                                         "crispd": {"log_level": "notice"}})
@@ -401,6 +421,9 @@ def measure(rts, pods, a, results):
         return rts if alternate.flip else list(reversed(rts))
 
     for rt in rts:
+        settled = None if a.smoke else rt.settle()
+        if settled:
+            print("%s idle: %s" % (rt.name, settled), flush=True)
         record("memory idle", rt.name, rt.rss_total(), "kB")
         record("memory idle (PSS)", rt.name, rt.pss_total(), "kB")
         ts = ping(rt, "Version", cri.VersionRequest(), a.calls)
@@ -465,6 +488,9 @@ def measure_running(rt, pods, out, a, record, results):
     their starts returned); then up to a.list_containers containers. Returns
     the memory by process."""
     time.sleep(1)
+    settled = None if a.smoke else rt.settle()
+    if settled:
+        print("%s with the pods: %s" % (rt.name, settled), flush=True)
     rss, pss = rt.rss_total(), rt.pss_total()
     by_process = rt.by_process()
     record("memory with %d pods" % a.concurrent, rt.name, rss, "kB")
