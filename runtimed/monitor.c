@@ -701,18 +701,23 @@ static void oom_open(pid_t pid)
 
 /* Nothing the monitor does once the container runs needs a capability:
  * the files it reopens and writes are root's own, waitpid and the terminal
- * need none. So it keeps uid 0 but no capability, and cannot gain one. */
-static void drop_privileges(void)
+ * need none. So it keeps uid 0 but no capability, and cannot gain one.
+ * Whether every step held: none can fail as root with every capability
+ * (PR_CAPBSET_DROP needs CAP_SETPCAP, which it has until capset), but a
+ * monitor that would go on serving privileged fails closed (main). */
+static bool drop_privileges(void)
 {
 	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
 	struct __user_cap_data_struct data[2] = { { 0 } };
+	bool ok = true;
 
 	for (int cap = 0; prctl(PR_CAPBSET_READ, cap, 0, 0, 0) >= 0; cap++)
-		prctl(PR_CAPBSET_DROP, cap, 0, 0, 0);
-	syscall(SYS_capset, &hdr, data);
-	prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+		ok = prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) == 0 && ok;
+	ok = syscall(SYS_capset, &hdr, data) == 0 && ok;
+	ok = prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 && ok;
 	/* it holds the container's stdio: no core dump, no ptrace by peers */
-	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	ok = prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == 0 && ok;
+	return ok;
 }
 
 static void read_output(int s)
@@ -898,7 +903,11 @@ int main(int argc, char **argv)
 	}
 	close(m.bundle_fd);
 	m.bundle_fd = -1;
-	drop_privileges();
+	/* A monitor that kept a privilege would read container output and
+	 * attach input with it: the container goes instead (its exit, a
+	 * SIGKILL, is recorded as any other). */
+	if (!drop_privileges())
+		kill(m.init_pid, SIGKILL);
 
 	serve();
 	write_exit_file();
