@@ -142,11 +142,30 @@ enum {
 	USERNS_CHILD_FAILED = 'x',
 };
 
-static void child_report(int fd, char what, int errnum)
+/* One report on the socket; the last, USERNS_CHILD_IN_NETNS, carries the
+ * child's two namespaces as fds (nfds 2). */
+static void child_report(int fd, char what, int errnum, const int *fds, size_t nfds)
 {
 	unsigned char msg[2] = { (unsigned char)what, (unsigned char)(errnum & 0xff) };
+	union {
+		char buf[CMSG_SPACE(2 * sizeof(int))];
+		struct cmsghdr align;
+	} u = { 0 };
+	struct iovec iov = { msg, sizeof(msg) };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
 
-	(void)!write(fd, msg, sizeof(msg));
+	if (nfds) {
+		struct cmsghdr *c;
+
+		mh.msg_control = u.buf;
+		mh.msg_controllen = CMSG_SPACE(nfds * sizeof(int));
+		c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(nfds * sizeof(int));
+		memcpy(CMSG_DATA(c), fds, nfds * sizeof(int));
+	}
+	(void)!sendmsg(fd, &mh, MSG_NOSIGNAL);
 }
 
 /* The child: a copy of a multi-threaded netd, so nothing but system calls
@@ -156,55 +175,96 @@ static void child_report(int fd, char what, int errnum)
 static _Noreturn void userns_child(int report, int go)
 {
 	struct ifreq ifr = { .ifr_name = "lo" };
+	int ns[2];
 	char c;
 	int sock;
 
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (unshare(CLONE_NEWUSER) < 0) {
-		child_report(report, USERNS_CHILD_FAILED, errno);
+		child_report(report, USERNS_CHILD_FAILED, errno, NULL, 0);
 		_exit(1);
 	}
-	/* netd is not dumpable (common/sandbox.c); neither is this copy of it,
-	 * and netd could not open /proc/<child>/ns/ and maps without
-	 * CAP_SYS_PTRACE. The child has no capability in the host's user
-	 * namespace any more (it just left it), so making it dumpable lends
-	 * nothing to anyone (runc's nsexec does the same). */
-	prctl(PR_SET_DUMPABLE, 1);
-	child_report(report, USERNS_CHILD_IN_USERNS, 0);
+	/* It stays not dumpable, as netd is: the owner of its new user
+	 * namespace is the host's uid 0, so a dumpable child would pass the
+	 * ptrace check of every uid 0 process, however confined (imaged,
+	 * crisp-fetch), and /proc/<child>/root would hand them netd's view of
+	 * the host, writable. netd writes its maps (no ptrace check there) and
+	 * gets its namespaces as fds from it, not through /proc/<child>/ns. */
+	child_report(report, USERNS_CHILD_IN_USERNS, 0, NULL, 0);
 	if (read(go, &c, 1) != 1)
 		_exit(1); /* netd gave up */
 	/* root of the new user namespace now (the maps are written): the
 	 * netns made here is owned by it, so the pod's root may act in it */
 	if (unshare(CLONE_NEWNET) < 0) {
-		child_report(report, USERNS_CHILD_FAILED, errno);
+		child_report(report, USERNS_CHILD_FAILED, errno, NULL, 0);
 		_exit(1);
 	}
 	sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (sock < 0 || ioctl(sock, SIOCGIFFLAGS, &ifr) < 0) {
-		child_report(report, USERNS_CHILD_FAILED, errno);
+		child_report(report, USERNS_CHILD_FAILED, errno, NULL, 0);
 		_exit(1);
 	}
 	ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
 	if (ioctl(sock, SIOCSIFFLAGS, &ifr) < 0) {
-		child_report(report, USERNS_CHILD_FAILED, errno);
+		child_report(report, USERNS_CHILD_FAILED, errno, NULL, 0);
 		_exit(1);
 	}
-	child_report(report, USERNS_CHILD_IN_NETNS, 0);
+	ns[0] = open("/proc/self/ns/user", O_RDONLY | O_CLOEXEC);
+	ns[1] = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+	if (ns[0] < 0 || ns[1] < 0) {
+		child_report(report, USERNS_CHILD_FAILED, errno, NULL, 0);
+		_exit(1);
+	}
+	child_report(report, USERNS_CHILD_IN_NETNS, 0, ns, 2);
 	/* stay until netd has pinned both namespaces (EOF: done or failed) */
 	while (read(go, &c, 1) > 0)
 		;
 	_exit(0);
 }
 
-/* Waits for the child's report of step want. */
-static int child_wait_step(int fd, char want, const char *step, struct crisp_error *err)
+/* Waits for the child's report of step want, with exactly nfds fds (into
+ * fds; any other fds that came are closed). */
+static int child_wait_step(int fd, char want, const char *step, int *fds, size_t nfds,
+			   struct crisp_error *err)
 {
 	unsigned char msg[2];
+	union {
+		char buf[CMSG_SPACE(4 * sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	struct iovec iov = { msg, sizeof(msg) };
+	struct msghdr mh = { .msg_iov = &iov,
+			     .msg_iovlen = 1,
+			     .msg_control = u.buf,
+			     .msg_controllen = sizeof(u.buf) };
+	size_t got = 0;
 	ssize_t n;
 
 	do
-		n = read(fd, msg, sizeof(msg));
+		n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
 	while (n < 0 && errno == EINTR);
+	for (struct cmsghdr *c = n > 0 ? CMSG_FIRSTHDR(&mh) : NULL; c; c = CMSG_NXTHDR(&mh, c)) {
+		size_t k = c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS
+				   ? (c->cmsg_len - CMSG_LEN(0)) / sizeof(int)
+				   : 0;
+		int *in = (int *)CMSG_DATA(c);
+
+		for (size_t i = 0; i < k; i++) {
+			if (got < nfds)
+				fds[got] = in[i];
+			else
+				close(in[i]);
+			got++;
+		}
+	}
+	if (got != nfds) {
+		for (size_t i = 0; i < got && i < nfds; i++)
+			fds[i] = safe_close(fds[i]);
+		if (n == sizeof(msg) && msg[0] == (unsigned char)want)
+			return err_set(err, CRISP_E_INTERNAL,
+				       "the user namespace child sent %zu fds, not %zu, at %s", got,
+				       nfds, step);
+	}
 	if (n != sizeof(msg))
 		return err_set(err, CRISP_E_INTERNAL, "the user namespace child died before %s",
 			       step);
@@ -248,14 +308,16 @@ static int write_maps(pid_t pid, const struct idmap *uid, const struct idmap *gi
 	return write_proc_file(pid, "gid_map", line, err);
 }
 
-static int pin_ns(pid_t pid, const char *ns, const char *path, struct crisp_error *err)
+/* Pins the namespace of an fd the child sent (netd's own fd: no ptrace
+ * check on the child, which stays not dumpable). */
+static int pin_ns(int nsfd, const char *what, const char *path, struct crisp_error *err)
 {
 	char src[64];
 
-	snprintf(src, sizeof(src), "/proc/%d/ns/%s", (int)pid, ns);
+	snprintf(src, sizeof(src), "/proc/self/fd/%d", nsfd);
 	if (mount(src, path, "none", MS_BIND, NULL) < 0)
-		return err_set_errno(err, CRISP_E_INTERNAL, errno, "bind mount of %s on %s", src,
-				     path);
+		return err_set_errno(err, CRISP_E_INTERNAL, errno,
+				     "bind mount of the pod's %s namespace on %s", what, path);
 	return 0;
 }
 
@@ -279,7 +341,7 @@ static int userns_create_locked(const char *userns_path, const char *netns_path,
 				const struct idmap *uid, const struct idmap *gid,
 				struct crisp_error *err)
 {
-	int report[2] = { -1, -1 }, go[2] = { -1, -1 };
+	int report[2] = { -1, -1 }, go[2] = { -1, -1 }, ns[2] = { -1, -1 };
 	struct crisp_error e;
 	pid_t pid = -1;
 	int status;
@@ -290,8 +352,10 @@ static int userns_create_locked(const char *userns_path, const char *netns_path,
 		unlink(userns_path);
 		return -1;
 	}
-	if (pipe2(report, O_CLOEXEC) < 0 || pipe2(go, O_CLOEXEC) < 0) {
-		err_set_errno(err, CRISP_E_RESOURCE, errno, "pipe");
+	/* report: a socket, for the namespaces' fds; go: a pipe */
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, report) < 0 ||
+	    pipe2(go, O_CLOEXEC) < 0) {
+		err_set_errno(err, CRISP_E_RESOURCE, errno, "socketpair or pipe");
 		goto fail;
 	}
 	/* A plain fork by the system call, whose flags the seccomp filter
@@ -310,17 +374,20 @@ static int userns_create_locked(const char *userns_path, const char *netns_path,
 	close(report[1]);
 	close(go[0]);
 	report[1] = go[0] = -1;
-	if (child_wait_step(report[0], USERNS_CHILD_IN_USERNS, "unsharing the user namespace",
-			    err) < 0 ||
+	if (child_wait_step(report[0], USERNS_CHILD_IN_USERNS, "unsharing the user namespace", NULL,
+			    0, err) < 0 ||
 	    write_maps(pid, uid, gid, err) < 0)
 		goto fail;
 	if (write(go[1], "g", 1) != 1) {
 		err_set_errno(err, CRISP_E_INTERNAL, errno, "waking the user namespace child");
 		goto fail;
 	}
-	if (child_wait_step(report[0], USERNS_CHILD_IN_NETNS, "making the netns", err) < 0 ||
-	    pin_ns(pid, "user", userns_path, err) < 0 || pin_ns(pid, "net", netns_path, err) < 0)
+	if (child_wait_step(report[0], USERNS_CHILD_IN_NETNS, "making the netns", ns, 2, err) < 0 ||
+	    pin_ns(ns[0], "user", userns_path, err) < 0 ||
+	    pin_ns(ns[1], "network", netns_path, err) < 0)
 		goto fail;
+	close(ns[0]);
+	close(ns[1]);
 	close(go[1]);
 	close(report[0]);
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
@@ -333,6 +400,8 @@ fail:
 			close(report[i]);
 		if (go[i] >= 0)
 			close(go[i]);
+		if (ns[i] >= 0)
+			close(ns[i]);
 	}
 	if (pid > 0)
 		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)

@@ -61,6 +61,8 @@ static const int netd_syscalls[] = {
 	 * exiting to be restarted with a new one; and the child that makes a
 	 * pod's user namespace (netns.c) */
 	SCMP_SYS(wait4),
+	/* ... which sends netd its namespaces as fds on a socketpair */
+	SCMP_SYS(socketpair),
 	SCMP_SYS(getsockopt),
 	/* short-lived worker threads */
 	SCMP_SYS(sched_getaffinity),

@@ -314,6 +314,12 @@ static int enter(const struct opts *o)
 	snprintf(pid, sizeof(pid), "%ld", o->oom);
 	if (write_str("/proc/self/oom_score_adj", pid) < 0)
 		return fail(errno, "oom_score_adj %ld", o->oom);
+	/* Not dumpable before the pod's user namespace: its owner is the
+	 * host's uid 0, so until our ids change every uid 0 process of the
+	 * host, however confined, would pass the ptrace check on us, and
+	 * /proc/<pid>/root would hand it the host's root. */
+	if (o->userns && prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+		return fail(errno, "PR_SET_DUMPABLE");
 	if (o->userns && join_ns(o->userns, CLONE_NEWUSER, "user namespace") < 0)
 		return -1;
 	if (o->netns) {
