@@ -1400,7 +1400,13 @@ static const char *spec_userns_path(json_t *config)
  * /proc access go by the mm's user namespace, the host's, so the
  * container's root cannot reach us. The child takes the process's ids,
  * which are that namespace's, as runc's are, and its setgroups drops the
- * host's groups or fails (a namespace whose setgroups is "deny"). */
+ * host's groups or fails (a namespace whose setgroups is "deny").
+ * The check here can be raced (the init may unshare a user namespace
+ * between it and the setns, and the setns follows it there: the kernel
+ * checks the other namespaces with our host credentials), so main()
+ * checks again after the setns which one we are in (userns_entered). */
+static struct stat spec_userns;
+
 static bool init_userns(int pidfd, json_t *config)
 {
 	const char *want = spec_userns_path(config);
@@ -1428,7 +1434,24 @@ static bool init_userns(int pidfd, json_t *config)
 	if (spec.st_ino != init.st_ino || spec.st_dev != init.st_dev)
 		die("container %s: its init is not in the user namespace of its spec (%s)", opt_id,
 		    want);
+	spec_userns = spec;
 	return true;
+}
+
+/* After the setns: we are in the user namespace of the spec, not one the
+ * init made since init_userns() looked. selffd: our /proc/<pid>, opened
+ * in the host's procfs before the setns (the container's /proc does not
+ * show us). */
+static void userns_entered(int selffd)
+{
+	struct stat now;
+
+	if (fstatat(selffd, "ns/user", &now, 0) < 0)
+		die_errno("checking the user namespace entered");
+	if (now.st_ino != spec_userns.st_ino || now.st_dev != spec_userns.st_dev)
+		die("container %s: the user namespace entered is not the one of its spec "
+		    "(its init changed it)",
+		    opt_id);
 }
 
 static void write_pidfile(int dirfd, pid_t pid)
@@ -1488,6 +1511,7 @@ int main(int argc, char **argv)
 	pid_t pid;
 	uint64_t v;
 	bool userns;
+	int selffd = -1;
 
 	parse_args(argc, argv);
 	snprintf(path, sizeof(path), "%s/config.json", opt_bundle);
@@ -1522,12 +1546,18 @@ int main(int argc, char **argv)
 	}
 	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
 		die_errno("PR_SET_DUMPABLE");
+	if (userns && (selffd = open("/proc/self", O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
+		die_errno("opening /proc/self");
 	if (setns(pidfd, CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS |
 				 CLONE_NEWCGROUP | (userns ? CLONE_NEWUSER : 0)) < 0) {
 		if (errno == ESRCH)
 			not_running("container %s: its init (pid %d) is gone", opt_id,
 				    (int)opt_init);
 		die_errno("entering the namespaces of pid %d", (int)opt_init);
+	}
+	if (userns) {
+		userns_entered(selffd);
+		close(selffd);
 	}
 
 	sigemptyset(&fwd);
