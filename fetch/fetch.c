@@ -315,12 +315,24 @@ static void handle_init(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMes
 	opt.hosts = hosts;
 	opt.nhosts = q->n_hosts;
 	F.reg = registry_new(F.base, &opt, &err);
+	if (!F.reg)
+		fatal("registry options: %s", err.msg);
+	/* Before any request (and before libcurl's resolver makes a thread,
+	 * which inherits it): what it may read, the hosts' CA files with it. */
+	{
+		const char **cas = xcalloc(q->n_hosts + 1, sizeof(*cas));
+		size_t n = 0;
+
+		for (size_t i = 0; i < q->n_hosts; i++)
+			if (hosts[i].ca_file)
+				cas[n++] = hosts[i].ca_file;
+		fetch_landlock(cas, n);
+		free(cas);
+	}
 	for (size_t i = 0; i < q->n_hosts; i++)
 		free(mirrors[i]);
 	free(mirrors);
 	free(hosts);
-	if (!F.reg)
-		fatal("registry options: %s", err.msg);
 	F.stall_ms = (opt.low_speed_timeout ? opt.low_speed_timeout : 60) * 1000;
 	F.state = FETCH_READY;
 }
@@ -358,6 +370,12 @@ static void on_close(struct ipc_chan *chan, const char *why, void *arg)
 static void on_sigusr2(evutil_socket_t sig, short what, void *arg)
 {
 	int fd;
+
+	/* Landlock first: a file uid 0 owns but a registry client has no
+	 * business reading */
+	fd = open("/etc/shadow", O_RDONLY | O_CLOEXEC);
+	log_notice("test hook: reading /etc/shadow: %s", fd < 0 ? strerror(errno) : "opened");
+	safe_close(fd);
 
 	log_notice("test hook: opening crisp-fetch-test-hook for writing");
 	fd = open("crisp-fetch-test-hook", O_WRONLY | O_CREAT | O_CLOEXEC, 0600);

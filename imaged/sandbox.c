@@ -110,6 +110,10 @@ static const int imaged_syscalls[] = {
 	SCMP_SYS(arch_prctl),
 	SCMP_SYS(set_tid_address),
 	SCMP_SYS(seccomp),
+	/* crisp-fetch's Landlock ruleset (it only takes away) */
+	SCMP_SYS(landlock_create_ruleset),
+	SCMP_SYS(landlock_add_rule),
+	SCMP_SYS(landlock_restrict_self),
 };
 
 static struct sandbox_policy policy = {

@@ -168,14 +168,16 @@ def test_imaged_does_not_map_libcurl(crispd_fetch, registry):
 
 
 def test_fetch_filter_kills_a_write_open(crispd_fetch, registry, flaky):
-    """The test hook (SIGUSR2) makes crisp-fetch open a file for writing in
-    its working directory, imaged's own, which is writable in imaged's mount
+    """The test hook (SIGUSR2) makes crisp-fetch read /etc/shadow, which uid
+    0 owns (Landlock must refuse it), then open a file for writing in its
+    working directory, imaged's own, which is writable in imaged's mount
     namespace: its seccomp filter must kill it first."""
     if harness.SECCOMP_DEBUG:
         pytest.skip("a seccomp debug build logs forbidden syscalls instead of killing")
     c = crispd_fetch
     img, p = slow_image(registry, flaky, "filter", rate=128 << 10)
     target = os.path.join(c.config["crispd"]["root_dir"], "imaged", "crisp-fetch-test-hook")
+    mark = c.mark()
     with concurrent.futures.ThreadPoolExecutor(1) as ex:
         fut = ex.submit(rpc_error, pull, c, p.via(flaky.host))
         pid = wait_for("crisp-fetch to start", lambda: fetch_children(c))[0]
@@ -184,6 +186,8 @@ def test_fetch_filter_kills_a_write_open(crispd_fetch, registry, flaky):
         os.kill(pid, signal.SIGUSR2)
         err = fut.result(timeout=60)
     assert "crisp-fetch exited with signal %d" % signal.SIGSYS in err.details(), err.details()
+    assert any("test hook: reading /etc/shadow: Permission denied" in ln
+               for ln in c.lines(mark)), c.lines(mark)
     assert not os.path.exists(target)
     assert pull(c, p.ref) == img.id
 
