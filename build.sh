@@ -26,7 +26,7 @@ RUN_PKGS=(
 	build-essential autoconf automake libtool pkg-config
 	libevent-dev libgrpc-dev libprotobuf-c-dev protobuf-c-compiler
 	libseccomp-dev libcap-ng-dev libinih-dev libsystemd-dev libjansson-dev
-	libssl-dev zlib1g-dev libcurl4-openssl-dev libarchive-dev libsqlite3-dev musl-dev
+	libssl-dev zlib1g-dev libcurl4-openssl-dev libarchive-dev nettle-dev libsqlite3-dev musl-dev
 	runc containernetworking-plugins iproute2
 )
 # Test client (grpc + protobuf from Debian, for /usr/bin/python3), protoc for

@@ -16,24 +16,24 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include <openssl/evp.h>
-
 #include "imaged/content.h"
+#include "imaged/digest.h"
 #include "imaged/reference.h"
 #include "imaged/trash.h"
 
 #define IO_CHUNK (64 * 1024)
 
-struct digest_alg {
+struct content_alg {
 	const char *name;
 	size_t hexlen;
-	const EVP_MD *(*md)(void);
+	enum digest_alg id;
 };
 
-static const struct digest_alg algs[] = {
-	{ "sha256", 64, EVP_sha256 },
-	{ "sha512", 128, EVP_sha512 },
+static const struct content_alg algs[] = {
+	{ "sha256", 64, DIGEST_SHA256 },
+	{ "sha512", 128, DIGEST_SHA512 },
 };
+_Static_assert(CONTENT_DIGEST_MAX >= DIGEST_STRING_MAX, "a digest string fits a content digest");
 #define N_ALGS ARRAY_SIZE(algs)
 
 struct content_store {
@@ -53,7 +53,7 @@ struct content_ingest {
 	int fd;
 	int64_t expected; /* -1: unknown */
 	int64_t offset;
-	EVP_MD_CTX *md;
+	struct digest_ctx md;
 	bool poisoned;   /* an oversize or failed write: the file is garbage */
 	bool registered; /* in cs->active */
 	struct content_ingest *next;
@@ -220,17 +220,9 @@ static void ingest_free(struct content_ingest *ing, bool remove_file)
 			(void)trash_discard(ing->cs->ingest_fd, ing->hex, what);
 		}
 	}
-	EVP_MD_CTX_free(ing->md);
 	if (ing->registered)
 		active_del(ing);
 	free(ing);
-}
-
-static int digest_reset(struct content_ingest *ing, struct crisp_error *err)
-{
-	if (EVP_DigestInit_ex(ing->md, algs[ing->alg].md(), NULL) != 1)
-		return err_set(err, CRISP_E_INTERNAL, "initializing %s", algs[ing->alg].name);
-	return 0;
 }
 
 /* Hash what a previous attempt left, so the download continues after it. */
@@ -250,8 +242,7 @@ static int ingest_rehash(struct content_ingest *ing, int64_t size, struct crisp_
 					     ing->digest);
 		if (n == 0)
 			break;
-		if (EVP_DigestUpdate(ing->md, buf, n) != 1)
-			return err_set(err, CRISP_E_INTERNAL, "hashing %s", ing->digest);
+		digest_update(&ing->md, buf, n);
 		ing->offset += n;
 	}
 	return 0;
@@ -269,8 +260,7 @@ static int ingest_open_file(struct content_ingest *ing, bool resume, struct cris
 		return err_set_errno(err, CRISP_E_INTERNAL, errno, "ingest file");
 	if (!S_ISREG(st.st_mode))
 		return err_set(err, CRISP_E_INTERNAL, "ingest file is not a regular file");
-	if (digest_reset(ing, err) < 0)
-		return -1;
+	digest_init(&ing->md, algs[ing->alg].id);
 	/* A partial file longer than the blob can only be garbage. */
 	if (resume && (ing->expected < 0 || st.st_size <= ing->expected))
 		return ingest_rehash(ing, st.st_size, err);
@@ -307,12 +297,6 @@ struct content_ingest *content_ingest_start(struct content_store *cs, const char
 	ing->expected = expected_size;
 	snprintf(ing->digest, sizeof(ing->digest), "%s", digest);
 	ing->hex = ing->digest + (hex - digest);
-	ing->md = EVP_MD_CTX_new();
-	if (!ing->md) {
-		err_set(err, CRISP_E_INTERNAL, "blob %s: cannot allocate a digest context", digest);
-		free(ing);
-		return NULL;
-	}
 	if (!active_add(ing)) {
 		err_set(err, CRISP_E_PRECONDITION, "blob %s is already being downloaded", digest);
 		ingest_free(ing, false);
@@ -367,34 +351,21 @@ int content_ingest_write(struct content_ingest *ing, const void *buf, size_t n,
 		p += w;
 		left -= w;
 	}
-	if (EVP_DigestUpdate(ing->md, buf, n) != 1) {
-		ing->poisoned = true;
-		return err_set(err, CRISP_E_INTERNAL, "hashing blob %s", ing->digest);
-	}
+	digest_update(&ing->md, buf, n);
 	ing->offset += n;
 	return 0;
 }
 
-static void to_hex(const unsigned char *md, unsigned int len, char *out)
+static int digest_mismatch(const char *digest, const char *actual, struct crisp_error *err)
 {
-	for (unsigned int i = 0; i < len; i++)
-		snprintf(out + 2 * i, 3, "%02x", md[i]);
-	out[2 * len] = '\0';
-}
-
-static int digest_mismatch(const char *digest, size_t alg, const char *hex, struct crisp_error *err)
-{
-	return err_set(err, CRISP_E_INVALID,
-		       "blob %s has digest %s:%s (corrupt or tampered download)", digest,
-		       algs[alg].name, hex);
+	return err_set(err, CRISP_E_INVALID, "blob %s has digest %s (corrupt or tampered download)",
+		       digest, actual);
 }
 
 /* Size and digest of what was written against what was announced. */
 static int ingest_verify(struct content_ingest *ing, struct crisp_error *err)
 {
-	unsigned char md[EVP_MAX_MD_SIZE];
-	char hex[2 * EVP_MAX_MD_SIZE + 1];
-	unsigned int len = 0;
+	char actual[DIGEST_STRING_MAX];
 
 	if (ing->poisoned)
 		return err_set(err, CRISP_E_INVALID, "blob %s: ingest already failed", ing->digest);
@@ -402,29 +373,22 @@ static int ingest_verify(struct content_ingest *ing, struct crisp_error *err)
 		return err_set(err, CRISP_E_INVALID,
 			       "blob %s is %lld bytes, expected %lld (truncated download)",
 			       ing->digest, (long long)ing->offset, (long long)ing->expected);
-	if (EVP_DigestFinal_ex(ing->md, md, &len) != 1)
-		return err_set(err, CRISP_E_INTERNAL, "hashing blob %s", ing->digest);
-	to_hex(md, len, hex);
-	if (strcmp(hex, ing->hex) != 0)
-		return digest_mismatch(ing->digest, ing->alg, hex, err);
+	digest_final_string(&ing->md, actual);
+	if (strcmp(actual, ing->digest) != 0)
+		return digest_mismatch(ing->digest, actual, err);
 	return 0;
 }
 
 int content_digest_check(const char *digest, const void *buf, size_t len, struct crisp_error *err)
 {
-	unsigned char md[EVP_MAX_MD_SIZE];
-	char hex[2 * EVP_MAX_MD_SIZE + 1];
-	unsigned int mdlen = 0;
-	const char *want;
-	int alg = digest_parse(digest, &want);
+	char actual[DIGEST_STRING_MAX];
+	int alg = digest_parse(digest, NULL);
 
 	if (alg < 0)
 		return bad_digest(digest, err);
-	if (EVP_Digest(buf, len, md, &mdlen, algs[alg].md(), NULL) != 1)
-		return err_set(err, CRISP_E_INTERNAL, "hashing blob %s", digest);
-	to_hex(md, mdlen, hex);
-	if (strcmp(hex, want) != 0)
-		return digest_mismatch(digest, alg, hex, err);
+	digest_buf(algs[alg].id, buf, len, actual);
+	if (strcmp(actual, digest) != 0)
+		return digest_mismatch(digest, actual, err);
 	return 0;
 }
 

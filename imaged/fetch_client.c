@@ -24,7 +24,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/capability.h>
-#include <openssl/evp.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -38,6 +37,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "imaged/digest.h"
 #include "imaged/imaged.h"
 #include "imaged/reference.h"
 #include "imaged/registry.h"
@@ -324,24 +324,17 @@ static void violation(struct registry *reg, const char *fmt, ...)
 		ipc_violation(reg->chan, "%s", why); /* on_close kills it */
 }
 
-static const EVP_MD *digest_alg_of(const char *ref)
+static enum digest_alg digest_alg_of(const char *ref)
 {
-	return strncmp(ref, "sha512:", 7) == 0 ? EVP_sha512() : EVP_sha256();
+	return strncmp(ref, "sha512:", 7) == 0 ? DIGEST_SHA512 : DIGEST_SHA256;
 }
 
-static char *digest_of(const EVP_MD *alg, const void *buf, size_t len)
+static char *digest_of(enum digest_alg alg, const void *buf, size_t len)
 {
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned mdlen = 0;
-	char *s, *p;
+	char s[DIGEST_STRING_MAX];
 
-	if (!EVP_Digest(buf, len, md, &mdlen, alg, NULL))
-		fatal("computing a manifest digest failed");
-	s = xmalloc(8 + 2 * mdlen);
-	p = s + sprintf(s, "%s:", alg == EVP_sha512() ? "sha512" : "sha256");
-	for (unsigned i = 0; i < mdlen; i++)
-		p += sprintf(p, "%02x", md[i]);
-	return s;
+	digest_buf(alg, buf, len, s);
+	return xstrdup(s);
 }
 
 static bool printable(const char *s, size_t max)

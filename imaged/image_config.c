@@ -4,16 +4,13 @@
 #include <stdio.h>
 #include <string.h>
 
-#include <openssl/evp.h>
-
+#include "imaged/digest.h"
 #include "imaged/image_config.h"
 #include "imaged/reference.h"
 
 int image_chain_id(const char *parent, const char *diff_id, char out[CONTENT_DIGEST_MAX],
 		   struct crisp_error *err)
 {
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int len = 0;
 	_cleanup_free_ char *input = NULL;
 
 	if (!digest_valid(diff_id) || (parent && !digest_valid(parent)))
@@ -24,11 +21,7 @@ int image_chain_id(const char *parent, const char *diff_id, char out[CONTENT_DIG
 	}
 	/* The hash input is the two digests as text, prefixes included. */
 	input = xasprintf("%s %s", parent, diff_id);
-	if (EVP_Digest(input, strlen(input), md, &len, EVP_sha256(), NULL) != 1)
-		return err_set(err, CRISP_E_INTERNAL, "computing a chain id");
-	strcpy(out, "sha256:");
-	for (unsigned int i = 0; i < len; i++)
-		snprintf(out + 7 + 2 * i, 3, "%02x", md[i]);
+	digest_buf(DIGEST_SHA256, input, strlen(input), out);
 	return 0;
 }
 

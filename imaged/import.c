@@ -35,10 +35,10 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <jansson.h>
-#include <openssl/evp.h>
 
 #include "common/log.h"
 #include "imaged/content.h"
+#include "imaged/digest.h"
 #include "imaged/image_config.h"
 #include "imaged/imaged.h"
 #include "imaged/manifest.h"
@@ -226,16 +226,6 @@ static size_t zchunk(int64_t left)
 	return left < 4096 ? (size_t)left : 4096;
 }
 
-static void hex_digest(EVP_MD_CTX *md, char out[CONTENT_DIGEST_MAX])
-{
-	unsigned char sum[32];
-
-	EVP_DigestFinal_ex(md, sum, NULL);
-	strcpy(out, "sha256:");
-	for (int i = 0; i < 32; i++)
-		sprintf(out + 7 + 2 * i, "%02x", sum[i]);
-}
-
 /* Pass 1: every entry's name, size and digest; small ones kept. */
 static int archive_scan(struct import *im, struct crisp_error *err)
 {
@@ -328,10 +318,8 @@ static int archive_scan(struct import *im, struct crisp_error *err)
 			e->data = xmalloc(e->size + 1);
 			im->kept += e->size;
 		}
-		EVP_MD_CTX *md = EVP_MD_CTX_new();
-		if (!md)
-			abort();
-		EVP_DigestInit_ex(md, EVP_sha256(), NULL);
+		struct digest_ctx md;
+		digest_init(&md, DIGEST_SHA256);
 		const void *p;
 		size_t n;
 		la_int64_t off;
@@ -350,12 +338,12 @@ static int archive_scan(struct import *im, struct crisp_error *err)
 			}
 			while (got < off) {
 				size_t z = zchunk(off - got);
-				EVP_DigestUpdate(md, zeros, z);
+				digest_update(&md, zeros, z);
 				if (keep)
 					memset(e->data + got, 0, z);
 				got += z;
 			}
-			EVP_DigestUpdate(md, p, n);
+			digest_update(&md, p, n);
 			if (keep)
 				memcpy(e->data + got, p, n);
 			got += n;
@@ -364,14 +352,13 @@ static int archive_scan(struct import *im, struct crisp_error *err)
 			static const char zeros[4096];
 			while (got < e->size) {
 				size_t z = zchunk(e->size - got);
-				EVP_DigestUpdate(md, zeros, z);
+				digest_update(&md, zeros, z);
 				if (keep)
 					memset(e->data + got, 0, z);
 				got += z;
 			}
 		}
-		hex_digest(md, e->digest);
-		EVP_MD_CTX_free(md);
+		digest_final_string(&md, e->digest);
 		if (bad_map || ar != ARCHIVE_EOF || got != e->size) {
 			r = err_set(err, CRISP_E_INVALID,
 				    "archive entry '%.200s' cannot be read (truncated?): %s",
@@ -790,14 +777,10 @@ static int docker_resolve(struct import *im, struct crisp_error *err)
 		}
 		if (r == 0) {
 			char *body = json_dumps(man, JSON_COMPACT);
-			EVP_MD_CTX *md = EVP_MD_CTX_new();
-			char digest[CONTENT_DIGEST_MAX];
-			if (!md || !body)
+			char digest[DIGEST_STRING_MAX];
+			if (!body)
 				abort();
-			EVP_DigestInit_ex(md, EVP_sha256(), NULL);
-			EVP_DigestUpdate(md, body, strlen(body));
-			hex_digest(md, digest);
-			EVP_MD_CTX_free(md);
+			digest_buf(DIGEST_SHA256, body, strlen(body), digest);
 			img->manifest = body;
 			img->manifest_len = strlen(body);
 			img->manifest_digest = xstrdup(digest);

@@ -18,11 +18,10 @@
 #include <sys/queue.h>
 #include <unistd.h>
 
-#include <openssl/evp.h>
-
 #include "common/log.h"
 #include "imaged/auth.h"
 #include "imaged/content.h"
+#include "imaged/digest.h"
 #include "imaged/image_config.h"
 #include "imaged/imaged.h"
 #include "imaged/manifest.h"
@@ -635,20 +634,21 @@ static void auth_hash(const CrispIpc__RegistryAuth *a, unsigned char out[32])
 {
 	const char *fields[] = { a ? a->username : "", a ? a->password : "", a ? a->auth : "",
 				 a ? a->identity_token : "", a ? a->registry_token : "" };
-	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	unsigned char sum[DIGEST_RAW_MAX];
+	struct digest_ctx md;
 
-	if (!md)
-		abort();
-	EVP_DigestInit_ex(md, EVP_sha256(), NULL);
+	digest_init(&md, DIGEST_SHA256);
 	for (size_t i = 0; i < ARRAY_SIZE(fields); i++) {
 		const char *f = fields[i] ? fields[i] : "";
 		/* length first, so field boundaries cannot shift */
 		uint64_t n = strlen(f);
-		EVP_DigestUpdate(md, &n, sizeof(n));
-		EVP_DigestUpdate(md, f, n);
+		digest_update(&md, &n, sizeof(n));
+		digest_update(&md, f, n);
 	}
-	EVP_DigestFinal_ex(md, out, NULL);
-	EVP_MD_CTX_free(md);
+	digest_final_raw(&md, sum);
+	memcpy(out, sum, 32);
+	/* The context's buffer still holds the tail of the last field. */
+	explicit_bzero(&md, sizeof(md));
 }
 
 static char *dup_or_null(const char *s)

@@ -27,7 +27,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
-#include <openssl/evp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -38,6 +37,7 @@
 #include <unistd.h>
 
 #include "imaged/unpack.h"
+#include "imaged/digest.h"
 
 #define SRC_BUF_SIZE (64 * 1024)
 #define RM_MAX_DEPTH 128   /* directory levels removed when an entry replaces a tree */
@@ -78,9 +78,9 @@ struct unpacker {
 	const int *lowers; /* the layers below, topmost first */
 	size_t n_lowers;
 	struct unpack_limits lim;
-	struct archive *raw; /* reader A: decompression only */
-	struct archive *tar; /* reader B: tar, fed by reader A */
-	EVP_MD_CTX *md;
+	struct archive *raw;  /* reader A: decompression only */
+	struct archive *tar;  /* reader B: tar, fed by reader A */
+	struct digest_ctx md; /* the DiffID: SHA-256 of the uncompressed tar */
 	/* Set when the source fails; reader B's errors then report it. */
 	bool src_failed;
 	struct crisp_error src_err;
@@ -100,7 +100,6 @@ static void unpacker_free(struct unpacker *u)
 		archive_read_free(u->tar);
 	if (u->raw)
 		archive_read_free(u->raw);
-	EVP_MD_CTX_free(u->md);
 	for (size_t i = 0; i < u->ndirs; i++)
 		free(u->dirs[i].path);
 	free(u->dirs);
@@ -235,11 +234,7 @@ static ssize_t source_next(struct unpacker *u, const void **buf)
 		return -1;
 	}
 	u->stream_bytes += len;
-	if (EVP_DigestUpdate(u->md, *buf, len) != 1) {
-		err_set(&u->src_err, CRISP_E_INTERNAL, "SHA-256 update failed");
-		u->src_failed = true;
-		return -1;
-	}
+	digest_update(&u->md, *buf, len);
 	return (ssize_t)len;
 }
 
@@ -257,9 +252,7 @@ static int source_open(struct unpacker *u, struct crisp_error *err)
 {
 	struct archive_entry *e;
 
-	u->md = EVP_MD_CTX_new();
-	if (!u->md || EVP_DigestInit_ex(u->md, EVP_sha256(), NULL) != 1)
-		return err_set(err, CRISP_E_INTERNAL, "cannot set up SHA-256");
+	digest_init(&u->md, DIGEST_SHA256);
 	u->raw = archive_read_new();
 	u->tar = archive_read_new();
 	if (!u->raw || !u->tar)
@@ -1104,16 +1097,12 @@ static void limits_fill(struct unpack_limits *l, const struct unpack_limits *in)
 
 static int finish(struct unpacker *u, struct unpack_result *res, struct crisp_error *err)
 {
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int mdlen = 0;
-	char *p;
+	char diff_id[DIGEST_STRING_MAX];
 
-	if (EVP_DigestFinal_ex(u->md, md, &mdlen) != 1 || mdlen != 32)
-		return err_set(err, CRISP_E_INTERNAL, "SHA-256 final failed");
-	memcpy(res->diff_id, "sha256:", 7);
-	p = res->diff_id + 7;
-	for (unsigned i = 0; i < mdlen; i++, p += 2)
-		snprintf(p, 3, "%02x", md[i]);
+	_Static_assert(sizeof(res->diff_id) == 7 + 2 * SHA256_DIGEST_SIZE + 1,
+		       "a DiffID is a sha256 digest string");
+	digest_final_string(&u->md, diff_id);
+	memcpy(res->diff_id, diff_id, sizeof(res->diff_id));
 	res->entries = u->entries;
 	res->bytes = u->stream_bytes;
 	res->content_bytes = u->content_bytes;
