@@ -6,8 +6,10 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <linux/openat2.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "common/log.h"
@@ -91,12 +93,23 @@ int idmap_attach(int userns_fd, const char *source, const char *target, unsigned
 {
 	unsigned rec = flags & IDMAP_RECURSIVE ? AT_RECURSIVE : 0;
 	struct mount_attr attr = { .attr_set = MOUNT_ATTR_IDMAP, .userns_fd = (__u64)userns_fd };
-	_cleanup_close_ int tree = -1;
+	_cleanup_close_ int tree = -1, src = -1;
 	struct stat st;
 
+	if (flags & IDMAP_NO_SYMLINKS) {
+		struct open_how how = { .flags = O_PATH | O_CLOEXEC,
+					.resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS };
+
+		src = (int)syscall(SYS_openat2, AT_FDCWD, source, &how, sizeof(how));
+		if (src < 0)
+			return err_set_errno(err, CRISP_E_INTERNAL, errno,
+					     "opening %s (no symlink allowed)", source);
+	}
 	/* A detached copy: nothing is visible anywhere until move_mount,
 	 * and closing it unmounts it, so every failure below leaves nothing. */
-	tree = open_tree(AT_FDCWD, source, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | rec);
+	tree = src >= 0 ? open_tree(src, "",
+				    OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH | rec)
+			: open_tree(AT_FDCWD, source, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | rec);
 	if (tree < 0)
 		return err_set_errno(err, errno == ENOENT ? CRISP_E_INVALID : CRISP_E_INTERNAL,
 				     errno, "cloning the mount of %s", source);

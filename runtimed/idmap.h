@@ -27,6 +27,10 @@ enum idmap_flags {
 	IDMAP_RDONLY = 1 << 1,    /* the clone read-only, and all its submounts */
 	IDMAP_PRIVATE = 1 << 2,   /* no propagation with source's peers (rprivate) */
 	IDMAP_NODEV = 1 << 3,     /* device nodes on it do not open */
+	/* source resolved with no symlink at all (openat2
+	 * RESOLVE_NO_SYMLINKS): a snapshot path, checked to be its own real
+	 * path, that imaged's directory must not swap for a link meanwhile */
+	IDMAP_NO_SYMLINKS = 1 << 4,
 };
 
 /* The pod's user namespace options when it has one of its own (mode POD),

@@ -9,8 +9,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/openat2.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "common/log.h"
@@ -154,9 +156,14 @@ static int overlay_mount_in(const char *cwd, const char *home, const char *targe
  * caller) and so that overlayfs, whose upper cannot be idmapped, stores
  * the container's files as their host ids. The image's own files stay
  * 0-owned in the lowers, seen as the pod's root through the clones. */
+/* dir was checked to be its own real path (snapshot_path_check): opened
+ * with no symlink anywhere on the way, so that imaged's directory cannot
+ * have turned a component into a link to a host directory meanwhile. */
 static int upper_chown(const char *dir, const struct rootfs_userns *u, struct crisp_error *err)
 {
-	_cleanup_close_ int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	struct open_how how = { .flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC,
+				.resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS };
+	_cleanup_close_ int fd = (int)syscall(SYS_openat2, AT_FDCWD, dir, &how, sizeof(how));
 
 	if (fd < 0)
 		return err_set_errno(err, CRISP_E_INTERNAL, errno, "opening %s", dir);
@@ -185,8 +192,8 @@ static int overlay_userns(const char *home, const char *bundle, const char *targ
 
 		lowers[i] = xasprintf("l%zu", i);
 		at = xasprintf("%s/%s", dir, lowers[i]);
-		if (idmap_attach(u->userns_fd, m->lowerdirs[i], at, IDMAP_RDONLY | IDMAP_PRIVATE,
-				 err) < 0)
+		if (idmap_attach(u->userns_fd, m->lowerdirs[i], at,
+				 IDMAP_RDONLY | IDMAP_PRIVATE | IDMAP_NO_SYMLINKS, err) < 0)
 			goto out;
 	}
 	data = overlay_data(m, 0, lowers, m->upperdir, m->workdir, err);
@@ -216,8 +223,8 @@ int rootfs_mount(const char *snapshots, const char *home, const char *bundle,
 		/* The copy's files are the image's, 0-owned on disk, seen as
 		 * the pod's root; what the container writes is stored as its
 		 * container ids (its root's files as 0), as on a volume. */
-		return idmap_attach(u->userns_fd, m->upperdir, target, IDMAP_NODEV | IDMAP_PRIVATE,
-				    err);
+		return idmap_attach(u->userns_fd, m->upperdir, target,
+				    IDMAP_NODEV | IDMAP_PRIVATE | IDMAP_NO_SYMLINKS, err);
 	}
 	if (userns) {
 		if (overlay_userns(home, bundle, target, m, u, err) == 0)

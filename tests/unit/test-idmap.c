@@ -192,6 +192,14 @@ static void test_attach(int userns)
 	ok(idmap_attach(-1, vol, at("b1/idmap/m3"), 0, &err) < 0,
 	   "a bad user namespace fd is refused");
 	ok(access(at("b1/idmap/m3"), F_OK) < 0, "and leaves nothing");
+	/* a snapshot path must not have become a link to a host directory */
+	ok(symlink(vol, at("vol-link")) == 0, "a symlink to the volume");
+	ok(idmap_attach(userns, at("vol-link"), at("b1/idmap/m4"), IDMAP_NO_SYMLINKS, &err) < 0,
+	   "IDMAP_NO_SYMLINKS refuses a source that is a symlink: %s", err.msg);
+	ok(access(at("b1/idmap/m4"), F_OK) < 0, "and leaves nothing");
+	err_clear(&err);
+	ok(idmap_attach(userns, vol, at("b1/idmap/m4"), IDMAP_NO_SYMLINKS, &err) == 0,
+	   "IDMAP_NO_SYMLINKS takes a plain path: %s", err.msg);
 	ok(mounted_under(bundle), "clones are mounted under the bundle");
 	err_clear(&err);
 	ok(idmap_detach_all(bundle, &err) == 0, "detach all: %s", err.msg);
