@@ -194,6 +194,9 @@ class Chaos:
         self.pod_ids = set()   # every sandbox id we have seen, for the cgroup check
         self.log_dir = env.cri.log_dir()
         self.ports = iter(random.Random(seed).sample(range(30000, 40000), 2000))
+        st = self.c.call("Status", harness.cri.StatusRequest())
+        self.userns = any(h.name == "" and h.features.user_namespaces
+                          for h in st.runtime_handlers)
 
     def now(self):
         return time.monotonic() - self.t0
@@ -237,6 +240,15 @@ class Chaos:
             if rng.random() < 0.3:
                 cfg.port_mappings.add(protocol=cri.TCP, container_port=80,
                                       host_port=next(self.ports))
+            # some with a user namespace of their own (hostUsers: false),
+            # where the host has them: netd then makes two pins, runtimed
+            # idmapped mounts, and a kill must leak none of them
+            if self.userns and rng.random() < 0.3:
+                u = cfg.linux.security_context.namespace_options.userns_options
+                u.mode = cri.POD
+                host_id = 65536 * rng.randint(8, 40)
+                u.uids.add(container_id=0, host_id=host_id, length=65536)
+                u.gids.add(container_id=0, host_id=host_id, length=65536)
             r = self.call("chaos-%d-%d" % (w, i), "RunPodSandbox",
                           cri.RunPodSandboxRequest(config=cfg))
             if r is None:
@@ -245,11 +257,17 @@ class Chaos:
             pod = r.pod_sandbox_id
             with self.lock:
                 self.pod_ids.add(pod)
+                if cfg.linux.security_context.namespace_options.HasField("userns_options"):
+                    self.done["RunPodSandbox, user namespace"] += 1
             ctrs = []
             for j in range(rng.randint(1, 2)):
                 cc = container_config("c%d" % j, self.env.images.busybox,
                                       command=["sleep", "3600"],
                                       log_path="%s-c%d.log" % (pod[:12], j))
+                if cfg.linux.security_context.namespace_options.HasField("userns_options"):
+                    # a container's must be its pod's
+                    cc.linux.security_context.namespace_options.userns_options.CopyFrom(
+                        cfg.linux.security_context.namespace_options.userns_options)
                 r = self.call(pod[:12], "CreateContainer", cri.CreateContainerRequest(
                     pod_sandbox_id=pod, config=cc, sandbox_config=cfg))
                 if r is None:
@@ -370,9 +388,10 @@ class Chaos:
         out = []
         out += ["mount %s" % m for m in harness.mounts_under(c.dir)
                 if m not in baseline_mounts]
-        netns_dir = os.path.join(c.config["crispd"]["state_dir"], "netns")
-        with contextlib.suppress(FileNotFoundError):
-            out += ["netns pin %s" % p for p in os.listdir(netns_dir)]
+        for kind in ("netns", "userns"):
+            pins = os.path.join(c.config["crispd"]["state_dir"], kind)
+            with contextlib.suppress(FileNotFoundError):
+                out += ["%s pin %s" % (kind, p) for p in os.listdir(pins)]
         # pod cgroups: the ones of a sandbox id seen in this test, or in the
         # crispd log, and, when no other crispd runs on the host, any new one
         logged = set(re.findall(r"\b[0-9a-f]{12,64}\b", c.log_text()))
@@ -522,6 +541,8 @@ def test_chaos(chaos_env, cri, seed):
     print(summary)
     assert ch.kills, "the chaos thread killed nothing"
     assert ch.done["StartContainer"] > 0, "no container started: " + summary
+    assert not ch.userns or ch.done["RunPodSandbox, user namespace"] > 0, (
+        "no pod with a user namespace started: " + summary)
 
     ch.wait_serving()
     # the sentinel lived through every kill, with its process and its IP
