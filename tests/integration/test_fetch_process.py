@@ -47,22 +47,7 @@ def fetch_children(c):
 
 
 def wait_for(what, cond, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        v = cond()
-        if v:
-            return v
-        assert time.monotonic() < deadline, "timed out waiting for " + what
-        time.sleep(0.02)
-
-
-def status_fields(pid):
-    out = {}
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            k, _, v = line.partition(":")
-            out[k] = v.strip()
-    return out
+    return harness.wait_for(cond, timeout, interval=0.02, what=what)
 
 
 def status_of_layers(c, ref):
@@ -101,7 +86,7 @@ def test_fetch_runs_confined_and_only_while_needed(crispd_fetch, registry, flaky
         fut = ex.submit(pull, c, p.via(flaky.host))
         pids = wait_for("crisp-fetch to start", lambda: fetch_children(c))
         assert len(pids) == 1, pids
-        st = status_fields(pids[0])
+        st = harness.proc_status(pids[0])
         assert fut.result(timeout=60) == img.id
     # Read while the pull ran: no capability at all, its own filter on top
     # of imaged's (Seccomp 2: filter mode), no_new_privs.
