@@ -14,6 +14,7 @@ import grpc
 
 import harness
 from harness import container_config, pod_config, rpc_error
+from test_exec_cancel import _exec_helpers, _try_exec
 
 
 def _read(path):
@@ -33,18 +34,6 @@ def _commands(cid, marker):
         if _read("/proc/%s/cmdline" % p).split(b"\0")[:2] != [b"sleep", marker.encode()]:
             continue
         if cid.encode() in _read("/proc/%s/cgroup" % p):
-            out.append(int(p))
-    return out
-
-
-def _exec_helpers(cid):
-    """Host pids of crisp-exec or `runc exec` still running for cid."""
-    out = []
-    for p in os.listdir("/proc"):
-        if not p.isdigit():
-            continue
-        argv = _read("/proc/%s/cmdline" % p).split(b"\0")
-        if cid.encode() in argv and (b"crisp-exec" in argv[0] or b"exec" in argv[1:4]):
             out.append(int(p))
     return out
 
@@ -69,14 +58,6 @@ def _frontend_death_kills(env, cid, marker):
     env.c.wait_new_pid("crisp-frontend", old, 20)
     r = harness.wait_for(lambda: _try_exec(k, cid), 20, what="an exec on the new frontend")
     assert (r.exit_code, r.stdout) == (0, b"ok\n"), r
-
-
-def _try_exec(k, cid):
-    try:
-        return k.exec_sync(cid, ["echo", "ok"])
-    except grpc.RpcError as e:
-        assert e.code() == grpc.StatusCode.UNAVAILABLE, (e.code(), e.details())
-        return None
 
 
 def test_frontend_death_kills_crisp_exec_command(pod_env, cri):

@@ -152,6 +152,19 @@ def test_imaged_does_not_map_libcurl(crispd_fetch, registry):
         assert lib not in maps, "imaged maps %s" % lib
 
 
+def fail_pull_with(c, img, p, flaky, sig, delay=0.0, timeout=60):
+    """Pull p slowly through flaky, send crisp-fetch sig once the layer's
+    download started (delay s later), and return the pull's RpcError."""
+    with concurrent.futures.ThreadPoolExecutor(1) as ex:
+        fut = ex.submit(rpc_error, pull, c, p.via(flaky.host))
+        pid = wait_for("crisp-fetch to start", lambda: fetch_children(c))[0]
+        layer = img.layer_path(p.repo)
+        wait_for("the layer download to start", lambda: flaky.count(layer, "GET") > 0)
+        time.sleep(delay)
+        os.kill(pid, sig)
+        return fut.result(timeout=timeout)
+
+
 def test_fetch_filter_kills_a_write_open(crispd_fetch, registry, flaky):
     """The test hook (SIGUSR2) makes crisp-fetch read /etc/shadow, which uid
     0 owns (Landlock must refuse it), then open a file for writing in its
@@ -163,13 +176,7 @@ def test_fetch_filter_kills_a_write_open(crispd_fetch, registry, flaky):
     img, p = slow_image(registry, flaky, "filter", rate=128 << 10)
     target = os.path.join(c.config["crispd"]["root_dir"], "imaged", "crisp-fetch-test-hook")
     mark = c.mark()
-    with concurrent.futures.ThreadPoolExecutor(1) as ex:
-        fut = ex.submit(rpc_error, pull, c, p.via(flaky.host))
-        pid = wait_for("crisp-fetch to start", lambda: fetch_children(c))[0]
-        layer = img.layer_path(p.repo)
-        wait_for("the layer download to start", lambda: flaky.count(layer, "GET") > 0)
-        os.kill(pid, signal.SIGUSR2)
-        err = fut.result(timeout=60)
+    err = fail_pull_with(c, img, p, flaky, signal.SIGUSR2, timeout=60)
     assert "crisp-fetch exited with signal %d" % signal.SIGSYS in err.details(), err.details()
     assert any("test hook: reading /etc/shadow: Permission denied" in ln
                for ln in c.lines(mark)), c.lines(mark)
@@ -184,13 +191,7 @@ def test_fetch_breaking_the_protocol_is_killed(crispd_fetch, registry, flaky):
     imaged = imaged_pid(c)
     img, p = slow_image(registry, flaky, "violation", rate=128 << 10)
     mark = c.mark()
-    with concurrent.futures.ThreadPoolExecutor(1) as ex:
-        fut = ex.submit(rpc_error, pull, c, p.via(flaky.host))
-        pid = wait_for("crisp-fetch to start", lambda: fetch_children(c))[0]
-        layer = img.layer_path(p.repo)
-        wait_for("the layer download to start", lambda: flaky.count(layer, "GET") > 0)
-        os.kill(pid, signal.SIGUSR1)
-        err = fut.result(timeout=60)
+    err = fail_pull_with(c, img, p, flaky, signal.SIGUSR1, timeout=60)
     assert "crisp-fetch exited with signal 9" in err.details(), err.details()
     assert any("protocol violation by fetch" in l for l in c.lines(mark)), c.lines(mark)
     assert imaged_pid(c) == imaged
@@ -206,13 +207,7 @@ def test_fetch_that_stops_progressing_is_killed(crispd_factory, registry, flaky)
                   "CRISP_TEST_FETCH_SILENCE_MS=1500", harness.CRISPD, "--config", c.conf])
     imaged = imaged_pid(c)
     img, p = slow_image(registry, flaky, "stopped", rate=128 << 10)
-    with concurrent.futures.ThreadPoolExecutor(1) as ex:
-        fut = ex.submit(rpc_error, pull, c, p.via(flaky.host))
-        pid = wait_for("crisp-fetch to start", lambda: fetch_children(c))[0]
-        layer = img.layer_path(p.repo)
-        wait_for("the layer download to start", lambda: flaky.count(layer, "GET") > 0)
-        os.kill(pid, signal.SIGSTOP)
-        err = fut.result(timeout=30)
+    err = fail_pull_with(c, img, p, flaky, signal.SIGSTOP, timeout=30)
     assert "crisp-fetch made no progress on its requests: killed" in err.details(), \
         err.details()
     assert imaged_pid(c) == imaged
@@ -224,14 +219,7 @@ def test_fetch_killed_mid_pull_fails_that_pull_only(crispd_fetch, registry, flak
     imaged = imaged_pid(c)
     fds_before = fd_count(imaged)
     img, p = slow_image(registry, flaky, "killed", rate=128 << 10)
-    with concurrent.futures.ThreadPoolExecutor(1) as ex:
-        fut = ex.submit(rpc_error, pull, c, p.via(flaky.host))
-        pid = wait_for("crisp-fetch to start", lambda: fetch_children(c))[0]
-        layer = img.layer_path(p.repo)
-        wait_for("the layer download to start", lambda: flaky.count(layer, "GET") > 0)
-        time.sleep(0.3)
-        os.kill(pid, signal.SIGKILL)
-        err = fut.result(timeout=60)
+    err = fail_pull_with(c, img, p, flaky, signal.SIGKILL, delay=0.3, timeout=60)
     assert "crisp-fetch exited with signal 9" in err.details(), err.details()
     assert imaged_pid(c) == imaged, "imaged was restarted"
     assert c.serves(timeout=5)
