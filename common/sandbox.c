@@ -10,7 +10,9 @@
 #include <stdint.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "common/log.h"
@@ -309,4 +311,20 @@ void sandbox_lock(const struct sandbox_policy *p, scmp_filter_ctx filter)
 		fatal("%s: loading the seccomp filter failed (%d)", p->name, r);
 	seccomp_release(filter);
 	log_debug("%s: sandboxed (%zu capabilities, seccomp on)", p->name, p->ncaps);
+}
+
+int sandbox_tcp_client_rules(scmp_filter_ctx f)
+{
+	int r = 0;
+
+	r |= seccomp_rule_add(f, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1,
+			      SCMP_A0(SCMP_CMP_EQ, AF_INET));
+	r |= seccomp_rule_add(f, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1,
+			      SCMP_A0(SCMP_CMP_EQ, AF_INET6));
+	r |= seccomp_rule_add(f, SCMP_ACT_ERRNO(EACCES), SCMP_SYS(socket), 1,
+			      SCMP_A0(SCMP_CMP_EQ, AF_UNIX));
+	r |= seccomp_rule_add(f, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
+			      SCMP_A1(SCMP_CMP_EQ, FIONREAD));
+	r |= seccomp_rule_add(f, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1, SCMP_A1(SCMP_CMP_EQ, FIONBIO));
+	return r ? -1 : 0;
 }

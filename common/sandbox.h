@@ -48,6 +48,13 @@ struct sandbox_policy {
 scmp_filter_ctx sandbox_compile(const struct sandbox_policy *policy);
 void sandbox_enter(const struct sandbox_policy *policy);
 void sandbox_lock(const struct sandbox_policy *policy, scmp_filter_ctx filter);
+/* Argument rules for a TCP client (imaged, and crisp-fetch, which stacks
+ * its filter on imaged's): socket only for AF_INET and AF_INET6 (AF_UNIX
+ * fails with EACCES: a unix socket would let uid 0 talk to local daemons,
+ * which a read-only view of the host does not stop; glibc asks for one to
+ * reach nscd and copes), ioctl only for FIONREAD (glibc's resolver) and
+ * FIONBIO. 0, or -1 if libseccomp refused a rule. */
+int sandbox_tcp_client_rules(scmp_filter_ctx filter);
 
 /* Syscalls every crisp process on a libevent loop with ipc/ needs; each
  * sandbox.c adds its own. */

@@ -93,15 +93,7 @@ static void argument_rules(scmp_filter_ctx f)
 
 	r |= seccomp_rule_add(f, SCMP_ACT_ALLOW, SCMP_SYS(openat), 1,
 			      SCMP_A2(SCMP_CMP_MASKED_EQ, write_flags, 0));
-	r |= seccomp_rule_add(f, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1,
-			      SCMP_A0(SCMP_CMP_EQ, AF_INET));
-	r |= seccomp_rule_add(f, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1,
-			      SCMP_A0(SCMP_CMP_EQ, AF_INET6));
-	r |= seccomp_rule_add(f, SCMP_ACT_ERRNO(EACCES), SCMP_SYS(socket), 1,
-			      SCMP_A0(SCMP_CMP_EQ, AF_UNIX));
-	r |= seccomp_rule_add(f, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
-			      SCMP_A1(SCMP_CMP_EQ, FIONREAD));
-	r |= seccomp_rule_add(f, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1, SCMP_A1(SCMP_CMP_EQ, FIONBIO));
+	r |= sandbox_tcp_client_rules(f);
 	/* glibc's pthread_create reads its own stack limit; no other
 	 * process's, and setting none (uid 0 may lower other root processes'
 	 * limits without CAP_SYS_RESOURCE) */

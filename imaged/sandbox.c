@@ -126,26 +126,11 @@ static struct sandbox_policy policy = {
 	.nsyscalls = ARRAY_SIZE(imaged_syscalls),
 };
 
-/* Sockets to registries only (crisp-fetch's): TCP over IPv4 or IPv6. A unix socket would let
- * imaged's uid 0 talk to local daemons (the system bus, systemd, crisp's own
- * CRI socket), which a read-only view of the host does not stop; glibc asks
- * for one to reach nscd and copes with EACCES. ioctl: FIONREAD (glibc's
- * resolver) and FIONBIO only; anything else (a terminal's TIOCSTI, say) is
- * a violation like any other syscall. */
+/* Sockets to registries only (crisp-fetch's, through this filter it
+ * inherits): sandbox_tcp_client_rules(). */
 static void network_rules(scmp_filter_ctx f)
 {
-	int r = 0;
-
-	r |= seccomp_rule_add(f, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1,
-			      SCMP_A0(SCMP_CMP_EQ, AF_INET));
-	r |= seccomp_rule_add(f, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1,
-			      SCMP_A0(SCMP_CMP_EQ, AF_INET6));
-	r |= seccomp_rule_add(f, SCMP_ACT_ERRNO(EACCES), SCMP_SYS(socket), 1,
-			      SCMP_A0(SCMP_CMP_EQ, AF_UNIX));
-	r |= seccomp_rule_add(f, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
-			      SCMP_A1(SCMP_CMP_EQ, FIONREAD));
-	r |= seccomp_rule_add(f, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1, SCMP_A1(SCMP_CMP_EQ, FIONBIO));
-	if (r)
+	if (sandbox_tcp_client_rules(f) < 0)
 		fatal("imaged: seccomp network rules failed");
 }
 
