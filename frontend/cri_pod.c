@@ -287,7 +287,6 @@ static void on_run_created(ProtobufCMessage *reply, struct ipc_msg *msg,
 	const Runtime__V1__RunPodSandboxRequest *req = (const Runtime__V1__RunPodSandboxRequest *)
 							       ctx->rpc->req;
 	CrispIpc__PodNetworkAddRequest nsreq = CRISP_IPC__POD_NETWORK_ADD_REQUEST__INIT;
-	const Runtime__V1__UserNamespace *u;
 
 	if (err) {
 		/* Nothing to undo: the reservation itself failed (a duplicate
@@ -303,15 +302,9 @@ static void on_run_created(ProtobufCMessage *reply, struct ipc_msg *msg,
 	 * (frontend/reconcile.c relies on that order). */
 	nsreq.sandbox_id = ctx->id;
 	nsreq.config = req->config;
-	/* hostUsers: false: netd makes the user namespace with the netns,
-	 * inside it (docs/PRIVSEP.md, "Known gaps" 18); runtimed checked the
-	 * mappings at the reservation, netd checks them again. */
-	if ((u = pod_userns(req->config))) {
-		nsreq.n_uid_mappings = u->n_uids;
-		nsreq.uid_mappings = u->uids;
-		nsreq.n_gid_mappings = u->n_gids;
-		nsreq.gid_mappings = u->gids;
-	}
+	/* hostUsers: false: netd reads the mappings from the config and makes
+	 * the user namespace with the netns inside it (docs/PRIVSEP.md, "Known
+	 * gaps" 18); runtimed checked them at the reservation. */
 	ctx->net_attempted = true;
 	helper_call(HELPER_NETD, IPC_NETD_POD_NETNS_CREATE, &nsreq.base,
 		    &crisp_ipc__pod_network__descriptor, HELPER_NO_TIMEOUT, on_run_netns, ctx);

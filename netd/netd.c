@@ -718,12 +718,19 @@ static int add_prepare(const CrispIpc__PodNetworkAddRequest *r, struct pod_net *
 {
 	const char *id = r->sandbox_id;
 	const Runtime__V1__PodSandboxConfig *c = r->config;
-	bool userns = r->n_uid_mappings || r->n_gid_mappings;
 	struct idmap uid_map = { 0 }, gid_map = { 0 };
 	const Runtime__V1__LinuxPodSandboxConfig *lx = c ? c->linux : NULL;
 	const Runtime__V1__NamespaceOption *nso = lx && lx->security_context
 							  ? lx->security_context->namespace_options
 							  : NULL;
+	/* hostUsers: false, from the pod's config itself, as runtimed reads
+	 * it: the two cannot disagree on whether there is one */
+	const Runtime__V1__UserNamespace *u =
+		nso && nso->userns_options &&
+				nso->userns_options->mode == RUNTIME__V1__NAMESPACE_MODE__POD
+			? nso->userns_options
+			: NULL;
+	bool userns = u != NULL;
 	struct cni_pod_args args = { 0 };
 	struct pod_net *n;
 	json_t *list;
@@ -732,9 +739,8 @@ static int add_prepare(const CrispIpc__PodNetworkAddRequest *r, struct pod_net *
 		return err_set(err, CRISP_E_INVALID, "no pod sandbox config");
 	if (nso && nso->network == RUNTIME__V1__NAMESPACE_MODE__NODE)
 		return err_set(err, CRISP_E_INVALID, "a host-network pod gets no pod network");
-	if (userns &&
-	    (idmap_from_cri("uid", r->n_uid_mappings, r->uid_mappings, &uid_map, err) < 0 ||
-	     idmap_from_cri("gid", r->n_gid_mappings, r->gid_mappings, &gid_map, err) < 0))
+	if (userns && (idmap_from_cri("uid", u->n_uids, u->uids, &uid_map, err) < 0 ||
+		       idmap_from_cri("gid", u->n_gids, u->gids, &gid_map, err) < 0))
 		return err_prefix(err, "pod %.12s", id);
 	if (cni_pod_args_build(id, c, &args, err) < 0)
 		return -1;
