@@ -18,7 +18,7 @@
 #define IPC_SUP_VERSION 2
 #define IPC_IMAGED_VERSION 5
 #define IPC_NETD_VERSION 3
-#define IPC_RUNTIMED_VERSION 5
+#define IPC_RUNTIMED_VERSION 6
 #define IPC_FETCH_VERSION 1
 
 enum ipc_type {
@@ -79,6 +79,7 @@ enum ipc_type {
 	IPC_RUNTIMED_ATTACH,               /* AttachRequest -> Empty + 1 fd */
 	IPC_RUNTIMED_SANDBOX_UPDATE,       /* SandboxUpdateRequest -> Empty */
 	IPC_RUNTIMED_EXEC_CANCEL,          /* ExecCancelRequest -> Empty */
+	IPC_RUNTIMED_LIST_WAIT,            /* ListWaitRequest -> Empty */
 
 	/* helper -> its launcher (common/launcher.c: raw SOCK_SEQPACKET, no
 	 * ipc_chan; the launcher answers START with STARTED, then EXITED) */

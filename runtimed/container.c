@@ -39,6 +39,15 @@ static void reply_err(struct ipc_chan *chan, struct ipc_msg *msg, struct crisp_e
 	ipc_reply_error(chan, msg, err);
 }
 
+/* A container still UNKNOWN is listed only while no operation holds it
+ * (on_container_list), so its busy count is part of what lists show. */
+static void ctr_busy(struct ctr *c, int delta)
+{
+	c->busy += delta;
+	if (c->info->state == RUNTIME__V1__CONTAINER_STATE__CONTAINER_UNKNOWN)
+		list_changed();
+}
+
 static void ctr_unlink(struct ctr *c)
 {
 	for (struct ctr **pp = &rt.ctrs; *pp; pp = &(*pp)->next)
@@ -428,7 +437,7 @@ static struct start_job *start_job_new(struct ctr *c)
 	j->c = c;
 	j->next = starts;
 	starts = j;
-	c->busy++;
+	ctr_busy(c, 1);
 	return j;
 }
 
@@ -451,7 +460,7 @@ static void start_job_finish(struct start_job *j, bool keep_mark)
 	memcpy(id, j->c->id, ID_LEN + 1);
 	if (!keep_mark)
 		start_mark_remove(id);
-	j->c->busy--;
+	ctr_busy(j->c, -1);
 	for (struct start_job **pp = &starts; *pp; pp = &(*pp)->next)
 		if (*pp == j) {
 			*pp = j->next;
@@ -996,7 +1005,7 @@ struct destroy_job {
 
 static void destroy_fail(struct destroy_job *j, const struct crisp_error *err)
 {
-	j->c->busy--;
+	ctr_busy(j->c, -1);
 	j->fn(-1, err, j->arg);
 	free(j);
 }
@@ -1064,7 +1073,7 @@ void ctr_destroy(struct ctr *c, void (*fn)(int r, const struct crisp_error *err,
 	j->c = c;
 	j->fn = fn;
 	j->arg = arg;
-	c->busy++;
+	ctr_busy(c, 1);
 	ctr_stop(c, SIGKILL, 0, destroy_stopped, j);
 }
 

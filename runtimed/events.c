@@ -3,7 +3,13 @@
  * numbers. The frontend long-polls (EventsWait): a wait is answered at once
  * when events after its `after` exist, else parked until one arrives, or
  * answered empty shortly before the frontend's ipc timeout would fail it,
- * so it can simply ask again. */
+ * so it can simply ask again.
+ *
+ * And the other long poll, ListWait, which keeps the frontend's copy of the
+ * lists honest (frontend/list_cache.c): it is answered at the first change
+ * of any record a list shows after it arrived. The answer is sent from
+ * inside the change, so it precedes on the channel every reply runtimed
+ * sends after the change; the frontend drops its copy on the answer. */
 #include "autoconfig.h"
 
 #include <string.h>
@@ -16,6 +22,9 @@
 #define EVENTS_KEPT 1024
 #define EVENTS_PER_REPLY 256
 #define WAITS_MAX 256
+/* The frontend keeps one ListWait parked; a few more allow for a frontend
+ * that reconnected while its predecessor's were still parked. */
+#define LIST_WAITS_MAX 4
 
 struct rt_event {
 	uint64_t seq;
@@ -87,6 +96,9 @@ void event_emit(const char *id, const char *sandbox_id, Runtime__V1__ContainerEv
 {
 	struct rt_event *e;
 
+	/* An event is a change a list shows: a client that hears of it and
+	 * then lists must not get the frontend's copy from before it. */
+	list_changed();
 	if (!base_seq)
 		base_seq = next_seq = (uint64_t)(now_ns() / 1000);
 	e = &ring[next_seq % EVENTS_KEPT];
@@ -140,4 +152,61 @@ void on_events_wait(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessage
 	p->next = parked;
 	parked = p;
 	nparked++;
+}
+
+/* --- ListWait ---------------------------------------------------------------- */
+
+struct list_wait {
+	struct child_deferred d;
+	struct event *timer;
+	bool used;
+};
+
+static struct list_wait list_waits[LIST_WAITS_MAX];
+
+static void list_wait_answer(struct list_wait *w)
+{
+	CrispIpc__Empty empty = CRISP_IPC__EMPTY__INIT;
+
+	event_free(w->timer);
+	w->timer = NULL;
+	w->used = false;
+	child_reply(&w->d, &empty.base);
+}
+
+void list_changed(void)
+{
+	for (size_t i = 0; i < LIST_WAITS_MAX; i++)
+		if (list_waits[i].used)
+			list_wait_answer(&list_waits[i]);
+}
+
+static void on_list_wait_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	list_wait_answer(arg);
+}
+
+void on_list_wait(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessage *req, void *arg)
+{
+	unsigned timeout = rt.cfg->ipc_timeout > 4 ? rt.cfg->ipc_timeout - 2 : 2;
+	struct timeval tv = { timeout, 0 };
+	struct crisp_error err = { 0 };
+	struct list_wait *w = NULL;
+
+	for (size_t i = 0; i < LIST_WAITS_MAX && !w; i++) {
+		/* a slot of a frontend that is gone: nobody reads its answer */
+		if (list_waits[i].used && !child_deferred_live(&list_waits[i].d))
+			list_wait_answer(&list_waits[i]);
+		if (!list_waits[i].used)
+			w = &list_waits[i];
+	}
+	if (!w) {
+		err_set(&err, CRISP_E_RESOURCE, "more than %d list waits parked", LIST_WAITS_MAX);
+		ipc_reply_error(chan, msg, &err);
+		return;
+	}
+	w->used = true;
+	child_defer(msg, &w->d);
+	w->timer = evtimer_new(child_base(), on_list_wait_timeout, w);
+	evtimer_add(w->timer, &tv);
 }

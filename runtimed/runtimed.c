@@ -559,6 +559,8 @@ static const struct ipc_handler frontend_handlers[] = {
 	  IPC_ANY_STATE, on_stats },
 	{ IPC_RUNTIMED_EVENTS_WAIT, &crisp_ipc__events_wait_request__descriptor, 0, IPC_SMALL,
 	  IPC_ANY_STATE, on_events_wait },
+	{ IPC_RUNTIMED_LIST_WAIT, &crisp_ipc__list_wait_request__descriptor, 0, IPC_SMALL,
+	  IPC_ANY_STATE, on_list_wait },
 };
 
 /* --- start-up ---------------------------------------------------------------- */

@@ -187,6 +187,12 @@ int exits_check(const char *id);
 /* events.c */
 void event_emit(const char *id, const char *sandbox_id, Runtime__V1__ContainerEventType type);
 void on_events_wait(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessage *req, void *arg);
+/* A pod or container record changed in what a list shows (it was added,
+ * saved, removed, or became visible): the frontend's parked ListWait is
+ * answered now, so that its answer goes out before any reply that follows
+ * the change. Call it before replying to the request that made the change. */
+void list_changed(void);
+void on_list_wait(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessage *req, void *arg);
 
 /* pod.c */
 void on_sandbox_create(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessage *req,

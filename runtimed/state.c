@@ -94,6 +94,15 @@ static sqlite3_stmt *prep(const char *sql, struct crisp_error *err)
 	return s;
 }
 
+/* A statement that writes a record. The frontend's copy of the lists is
+ * dropped first (events.c, ListWait): whatever the write's outcome, the
+ * record in memory may already differ from what the copy was made of. */
+static sqlite3_stmt *prep_write(const char *sql, struct crisp_error *err)
+{
+	list_changed();
+	return prep(sql, err);
+}
+
 static int bind_msg(sqlite3_stmt *s, int col, const ProtobufCMessage *m)
 {
 	size_t n;
@@ -125,9 +134,9 @@ static int run(sqlite3_stmt *s, const char *what, struct crisp_error *err)
 
 int state_pod_insert(struct pod *p, struct crisp_error *err)
 {
-	sqlite3_stmt *s = prep("INSERT INTO sandboxes (id, name, info, pid_start) "
-			       "VALUES (?1, ?2, ?3, ?4)",
-			       err);
+	sqlite3_stmt *s = prep_write("INSERT INTO sandboxes (id, name, info, pid_start) "
+				     "VALUES (?1, ?2, ?3, ?4)",
+				     err);
 
 	if (!s)
 		return -1;
@@ -140,7 +149,8 @@ int state_pod_insert(struct pod *p, struct crisp_error *err)
 
 int state_pod_save(struct pod *p, struct crisp_error *err)
 {
-	sqlite3_stmt *s = prep("UPDATE sandboxes SET info = ?2, pid_start = ?3 WHERE id = ?1", err);
+	sqlite3_stmt *s = prep_write("UPDATE sandboxes SET info = ?2, pid_start = ?3 WHERE id = ?1",
+				     err);
 
 	if (!s)
 		return -1;
@@ -152,7 +162,7 @@ int state_pod_save(struct pod *p, struct crisp_error *err)
 
 int state_pod_delete(const char *id, struct crisp_error *err)
 {
-	sqlite3_stmt *s = prep("DELETE FROM sandboxes WHERE id = ?1", err);
+	sqlite3_stmt *s = prep_write("DELETE FROM sandboxes WHERE id = ?1", err);
 
 	if (!s)
 		return -1;
@@ -162,9 +172,9 @@ int state_pod_delete(const char *id, struct crisp_error *err)
 
 int state_ctr_insert(struct ctr *c, struct crisp_error *err)
 {
-	sqlite3_stmt *s = prep("INSERT INTO containers (id, sandbox_id, name, info, rootfs, "
-			       "pid_start, stop_signal) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-			       err);
+	sqlite3_stmt *s = prep_write("INSERT INTO containers (id, sandbox_id, name, info, rootfs, "
+				     "pid_start, stop_signal) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+				     err);
 
 	if (!s)
 		return -1;
@@ -180,8 +190,8 @@ int state_ctr_insert(struct ctr *c, struct crisp_error *err)
 
 int state_ctr_save(struct ctr *c, struct crisp_error *err)
 {
-	sqlite3_stmt *s = prep("UPDATE containers SET info = ?2, pid_start = ?3 WHERE id = ?1",
-			       err);
+	sqlite3_stmt *s = prep_write(
+		"UPDATE containers SET info = ?2, pid_start = ?3 WHERE id = ?1", err);
 
 	if (!s)
 		return -1;
@@ -193,7 +203,7 @@ int state_ctr_save(struct ctr *c, struct crisp_error *err)
 
 int state_ctr_delete(const char *id, struct crisp_error *err)
 {
-	sqlite3_stmt *s = prep("DELETE FROM containers WHERE id = ?1", err);
+	sqlite3_stmt *s = prep_write("DELETE FROM containers WHERE id = ?1", err);
 
 	if (!s)
 		return -1;
