@@ -406,72 +406,77 @@ static bool container_matches(const CrispIpc__ContainerInfo *c,
 			    cfg ? cfg->n_labels : 0, cfg ? (void *const *)cfg->labels : NULL);
 }
 
-static void on_list_containers(ProtobufCMessage *reply, struct ipc_msg *msg,
-			       const struct crisp_error *err, void *arg)
+static const ProtobufCMessage *containers_request(void)
 {
-	struct rpc *rpc = arg;
+	/* Every container, its config cut to what container_shown() and
+	 * container_item() read (metadata, labels, annotations). */
+	static CrispIpc__ContainerListRequest all = CRISP_IPC__CONTAINER_LIST_REQUEST__INIT;
+
+	all.brief = true;
+	return &all.base;
+}
+
+static size_t containers_count(const ProtobufCMessage *reply)
+{
+	return ((const CrispIpc__ContainerListReply *)reply)->n_containers;
+}
+
+static const ProtobufCMessage *containers_record(const ProtobufCMessage *reply, size_t i)
+{
+	return &((const CrispIpc__ContainerListReply *)reply)->containers[i]->base;
+}
+
+static bool container_shown(const ProtobufCMessage *record, const struct rpc *rpc)
+{
 	const Runtime__V1__ListContainersRequest *req = (const Runtime__V1__ListContainersRequest *)
 								rpc->req;
-	const CrispIpc__ContainerListReply *r = (const CrispIpc__ContainerListReply *)reply;
-	Runtime__V1__ListContainersResponse resp = RUNTIME__V1__LIST_CONTAINERS_RESPONSE__INIT;
-	struct pool p = { 0 };
 
-	if (err)
-		return cri_fail(rpc, err);
-	resp.containers = pool_alloc(&p, (r->n_containers + 1) * sizeof(*resp.containers));
-	for (size_t i = 0; i < r->n_containers; i++) {
-		const CrispIpc__ContainerInfo *c = r->containers[i];
-		const Runtime__V1__ContainerConfig *cfg = c->config;
-		Runtime__V1__Container *out;
-		Runtime__V1__ImageSpec *spec;
-
-		if (!container_matches(c, req->filter))
-			continue;
-		out = pool_alloc(&p, sizeof(*out));
-		spec = pool_alloc(&p, sizeof(*spec));
-		runtime__v1__container__init(out);
-		runtime__v1__image_spec__init(spec);
-		out->id = c->id;
-		out->pod_sandbox_id = c->sandbox_id;
-		out->state = c->state;
-		out->created_at = c->created_at;
-		spec->image = *c->image_ref ? c->image_ref : c->image_id;
-		out->image = spec;
-		out->image_ref = c->image_id;
-		out->image_id = c->image_id;
-		if (cfg) {
-			out->metadata = cfg->metadata;
-			out->labels = (Runtime__V1__Container__LabelsEntry **)map_copy(
-				&p, &runtime__v1__container__labels_entry__descriptor,
-				cfg->n_labels, (void *const *)cfg->labels, &out->n_labels);
-			out->annotations = (Runtime__V1__Container__AnnotationsEntry **)map_copy(
-				&p, &runtime__v1__container__annotations_entry__descriptor,
-				cfg->n_annotations, (void *const *)cfg->annotations,
-				&out->n_annotations);
-		}
-		resp.containers[resp.n_containers++] = out;
-	}
-	cri_reply(rpc, &resp.base);
-	pool_free(&p);
+	return container_matches((const CrispIpc__ContainerInfo *)record, req->filter);
 }
+
+static ProtobufCMessage *container_item(struct pool *p, const ProtobufCMessage *record)
+{
+	const CrispIpc__ContainerInfo *c = (const CrispIpc__ContainerInfo *)record;
+	const Runtime__V1__ContainerConfig *cfg = c->config;
+	Runtime__V1__Container *out = pool_alloc(p, sizeof(*out));
+	Runtime__V1__ImageSpec *spec = pool_alloc(p, sizeof(*spec));
+
+	runtime__v1__container__init(out);
+	runtime__v1__image_spec__init(spec);
+	out->id = c->id;
+	out->pod_sandbox_id = c->sandbox_id;
+	out->state = c->state;
+	out->created_at = c->created_at;
+	spec->image = *c->image_ref ? c->image_ref : c->image_id;
+	out->image = spec;
+	out->image_ref = c->image_id;
+	out->image_id = c->image_id;
+	if (cfg) {
+		out->metadata = cfg->metadata;
+		out->labels = (Runtime__V1__Container__LabelsEntry **)map_copy(
+			p, &runtime__v1__container__labels_entry__descriptor, cfg->n_labels,
+			(void *const *)cfg->labels, &out->n_labels);
+		out->annotations = (Runtime__V1__Container__AnnotationsEntry **)map_copy(
+			p, &runtime__v1__container__annotations_entry__descriptor,
+			cfg->n_annotations, (void *const *)cfg->annotations, &out->n_annotations);
+	}
+	return &out->base;
+}
+
+static struct list_kind containers_list = {
+	.name = "containers",
+	.ipc_type = IPC_RUNTIMED_CONTAINER_LIST,
+	.request = containers_request,
+	.reply_desc = &crisp_ipc__container_list_reply__descriptor,
+	.count = containers_count,
+	.record = containers_record,
+	.shown = container_shown,
+	.item = container_item,
+};
 
 void cri_list_containers(struct rpc *rpc)
 {
-	const Runtime__V1__ListContainersRequest *req = (const Runtime__V1__ListContainersRequest *)
-								rpc->req;
-	CrispIpc__ContainerListRequest cl = CRISP_IPC__CONTAINER_LIST_REQUEST__INIT;
-
-	/* Full ids are asked for exactly; prefixes filter the whole list. */
-	if (req->filter && cri_id_valid(req->filter->id))
-		cl.container_id = req->filter->id;
-	if (req->filter && cri_id_valid(req->filter->pod_sandbox_id))
-		cl.sandbox_id = req->filter->pod_sandbox_id;
-	/* container_matches() and on_list_containers() read no more of the
-	 * config than metadata, labels and annotations: the kubelet asks for
-	 * this list every second, spare runtimed and us the rest. */
-	cl.brief = true;
-	helper_call(HELPER_RUNTIMED, IPC_RUNTIMED_CONTAINER_LIST, &cl.base,
-		    &crisp_ipc__container_list_reply__descriptor, 0, on_list_containers, rpc);
+	list_answer(&containers_list, rpc);
 }
 
 /* ---- UpdateContainerResources --------------------------------------------------------- */

@@ -153,8 +153,7 @@ const char *cri_status_name(grpc_status_code code)
 
 /* ---- the end of a call ---------------------------------------------------- */
 
-static void finish(struct rpc *rpc, grpc_status_code code, const char *msg,
-		   const ProtobufCMessage *resp)
+static void finish_log(struct rpc *rpc, grpc_status_code code, const char *msg)
 {
 	const struct cri_method *m = rpc->method;
 
@@ -166,6 +165,12 @@ static void finish(struct rpc *rpc, grpc_status_code code, const char *msg,
 	else
 		log_debug("%s from pid %d: %s: %s", m->name, (int)rpc->peer.pid,
 			  cri_status_name(code), msg);
+}
+
+static void finish(struct rpc *rpc, grpc_status_code code, const char *msg,
+		   const ProtobufCMessage *resp)
+{
+	finish_log(rpc, code, msg);
 	rpc_finish(rpc, code, msg, resp);
 }
 
@@ -177,6 +182,12 @@ void cri_reply(struct rpc *rpc, const ProtobufCMessage *resp)
 		return;
 	}
 	finish(rpc, GRPC_STATUS_OK, NULL, resp);
+}
+
+void cri_reply_packed(struct rpc *rpc, const uint8_t *data, size_t len)
+{
+	finish_log(rpc, GRPC_STATUS_OK, NULL);
+	rpc_finish_bytes(rpc, data, len);
 }
 
 void cri_fail(struct rpc *rpc, const struct crisp_error *err)

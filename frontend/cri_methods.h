@@ -40,6 +40,9 @@ void cri_dispatch(struct rpc *rpc, const uint8_t *data, size_t len);
 
 /* Finish a call, with the audit line for mutating methods. */
 void cri_reply(struct rpc *rpc, const ProtobufCMessage *resp);
+/* The same with the response packed already: len bytes of the method's
+ * output type, which the caller vouches for. */
+void cri_reply_packed(struct rpc *rpc, const uint8_t *data, size_t len);
 void cri_fail(struct rpc *rpc, const struct crisp_error *err);
 void cri_failf(struct rpc *rpc, enum crisp_errcode code, const char *fmt, ...) _printf_(3, 4);
 

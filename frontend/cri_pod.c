@@ -750,66 +750,75 @@ static bool pod_matches(const CrispIpc__SandboxInfo *sb, const Runtime__V1__PodS
 			    cfg ? cfg->n_labels : 0, cfg ? (void *const *)cfg->labels : NULL);
 }
 
-static void on_list_pods(ProtobufCMessage *reply, struct ipc_msg *msg,
-			 const struct crisp_error *err, void *arg)
+static const ProtobufCMessage *pods_request(void)
 {
-	struct rpc *rpc = arg;
+	/* Every sandbox, its config cut to what pod_shown() and pod_item()
+	 * read (metadata, labels, annotations). */
+	static CrispIpc__SandboxListRequest all = CRISP_IPC__SANDBOX_LIST_REQUEST__INIT;
+
+	all.brief = true;
+	return &all.base;
+}
+
+static size_t pods_count(const ProtobufCMessage *reply)
+{
+	return ((const CrispIpc__SandboxListReply *)reply)->n_sandboxes;
+}
+
+static const ProtobufCMessage *pods_record(const ProtobufCMessage *reply, size_t i)
+{
+	return &((const CrispIpc__SandboxListReply *)reply)->sandboxes[i]->base;
+}
+
+static bool pod_shown(const ProtobufCMessage *record, const struct rpc *rpc)
+{
 	const Runtime__V1__ListPodSandboxRequest *req = (const Runtime__V1__ListPodSandboxRequest *)
 								rpc->req;
-	const CrispIpc__SandboxListReply *r = (const CrispIpc__SandboxListReply *)reply;
-	Runtime__V1__ListPodSandboxResponse resp = RUNTIME__V1__LIST_POD_SANDBOX_RESPONSE__INIT;
-	struct pool p = { 0 };
+	const CrispIpc__SandboxInfo *sb = (const CrispIpc__SandboxInfo *)record;
 
-	if (err)
-		return cri_fail(rpc, err);
-	resp.items = pool_alloc(&p, (r->n_sandboxes + 1) * sizeof(*resp.items));
-	for (size_t i = 0; i < r->n_sandboxes; i++) {
-		const CrispIpc__SandboxInfo *sb = r->sandboxes[i];
-		Runtime__V1__PodSandbox *pod;
-
-		/* Reserved but not started, or started while its network is
-		 * still being added (RunPodSandbox has not answered, and may
-		 * yet roll it back): not a sandbox the CRI knows yet. */
-		if (sb->ready_to_start || inflight_has(sb->id) || !pod_matches(sb, req->filter))
-			continue;
-		pod = pool_alloc(&p, sizeof(*pod));
-		runtime__v1__pod_sandbox__init(pod);
-		pod->id = sb->id;
-		pod->state = sb->state;
-		pod->created_at = sb->created_at;
-		pod->runtime_handler = sb->runtime_handler;
-		if (sb->config) {
-			pod->metadata = sb->config->metadata;
-			pod->labels = (Runtime__V1__PodSandbox__LabelsEntry **)map_copy(
-				&p, &runtime__v1__pod_sandbox__labels_entry__descriptor,
-				sb->config->n_labels, (void *const *)sb->config->labels,
-				&pod->n_labels);
-			pod->annotations = (Runtime__V1__PodSandbox__AnnotationsEntry **)map_copy(
-				&p, &runtime__v1__pod_sandbox__annotations_entry__descriptor,
-				sb->config->n_annotations, (void *const *)sb->config->annotations,
-				&pod->n_annotations);
-		}
-		resp.items[resp.n_items++] = pod;
-	}
-	cri_reply(rpc, &resp.base);
-	pool_free(&p);
+	/* Reserved but not started, or started while its network is still
+	 * being added (RunPodSandbox has not answered, and may yet roll it
+	 * back): not a sandbox the CRI knows yet. */
+	return !sb->ready_to_start && !inflight_has(sb->id) && pod_matches(sb, req->filter);
 }
+
+static ProtobufCMessage *pod_item(struct pool *p, const ProtobufCMessage *record)
+{
+	const CrispIpc__SandboxInfo *sb = (const CrispIpc__SandboxInfo *)record;
+	Runtime__V1__PodSandbox *pod = pool_alloc(p, sizeof(*pod));
+
+	runtime__v1__pod_sandbox__init(pod);
+	pod->id = sb->id;
+	pod->state = sb->state;
+	pod->created_at = sb->created_at;
+	pod->runtime_handler = sb->runtime_handler;
+	if (sb->config) {
+		pod->metadata = sb->config->metadata;
+		pod->labels = (Runtime__V1__PodSandbox__LabelsEntry **)map_copy(
+			p, &runtime__v1__pod_sandbox__labels_entry__descriptor,
+			sb->config->n_labels, (void *const *)sb->config->labels, &pod->n_labels);
+		pod->annotations = (Runtime__V1__PodSandbox__AnnotationsEntry **)map_copy(
+			p, &runtime__v1__pod_sandbox__annotations_entry__descriptor,
+			sb->config->n_annotations, (void *const *)sb->config->annotations,
+			&pod->n_annotations);
+	}
+	return &pod->base;
+}
+
+static struct list_kind pods_list = {
+	.name = "sandboxes",
+	.ipc_type = IPC_RUNTIMED_SANDBOX_LIST,
+	.request = pods_request,
+	.reply_desc = &crisp_ipc__sandbox_list_reply__descriptor,
+	.count = pods_count,
+	.record = pods_record,
+	.shown = pod_shown,
+	.item = pod_item,
+};
 
 void cri_list_pod_sandbox(struct rpc *rpc)
 {
-	const Runtime__V1__ListPodSandboxRequest *req = (const Runtime__V1__ListPodSandboxRequest *)
-								rpc->req;
-	CrispIpc__SandboxListRequest sl = CRISP_IPC__SANDBOX_LIST_REQUEST__INIT;
-
-	/* A full id is asked for exactly; a prefix filters the whole list. */
-	if (req->filter && cri_id_valid(req->filter->id))
-		sl.sandbox_id = req->filter->id;
-	/* pod_matches() and on_list_pods() read no more of the config than
-	 * metadata, labels and annotations: the kubelet asks for this list
-	 * every second, spare runtimed and us the rest. */
-	sl.brief = true;
-	helper_call(HELPER_RUNTIMED, IPC_RUNTIMED_SANDBOX_LIST, &sl.base,
-		    &crisp_ipc__sandbox_list_reply__descriptor, 0, on_list_pods, rpc);
+	list_answer(&pods_list, rpc);
 }
 
 /* ---- UpdatePodSandboxResources ----------------------------------------------------- */

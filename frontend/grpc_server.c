@@ -397,9 +397,19 @@ static grpc_byte_buffer *pack_message(const ProtobufCMessage *m)
 	return bb;
 }
 
-/* The status (and, for unary calls, the answer) in one batch. */
+static grpc_byte_buffer *bytes_message(const uint8_t *data, size_t len)
+{
+	grpc_slice s = grpc_slice_from_copied_buffer((const char *)data, len);
+	grpc_byte_buffer *bb = grpc_raw_byte_buffer_create(&s, 1);
+
+	grpc_slice_unref(s);
+	return bb;
+}
+
+/* The status (and, for unary calls, the answer: resp, packed here, or
+ * resp_bb, packed already) in one batch. */
 static void send_final(struct fe_call *c, grpc_status_code code, const char *msg,
-		       const ProtobufCMessage *resp)
+		       const ProtobufCMessage *resp, grpc_byte_buffer *resp_bb)
 {
 	grpc_op ops[3];
 	size_t n = 0;
@@ -409,8 +419,8 @@ static void send_final(struct fe_call *c, grpc_status_code code, const char *msg
 		ops[n++].op = GRPC_OP_SEND_INITIAL_METADATA;
 		c->md_sent = true;
 	}
-	if (code == GRPC_STATUS_OK && resp) {
-		c->resp = pack_message(resp);
+	if (code == GRPC_STATUS_OK && (resp || resp_bb)) {
+		c->resp = resp_bb ? resp_bb : pack_message(resp);
 		ops[n].op = GRPC_OP_SEND_MESSAGE;
 		ops[n++].data.send_message.send_message = c->resp;
 	}
@@ -438,7 +448,7 @@ static void stream_pump(struct fe_call *c)
 	memset(ops, 0, sizeof(ops));
 	if (c->qlen == 0 && c->final_pending) {
 		c->final_pending = false;
-		send_final(c, c->final_code, c->final_msg, NULL);
+		send_final(c, c->final_code, c->final_msg, NULL, NULL);
 		return;
 	}
 	if (c->qlen == 0 && !c->md_sent) {
@@ -514,8 +524,23 @@ void rpc_finish(struct rpc *rpc, grpc_status_code code, const char *msg,
 		c->final_msg = msg ? xstrdup(msg) : NULL;
 		stream_pump(c);
 	} else {
-		send_final(c, code, msg, resp);
+		send_final(c, code, msg, resp, NULL);
 	}
+	call_maybe_free(c);
+}
+
+void rpc_finish_bytes(struct rpc *rpc, const uint8_t *data, size_t len)
+{
+	struct fe_call *c = (struct fe_call *)rpc;
+
+	if (rpc->finished || c->msg_pending || c->qlen > 0) {
+		log_crit("bug: packed answer to a finished or streaming call to %s",
+			 rpc->method ? rpc->method->name : "?");
+		return;
+	}
+	rpc->finished = true;
+	c->in_handler = false;
+	send_final(c, GRPC_STATUS_OK, NULL, NULL, bytes_message(data, len));
 	call_maybe_free(c);
 }
 

@@ -47,6 +47,9 @@ bool fe_server_shutting_down(void);
  * the status and msg. Exactly once per call. */
 void rpc_finish(struct rpc *rpc, grpc_status_code code, const char *msg,
 		const ProtobufCMessage *resp);
+/* Answer a unary call OK with a response message packed already (len bytes
+ * of the method's output type). */
+void rpc_finish_bytes(struct rpc *rpc, const uint8_t *data, size_t len);
 
 /* A server-streaming call stays open: its initial metadata goes out now. */
 void rpc_stream_start(struct rpc *rpc);

@@ -4,7 +4,7 @@
  * in-flight sets the reconciler must not touch.
  *
  * The frontend keeps no durable state: every answer is built from what the
- * helpers say now. */
+ * helpers say now, lists from a copy that runtimed keeps current (below). */
 #ifndef CRISP_FRONTEND_ORCH_H
 #define CRISP_FRONTEND_ORCH_H
 
@@ -125,6 +125,33 @@ void reconcile_helper_ready(enum helper_id h);
  * what it left. */
 void reconcile_soon(void);
 void reconcile_init(struct event_base *base);
+
+/* ---- the lists' copy (frontend/list_cache.c) -------------------------------- */
+
+struct list_copy;
+struct rpc;
+
+/* One CRI list method over one of runtimed's lists. */
+struct list_kind {
+	const char *name; /* "containers", for logs */
+	uint16_t ipc_type;
+	/* runtimed's request for every record, brief */
+	const ProtobufCMessage *(*request)(void);
+	const ProtobufCMessageDescriptor *reply_desc;
+	size_t (*count)(const ProtobufCMessage *reply);
+	const ProtobufCMessage *(*record)(const ProtobufCMessage *reply, size_t i);
+	/* Whether the call's filter, and what the frontend knows itself (a
+	 * RunPodSandbox in flight), show the record. */
+	bool (*shown)(const ProtobufCMessage *record, const struct rpc *rpc);
+	/* The record as the CRI response's item, pointing into it and p. */
+	ProtobufCMessage *(*item)(struct pool *p, const ProtobufCMessage *record);
+	struct list_copy *copy; /* list_cache.c's */
+};
+
+/* Answer the list call rpc: from the copy while runtimed has changed
+ * nothing since it was made, else from runtimed's list (kept as the copy
+ * when it can be trusted). */
+void list_answer(struct list_kind *k, struct rpc *rpc);
 
 /* GetContainerEvents' poll of runtimed (frontend/events.c). */
 void events_init(struct event_base *base);
