@@ -25,3 +25,11 @@ def test_bench_smoke(tmp_path):
         assert key in res, (key, sorted(res))
         assert res[key]["crisp"] > 0, (key, res[key])
     assert "ListContainers p50 (3)" in res and "ListPodSandbox p50 (5)" in res, sorted(res)
+    # the gRPC core floor (bench/grpc-floor), crisp's rows alone: an empty
+    # call, and one that carries crisp's own reply listing 5 containers
+    for key in ("gRPC core floor: unary call p50, C client",
+                "gRPC core floor: 5-container list reply p50, C client"):
+        assert key in res, (key, sorted(res))
+        assert res[key]["crisp"] > 0 and "containerd" not in res[key], (key, res[key])
+    # five container ids of 64 hex digits at least
+    assert res["gRPC core floor: 5-container list reply p50, C client"]["reply bytes"] > 5 * 64
