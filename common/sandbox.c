@@ -8,11 +8,14 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <linux/landlock.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "common/log.h"
@@ -241,8 +244,81 @@ static void readonly_host(const struct sandbox_policy *p)
 	}
 }
 
+long sandbox_landlock_abi(void)
+{
+	return syscall(SYS_landlock_create_ruleset, NULL, 0, LANDLOCK_CREATE_RULESET_VERSION);
+}
+
+/* From /proc/self/status, while it is still in sight (not after a chroot). */
+static long thread_count(const char *name)
+{
+	FILE *f = fopen("/proc/self/status", "re");
+	char line[256];
+	long n = -1;
+
+	if (!f)
+		fatal("%s: /proc/self/status: %m", name);
+	while (fgets(line, sizeof(line), f))
+		if (strncmp(line, "Threads:", 8) == 0) {
+			n = strtol(line + 8, NULL, 10);
+			break;
+		}
+	fclose(f);
+	if (n < 1)
+		fatal("%s: cannot read its thread count", name);
+	return n;
+}
+
+static const char *scope_names(uint64_t scoped)
+{
+	switch (scoped) {
+	case SANDBOX_SCOPE_SIGNAL:
+		return "signals";
+	case SANDBOX_SCOPE_ABSTRACT_UNIX_SOCKET:
+		return "abstract unix sockets";
+	default:
+		return "signals and abstract unix sockets";
+	}
+}
+
+/* A ruleset that handles no file-system or network access (nothing else
+ * changes) and only scopes. Older kernels: said once, at start, and the
+ * process runs with its seccomp filter alone, as before Linux 6.12. */
+static void landlock_scope(const struct sandbox_policy *p)
+{
+	struct sandbox_landlock_attr attr = { .scoped = p->landlock_scoped };
+	long abi = sandbox_landlock_abi();
+	int ruleset;
+
+	if (abi < 1) {
+		log_warn("%s: Landlock unavailable (%m): %s to processes outside %s are not "
+			 "blocked",
+			 p->name, scope_names(p->landlock_scoped), p->name);
+		return;
+	}
+	if (abi < 6) {
+		log_warn("%s: kernel Landlock ABI %ld, scoping needs 6 (Linux 6.12): %s to "
+			 "processes outside %s are not blocked",
+			 p->name, abi, scope_names(p->landlock_scoped), p->name);
+		return;
+	}
+	ruleset = (int)syscall(SYS_landlock_create_ruleset, &attr, sizeof(attr), 0);
+	if (ruleset < 0)
+		fatal("%s: Landlock scope ruleset: %m", p->name);
+	if (syscall(SYS_landlock_restrict_self, ruleset, 0) < 0)
+		fatal("%s: Landlock scopes: %m", p->name);
+	close(ruleset);
+	log_debug("%s: Landlock scopes %s to its own children", p->name,
+		  scope_names(p->landlock_scoped));
+}
+
 void sandbox_enter(const struct sandbox_policy *p)
 {
+	/* A thread that exists before landlock_restrict_self stays outside
+	 * the domain, and so unscoped. */
+	if (p->landlock_scoped && thread_count(p->name) != 1)
+		fatal("%s: threads started before the sandbox: Landlock would not scope them",
+		      p->name);
 	if (p->writable_paths)
 		readonly_host(p);
 	if (p->chroot_dir) {
@@ -294,6 +370,10 @@ void sandbox_enter(const struct sandbox_policy *p)
 	 * our memory through /proc. */
 	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
 		fatal("%s: PR_SET_DUMPABLE: %m", p->name);
+	/* Last: after every id change (glibc signals each thread for one)
+	 * and no_new_privs, which an unprivileged restriction requires. */
+	if (p->landlock_scoped)
+		landlock_scope(p);
 }
 
 void sandbox_lock(const struct sandbox_policy *p, scmp_filter_ctx filter)

@@ -3,7 +3,7 @@
  *   sandbox_compile()  build the seccomp filter while everything still works
  *   sandbox_enter()    read-only mount namespace -> chroot/chdir -> bounding set -> setgroups/setresgid/
  *                      setresuid -> minimal capabilities, ambient cleared ->
- *                      rlimits -> no_new_privs
+ *                      rlimits -> no_new_privs -> Landlock scopes
  *   sandbox_lock()     load the seccomp filter, last (synchronized across
  *                      threads, for the frontend whose gRPC threads exist by
  *                      then)
@@ -17,7 +17,33 @@
 #include <seccomp.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
+
+/* Landlock scopes (ABI 6, Linux 6.12). A process restricted with one
+ * reaches only processes of its own Landlock domain or of a domain nested
+ * in it: in practice itself and the children it forks afterwards.
+ *  - SIGNAL: kill, tgkill, pidfd_send_signal, and the signals an
+ *    F_SETOWN'd file sends (fcntl is in every crisp filter, and the kernel
+ *    lets an owner of euid 0 signal any process that way);
+ *  - ABSTRACT_UNIX_SOCKET: connect or send to an abstract unix socket
+ *    (no file, no mode: anyone in the network namespace may connect). */
+#define SANDBOX_SCOPE_ABSTRACT_UNIX_SOCKET (1ULL << 0)
+#define SANDBOX_SCOPE_SIGNAL (1ULL << 1)
+
+/* struct landlock_ruleset_attr as of ABI 6. Debian 12's <linux/landlock.h>
+ * stops at handled_access_fs; this layout is kernel ABI, stable (fields are
+ * only ever appended, and a kernel that knows fewer accepts the struct as
+ * long as the fields it does not know are 0). */
+struct sandbox_landlock_attr {
+	uint64_t handled_access_fs;
+	uint64_t handled_access_net; /* ABI 4 */
+	uint64_t scoped;             /* ABI 6: SANDBOX_SCOPE_* */
+};
+
+/* The kernel's Landlock ABI version; < 1 (errno set) if it has no Landlock
+ * or it is disabled. */
+long sandbox_landlock_abi(void);
 
 struct sandbox_policy {
 	const char *name;
@@ -39,6 +65,12 @@ struct sandbox_policy {
 	const char *chroot_dir; /* NULL: no chroot */
 	const char *workdir;    /* chdir here (inside the chroot if any) */
 	bool no_new_privs;
+	/* SANDBOX_SCOPE_*: Landlock scopes the process restricts itself with,
+	 * last in sandbox_enter (needs no_new_privs, or CAP_SYS_ADMIN). Landlock
+	 * restricts the calling thread and what it creates afterwards: the
+	 * process must have no other thread yet (checked). On a kernel older
+	 * than ABI 6 a warning says what is not enforced and start-up goes on. */
+	uint64_t landlock_scoped;
 	unsigned long max_files; /* RLIMIT_NOFILE; 0 keeps the inherited one */
 	bool threads;            /* may start threads (clone for threads only) */
 	const int *syscalls;     /* seccomp allowlist; everything else kills */

@@ -184,7 +184,8 @@ static void landlock_allow(int ruleset, const char *path)
  * and GnuTLS's configuration, and the hosts' configured CA files (extra).
  * Paths are opened following symlinks, so a rule is on what they name
  * (the certificates in /etc/ssl/certs point into /usr/share/ca-certificates). On a kernel
- * without Landlock it says so and goes on with its seccomp filter alone. */
+ * without Landlock it says so and goes on with its seccomp filter alone.
+ * The same ruleset scopes signals and abstract unix sockets (ABI 6). */
 void fetch_landlock(const char *const *extra, size_t nextra)
 {
 	static const char *const paths[] = {
@@ -205,7 +206,7 @@ void fetch_landlock(const char *const *extra, size_t nextra)
 		"/sys/devices/system/cpu",
 		"/proc/sys/kernel",
 	};
-	struct landlock_ruleset_attr attr = { 0 };
+	struct sandbox_landlock_attr attr = { 0 };
 	long abi = syscall(SYS_landlock_create_ruleset, NULL, 0, LANDLOCK_CREATE_RULESET_VERSION);
 	int ruleset;
 
@@ -221,6 +222,11 @@ void fetch_landlock(const char *const *extra, size_t nextra)
 		attr.handled_access_fs |= FS_TRUNCATE;
 	if (abi >= 5)
 		attr.handled_access_fs |= FS_IOCTL_DEV;
+	/* It signals nothing (no kill in its filter; this also covers
+	 * F_SETOWN, and imaged, its parent) and reaches no abstract unix
+	 * socket. On older kernels imaged has warned already. */
+	if (abi >= 6)
+		attr.scoped = SANDBOX_SCOPE_SIGNAL | SANDBOX_SCOPE_ABSTRACT_UNIX_SOCKET;
 	ruleset = (int)syscall(SYS_landlock_create_ruleset, &attr, sizeof(attr), 0);
 	if (ruleset < 0)
 		fatal("crisp-fetch: Landlock ruleset: %m");

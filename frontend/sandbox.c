@@ -59,6 +59,10 @@ void frontend_sandbox_policy(struct sandbox_policy *p, uid_t uid, gid_t gid, con
 		.chroot_dir = chroot_dir,
 		.workdir = "/",
 		.no_new_privs = true,
+		/* It signals nothing (no kill in the filter; F_SETOWN through
+		 * fcntl is what scoping adds) and has no socket or connect.
+		 * Before fe_server_init: gRPC's threads start inside. */
+		.landlock_scoped = SANDBOX_SCOPE_SIGNAL | SANDBOX_SCOPE_ABSTRACT_UNIX_SOCKET,
 		.threads = true,
 		.max_files = 0, /* crispd's limit: enough for the kubelet's few connections */
 		.syscalls = frontend_syscalls,

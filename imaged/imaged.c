@@ -7,8 +7,13 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "common/log.h"
@@ -119,6 +124,79 @@ static void setup(const struct crisp_config *cfg)
 		log_warn("%s", err.msg);
 }
 
+#ifdef CRISP_TEST_HOOKS
+/* The other way to signal that every crisp filter allows: a socket owned
+ * (F_SETOWN) by the target, with SIGKILL as its I/O signal (F_SETSIG),
+ * made ready. The kernel lets an owner of euid 0 signal any process so;
+ * Landlock's scope drops the signal, silently. */
+static void sigio_kill(uint64_t pid)
+{
+	int sv[2];
+	int flags;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+		log_notice("test hook: socketpair: %m");
+		return;
+	}
+	flags = fcntl(sv[0], F_GETFL);
+	if (fcntl(sv[0], F_SETOWN, (int)pid) < 0 || fcntl(sv[0], F_SETSIG, SIGKILL) < 0 ||
+	    flags < 0 || fcntl(sv[0], F_SETFL, flags | O_ASYNC) < 0)
+		log_notice("test hook: F_SETOWN %llu refused: errno %d (%m)",
+			   (unsigned long long)pid, errno);
+	else if (write(sv[1], "x", 1) != 1)
+		log_notice("test hook: write: %m");
+	else
+		log_notice("test hook: SIGKILL to pid %llu through F_SETOWN armed",
+			   (unsigned long long)pid);
+	close(sv[0]);
+	close(sv[1]);
+}
+
+/* Test hook: SIGUSR1 makes imaged SIGKILL the process whose pid the test
+ * wrote in <root_dir>/imaged/test-signal-pid ("<pid>": through a pidfd of
+ * its /proc entry; "sigio <pid>": through F_SETOWN): what a subverted imaged
+ * would try on crispd or a container's process. The seccomp filter lets
+ * both through (pidfd_send_signal with SIGKILL is there for crisp-fetch);
+ * Landlock's signal scope must stop them for anything but crisp-fetch. */
+static void on_sigusr1(evutil_socket_t sig, short what, void *arg)
+{
+	char buf[32], path[64];
+	_cleanup_close_ int fd = -1, pidfd = -1;
+	const char *num = buf;
+	uint64_t pid;
+	ssize_t n;
+
+	fd = openat(imaged.root_fd, "test-signal-pid", O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 || (n = read(fd, buf, sizeof(buf) - 1)) < 0) {
+		log_notice("test hook: cannot read test-signal-pid: %m");
+		return;
+	}
+	buf[n] = '\0';
+	buf[strcspn(buf, "\n")] = '\0';
+	if (strncmp(buf, "sigio ", 6) == 0)
+		num = buf + 6;
+	if (parse_uint64(num, 10, INT_MAX, &pid) < 0 || pid == 0) {
+		log_notice("test hook: test-signal-pid holds no pid: '%s'", buf);
+		return;
+	}
+	if (num != buf) {
+		sigio_kill(pid);
+		return;
+	}
+	snprintf(path, sizeof(path), "/proc/%llu", (unsigned long long)pid);
+	pidfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (pidfd < 0) {
+		log_notice("test hook: cannot open %s: %m", path);
+		return;
+	}
+	if (syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0) < 0)
+		log_notice("test hook: SIGKILL to pid %llu refused: errno %d (%m)",
+			   (unsigned long long)pid, errno);
+	else
+		log_notice("test hook: SIGKILL to pid %llu sent", (unsigned long long)pid);
+}
+#endif
+
 static void on_config(struct crisp_config *cfg, bool reload, void *arg)
 {
 	scmp_filter_ctx filter;
@@ -147,6 +225,9 @@ static void on_config(struct crisp_config *cfg, bool reload, void *arg)
 	 * a worker: readiness does not wait for it. Only now, so that the
 	 * worker thread starts inside the locked sandbox. */
 	trash_empty();
+#ifdef CRISP_TEST_HOOKS
+	event_add(evsignal_new(imaged.base, SIGUSR1, on_sigusr1, NULL), NULL);
+#endif
 	log_info("ready");
 }
 

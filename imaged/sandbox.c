@@ -110,7 +110,8 @@ static const int imaged_syscalls[] = {
 	SCMP_SYS(arch_prctl),
 	SCMP_SYS(set_tid_address),
 	SCMP_SYS(seccomp),
-	/* crisp-fetch's Landlock ruleset (it only takes away) */
+	/* crisp-fetch's Landlock ruleset (it only takes away). imaged's own
+	 * scopes are set in sandbox_enter, before this filter is loaded. */
 	SCMP_SYS(landlock_create_ruleset),
 	SCMP_SYS(landlock_add_rule),
 	SCMP_SYS(landlock_restrict_self),
@@ -121,6 +122,12 @@ static struct sandbox_policy policy = {
 	.caps = imaged_caps,
 	.ncaps = ARRAY_SIZE(imaged_caps),
 	.no_new_privs = true,
+	/* Signals (pidfd_send_signal above, and F_SETOWN through fcntl) reach
+	 * only crisp-fetch, not crispd, the other helpers or containers'
+	 * processes of uid 0. No abstract unix socket either: imaged talks over
+	 * inherited socketpairs, crisp-fetch over TCP (AF_UNIX sockets fail in
+	 * the filter already); crisp-fetch inherits both scopes. */
+	.landlock_scoped = SANDBOX_SCOPE_SIGNAL | SANDBOX_SCOPE_ABSTRACT_UNIX_SOCKET,
 	.threads = true,
 	.syscalls = imaged_syscalls,
 	.nsyscalls = ARRAY_SIZE(imaged_syscalls),
@@ -144,8 +151,9 @@ static void network_rules(scmp_filter_ctx f)
  *    set, securebits, no_new_privs, ambient set);
  *  - prlimit64 to read its own limits only (glibc, as crisp-fetch starts);
  *  - signals only SIGKILL, through a pidfd (pidfd_send_signal). A pidfd
- *    can also be opened on /proc/<pid>, so this does let a subverted imaged
- *    kill other processes of uid 0; it could not before. */
+ *    can also be opened on /proc/<pid> of any process, which seccomp cannot
+ *    see: Landlock's signal scope (policy.landlock_scoped) is what limits
+ *    the targets to crisp-fetch, forked after imaged restricted itself. */
 static void fetch_rules(scmp_filter_ctx f, int program_fd)
 {
 	int r = 0;

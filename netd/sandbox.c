@@ -126,6 +126,12 @@ void netd_sandbox(const struct crisp_config *cfg)
 		.ncaps = ARRAY_SIZE(netd_caps),
 		.workdir = home,
 		.no_new_privs = true,
+		/* netd sends no signal itself: CNI plugins are killed by the
+		 * launcher (forked before, outside this domain, unscoped); the
+		 * user-namespace child (netns.c), forked after, ends on EOF.
+		 * Scoped, an F_SETOWN'd fd cannot signal another root process
+		 * either. Its sockets are IP or socketpairs: no abstract one. */
+		.landlock_scoped = SANDBOX_SCOPE_SIGNAL | SANDBOX_SCOPE_ABSTRACT_UNIX_SOCKET,
 		.threads = true,
 		.syscalls = netd_syscalls,
 		.nsyscalls = ARRAY_SIZE(netd_syscalls),

@@ -100,6 +100,13 @@ void runtimed_sandbox(const struct crisp_config *cfg)
 		.ncaps = ARRAY_SIZE(runtimed_caps),
 		.workdir = home,
 		.no_new_privs = true,
+		/* Abstract unix sockets only. runtimed signals containers,
+		 * monitors and exec'd processes by pid or pidfd (container.c,
+		 * exec.c, pod.c, ops.c, runc.c): all started through the
+		 * launcher, forked before this, so outside runtimed's domain; a
+		 * signal scope would fail each with EPERM (docs/PRIVSEP.md).
+		 * Its unix sockets (the monitors') are path names. */
+		.landlock_scoped = SANDBOX_SCOPE_ABSTRACT_UNIX_SOCKET,
 		.syscalls = runtimed_syscalls,
 		.nsyscalls = ARRAY_SIZE(runtimed_syscalls),
 		.threads = true, /* stats.c: the disk usage and fd count workers */
