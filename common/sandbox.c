@@ -39,7 +39,6 @@ const int sandbox_base_syscalls[] = {
 	SCMP_SYS(epoll_ctl),
 	SCMP_SYS(poll),
 	SCMP_SYS(ppoll),
-	SCMP_SYS(fcntl),
 	SCMP_SYS(pipe2),
 	SCMP_SYS(clock_gettime),
 	SCMP_SYS(clock_nanosleep),
@@ -124,6 +123,67 @@ static void allow_threads(const struct sandbox_policy *p, scmp_filter_ctx ctx)
 		fatal("%s: seccomp rules for threads: %s", p->name, strerror(-r));
 }
 
+/* fcntl, but not F_SETOWN, F_SETOWN_EX or F_SETSIG: a file owned by a
+ * process (F_SETOWN) sends it SIGIO, or the signal F_SETSIG names, and the
+ * kernel lets an owner of euid 0 signal any process so, without CAP_KILL
+ * (sigio_perm()). No crisp process needs them; they fail with EPERM. On
+ * Linux 6.12 and later the Landlock signal scope (landlock_scope) stops the
+ * signal too; this holds on every kernel.
+ *
+ * The kernel reads cmd as 32 bits, so every rule compares only those
+ * (MASKED_EQ): a range rule (cmd > 15) would also pass F_SETOWN with high
+ * bits set. So the other commands are listed, every one Linux has; an
+ * unknown one is as any syscall outside the filter. */
+static void allow_fcntl(const struct sandbox_policy *p, scmp_filter_ctx ctx)
+{
+	static const unsigned allowed[] = {
+		F_DUPFD,
+		F_GETFD,
+		F_SETFD,
+		F_GETFL,
+		F_SETFL,
+		F_GETLK,
+		F_SETLK,
+		F_SETLKW,
+		F_GETOWN,
+		F_GETSIG,
+		F_GETOWN_EX,
+		12,
+		13,
+		14, /* F_GETLK64, F_SETLK64, F_SETLKW64 (32-bit ABIs) */
+		17, /* F_GETOWNER_UIDS */
+		F_OFD_GETLK,
+		F_OFD_SETLK,
+		F_OFD_SETLKW,
+		F_SETLEASE,
+		F_GETLEASE,
+		F_NOTIFY,
+		1027, /* F_DUPFD_QUERY */
+		1028, /* F_CREATED_QUERY */
+		1029, /* F_CANCELLK */
+		F_DUPFD_CLOEXEC,
+		F_SETPIPE_SZ,
+		F_GETPIPE_SZ,
+		F_ADD_SEALS,
+		F_GET_SEALS,
+		F_GET_RW_HINT,
+		F_SET_RW_HINT,
+		F_GET_FILE_RW_HINT,
+		F_SET_FILE_RW_HINT,
+	};
+	static const unsigned refused[] = { F_SETOWN, F_SETSIG, F_SETOWN_EX };
+	int r = 0;
+
+	for (size_t i = 0; r == 0 && i < ARRAY_SIZE(allowed); i++)
+		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(fcntl), 1,
+				     SCMP_A1_64(SCMP_CMP_MASKED_EQ, 0xffffffffu, allowed[i]));
+	for (size_t i = 0; r == 0 && i < ARRAY_SIZE(refused); i++)
+		r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(fcntl), 1,
+				     SCMP_A1_64(SCMP_CMP_MASKED_EQ, 0xffffffffu, refused[i]));
+	if (r < 0)
+		fatal("%s: seccomp rules for fcntl: %s", p->name, strerror(-r));
+}
+
 scmp_filter_ctx sandbox_compile(const struct sandbox_policy *p)
 {
 #ifdef CRISP_SECCOMP_DEBUG
@@ -149,6 +209,7 @@ scmp_filter_ctx sandbox_compile(const struct sandbox_policy *p)
 			fatal("%s: seccomp rule for syscall %d: %s", p->name, p->syscalls[i],
 			      strerror(-r));
 	}
+	allow_fcntl(p, ctx);
 	if (p->threads)
 		allow_threads(p, ctx);
 	/* gRPC's threads exist by the time the frontend locks: filter them all. */

@@ -125,10 +125,10 @@ static void setup(const struct crisp_config *cfg)
 }
 
 #ifdef CRISP_TEST_HOOKS
-/* The other way to signal that every crisp filter allows: a socket owned
- * (F_SETOWN) by the target, with SIGKILL as its I/O signal (F_SETSIG),
- * made ready. The kernel lets an owner of euid 0 signal any process so;
- * Landlock's scope drops the signal, silently. */
+/* The other way to signal: a socket owned (F_SETOWN) by the target, with
+ * SIGKILL as its I/O signal (F_SETSIG), made ready. The kernel lets an
+ * owner of euid 0 signal any process so; every crisp filter refuses
+ * F_SETOWN (EPERM), and Landlock's scope would drop the signal too. */
 static void sigio_kill(uint64_t pid)
 {
 	int sv[2];

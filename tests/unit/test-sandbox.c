@@ -234,6 +234,65 @@ static void test_without_landlock(void)
 	   "without Landlock: said once");
 }
 
+/* Every filter sandbox_compile makes refuses F_SETOWN, F_SETOWN_EX and
+ * F_SETSIG with EPERM, on any kernel, also with high bits set in cmd, and
+ * lets the other commands through. */
+static void test_fcntl_owner_refused(void)
+{
+	const struct sandbox_policy policy = { .name = "test-sandbox" };
+	enum {
+		F_OWN,
+		F_OWN_HIGH,
+		F_OWN_EX,
+		F_SIG,
+		F_GETFL_OK,
+		F_DUP_OK,
+		F_GETOWN_OK,
+		N
+	};
+	int res[N], pipefd[2], status;
+	pid_t child;
+
+	if (!ok(pipe2(pipefd, O_CLOEXEC) == 0, "pipe"))
+		return;
+	child = fork();
+	if (child == 0) {
+		struct f_owner_ex owner = { F_OWNER_PID, getppid() };
+		scmp_filter_ctx f = sandbox_compile(&policy);
+		int fd = pipefd[1], dup;
+
+		if (seccomp_load(f) < 0)
+			_exit(3);
+		res[F_OWN] = errno_of(fcntl(fd, F_SETOWN, getppid()));
+		res[F_OWN_HIGH] = errno_of(
+			syscall(SYS_fcntl, fd, (1UL << 32) | F_SETOWN, getppid()));
+		res[F_OWN_EX] = errno_of(fcntl(fd, F_SETOWN_EX, &owner));
+		res[F_SIG] = errno_of(fcntl(fd, F_SETSIG, SIGKILL));
+		res[F_GETFL_OK] = errno_of(fcntl(fd, F_GETFL));
+		dup = fcntl(fd, F_DUPFD_CLOEXEC, 10);
+		res[F_DUP_OK] = errno_of(dup);
+		res[F_GETOWN_OK] = errno_of(fcntl(fd, F_GETOWN));
+		if (write(fd, res, sizeof(res)) != sizeof(res))
+			_exit(2);
+		_exit(0);
+	}
+	close(pipefd[1]);
+	memset(res, 0xff, sizeof(res));
+	is_int(read(pipefd[0], res, sizeof(res)), (long long)sizeof(res),
+	       "the filtered child reports");
+	close(pipefd[0]);
+	waitpid(child, &status, 0);
+	ok(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the filtered child exits cleanly (%#x)",
+	   status);
+	is_int(res[F_OWN], EPERM, "fcntl F_SETOWN: EPERM");
+	is_int(res[F_OWN_HIGH], EPERM, "fcntl F_SETOWN with high bits in cmd: EPERM");
+	is_int(res[F_OWN_EX], EPERM, "fcntl F_SETOWN_EX: EPERM");
+	is_int(res[F_SIG], EPERM, "fcntl F_SETSIG: EPERM");
+	is_int(res[F_GETFL_OK], 0, "fcntl F_GETFL allowed");
+	is_int(res[F_DUP_OK], 0, "fcntl F_DUPFD_CLOEXEC allowed");
+	is_int(res[F_GETOWN_OK], 0, "fcntl F_GETOWN allowed");
+}
+
 int main(void)
 {
 	long abi = sandbox_landlock_abi();
@@ -246,5 +305,6 @@ int main(void)
 	test_scopes(abi);
 	test_threads_refused();
 	test_without_landlock();
+	test_fcntl_owner_refused();
 	return done_testing();
 }
