@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
@@ -215,6 +216,21 @@ static void on_sigusr2(evutil_socket_t sig, short what, void *arg)
 	syscall(SYS_reboot, 0, 0, 0, NULL);
 	log_notice("test hook: reboot returned: no seccomp filter stopped it");
 }
+
+/* Test hook: CRISP_TEST_LOG_FORGE="<progname>:<text>" makes that process
+ * write <text> and a newline to its stderr at start, raw, with one write(2),
+ * as a process taken over could: tests/integration/test_log_relay.py checks
+ * that crispd attributes it to its real writer whatever it claims. */
+static void forge_log_line(const char *progname)
+{
+	const char *v = getenv("CRISP_TEST_LOG_FORGE");
+	size_t n = strlen(progname);
+
+	if (!v || strncmp(v, progname, n) != 0 || v[n] != ':')
+		return;
+	_cleanup_free_ char *line = xasprintf("%s\n", v + n + 1);
+	(void)!write(STDERR_FILENO, line, strlen(line));
+}
 #endif
 
 void child_start(struct event_base *base, const struct child_ops *ops, void *arg)
@@ -258,6 +274,9 @@ int child_main(const char *progname, const struct child_ops *ops)
 	struct event_base *base;
 
 	log_init(progname, LOG_INFO);
+#ifdef CRISP_TEST_HOOKS
+	forge_log_line(progname);
+#endif
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGHUP, SIG_IGN); /* reloads come from crispd, as ConfigSet */
 	base = event_base_new();

@@ -1,6 +1,7 @@
 /* crispd: the supervisor. Runs as root, parses its configuration and nothing
- * from its children beyond exit statuses and health pongs; holds the CRI
- * socket; starts, connects and restarts the frontend and the helpers. */
+ * from its children beyond exit statuses and health pongs (their log lines
+ * it only relays, under their names: logrelay.c); holds the CRI socket;
+ * starts, connects and restarts the frontend and the helpers. */
 #include "autoconfig.h"
 
 #include <errno.h>
@@ -18,6 +19,7 @@
 #include "common/config.h"
 #include "common/log.h"
 #include "supervisor/listen.h"
+#include "supervisor/logrelay.h"
 #include "supervisor/proc.h"
 
 #define DEFAULT_CONFIG CRISP_SYSCONFDIR "/crisp/crisp.conf"
@@ -289,11 +291,14 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < ARRAY_SIZE(sigs); i++)
 		event_add(evsignal_new(crispd.base, sigs[i], on_signal, NULL), NULL);
 
+	logrelay_init(crispd.base);
 	proc_init(crispd.base, &crispd.cfg, crispd.listen_fd);
 	proc_start_all();
 	log_notice("crispd %s started (pid %d)", CRISP_VERSION, (int)getpid());
 	sd_notify(0, "READY=1");
 	event_base_dispatch(crispd.base);
+	/* The children's last lines (and their launchers') before crispd's. */
+	logrelay_finish(1000);
 
 	if (!crispd.activated)
 		unlink(crispd.cfg.socket);

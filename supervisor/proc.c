@@ -13,6 +13,7 @@
 #include "common/log.h"
 #include "ipc/child.h"
 #include "ipc/msg.h"
+#include "supervisor/logrelay.h"
 #include "supervisor/proc.h"
 
 enum proc_state {
@@ -50,6 +51,7 @@ struct proc {
 	enum proc_state state;
 	pid_t pid;
 	struct ipc_chan *ctl;
+	struct logrelay *log;  /* its stdout and stderr, read by crispd */
 	unsigned restarts;     /* starts after the first */
 	unsigned quick_deaths; /* deaths in a row that came before HEALTHY_RUN_MS */
 	uint64_t started_ms;
@@ -271,12 +273,12 @@ static void on_ctl_close(struct ipc_chan *chan, const char *why, void *arg)
 
 /* ---- spawning ----------------------------------------------------------- */
 
-static _noreturn_ void exec_child(struct proc *p, int ctl_fd)
+static _noreturn_ void exec_child(struct proc *p, int ctl_fd, int log_fd)
 {
 	_cleanup_free_ char *path = xasprintf("%s/%s", sup.cfg->helper_dir, p->binary);
 	char *argv[] = { (char *)p->binary, NULL };
 	sigset_t all;
-	int c, l = -1, devnull;
+	int c, e, l = -1, devnull;
 
 	/* Undo what the parent's loop set up: default handlers, empty mask. */
 	for (int s = 1; s < NSIG; s++)
@@ -287,10 +289,14 @@ static _noreturn_ void exec_child(struct proc *p, int ctl_fd)
 	 * which then stops everyone in order. */
 	setpgid(0, 0);
 	c = fcntl(ctl_fd, F_DUPFD, 10);
+	e = fcntl(log_fd, F_DUPFD, 10);
 	if (p == &sup.procs[PROC_FRONTEND])
 		l = fcntl(sup.listen_fd, F_DUPFD, 10);
 	devnull = open("/dev/null", O_RDWR);
-	if (c < 0 || devnull < 0 || dup2(devnull, 0) < 0 || dup2(c, CHILD_CONTROL_FD) < 0 ||
+	/* stdout and stderr: its own log pipe, so that crispd, not the line,
+	 * says who wrote each line (supervisor/logrelay.c). */
+	if (c < 0 || e < 0 || devnull < 0 || dup2(devnull, 0) < 0 || dup2(e, 1) < 0 ||
+	    dup2(e, 2) < 0 || dup2(c, CHILD_CONTROL_FD) < 0 ||
 	    (l >= 0 && dup2(l, CHILD_LISTEN_FD) < 0))
 		_exit(126);
 	/* Only fds 0-2, the control channel and (frontend) the listener. */
@@ -303,11 +309,20 @@ static _noreturn_ void exec_child(struct proc *p, int ctl_fd)
 static void proc_spawn(struct proc *p)
 {
 	char restart[32] = "";
-	int sv[2];
+	struct crisp_error err;
+	struct logrelay *relay;
+	int sv[2], log_fd;
 	pid_t pid;
 
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
 		log_err("cannot start %s: socketpair: %m", p->name);
+		return;
+	}
+	log_fd = logrelay_open(&relay, p->binary, &err);
+	if (log_fd < 0) {
+		log_err("cannot start %s: %s", p->name, err.msg);
+		close(sv[0]);
+		close(sv[1]);
 		return;
 	}
 	pid = fork();
@@ -315,11 +330,16 @@ static void proc_spawn(struct proc *p)
 		log_err("cannot start %s: fork: %m", p->name);
 		close(sv[0]);
 		close(sv[1]);
+		close(log_fd);
+		logrelay_abandon(relay);
 		return;
 	}
 	if (pid == 0)
-		exec_child(p, sv[1]);
+		exec_child(p, sv[1], log_fd);
 	close(sv[1]);
+	close(log_fd);
+	logrelay_started(relay, pid);
+	p->log = relay;
 	p->pid = pid;
 	p->state = PS_RUNNING;
 	p->started_ms = now_ms();
@@ -387,6 +407,11 @@ static void proc_died(struct proc *p, int status)
 	uint64_t ran = now_ms() - p->started_ms, delay;
 	struct timeval tv;
 
+	/* Its last lines first, then crispd's about its death. */
+	if (p->log) {
+		logrelay_ended(p->log);
+		p->log = NULL;
+	}
 	describe_status(status, p->last_exit, sizeof(p->last_exit));
 	if (p->ctl) {
 		ipc_chan_free(p->ctl);

@@ -347,9 +347,10 @@ class Crispd:
 
     # lifecycle
 
-    def start(self, argv=None, wait=True, timeout=10.0, extra_args=()):
+    def start(self, argv=None, wait=True, timeout=10.0, extra_args=(), env=None):
         """Start crispd (or argv, e.g. a wrapper that execs it) in its own
-        process group, its output appended to the log."""
+        process group, its output appended to the log; env: variables added
+        to its environment (its children inherit them)."""
         if _start_failures >= MAX_START_FAILURES:
             raise AssertionError("not starting crispd: the last %d start-ups failed (see the "
                                  "first failures)" % _start_failures)
@@ -358,7 +359,7 @@ class Crispd:
         self._log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=self._log,
                                      stderr=subprocess.STDOUT, start_new_session=True,
-                                     env=SERVICE_ENV)
+                                     env=dict(SERVICE_ENV, **(env or {})))
         self.pid = self.proc.pid
         self.returncode = None
         LIVE.append(self)
