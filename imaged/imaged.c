@@ -1,5 +1,6 @@
 /* crisp-imaged: images. Started by crispd; pulls images from registries into
- * its content store, unpacks their layers into snapshots, and answers the
+ * its content store, unpacks their layers into snapshots (each in a
+ * crisp-unpack child, imaged/unpack_client.c), and answers the
  * frontend's image requests. Start-up opens everything under its own
  * directory while it still may, undoes what a crash interrupted, then drops
  * to its sandbox (imaged/sandbox.c) before it serves anything. */
@@ -216,6 +217,8 @@ static void on_config(struct crisp_config *cfg, bool reload, void *arg)
 	/* The registry client runs in crisp-fetch, started on demand from
 	 * this fd: opened while the whole host is still in sight. */
 	fetch_program_open(cfg);
+	/* Layers are unpacked by crisp-unpack, one child per layer. */
+	unpack_program_open(cfg);
 	filter = imaged_sandbox_enter(cfg);
 	setup(cfg);
 	imaged_sandbox_lock(filter);

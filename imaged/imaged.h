@@ -41,6 +41,17 @@ void imaged_sandbox_lock(scmp_filter_ctx filter);
 void fetch_program_open(const struct crisp_config *cfg);
 int fetch_program_fd(void); /* for imaged/sandbox.c's execveat rule */
 
+/* imaged/unpack_client.c: the same for crisp-unpack (helper_dir/crisp-unpack),
+ * and unpack_layer_over() (imaged/unpack.h) in a crisp-unpack child: same
+ * arguments, same errors, plus CRISP_E_INTERNAL when the child fails or
+ * answers what cannot be. Blocks: for worker threads. */
+void unpack_program_open(const struct crisp_config *cfg);
+int unpack_program_fd(void);
+struct unpack_limits;
+struct unpack_result;
+int unpack_run(int blob_fd, int root_fd, const int *lowers, size_t n_lowers,
+	       const struct unpack_limits *lim, struct unpack_result *res, struct crisp_error *err);
+
 /* imaged/pull.c: pull image (a reference) and answer d when done. Two pulls
  * of the same reference at once share one download. */
 void pull_start(const char *image, const CrispIpc__RegistryAuth *auth,

@@ -1,9 +1,10 @@
 /* imaged's confinement. imaged parses hostile input (manifests, image
- * configs, tar layers; registry HTTP and TLS are crisp-fetch's, see
- * fetch/sandbox.c), so it keeps only what writing image content with its
- * original ownership and modes needs, executes exactly crisp-fetch from an
- * fd opened at start, and sees the whole host read-only but its own
- * directory (where device nodes it creates do not work: nodev). */
+ * configs, imported archives; registry HTTP and TLS are crisp-fetch's, see
+ * fetch/sandbox.c, and tar layers crisp-unpack's, see unpack/sandbox.c), so
+ * it keeps only what writing image content with its original ownership and
+ * modes needs, executes exactly crisp-fetch and crisp-unpack from fds
+ * opened at start, and sees the whole host read-only but its own directory
+ * (where device nodes it creates do not work: nodev). */
 #include "autoconfig.h"
 
 #include <errno.h>
@@ -30,9 +31,13 @@ static const int imaged_caps[] = {
 };
 
 /* Beyond sandbox_base_syscalls: the filesystem work of the content store,
- * the snapshots and SQLite under imaged's own root; threads for unpacking
- * (policy.threads); starting crisp-fetch (rules in fetch_rules()). No
- * execve, no mount, no namespaces.
+ * the snapshots and SQLite under imaged's own root; worker threads
+ * (policy.threads); starting crisp-fetch and crisp-unpack (rules in
+ * fetch_rules()). No execve, no mount, no namespaces.
+ *
+ * crisp-unpack inherits this filter too, and stacks its own: the file
+ * calls it makes for a layer (imaged/unpack.c) must stay in this list, as
+ * long as it needs them, whether imaged makes them itself or not.
  *
  * imaged makes no network call itself any more, but crisp-fetch inherits
  * this filter (seccomp filters pass through fork and exec, and crisp-fetch
@@ -141,10 +146,12 @@ static void network_rules(scmp_filter_ctx f)
 		fatal("imaged: seccomp network rules failed");
 }
 
-/* Starting and stopping crisp-fetch, and nothing else of the kind:
+/* Starting and stopping crisp-fetch and crisp-unpack, and nothing else of
+ * the kind:
  *  - clone with exactly CLONE_PIDFD | SIGCHLD: a fork, with a pidfd; no
  *    namespaces, no shared memory (threads have their own rule);
- *  - execveat only of the fd opened at start, by itself (AT_EMPTY_PATH);
+ *  - execveat only of the two fds opened at start, by themselves
+ *    (AT_EMPTY_PATH);
  *  - prctl only for the child's parent-death signal, crisp-fetch's
  *    no_new_privs (libseccomp sets it again) and dumpable flag, and the
  *    reads libcap-ng's constructor makes as crisp-fetch loads (bounding
@@ -153,8 +160,9 @@ static void network_rules(scmp_filter_ctx f)
  *  - signals only SIGKILL, through a pidfd (pidfd_send_signal). A pidfd
  *    can also be opened on /proc/<pid> of any process, which seccomp cannot
  *    see: Landlock's signal scope (policy.landlock_scoped) is what limits
- *    the targets to crisp-fetch, forked after imaged restricted itself. */
-static void fetch_rules(scmp_filter_ctx f, int program_fd)
+ *    the targets to crisp-fetch and crisp-unpack, forked after imaged
+ *    restricted itself. */
+static void fetch_rules(scmp_filter_ctx f, int program_fd, int unpack_fd)
 {
 	int r = 0;
 
@@ -162,6 +170,9 @@ static void fetch_rules(scmp_filter_ctx f, int program_fd)
 			      SCMP_A0(SCMP_CMP_EQ, CLONE_PIDFD | SIGCHLD));
 	r |= seccomp_rule_add(f, SCMP_ACT_ALLOW, SCMP_SYS(execveat), 2,
 			      SCMP_A0(SCMP_CMP_EQ, (uint64_t)program_fd),
+			      SCMP_A4(SCMP_CMP_EQ, AT_EMPTY_PATH));
+	r |= seccomp_rule_add(f, SCMP_ACT_ALLOW, SCMP_SYS(execveat), 2,
+			      SCMP_A0(SCMP_CMP_EQ, (uint64_t)unpack_fd),
 			      SCMP_A4(SCMP_CMP_EQ, AT_EMPTY_PATH));
 	r |= seccomp_rule_add(f, SCMP_ACT_ALLOW, SCMP_SYS(prctl), 1,
 			      SCMP_A0(SCMP_CMP_EQ, PR_SET_PDEATHSIG));
@@ -200,7 +211,7 @@ scmp_filter_ctx imaged_sandbox_enter(const struct crisp_config *cfg)
 	policy.workdir = writable[0];
 	filter = sandbox_compile(&policy);
 	network_rules(filter);
-	fetch_rules(filter, fetch_program_fd());
+	fetch_rules(filter, fetch_program_fd(), unpack_program_fd());
 	sandbox_enter(&policy);
 	return filter;
 }

@@ -258,8 +258,8 @@ static int source_open(struct unpacker *u, struct crisp_error *err)
 	if (!u->raw || !u->tar)
 		return err_set(err, CRISP_E_INTERNAL, "cannot set up libarchive");
 	/* Only the compressions OCI layers use, and only in-process: ARCHIVE_WARN
-	 * here would mean libarchive runs an external program, which imaged's
-	 * seccomp filter forbids. No format but "raw": reader A decompresses. */
+	 * here would mean libarchive runs an external program, which
+	 * crisp-unpack's seccomp filter forbids. No format but "raw": reader A decompresses. */
 	if (archive_read_support_filter_gzip(u->raw) != ARCHIVE_OK ||
 	    archive_read_support_filter_zstd(u->raw) != ARCHIVE_OK ||
 	    archive_read_support_format_raw(u->raw) != ARCHIVE_OK ||

@@ -40,7 +40,10 @@
  * discard all of it. Nothing outside it is ever touched. Nothing is synced
  * either: the caller syncs (syncfs) before it records the snapshot.
  *
- * Thread-safe, no global state, no logging: meant for a worker thread. */
+ * Thread-safe, no global state, no logging. Run by crisp-unpack (unpack/),
+ * a confined child of imaged per layer, never inside imaged (which calls
+ * unpack_run(), imaged/unpack_client.c); also linked by the unit test and
+ * the fuzz target. */
 #ifndef CRISP_IMAGED_UNPACK_H
 #define CRISP_IMAGED_UNPACK_H
 
