@@ -52,6 +52,40 @@ struct unpack_result;
 int unpack_run(int blob_fd, int root_fd, const int *lowers, size_t n_lowers,
 	       const struct unpack_limits *lim, struct unpack_result *res, struct crisp_error *err);
 
+/* Import archives, read by crisp-unpack's archive mode (imaged links no
+ * tar reader). archive_reader_open() starts a child reading fd from its
+ * first byte (reading number pass, 1 or 2); archive_reader_next() gives the
+ * next entry (1), the end (0) or a failure (-1, err set: the archive's
+ * fault CRISP_E_INVALID, the child's CRISP_E_INTERNAL); a regular entry's
+ * size bytes then come from archive_reader_data() in chunks (1), until 0;
+ * what is not read is skipped. More than max_entries entries, an entry
+ * larger than max_size, and anything else outside the protocol fail the
+ * reading. archive_reader_close() reaps the child (killed unless it sent
+ * all) and returns -1 with err set if it misbehaved at the end; err may
+ * hold an earlier error, which it keeps. Entry strings live until the next
+ * call. Blocking: worker threads only. */
+enum archive_reader_type {
+	ARCHIVE_READER_OTHER,
+	ARCHIVE_READER_REGULAR,
+	ARCHIVE_READER_DIRECTORY,
+	ARCHIVE_READER_SYMLINK,
+	ARCHIVE_READER_HARDLINK,
+};
+struct archive_reader_entry {
+	enum archive_reader_type type;
+	const char *name; /* NULL: none */
+	const char *link; /* NULL: none (SYMLINK's target, HARDLINK's entry) */
+	uint64_t size;
+};
+struct archive_reader;
+struct archive_reader *archive_reader_open(int fd, unsigned pass, uint64_t max_entries,
+					   uint64_t max_size, struct crisp_error *err);
+int archive_reader_next(struct archive_reader *r, struct archive_reader_entry *e,
+			struct crisp_error *err);
+int archive_reader_data(struct archive_reader *r, const void **p, size_t *n,
+			struct crisp_error *err);
+int archive_reader_close(struct archive_reader *r, struct crisp_error *err);
+
 /* imaged/pull.c: pull image (a reference) and answer d when done. Two pulls
  * of the same reference at once share one download. */
 void pull_start(const char *image, const CrispIpc__RegistryAuth *auth,

@@ -2,8 +2,11 @@
  * as one tar (maybe gzip- or zstd-compressed) that root's crisp-import left
  * in the spool directory <root_dir>/imaged/import.
  *
- * The archive is as hostile as anything from a registry: it is read with
- * libarchive twice on a worker thread, never extracted as files. The first
+ * The archive is as hostile as anything from a registry: imaged parses no
+ * tar. It is read twice on a worker thread by a crisp-unpack child in its
+ * archive mode (no capability, no file access), which streams the entries
+ * back (archive_reader_*, imaged/unpack_client.c); nothing is extracted as
+ * files. imaged bounds what the child says like the archive itself. The first
  * pass hashes every regular entry and keeps the small ones (JSON) in
  * memory; the images are then resolved from index.json or manifest.json
  * with the parsers pulls use (imaged/manifest.c, image_config.c), so the
@@ -32,8 +35,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <archive.h>
-#include <archive_entry.h>
 #include <jansson.h>
 
 #include "common/log.h"
@@ -133,36 +134,6 @@ static void import_free(struct import *im)
 
 /* ---- reading the archive ------------------------------------------------------ */
 
-/* libarchive's reason, which it does not always give. */
-static const char *archive_why(struct archive *a)
-{
-	const char *s = archive_error_string(a);
-
-	return s ? s : "unreadable data";
-}
-
-static struct archive *archive_open(int fd, struct crisp_error *err)
-{
-	struct archive *a = archive_read_new();
-
-	if (!a)
-		abort();
-	if (lseek(fd, 0, SEEK_SET) < 0) {
-		archive_read_free(a);
-		err_set_errno(err, CRISP_E_INTERNAL, errno, "rewinding the archive");
-		return NULL;
-	}
-	archive_read_support_filter_gzip(a);
-	archive_read_support_filter_zstd(a);
-	archive_read_support_format_tar(a);
-	if (archive_read_open_fd(a, fd, 64 * 1024) != ARCHIVE_OK) {
-		err_set(err, CRISP_E_INVALID, "not a tar archive: %s", archive_why(a));
-		archive_read_free(a);
-		return NULL;
-	}
-	return a;
-}
-
 /* "./a//b/" -> "a/b"; NULL when empty, or for a ".." component. A link
  * target (dir set: the link's directory) may use ".." as long as it stays
  * inside the archive: docker save links a repeated layer as
@@ -220,26 +191,23 @@ static struct arc_entry *entry_resolve(struct import *im, const char *name, stru
 	return e;
 }
 
-/* Hole filling goes in chunks of the zeros buffer. */
-static size_t zchunk(int64_t left)
-{
-	return left < 4096 ? (size_t)left : 4096;
-}
-
 /* Pass 1: every entry's name, size and digest; small ones kept. */
 static int archive_scan(struct import *im, struct crisp_error *err)
 {
-	struct archive *a = archive_open(im->fd, err);
-	struct archive_entry *ae;
 	uint64_t max_entry = (uint64_t)imaged.cfg->max_layer_size_mb << 20;
+	/* One more than the bound below, so that its own message says it;
+	 * sizes are checked here before any data is read. */
+	struct archive_reader *a = archive_reader_open(im->fd, 1, IMPORT_MAX_ENTRIES + 1,
+						       UINT64_MAX, err);
+	struct archive_reader_entry ae;
 	uint64_t headers = 0;
 	int r = 0, ar;
 
 	if (!a)
 		return -1;
-	while ((ar = archive_read_next_header(a, &ae)) == ARCHIVE_OK) {
-		const char *raw = archive_entry_pathname(ae);
-		mode_t type = archive_entry_filetype(ae);
+	while ((ar = archive_reader_next(a, &ae, err)) > 0) {
+		const char *raw = ae.name;
+		enum archive_reader_type type = ae.type;
 		_cleanup_free_ char *name = NULL;
 		struct arc_entry *e;
 
@@ -257,18 +225,15 @@ static int archive_scan(struct import *im, struct crisp_error *err)
 		/* Nothing is extracted, but a name that would leave the archive
 		 * says the archive is not what it claims. */
 		name = name_normalize(NULL, raw);
-		if (raw[0] == '/' || (!name && (type != AE_IFDIR || strstr(raw, "..")))) {
+		if (raw[0] == '/' ||
+		    (!name && (type != ARCHIVE_READER_DIRECTORY || strstr(raw, "..")))) {
 			r = err_set(err, CRISP_E_INVALID,
 				    "archive entry '%.200s': absolute or '..' names are refused",
 				    raw);
 			break;
 		}
-		if (type == AE_IFDIR)
-			continue;
-		const char *hardlink = archive_entry_hardlink(ae);
-		if (hardlink)
-			type = AE_IFLNK; /* to an earlier entry, like a symlink here */
-		else if (type != AE_IFREG && type != AE_IFLNK)
+		if (type != ARCHIVE_READER_REGULAR && type != ARCHIVE_READER_SYMLINK &&
+		    type != ARCHIVE_READER_HARDLINK)
 			continue; /* nothing of an image layout is anything else */
 		if (entry_find(im, name)) {
 			r = err_set(err, CRISP_E_INVALID, "archive entry '%.200s' appears twice",
@@ -279,17 +244,18 @@ static int archive_scan(struct import *im, struct crisp_error *err)
 		e = &im->entries[im->n_entries++];
 		memset(e, 0, sizeof(*e));
 		e->name = TAKE_PTR(name);
-		if (type == AE_IFLNK) {
-			const char *target = archive_entry_symlink(ae);
+		if (type != ARCHIVE_READER_REGULAR) {
+			const char *target = ae.link;
 			_cleanup_free_ char *dir = xstrdup(e->name);
 			char *slash = strrchr(dir, '/');
 			if (slash)
 				*slash = '\0';
 			/* "" stands for the archive's top: links there may
-			 * use ".." too. */
-			if (hardlink) /* named from the archive's top */
-				e->link = strlen(hardlink) <= IMPORT_MAX_PATH
-						  ? name_normalize(NULL, hardlink)
+			 * use ".." too. A hard link (to an earlier entry, like
+			 * a symlink here) is named from the archive's top. */
+			if (type == ARCHIVE_READER_HARDLINK)
+				e->link = target && strlen(target) <= IMPORT_MAX_PATH
+						  ? name_normalize(NULL, target)
 						  : NULL;
 			else
 				e->link = target && target[0] != '/' &&
@@ -304,14 +270,14 @@ static int archive_scan(struct import *im, struct crisp_error *err)
 			}
 			continue;
 		}
-		if (archive_entry_size(ae) < 0 || (uint64_t)archive_entry_size(ae) > max_entry) {
+		if (ae.size > max_entry) {
 			r = err_set(err, CRISP_E_RESOURCE,
 				    "archive entry '%.200s' is larger than "
 				    "images.max_layer_size_mb (%" PRIu64 " MiB)",
 				    e->name, max_entry >> 20);
 			break;
 		}
-		e->size = archive_entry_size(ae);
+		e->size = (int64_t)ae.size;
 		bool keep = e->size <= (int64_t)IMPORT_JSON_MAX &&
 			    im->kept + e->size <= IMPORT_KEEP_TOTAL;
 		if (keep) {
@@ -322,70 +288,37 @@ static int archive_scan(struct import *im, struct crisp_error *err)
 		digest_init(&md, DIGEST_SHA256);
 		const void *p;
 		size_t n;
-		la_int64_t off;
 		int64_t got = 0;
-		bool bad_map = false;
-		while ((ar = archive_read_data_block(a, &p, &n, &off)) == ARCHIVE_OK) {
-			/* Sparse entries have holes: what a tar reader hands back is
-			 * the file, so hash the zeros too. The sparse map is the
-			 * archive's word: its blocks must come in order and inside
-			 * the entry's size, or the holes would be filled past
-			 * e->data. */
-			static const char zeros[4096];
-			if (off < got || off > e->size || (int64_t)n > e->size - off) {
-				bad_map = true;
-				break;
-			}
-			while (got < off) {
-				size_t z = zchunk(off - got);
-				digest_update(&md, zeros, z);
-				if (keep)
-					memset(e->data + got, 0, z);
-				got += z;
-			}
+		/* The reader hands exactly e->size bytes (sparse holes as
+		 * zeros), or fails. */
+		while ((ar = archive_reader_data(a, &p, &n, err)) > 0) {
 			digest_update(&md, p, n);
 			if (keep)
 				memcpy(e->data + got, p, n);
-			got += n;
-		}
-		if (ar == ARCHIVE_EOF && got < e->size) {
-			static const char zeros[4096];
-			while (got < e->size) {
-				size_t z = zchunk(e->size - got);
-				digest_update(&md, zeros, z);
-				if (keep)
-					memset(e->data + got, 0, z);
-				got += z;
-			}
+			got += (int64_t)n;
 		}
 		digest_final_string(&md, e->digest);
-		if (bad_map || ar != ARCHIVE_EOF || got != e->size) {
-			r = err_set(err, CRISP_E_INVALID,
-				    "archive entry '%.200s' cannot be read (truncated?): %s",
-				    e->name,
-				    bad_map             ? "data outside its size (bad sparse map)"
-				    : ar == ARCHIVE_EOF ? "size mismatch"
-							: archive_why(a));
+		if (ar < 0) {
+			r = -1;
 			break;
 		}
 		if (keep)
 			e->data[e->size] = '\0';
 	}
-	if (r == 0 && ar != ARCHIVE_EOF)
-		r = err_set(err, CRISP_E_INVALID,
-			    "the archive cannot be read (truncated or corrupt?): %s",
-			    archive_why(a));
-	archive_read_free(a);
-	return r;
+	if (ar < 0)
+		r = -1;
+	archive_reader_close(a, err);
+	return r < 0 || err->code != CRISP_E_OK ? -1 : 0;
 }
 
 /* Pass 2: copy the wanted entries into the content store; each is verified
  * against the digest pass 1 computed and the name it is wanted under. */
 static int archive_store(struct import *im, struct crisp_error *err)
 {
-	struct archive *a;
-	struct archive_entry *ae;
-	int r = 0, ar;
+	uint64_t max_entry = (uint64_t)imaged.cfg->max_layer_size_mb << 20;
+	struct archive_reader *a;
+	struct archive_reader_entry ae;
+	int r = 0, ar = 0;
 	size_t wanted = 0;
 
 	for (size_t i = 0; i < im->n_entries; i++)
@@ -400,17 +333,19 @@ static int archive_store(struct import *im, struct crisp_error *err)
 	}
 	if (wanted == 0)
 		return 0;
-	a = archive_open(im->fd, err);
+	/* The bounds pass 1 held the archive to: a second reading beyond them
+	 * is no longer the same archive. */
+	a = archive_reader_open(im->fd, 2, IMPORT_MAX_ENTRIES, max_entry, err);
 	if (!a)
 		return -1;
-	while (r == 0 && (ar = archive_read_next_header(a, &ae)) == ARCHIVE_OK) {
+	while (r == 0 && (ar = archive_reader_next(a, &ae, err)) > 0) {
 		_cleanup_free_ char *name = NULL;
 		struct arc_entry *e;
 		struct content_ingest *ing;
 
-		if (archive_entry_filetype(ae) != AE_IFREG)
+		if (ae.type != ARCHIVE_READER_REGULAR || !ae.name)
 			continue;
-		name = name_normalize(NULL, archive_entry_pathname(ae));
+		name = name_normalize(NULL, ae.name);
 		e = name ? entry_find(im, name) : NULL;
 		if (!e || !e->want || e->data)
 			continue;
@@ -430,28 +365,10 @@ static int archive_store(struct import *im, struct crisp_error *err)
 		}
 		const void *p;
 		size_t n;
-		la_int64_t off;
-		int64_t got = 0;
-		static const char zeros[4096];
-		while (r == 0 && (ar = archive_read_data_block(a, &p, &n, &off)) == ARCHIVE_OK) {
-			while (r == 0 && got < off) {
-				size_t z = zchunk(off - got);
-				r = content_ingest_write(ing, zeros, z, err);
-				got += z;
-			}
-			if (r == 0)
-				r = content_ingest_write(ing, p, n, err);
-			got += n;
-		}
-		while (r == 0 && ar == ARCHIVE_EOF && got < e->size) {
-			size_t z = zchunk(e->size - got);
-			r = content_ingest_write(ing, zeros, z, err);
-			got += z;
-		}
-		if (r == 0 && ar != ARCHIVE_EOF)
-			r = err_set(err, CRISP_E_INVALID,
-				    "archive entry '%.200s' cannot be read: %s", e->name,
-				    archive_why(a));
+		while (r == 0 && (ar = archive_reader_data(a, &p, &n, err)) > 0)
+			r = content_ingest_write(ing, p, n, err);
+		if (ar < 0)
+			r = -1;
 		if (r < 0) {
 			content_ingest_abort(ing);
 			break;
@@ -463,10 +380,11 @@ static int archive_store(struct import *im, struct crisp_error *err)
 			r = -1;
 		}
 	}
-	if (r == 0 && ar != ARCHIVE_EOF)
-		r = err_set(err, CRISP_E_INVALID, "the archive cannot be read again: %s",
-			    archive_why(a));
-	archive_read_free(a);
+	/* The reader's failure, not the content store's: say which reading. */
+	if (ar < 0)
+		r = (err_prefix(err, "rereading the archive"), -1);
+	if (archive_reader_close(a, err) < 0 && r == 0)
+		r = (err_prefix(err, "rereading the archive"), -1);
 	/* Whatever the second reading met, nothing may be missing. */
 	for (size_t i = 0; r == 0 && i < im->n_entries; i++)
 		if (im->entries[i].want &&

@@ -34,6 +34,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,7 +64,7 @@
 static int program_fd = -1;
 static uint64_t silence_ms = UNPACK_SILENCE_MS;
 /* crisp-unpack's environment: empty, but for test hooks. */
-static char *child_envp[4];
+static char *child_envp[5];
 
 void unpack_program_open(const struct crisp_config *cfg)
 {
@@ -83,7 +84,8 @@ void unpack_program_open(const struct crisp_config *cfg)
 	/* Test hooks: crisp-unpack's own (unpack/main.c), and a shorter
 	 * watchdog than tests can wait for. */
 	static const char *const vars[] = { "CRISP_TEST_UNPACK_DELAY_MS", "CRISP_TEST_UNPACK_REPLY",
-					    "CRISP_TEST_UNPACK_PROBE" };
+					    "CRISP_TEST_UNPACK_PROBE",
+					    "CRISP_TEST_UNPACK_ARCHIVE" };
 	size_t n = 0;
 	const char *v;
 	uint64_t ms;
@@ -104,10 +106,10 @@ int unpack_program_fd(void)
 
 /* In the child, between fork and exec: raw syscalls only. src[i] becomes
  * fd 3 + i; every other fd but 0-2 closes at exec (program_fd too). */
-static __attribute__((noreturn)) void child_exec(const int *src, int n, pid_t parent)
+static __attribute__((noreturn)) void child_exec(const int *src, int n, pid_t parent, bool archive)
 {
 	static const char msg[] = "<3>crisp-imaged: cannot start " UNPACK_NAME "\n";
-	char *argv[] = { (char *)UNPACK_NAME, NULL };
+	char *argv[] = { (char *)UNPACK_NAME, archive ? (char *)UNPACK_ARCHIVE_ARG : NULL, NULL };
 	int high[3 + UNPACK_MAX_LOWERS];
 
 	/* First above every target, so that no dup3 overwrites a source. */
@@ -218,18 +220,22 @@ out:
 	return ret;
 }
 
+/* lim NULL: the archive mode's request, for reading pass archive_pass. */
 static int request_send(int sock, size_t n_lowers, const struct unpack_limits *lim,
-			struct crisp_error *err)
+			unsigned archive_pass, struct crisp_error *err)
 {
 	CrispIpc__UnpackRequest q = CRISP_IPC__UNPACK_REQUEST__INIT;
 	uint8_t buf[UNPACK_MSG_MAX];
 	size_t len;
 
 	q.n_lowers = (uint32_t)n_lowers;
-	q.max_entries = lim->max_entries;
-	q.max_path_len = lim->max_path_len;
-	q.max_total_bytes = lim->max_total_bytes;
-	q.max_xattr_bytes = lim->max_xattr_bytes;
+	if (lim) {
+		q.max_entries = lim->max_entries;
+		q.max_path_len = lim->max_path_len;
+		q.max_total_bytes = lim->max_total_bytes;
+		q.max_xattr_bytes = lim->max_xattr_bytes;
+	}
+	q.archive_pass = archive_pass;
 	q.log_level = (uint32_t)log_get_level();
 	len = crisp_ipc__unpack_request__get_packed_size(&q);
 	if (len > sizeof(buf))
@@ -363,7 +369,7 @@ int unpack_run(int blob_fd, int root_fd, const int *lowers, size_t n_lowers,
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
 		return err_set_errno(err, CRISP_E_RESOURCE, errno, "socketpair for " UNPACK_NAME);
 	w.sock = sv[0];
-	if (request_send(sv[0], n_lowers, &lim, err) < 0) {
+	if (request_send(sv[0], n_lowers, &lim, 0, err) < 0) {
 		close(sv[0]);
 		close(sv[1]);
 		return -1;
@@ -376,7 +382,7 @@ int unpack_run(int blob_fd, int root_fd, const int *lowers, size_t n_lowers,
 	/* fork, with a pidfd: the kill cannot hit a recycled pid. */
 	w.pid = (pid_t)syscall(SYS_clone, CLONE_PIDFD | SIGCHLD, NULL, &w.pidfd, NULL, 0);
 	if (w.pid == 0)
-		child_exec(src, 3 + (int)n_lowers, parent);
+		child_exec(src, 3 + (int)n_lowers, parent, false);
 	close(sv[1]);
 	if (w.pid < 0) {
 		close(sv[0]);
@@ -404,4 +410,309 @@ int unpack_run(int blob_fd, int root_fd, const int *lowers, size_t n_lowers,
 	}
 	*res = w.res;
 	return 0;
+}
+
+/* ---- import archives: crisp-unpack's archive mode ----------------------------- */
+
+/* imaged parses no tar: an import archive is read by "crisp-unpack archive"
+ * (unpack/archive.c), which has no capability and no file access, and
+ * streams its entries back as ArchiveItem datagrams. The stream is as
+ * untrusted as the archive: every item is checked against the protocol
+ * (ipc/ipc.proto) and the bounds the caller gives; what breaks them fails
+ * the reading, and the child is killed. A child that sends nothing for
+ * silence_ms is killed too; one blocked because imaged is busy is not
+ * watched (imaged is not waiting on it then). */
+
+struct archive_reader {
+	pid_t pid;
+	int pidfd, sock;
+	uint64_t max_entries, max_size, entries;
+	uint64_t left;      /* data bytes the current regular entry still owes */
+	char *name, *link;  /* the current entry's */
+	bool ended, failed; /* the child said "end", or we gave up on it */
+	CrispIpc__ArchiveItem *item;
+	uint8_t buf[UNPACK_ARCHIVE_MSG_MAX + 1];
+};
+
+struct archive_reader *archive_reader_open(int fd, unsigned pass, uint64_t max_entries,
+					   uint64_t max_size, struct crisp_error *err)
+{
+	struct archive_reader *r;
+	int sv[2], src[2];
+	pid_t parent = getpid();
+
+	if (program_fd < 0)
+		return err_set(err, CRISP_E_INTERNAL, UNPACK_NAME " was not opened at start"), NULL;
+	if (lseek(fd, 0, SEEK_SET) < 0)
+		return err_set_errno(err, CRISP_E_INTERNAL, errno, "rewinding the archive"), NULL;
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+		return err_set_errno(err, CRISP_E_RESOURCE, errno, "socketpair for " UNPACK_NAME),
+		       NULL;
+	if (request_send(sv[0], 0, NULL, pass, err) < 0) {
+		close(sv[0]);
+		close(sv[1]);
+		return NULL;
+	}
+	r = xcalloc(1, sizeof(*r));
+	r->sock = sv[0];
+	r->pidfd = -1;
+	r->max_entries = max_entries;
+	r->max_size = max_size;
+	src[0] = sv[1];
+	src[1] = fd;
+	r->pid = (pid_t)syscall(SYS_clone, CLONE_PIDFD | SIGCHLD, NULL, &r->pidfd, NULL, 0);
+	if (r->pid == 0)
+		child_exec(src, 2, parent, true);
+	close(sv[1]);
+	if (r->pid < 0) {
+		err_set_errno(err, CRISP_E_RESOURCE, errno, "cannot start " UNPACK_NAME);
+		close(r->sock);
+		free(r);
+		return NULL;
+	}
+	log_debug("started " UNPACK_NAME "[%d] to read an import archive (pass %u)", (int)r->pid,
+		  pass);
+	return r;
+}
+
+/* The reader gives up: the child's stream is wrong, or its reading failed. */
+static int reader_fail(struct archive_reader *r, struct crisp_error *err, enum crisp_errcode code,
+		       const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static int reader_fail(struct archive_reader *r, struct crisp_error *err, enum crisp_errcode code,
+		       const char *fmt, ...)
+{
+	char msg[CRISP_ERRMSG_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	/* The child's words (names, libarchive's reasons) go to logs and
+	 * clients: no control characters. */
+	for (char *p = msg; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
+	r->failed = true;
+	return err_set(err, code, "%s", msg);
+}
+
+#define VIOLATION UNPACK_NAME " broke the archive protocol: "
+
+/* The next item, checked as a datagram and a message; 0 or -1. */
+static int item_next(struct archive_reader *r, struct crisp_error *err)
+{
+	struct pollfd p = { .fd = r->sock, .events = POLLIN };
+	ssize_t n;
+	int k;
+
+	if (r->item)
+		crisp_ipc__archive_item__free_unpacked(r->item, NULL);
+	r->item = NULL;
+	do
+		k = poll(&p, 1, (int)silence_ms);
+	while (k < 0 && errno == EINTR);
+	if (k == 0) {
+		log_warn(UNPACK_NAME "[%d] sent nothing of the archive for %llu s: killing it",
+			 (int)r->pid, (unsigned long long)silence_ms / 1000);
+		return reader_fail(r, err, CRISP_E_INTERNAL,
+				   UNPACK_NAME " sent nothing of the archive for too long: killed");
+	}
+	do
+		n = recv(r->sock, r->buf, sizeof(r->buf), MSG_DONTWAIT | MSG_TRUNC);
+	while (n < 0 && errno == EINTR);
+	if (n == 0)
+		return reader_fail(r, err, CRISP_E_INTERNAL,
+				   UNPACK_NAME " stopped in the middle of the archive");
+	if (n < 0)
+		return reader_fail(r, err, CRISP_E_INTERNAL, "reading from " UNPACK_NAME ": %s",
+				   strerror(errno));
+	if ((size_t)n > UNPACK_ARCHIVE_MSG_MAX)
+		return reader_fail(r, err, CRISP_E_INTERNAL, VIOLATION "a message of %zd bytes", n);
+	r->item = crisp_ipc__archive_item__unpack(NULL, (size_t)n, r->buf);
+	if (!r->item)
+		return reader_fail(r, err, CRISP_E_INTERNAL,
+				   VIOLATION "%zd bytes that are no ArchiveItem", n);
+	return 0;
+}
+
+/* A name or link target: NULL when empty, else a string of at most
+ * UNPACK_ARCHIVE_NAME_MAX bytes without NUL. */
+static int name_take(struct archive_reader *r, const ProtobufCBinaryData *b, char **out,
+		     struct crisp_error *err)
+{
+	*out = NULL;
+	if (b->len == 0)
+		return 0;
+	if (b->len > UNPACK_ARCHIVE_NAME_MAX || memchr(b->data, '\0', b->len))
+		return reader_fail(r, err, CRISP_E_INTERNAL,
+				   VIOLATION "a name of %zu bytes or with a NUL", b->len);
+	*out = xmalloc(b->len + 1);
+	memcpy(*out, b->data, b->len);
+	(*out)[b->len] = '\0';
+	return 0;
+}
+
+/* A failure the child reported, in the words of the stage it met it in. */
+static int failure_report(struct archive_reader *r, struct crisp_error *err)
+{
+	const CrispIpc__ArchiveFailure *f = r->item->failure;
+	char why[256];
+	size_t n = f && f->reason.len < sizeof(why) ? f->reason.len : sizeof(why) - 1;
+
+	if (!f)
+		return reader_fail(r, err, CRISP_E_INTERNAL, VIOLATION "an empty failure");
+	if (n)
+		memcpy(why, f->reason.data, n);
+	why[n] = '\0'; /* a NUL inside ends it early: shown, never parsed */
+	if (!why[0])
+		snprintf(why, sizeof(why), "unreadable data");
+	if (r->left > 0 || f->stage == CRISP_IPC__ARCHIVE_FAILURE__STAGE__DATA)
+		return reader_fail(r, err, CRISP_E_INVALID,
+				   "archive entry '%.200s' cannot be read (truncated?): %s",
+				   r->name ? r->name : "", why);
+	if (f->stage == CRISP_IPC__ARCHIVE_FAILURE__STAGE__OPEN && r->entries == 0)
+		return reader_fail(r, err, CRISP_E_INVALID, "not a tar archive: %s", why);
+	return reader_fail(r, err, CRISP_E_INVALID,
+			   "the archive cannot be read (truncated or corrupt?): %s", why);
+}
+
+int archive_reader_data(struct archive_reader *r, const void **p, size_t *n,
+			struct crisp_error *err)
+{
+	if (r->failed)
+		return err_set(err, CRISP_E_INTERNAL, "the archive reader failed before");
+	if (r->left == 0)
+		return 0;
+	if (item_next(r, err) < 0)
+		return -1;
+	if (r->item->item_case == CRISP_IPC__ARCHIVE_ITEM__ITEM_FAILURE)
+		return failure_report(r, err);
+	if (r->item->item_case != CRISP_IPC__ARCHIVE_ITEM__ITEM_DATA)
+		return reader_fail(r, err, CRISP_E_INTERNAL,
+				   VIOLATION "entry '%.200s' ended %llu bytes short of its size",
+				   r->name ? r->name : "", (unsigned long long)r->left);
+	if (r->item->data.len == 0 || r->item->data.len > UNPACK_ARCHIVE_CHUNK ||
+	    r->item->data.len > r->left)
+		return reader_fail(r, err, CRISP_E_INTERNAL,
+				   VIOLATION "%zu bytes of data for entry '%.200s', which has "
+					     "%llu left",
+				   r->item->data.len, r->name ? r->name : "",
+				   (unsigned long long)r->left);
+	r->left -= r->item->data.len;
+	*p = r->item->data.data;
+	*n = r->item->data.len;
+	return 1;
+}
+
+int archive_reader_next(struct archive_reader *r, struct archive_reader_entry *e,
+			struct crisp_error *err)
+{
+	const CrispIpc__ArchiveEntry *ae;
+	const void *p;
+	size_t n;
+	int k;
+
+	if (r->failed)
+		return err_set(err, CRISP_E_INTERNAL, "the archive reader failed before");
+	if (r->ended)
+		return 0;
+	/* What the caller did not read of the last entry. */
+	while ((k = archive_reader_data(r, &p, &n, err)) > 0)
+		;
+	if (k < 0)
+		return -1;
+	free(r->name);
+	free(r->link);
+	r->name = r->link = NULL;
+	if (item_next(r, err) < 0)
+		return -1;
+	switch (r->item->item_case) {
+	case CRISP_IPC__ARCHIVE_ITEM__ITEM_END:
+		r->ended = true;
+		return 0;
+	case CRISP_IPC__ARCHIVE_ITEM__ITEM_FAILURE:
+		return failure_report(r, err);
+	case CRISP_IPC__ARCHIVE_ITEM__ITEM_ENTRY:
+		break;
+	default:
+		return reader_fail(r, err, CRISP_E_INTERNAL, VIOLATION "data outside an entry");
+	}
+	ae = r->item->entry;
+	if (++r->entries > r->max_entries)
+		return reader_fail(r, err, CRISP_E_INTERNAL, VIOLATION "more than %llu entries",
+				   (unsigned long long)r->max_entries);
+	if (name_take(r, &ae->name, &r->name, err) < 0 ||
+	    name_take(r, &ae->link, &r->link, err) < 0)
+		return -1;
+	switch (ae->type) {
+	case CRISP_IPC__ARCHIVE_ENTRY__TYPE__REGULAR:
+		e->type = ARCHIVE_READER_REGULAR;
+		break;
+	case CRISP_IPC__ARCHIVE_ENTRY__TYPE__DIRECTORY:
+		e->type = ARCHIVE_READER_DIRECTORY;
+		break;
+	case CRISP_IPC__ARCHIVE_ENTRY__TYPE__SYMLINK:
+		e->type = ARCHIVE_READER_SYMLINK;
+		break;
+	case CRISP_IPC__ARCHIVE_ENTRY__TYPE__HARDLINK:
+		e->type = ARCHIVE_READER_HARDLINK;
+		break;
+	default:
+		e->type = ARCHIVE_READER_OTHER;
+		break;
+	}
+	if (e->type != ARCHIVE_READER_REGULAR && ae->size != 0)
+		return reader_fail(r, err, CRISP_E_INTERNAL,
+				   VIOLATION "a size for an entry that carries no data");
+	if (ae->size > r->max_size)
+		return reader_fail(r, err, CRISP_E_INTERNAL,
+				   VIOLATION "an entry of %llu bytes, more than %llu",
+				   (unsigned long long)ae->size, (unsigned long long)r->max_size);
+	e->name = r->name;
+	e->link = r->link;
+	e->size = ae->size;
+	r->left = ae->size;
+	return 1;
+}
+
+int archive_reader_close(struct archive_reader *r, struct crisp_error *err)
+{
+	struct pollfd p;
+	bool clean;
+	int status = -1, k;
+
+	if (!r)
+		return 0;
+	p = (struct pollfd){ .fd = r->pidfd, .events = POLLIN };
+	clean = r->ended && !r->failed;
+	if (r->item)
+		crisp_ipc__archive_item__free_unpacked(r->item, NULL);
+	/* After its end, the child only exits; anything more it says is a
+	 * violation. Otherwise it is not needed any more. */
+	if (clean && recv(r->sock, r->buf, 1, MSG_DONTWAIT | MSG_TRUNC) > 0) {
+		err_set(err, CRISP_E_INTERNAL, VIOLATION "items after its end");
+		clean = false;
+	}
+	if (!clean)
+		child_kill(r->pidfd, r->pid);
+	do
+		k = poll(&p, 1, UNPACK_EXIT_MS);
+	while (k < 0 && errno == EINTR);
+	if (k == 0) {
+		log_warn(UNPACK_NAME "[%d] did not exit after the archive: killing it",
+			 (int)r->pid);
+		child_kill(r->pidfd, r->pid);
+	}
+	while (waitpid(r->pid, &status, 0) < 0 && errno == EINTR)
+		;
+	if (clean && err->code == CRISP_E_OK && status != 0)
+		err_set(err, CRISP_E_INTERNAL,
+			UNPACK_NAME " did not exit cleanly after the archive (wait status %d)",
+			status);
+	close(r->pidfd);
+	close(r->sock);
+	free(r->name);
+	free(r->link);
+	free(r);
+	return err->code == CRISP_E_OK ? 0 : -1;
 }

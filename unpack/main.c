@@ -7,7 +7,10 @@
  *
  * One layer per process: it reads the request, confines itself, unpacks,
  * answers and exits. It never retries, and it never syncs (imaged does,
- * after checking the answer). */
+ * after checking the answer).
+ *
+ * "crisp-unpack archive" reads an import archive instead, for imaged/
+ * import.c: unpack/archive.c, with no capability and no file access. */
 #include "autoconfig.h"
 
 #include <errno.h>
@@ -134,6 +137,33 @@ static bool test_reply(const struct unpack_result *res)
 }
 #endif
 
+/* "crisp-unpack archive": read an import archive for imaged, without any
+ * capability (main drops them first). */
+static int archive_main(void)
+{
+	CrispIpc__UnpackRequest *req;
+	struct stat st;
+	unsigned pass;
+
+	req = request_read();
+	if (!req)
+		fatal("the request is no UnpackRequest");
+	if (req->log_level >= LOG_ERR && req->log_level <= LOG_DEBUG)
+		log_set_level((int)req->log_level);
+	pass = req->archive_pass;
+	crisp_ipc__unpack_request__free_unpacked(req, NULL);
+	if (fstat(UNPACK_BLOB_FD, &st) < 0 || !S_ISREG(st.st_mode))
+		fatal("fd %d is not the archive", UNPACK_BLOB_FD);
+	if (fcntl(UNPACK_BLOB_FD + 1, F_GETFD) >= 0)
+		fatal("fd %d is open: imaged passes the socket and the archive only",
+		      UNPACK_BLOB_FD + 1);
+	unpack_sandbox_archive();
+#ifdef CRISP_TEST_HOOKS
+	test_delay();
+#endif
+	return unpack_archive_stream(pass);
+}
+
 int main(int argc, char **argv)
 {
 	CrispIpc__UnpackReply reply = CRISP_IPC__UNPACK_REPLY__INIT;
@@ -146,13 +176,23 @@ int main(int argc, char **argv)
 	struct crisp_error err;
 	int type = 0;
 	socklen_t len = sizeof(type);
+	bool archive = argc == 2 && streq(argv[1], UNPACK_ARCHIVE_ARG);
 
+	/* The archive mode needs none of the capabilities exec kept: gone
+	 * before anything else. */
+	if (archive)
+		unpack_caps_clear();
 	log_init(UNPACK_NAME, LOG_INFO);
 	if (getsockopt(UNPACK_SOCK_FD, SOL_SOCKET, SO_TYPE, &type, &len) < 0 ||
 	    type != SOCK_SEQPACKET)
 		fatal("no socket on fd %d: " UNPACK_NAME " is started by crisp-imaged only",
 		      UNPACK_SOCK_FD);
 	signal(SIGPIPE, SIG_IGN);
+	if (archive)
+		return archive_main();
+	if (argc != 1)
+		fatal("usage: " UNPACK_NAME " [" UNPACK_ARCHIVE_ARG
+		      "] (started by crisp-imaged only)");
 	req = request_read();
 	if (!req)
 		fatal("the request is no UnpackRequest");

@@ -23,6 +23,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <iconv.h>
 #include <linux/capability.h>
 #include <linux/landlock.h>
 #include <stdio.h>
@@ -94,11 +95,11 @@ static void caps_set(void)
 }
 
 /* What the kernel says we hold, from /proc/self/status (before Landlock,
- * which would refuse the read). */
-static void status_check(void)
+ * which would refuse the read): inheritable, permitted, effective, ambient
+ * and (unless n_names is 4: the archive mode cannot change it) bounding. */
+static void status_check(const uint64_t *want, size_t n_names)
 {
 	static const char *const names[] = { "CapInh:", "CapPrm:", "CapEff:", "CapAmb:", "CapBnd:" };
-	const uint64_t want[] = { 0, caps_mask(), caps_mask(), 0, caps_mask() };
 	FILE *f = fopen("/proc/self/status", "re");
 	char line[256];
 	unsigned seen = 0;
@@ -107,7 +108,7 @@ static void status_check(void)
 	if (!f)
 		fatal("/proc/self/status: %m");
 	while (fgets(line, sizeof(line), f)) {
-		for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
+		for (size_t i = 0; i < n_names; i++) {
 			size_t n = strlen(names[i]);
 			unsigned long long v;
 
@@ -122,7 +123,7 @@ static void status_check(void)
 			nnp = strtol(line + 11, NULL, 10) == 1;
 	}
 	fclose(f);
-	if (seen != ARRAY_SIZE(names))
+	if (seen != n_names)
 		fatal("cannot read its capability sets");
 	if (!nnp)
 		fatal("started without no_new_privs");
@@ -194,8 +195,10 @@ void unpack_sandbox(int n_lowers)
 {
 	scmp_filter_ctx filter;
 
+	const uint64_t want[] = { 0, caps_mask(), caps_mask(), 0, caps_mask() };
+
 	caps_set();
-	status_check();
+	status_check(want, ARRAY_SIZE(want));
 	/* exec made it dumpable again: other uid 0 processes without
 	 * CAP_SYS_PTRACE may not read or trace it. */
 	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
@@ -203,4 +206,91 @@ void unpack_sandbox(int n_lowers)
 	filter = sandbox_compile(&policy);
 	landlock_restrict(n_lowers);
 	sandbox_lock(&policy, filter);
+}
+
+/* ---- archive mode ------------------------------------------------------------- */
+
+/* Beyond sandbox_base_syscalls (read, write, sendto, lseek, fstat, memory,
+ * exit): nothing. Not one open: the archive and the socket are open (open,
+ * openat and openat2 fail with EACCES, unpack_sandbox_archive()). */
+static struct sandbox_policy archive_policy = {
+	.name = UNPACK_NAME " " UNPACK_ARCHIVE_ARG,
+	.no_new_privs = true,
+};
+
+void unpack_caps_clear(void)
+{
+	struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	struct __user_cap_data_struct data[2] = { { 0 } };
+
+	/* Lowering the permitted set clears the ambient one. */
+	if (syscall(SYS_capset, &hdr, data) < 0)
+		fatal("capset to no capability: %m");
+}
+
+/* Every file-system right handled, none granted: no path opens, whatever
+ * the filter below would let through. Plus no TCP and the scopes. */
+static void landlock_nothing(void)
+{
+	struct sandbox_landlock_attr attr = { 0 };
+	long abi = sandbox_landlock_abi();
+	int ruleset;
+
+	if (abi < 1) {
+		log_warn(UNPACK_NAME ": Landlock unavailable (%m): the archive reader relies on "
+				     "seccomp alone");
+		return;
+	}
+	attr.handled_access_fs = (LANDLOCK_ACCESS_FS_MAKE_SYM << 1) - 1;
+	if (abi >= 2)
+		attr.handled_access_fs |= LANDLOCK_ACCESS_FS_REFER;
+	if (abi >= 3)
+		attr.handled_access_fs |= FS_TRUNCATE;
+	if (abi >= 4)
+		attr.handled_access_net = NET_BIND_TCP | NET_CONNECT_TCP;
+	if (abi >= 5)
+		attr.handled_access_fs |= FS_IOCTL_DEV;
+	if (abi >= 6)
+		attr.scoped = SANDBOX_SCOPE_SIGNAL | SANDBOX_SCOPE_ABSTRACT_UNIX_SOCKET;
+	ruleset = (int)syscall(SYS_landlock_create_ruleset, &attr, sizeof(attr), 0);
+	if (ruleset < 0)
+		fatal("Landlock ruleset: %m");
+	if (syscall(SYS_landlock_restrict_self, ruleset, 0) < 0)
+		fatal("Landlock: %m");
+	close(ruleset);
+	log_debug("Landlock ABI %ld: no file access at all", abi);
+}
+
+/* libarchive converts the names of pax headers (UTF-8) with iconv, whose
+ * first use reads glibc's gconv module cache: read now, the converters
+ * between UTF-8 and the C locale's charset are built in. */
+static void iconv_warm(void)
+{
+	iconv_t cd = iconv_open("ASCII", "UTF-8");
+
+	if (cd != (iconv_t)-1)
+		iconv_close(cd);
+}
+
+void unpack_sandbox_archive(void)
+{
+	const uint64_t none[] = { 0, 0, 0, 0 };
+	scmp_filter_ctx filter;
+	int r = 0;
+
+	status_check(none, ARRAY_SIZE(none));
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+		fatal("PR_SET_DUMPABLE: %m");
+	iconv_warm();
+	filter = sandbox_compile(&archive_policy);
+	/* No open succeeds; one tried (an iconv module for a charset an
+	 * archive names) fails as Landlock would fail it, instead of killing
+	 * the reader. */
+	r |= seccomp_rule_add(filter, SCMP_ACT_ERRNO(EACCES), SCMP_SYS(openat), 0);
+	r |= seccomp_rule_add(filter, SCMP_ACT_ERRNO(EACCES), SCMP_SYS(openat2), 0);
+	r |= seccomp_rule_add(filter, SCMP_ACT_ERRNO(EACCES), SCMP_SYS(open), 0);
+	if (r)
+		fatal("seccomp rules for open: %s", strerror(-r));
+	landlock_nothing();
+	sandbox_lock(&archive_policy, filter);
 }

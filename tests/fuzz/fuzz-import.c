@@ -1,11 +1,14 @@
-/* fuzz-import: a libFuzzer target for imaged's archive reader (imaged/
- * import.c), which reads an OCI image layout or a docker-archive that anyone
- * able to run crisp-import may have made. The input is the archive (tar,
- * maybe gzip or zstd): pass 1 reads every entry (names, links, sparse
- * holes, digests, the kept JSON), then index.json or manifest.json is
- * resolved into images with the manifest and config parsers pulls use.
- * Pass 2 (copy into the content store), unpacking and recording are the
- * pull's code and have their own targets and tests; they are not run here.
+/* fuzz-import: a libFuzzer target for imaged's side of an import (imaged/
+ * import.c and the archive reader of imaged/unpack_client.c), which reads an
+ * OCI image layout or a docker-archive that anyone able to run crisp-import
+ * may have made. The input is the archive (tar, maybe gzip or zstd): it is
+ * read, as in imaged, by a crisp-unpack child in its archive mode (the real
+ * binary of this build, started per input: libarchive runs there, outside
+ * the fuzzer's coverage), whose stream pass 1 checks (names, links, sizes,
+ * digests, the kept JSON); then index.json or manifest.json is resolved
+ * into images with the manifest and config parsers pulls use. Pass 2 (copy
+ * into the content store), unpacking and recording are the pull's code and
+ * have their own targets and tests; they are not run here.
  *
  * The reader's functions are static and import.c is only reachable through
  * imaged's worker and store, so the file is included here rather than
@@ -14,7 +17,7 @@
  *
  *	mkdir -p build-fuzz && cd build-fuzz
  *	../configure CC=clang --enable-fuzzing
- *	make tests/fuzz/fuzz-import
+ *	make crisp-unpack tests/fuzz/fuzz-import
  *	./tests/fuzz/fuzz-import -max_total_time=60 ../tests/fuzz/seeds/fuzz-import */
 #include "autoconfig.h"
 
@@ -22,6 +25,7 @@
 
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 
 struct imaged_ctx imaged;
 
@@ -50,6 +54,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!imaged.cfg) {
 		log_init("fuzz-import", LOG_CRIT);
 		imaged.cfg = &cfg;
+		/* crisp-unpack insists on no_new_privs, as imaged runs it. */
+		if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+			abort();
+		cfg.helper_dir = (char *)FUZZ_HELPER_DIR;
+		unpack_program_open(&cfg);
 	}
 	fd = memfd_create("fuzz-import", MFD_CLOEXEC);
 	if (fd < 0 || write(fd, data, size) != (ssize_t)size)
