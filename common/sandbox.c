@@ -310,6 +310,24 @@ long sandbox_landlock_abi(void)
 	return syscall(SYS_landlock_create_ruleset, NULL, 0, LANDLOCK_CREATE_RULESET_VERSION);
 }
 
+void sandbox_landlock_attr_all(struct sandbox_landlock_attr *attr, long abi, bool tcp)
+{
+	*attr = (struct sandbox_landlock_attr){ 0 };
+	/* ABI 1: every right up to MAKE_SYM */
+	attr->handled_access_fs = (LANDLOCK_ACCESS_FS_MAKE_SYM << 1) - 1;
+	if (abi >= 2)
+		attr->handled_access_fs |= LANDLOCK_ACCESS_FS_REFER;
+	if (abi >= 3)
+		attr->handled_access_fs |= SANDBOX_LANDLOCK_FS_TRUNCATE;
+	if (abi >= 4 && tcp)
+		attr->handled_access_net = SANDBOX_LANDLOCK_NET_BIND_TCP |
+					   SANDBOX_LANDLOCK_NET_CONNECT_TCP;
+	if (abi >= 5)
+		attr->handled_access_fs |= SANDBOX_LANDLOCK_FS_IOCTL_DEV;
+	if (abi >= 6)
+		attr->scoped = SANDBOX_SCOPE_SIGNAL | SANDBOX_SCOPE_ABSTRACT_UNIX_SOCKET;
+}
+
 /* From /proc/self/status, while it is still in sight (not after a chroot). */
 static long thread_count(const char *name)
 {

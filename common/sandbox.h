@@ -45,6 +45,18 @@ struct sandbox_landlock_attr {
  * or it is disabled. */
 long sandbox_landlock_abi(void);
 
+/* Landlock rights past Debian 12's headers: truncate (ABI 3), device
+ * ioctls (ABI 5), TCP bind and connect (ABI 4). Kernel ABI, stable. */
+#define SANDBOX_LANDLOCK_FS_TRUNCATE (1ULL << 14)
+#define SANDBOX_LANDLOCK_FS_IOCTL_DEV (1ULL << 15)
+#define SANDBOX_LANDLOCK_NET_BIND_TCP (1ULL << 0)
+#define SANDBOX_LANDLOCK_NET_CONNECT_TCP (1ULL << 1)
+
+/* A ruleset that handles every file-system right the kernel's ABI knows
+ * (and, with tcp, TCP bind and connect from ABI 4), and both scopes from
+ * ABI 6: whatever no rule grants is refused. abi >= 1. */
+void sandbox_landlock_attr_all(struct sandbox_landlock_attr *attr, long abi, bool tcp);
+
 struct sandbox_policy {
 	const char *name;
 	const int *caps; /* kept in effective, permitted and bounding sets */

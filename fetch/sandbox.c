@@ -151,11 +151,6 @@ void fetch_sandbox(void)
 	sandbox_lock(&policy, filter);
 }
 
-/* Landlock's file-system rights up to ABI 5 (Debian 12's headers stop at
- * ABI 2). */
-#define FS_TRUNCATE (1ULL << 14)
-#define FS_IOCTL_DEV (1ULL << 15)
-
 static void landlock_allow(int ruleset, const char *path)
 {
 	struct landlock_path_beneath_attr rule = { 0 };
@@ -206,8 +201,8 @@ void fetch_landlock(const char *const *extra, size_t nextra)
 		"/sys/devices/system/cpu",
 		"/proc/sys/kernel",
 	};
-	struct sandbox_landlock_attr attr = { 0 };
-	long abi = syscall(SYS_landlock_create_ruleset, NULL, 0, LANDLOCK_CREATE_RULESET_VERSION);
+	struct sandbox_landlock_attr attr;
+	long abi = sandbox_landlock_abi();
 	int ruleset;
 
 	if (abi < 1) {
@@ -215,18 +210,11 @@ void fetch_landlock(const char *const *extra, size_t nextra)
 			 "in imaged's view");
 		return;
 	}
-	attr.handled_access_fs = (LANDLOCK_ACCESS_FS_MAKE_SYM << 1) - 1;
-	if (abi >= 2)
-		attr.handled_access_fs |= LANDLOCK_ACCESS_FS_REFER;
-	if (abi >= 3)
-		attr.handled_access_fs |= FS_TRUNCATE;
-	if (abi >= 5)
-		attr.handled_access_fs |= FS_IOCTL_DEV;
-	/* It signals nothing (no kill in its filter; this also covers
-	 * F_SETOWN, and imaged, its parent) and reaches no abstract unix
-	 * socket. On older kernels imaged has warned already. */
-	if (abi >= 6)
-		attr.scoped = SANDBOX_SCOPE_SIGNAL | SANDBOX_SCOPE_ABSTRACT_UNIX_SOCKET;
+	/* TCP is what it is for: not handled. The scopes: it signals nothing
+	 * (no kill in its filter, F_SETOWN refused; imaged, its parent,
+	 * neither) and reaches no abstract unix socket. On older kernels
+	 * imaged has warned already. */
+	sandbox_landlock_attr_all(&attr, abi, false);
 	ruleset = (int)syscall(SYS_landlock_create_ruleset, &attr, sizeof(attr), 0);
 	if (ruleset < 0)
 		fatal("crisp-fetch: Landlock ruleset: %m");

@@ -129,12 +129,6 @@ static void status_check(const uint64_t *want, size_t n_names)
 		fatal("started without no_new_privs");
 }
 
-/* Landlock's rights past Debian 12's headers (ABI 2). */
-#define FS_TRUNCATE (1ULL << 14)
-#define FS_IOCTL_DEV (1ULL << 15)
-#define NET_BIND_TCP (1ULL << 0)
-#define NET_CONNECT_TCP (1ULL << 1)
-
 static void landlock_rule(int ruleset, int fd, uint64_t access, uint64_t handled)
 {
 	struct landlock_path_beneath_attr rule = { .allowed_access = access & handled,
@@ -154,8 +148,8 @@ static void landlock_restrict(int n_lowers)
 			       LANDLOCK_ACCESS_FS_MAKE_CHAR | LANDLOCK_ACCESS_FS_MAKE_DIR |
 			       LANDLOCK_ACCESS_FS_MAKE_REG | LANDLOCK_ACCESS_FS_MAKE_FIFO |
 			       LANDLOCK_ACCESS_FS_MAKE_BLOCK | LANDLOCK_ACCESS_FS_MAKE_SYM |
-			       LANDLOCK_ACCESS_FS_REFER | FS_TRUNCATE;
-	struct sandbox_landlock_attr attr = { 0 };
+			       LANDLOCK_ACCESS_FS_REFER | SANDBOX_LANDLOCK_FS_TRUNCATE;
+	struct sandbox_landlock_attr attr;
 	long abi = sandbox_landlock_abi();
 	int ruleset;
 
@@ -164,17 +158,7 @@ static void landlock_restrict(int n_lowers)
 				     "crisp-unpack can write wherever imaged can");
 		return;
 	}
-	attr.handled_access_fs = (LANDLOCK_ACCESS_FS_MAKE_SYM << 1) - 1;
-	if (abi >= 2)
-		attr.handled_access_fs |= LANDLOCK_ACCESS_FS_REFER;
-	if (abi >= 3)
-		attr.handled_access_fs |= FS_TRUNCATE;
-	if (abi >= 4)
-		attr.handled_access_net = NET_BIND_TCP | NET_CONNECT_TCP;
-	if (abi >= 5)
-		attr.handled_access_fs |= FS_IOCTL_DEV;
-	if (abi >= 6)
-		attr.scoped = SANDBOX_SCOPE_SIGNAL | SANDBOX_SCOPE_ABSTRACT_UNIX_SOCKET;
+	sandbox_landlock_attr_all(&attr, abi, true);
 	/* An older kernel takes the whole struct: the fields it does not know
 	 * are 0. */
 	ruleset = (int)syscall(SYS_landlock_create_ruleset, &attr, sizeof(attr), 0);
@@ -232,7 +216,7 @@ void unpack_caps_clear(void)
  * the filter below would let through. Plus no TCP and the scopes. */
 static void landlock_nothing(void)
 {
-	struct sandbox_landlock_attr attr = { 0 };
+	struct sandbox_landlock_attr attr;
 	long abi = sandbox_landlock_abi();
 	int ruleset;
 
@@ -241,17 +225,7 @@ static void landlock_nothing(void)
 				     "seccomp alone");
 		return;
 	}
-	attr.handled_access_fs = (LANDLOCK_ACCESS_FS_MAKE_SYM << 1) - 1;
-	if (abi >= 2)
-		attr.handled_access_fs |= LANDLOCK_ACCESS_FS_REFER;
-	if (abi >= 3)
-		attr.handled_access_fs |= FS_TRUNCATE;
-	if (abi >= 4)
-		attr.handled_access_net = NET_BIND_TCP | NET_CONNECT_TCP;
-	if (abi >= 5)
-		attr.handled_access_fs |= FS_IOCTL_DEV;
-	if (abi >= 6)
-		attr.scoped = SANDBOX_SCOPE_SIGNAL | SANDBOX_SCOPE_ABSTRACT_UNIX_SOCKET;
+	sandbox_landlock_attr_all(&attr, abi, true);
 	ruleset = (int)syscall(SYS_landlock_create_ruleset, &attr, sizeof(attr), 0);
 	if (ruleset < 0)
 		fatal("Landlock ruleset: %m");
