@@ -33,7 +33,7 @@ static const int imaged_caps[] = {
 /* Beyond sandbox_base_syscalls: the filesystem work of the content store,
  * the snapshots and SQLite under imaged's own root; worker threads
  * (policy.threads); starting crisp-fetch and crisp-unpack (rules in
- * fetch_rules()). No execve, no mount, no namespaces.
+ * child_rules()). No execve, no mount, no namespaces.
  *
  * crisp-unpack inherits this filter too, and stacks its own: the file
  * calls it makes for a layer (imaged/unpack.c) must stay in this list, as
@@ -162,14 +162,14 @@ static void network_rules(scmp_filter_ctx f)
  *    see: Landlock's signal scope (policy.landlock_scoped) is what limits
  *    the targets to crisp-fetch and crisp-unpack, forked after imaged
  *    restricted itself. */
-static void fetch_rules(scmp_filter_ctx f, int program_fd, int unpack_fd)
+static void child_rules(scmp_filter_ctx f, int fetch_fd, int unpack_fd)
 {
 	int r = 0;
 
 	r |= seccomp_rule_add(f, SCMP_ACT_ALLOW, SCMP_SYS(clone), 1,
 			      SCMP_A0(SCMP_CMP_EQ, CLONE_PIDFD | SIGCHLD));
 	r |= seccomp_rule_add(f, SCMP_ACT_ALLOW, SCMP_SYS(execveat), 2,
-			      SCMP_A0(SCMP_CMP_EQ, (uint64_t)program_fd),
+			      SCMP_A0(SCMP_CMP_EQ, (uint64_t)fetch_fd),
 			      SCMP_A4(SCMP_CMP_EQ, AT_EMPTY_PATH));
 	r |= seccomp_rule_add(f, SCMP_ACT_ALLOW, SCMP_SYS(execveat), 2,
 			      SCMP_A0(SCMP_CMP_EQ, (uint64_t)unpack_fd),
@@ -194,7 +194,7 @@ static void fetch_rules(scmp_filter_ctx f, int program_fd, int unpack_fd)
 	r |= seccomp_rule_add(f, SCMP_ACT_ALLOW, SCMP_SYS(pidfd_send_signal), 1,
 			      SCMP_A1(SCMP_CMP_EQ, SIGKILL));
 	if (r)
-		fatal("imaged: seccomp rules for crisp-fetch failed");
+		fatal("imaged: seccomp rules for crisp-fetch and crisp-unpack failed");
 }
 
 scmp_filter_ctx imaged_sandbox_enter(const struct crisp_config *cfg)
@@ -211,7 +211,7 @@ scmp_filter_ctx imaged_sandbox_enter(const struct crisp_config *cfg)
 	policy.workdir = writable[0];
 	filter = sandbox_compile(&policy);
 	network_rules(filter);
-	fetch_rules(filter, fetch_program_fd(), unpack_program_fd());
+	child_rules(filter, fetch_program_fd(), unpack_program_fd());
 	sandbox_enter(&policy);
 	return filter;
 }

@@ -28,19 +28,10 @@ static uint8_t msg_buf[UNPACK_ARCHIVE_MSG_MAX];
 
 static void item_send(const CrispIpc__ArchiveItem *item)
 {
-	size_t n = crisp_ipc__archive_item__get_packed_size(item);
-	ssize_t w;
-
-	if (n > sizeof(msg_buf))
-		fatal("archive item of %zu bytes", n);
-	crisp_ipc__archive_item__pack(item, msg_buf);
-	do
-		w = send(UNPACK_SOCK_FD, msg_buf, n, MSG_NOSIGNAL);
-	while (w < 0 && errno == EINTR);
 	/* imaged stopped reading (it failed the import, or needs no more):
 	 * nothing left to do. */
-	if (w != (ssize_t)n)
-		exit(w < 0 && errno == EPIPE ? 0 : 1);
+	if (unpack_send(&item->base, msg_buf, sizeof(msg_buf)) < 0)
+		exit(errno == EPIPE ? 0 : 1);
 }
 
 static void failure_send(CrispIpc__ArchiveFailure__Stage stage, const char *reason)

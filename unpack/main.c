@@ -28,19 +28,27 @@
 #include "ipc/ipc.pb-c.h"
 #include "unpack/unpack.h"
 
-static void reply_send(const CrispIpc__UnpackReply *reply)
+int unpack_send(const ProtobufCMessage *m, uint8_t *buf, size_t cap)
 {
-	uint8_t buf[UNPACK_MSG_MAX];
-	size_t n = crisp_ipc__unpack_reply__get_packed_size(reply);
+	size_t n = protobuf_c_message_get_packed_size(m);
 	ssize_t w;
 
-	if (n > sizeof(buf))
-		fatal("reply of %zu bytes", n);
-	crisp_ipc__unpack_reply__pack(reply, buf);
+	if (n > cap)
+		fatal("%s of %zu bytes, more than %zu", m->descriptor->short_name, n, cap);
+	protobuf_c_message_pack(m, buf);
 	do
 		w = send(UNPACK_SOCK_FD, buf, n, MSG_NOSIGNAL);
 	while (w < 0 && errno == EINTR);
-	if (w != (ssize_t)n)
+	if (w >= 0 && w != (ssize_t)n)
+		errno = EMSGSIZE; /* a datagram goes whole or not at all */
+	return w == (ssize_t)n ? 0 : -1;
+}
+
+static void reply_send(const CrispIpc__UnpackReply *reply)
+{
+	uint8_t buf[UNPACK_MSG_MAX];
+
+	if (unpack_send(&reply->base, buf, sizeof(buf)) < 0)
 		fatal("sending the reply to imaged: %m");
 }
 

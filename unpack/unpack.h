@@ -19,6 +19,10 @@
 #ifndef CRISP_UNPACK_UNPACK_H
 #define CRISP_UNPACK_UNPACK_H
 
+#include <protobuf-c/protobuf-c.h>
+#include <stddef.h>
+#include <stdint.h>
+
 #define UNPACK_NAME "crisp-unpack"
 #define UNPACK_SOCK_FD 3
 #define UNPACK_BLOB_FD 4
@@ -48,6 +52,11 @@ void unpack_sandbox(int n_lowers);
  * open. Fatal on failure. */
 void unpack_caps_clear(void);
 void unpack_sandbox_archive(void);
+
+/* unpack/main.c: send m to imaged as one datagram, packed into buf (cap
+ * bytes; a bigger message is a bug: fatal). 0, or -1 with errno set (EPIPE:
+ * imaged closed its end). */
+int unpack_send(const ProtobufCMessage *m, uint8_t *buf, size_t cap);
 
 /* unpack/archive.c: stream the archive on UNPACK_BLOB_FD to imaged; the
  * process's exit status. */
