@@ -65,6 +65,10 @@ def main():
         print("process          RSS idle")
         for name, pid in sorted(c.children().items()):
             print("%-16s %6d kB" % (name, rss_kb(pid)))
+            # netd's and runtimed's launchers (crisp-launch), their children
+            for kid, comm in harness.children(pid):
+                if comm.endswith("-launch"):
+                    print("  %-14s %6d kB" % (comm, rss_kb(kid)))
         print("crispd           %6d kB" % rss_kb(c.proc.pid) if hasattr(c, "proc") else "")
         for method, req in (("Version", cri.VersionRequest()), ("Status", cri.StatusRequest())):
             p50, p99, rate = latency(c, cri, method, req, a.calls)

@@ -1,721 +1,40 @@
-/* The launcher (launcher.h; docs/PRIVSEP.md, "Known gaps 1").
+/* The helper's side of the launcher (launcher.h; docs/PRIVSEP.md, "The
+ * launcher"): it starts crisp-launch (launch/main.c, launch/serve.c) and
+ * then runs in netd or runtimed, after their sandbox is in place, on their
+ * libevent loop, and never blocks it.
  *
- * Two halves share this file and the wire format:
- * - the launcher process, from launcher_main() down to launcher_start():
- *   root with every capability and no seccomp filter, so it is the code an
- *   auditor reads first. It is a blocking poll() loop over its socket and a
- *   signalfd, without libevent. It runs only programs opened at its start
- *   (or, for dir programs, a plain file name looked up in directories opened
- *   at its start), each request checked by the program's own check function
- *   before the fork; a request it cannot parse ends it.
- * - the helper side, from launcher_start() on: it runs in netd or runtimed,
- *   after their sandbox is in place, on their libevent loop, and never
- *   blocks it.
- *
- * Wire ("helper <-> its launcher" in ipc/ipc.proto): a SOCK_SEQPACKET
- * socketpair, one message per packet, an 8-byte header and a protobuf
- * payload; the stdio fds of a START ride in the same packet (SCM_RIGHTS). */
+ * Wire (launch/wire.h, ipc/launch.proto): a SOCK_SEQPACKET socketpair, one
+ * message per packet, an 8-byte header and a protobuf payload; the stdio fds
+ * of a START ride in the same packet (SCM_RIGHTS). */
 #include "autoconfig.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
 #include <linux/close_range.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/queue.h>
-#include <sys/signalfd.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "common/launcher.h"
 #include "common/log.h"
+#include "ipc/launch.pb-c.h"
 #include "ipc/msg.h"
 
-/* ---- the wire ---- */
+_Static_assert((int)IPC_LAUNCH_PROCESS_START == (int)LAUNCH_MSG_START &&
+		       (int)IPC_LAUNCH_PROCESS_KILL == (int)LAUNCH_MSG_KILL &&
+		       (int)IPC_LAUNCH_PROCESS_STARTED == (int)LAUNCH_MSG_STARTED &&
+		       (int)IPC_LAUNCH_PROCESS_EXITED == (int)LAUNCH_MSG_EXITED,
+	       "ipc/msg.h and launch/wire.h number the launcher's messages alike");
 
-struct launch_hdr {
-	uint16_t type; /* IPC_LAUNCH_* */
-	uint16_t reserved;
-	uint32_t id; /* the START's: chosen by the helper, echoed by every reply */
-};
-_Static_assert(sizeof(struct launch_hdr) == 8, "header is 8 bytes on the wire");
-
-#define LAUNCH_STDIO 3
-/* The largest START the bounds allow: each string is at most
- * LAUNCH_STRING_MAX - 1 bytes, which as a bytes field takes a tag byte and a
- * two-byte length; flags and stdio take at most 6 bytes each. */
-#define LAUNCH_FIELD_MAX (1 + 2 + (LAUNCH_STRING_MAX - 1))
-#define LAUNCH_PACKET_MAX                                                                        \
-	(sizeof(struct launch_hdr) + (2 + LAUNCH_ARGS_MAX + LAUNCH_ENV_MAX) * LAUNCH_FIELD_MAX + \
-	 2 * 6)
-_Static_assert(LAUNCH_STRING_MAX - 1 < (1 << 14), "a string's length fits in two bytes");
-/* What the launcher sends is small: a STARTED holds at most a crisp_error. */
-#define LAUNCH_REPLY_MAX (sizeof(struct launch_hdr) + 32 + CRISP_ERRMSG_MAX)
 /* A START goes out in one packet, which must fit in the helper's send buffer
  * (with room for the kernel's overhead). */
 #define LAUNCH_SNDBUF (2 * LAUNCH_PACKET_MAX)
-
-/* A string of a request: bounded, and without NUL (a C string could not
- * carry it: the launcher would run something else than what was checked). */
-static bool string_ok(const void *s, size_t len)
-{
-	/* An empty protobuf-c bytes field has data NULL, which memchr must
-	 * not be given even with length 0. */
-	return len < LAUNCH_STRING_MAX && (len == 0 || !memchr(s, '\0', len));
-}
-
-/* ---- the launcher process ---- */
-
-/* One entry of the table, as opened at start. */
-struct prog {
-	const struct launcher_program *def;
-	int fd; /* a program: O_PATH, or -errno of opening it at start */
-	/* a directory list: each directory, and its O_PATH fd (-1: missing) */
-	char **dirs;
-	int *dirfds;
-	size_t ndirs;
-};
-
-/* A launched program the launcher has not reaped yet. */
-struct running {
-	uint32_t id;
-	pid_t pid;
-};
-
-static struct {
-	int sock, sigfd, devnull;
-	struct prog *progs;
-	size_t nprogs;
-	struct running running[LAUNCH_RUNNING_MAX];
-	size_t nrunning;
-	uint8_t *in; /* LAUNCH_PACKET_MAX + 1: one more tells a packet too long */
-} L;
-
-/* The launcher never calls exit(): that would run the helper's atexit
- * handlers and flush its stdio buffers, copies of which it has. */
-_noreturn_ _printf_(1, 2) static void launcher_fatal(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	log_vmsg(LOG_CRIT, fmt, ap);
-	va_end(ap);
-	_exit(1);
-}
-
-/* The helper broke the protocol: it is buggy or taken over. Going away makes
- * it exit too, and crispd restarts both. */
-#define violation(...) launcher_fatal("protocol violation by the helper: " __VA_ARGS__)
-
-/* The launcher and what it runs start with default dispositions: handlers
- * are reset by execve anyway, but ignored signals would be inherited, and the
- * helper's libevent handlers write to fds the launcher has closed. The raw
- * system call, because glibc's sigaction() refuses its own two signals (32
- * and 33), and an ignored 32 or 33 inherited from whoever started crispd
- * would otherwise reach every program. All zeroes is SIG_DFL, no flags, an
- * empty mask, whatever the architecture's layout of the structure. */
-static void signals_default(void)
-{
-	unsigned long act[8] = { 0 };
-
-	for (int sig = 1; sig < NSIG; sig++)
-		if (sig != SIGKILL && sig != SIGSTOP)
-			(void)syscall(SYS_rt_sigaction, sig, act, NULL, (NSIG - 1) / 8);
-}
-
-/* "crisp-netd" becomes "netd-launch" (comm is 15 characters at most), and
- * its log lines say "crisp-netd-launch". */
-static void launcher_set_name(void)
-{
-	static char logname[64];
-	char comm[16] = "", name[16];
-	const char *base = comm;
-
-	(void)prctl(PR_GET_NAME, comm);
-	if (strncmp(comm, "crisp-", 6) == 0)
-		base = comm + 6;
-	snprintf(name, sizeof(name), "%.8s-launch", base); /* "runtimed" fits */
-	(void)prctl(PR_SET_NAME, name);
-	snprintf(logname, sizeof(logname), "%s-launch", comm);
-	log_init(logname, log_get_level());
-}
-
-/* Keep only stderr (crispd's, shared for logs) and the socket, moved to fd 3:
- * the helper's other fds (its channel to crispd, its loop's internals, its
- * databases) are none of the launcher's business and must not reach what it
- * runs. stdin and stdout become /dev/null, so that no fd the launcher opens
- * later lands on 0-2. launcher_start keeps both socket ends above 2. */
-static void launcher_fds(int sock)
-{
-	if (sock != 3 && dup3(sock, 3, O_CLOEXEC) < 0)
-		launcher_fatal("moving the socket to fd 3: %m");
-	L.sock = 3;
-	if (close_range(4, ~0U, 0) < 0)
-		launcher_fatal("closing the helper's fds: %m");
-	close(0);
-	close(1);
-	if (open("/dev/null", O_RDWR) != 0 || dup2(0, 1) < 0)
-		launcher_fatal("opening /dev/null on stdin and stdout: %m");
-	if (fcntl(2, F_GETFD) < 0 && dup2(0, 2) < 0)
-		launcher_fatal("opening /dev/null on stderr: %m");
-	L.devnull = fcntl(0, F_DUPFD_CLOEXEC, 4);
-	if (L.devnull < 0)
-		launcher_fatal("duplicating /dev/null: %m");
-}
-
-/* A dir program's directory list: each absolute directory of "dir1:dir2",
- * opened now (a missing one is never searched). */
-static void prog_open_dirs(struct prog *p)
-{
-	_cleanup_free_ char *list = xstrdup(p->def->path);
-	char *save = NULL;
-
-	for (char *d = strtok_r(list, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
-		int fd = -1;
-
-		if (d[0] != '/')
-			log_warn("%s: '%s' is not an absolute path: not searched", p->def->name, d);
-		else if ((fd = open(d, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
-			log_info("%s: %s: %m: not searched", p->def->name, d);
-		p->dirs = xrealloc(p->dirs, (p->ndirs + 1) * sizeof(*p->dirs));
-		p->dirfds = xrealloc(p->dirfds, (p->ndirs + 1) * sizeof(*p->dirfds));
-		p->dirs[p->ndirs] = xstrdup(d);
-		p->dirfds[p->ndirs++] = fd;
-	}
-}
-
-/* Programs are opened O_PATH now and run with execveat, so that no later
- * rename or replacement of the path changes what runs. A program missing
- * now does not stop the launcher: its launches fail, saying why. */
-static void launcher_open_programs(const struct launcher_program *defs, size_t n)
-{
-	L.progs = xcalloc(n, sizeof(*L.progs));
-	L.nprogs = n;
-	for (size_t i = 0; i < n; i++) {
-		struct prog *p = &L.progs[i];
-
-		p->def = &defs[i];
-		if (p->def->dir) {
-			prog_open_dirs(p);
-			continue;
-		}
-		if (p->def->path[0] != '/')
-			p->fd = -EINVAL;
-		else if ((p->fd = open(p->def->path, O_PATH | O_CLOEXEC)) < 0)
-			p->fd = -errno;
-		if (p->fd < 0)
-			log_warn("%s: %s: %s: its launches will fail", p->def->name, p->def->path,
-				 strerror(-p->fd));
-	}
-}
-
-static const struct prog *prog_find(const char *name)
-{
-	for (size_t i = 0; i < L.nprogs; i++)
-		if (streq(L.progs[i].def->name, name))
-			return &L.progs[i];
-	return NULL;
-}
-
-static struct running *running_find(uint32_t id, pid_t pid)
-{
-	for (size_t i = 0; i < L.nrunning; i++)
-		if (id ? L.running[i].id == id : L.running[i].pid == pid)
-			return &L.running[i];
-	return NULL;
-}
-
-static void launcher_send(uint16_t type, uint32_t id, const ProtobufCMessage *payload)
-{
-	uint8_t buf[LAUNCH_REPLY_MAX];
-	struct launch_hdr hdr = { .type = type, .id = id };
-	size_t len = protobuf_c_message_get_packed_size(payload);
-	ssize_t n;
-
-	if (len > sizeof(buf) - sizeof(hdr))
-		launcher_fatal("%s of %zu bytes is too large", ipc_type_name(type), len);
-	memcpy(buf, &hdr, sizeof(hdr));
-	protobuf_c_message_pack(payload, buf + sizeof(hdr));
-	/* Blocking: replies are small, and a helper that does not read only
-	 * stalls its own launcher. */
-	do
-		n = send(L.sock, buf, sizeof(hdr) + len, MSG_NOSIGNAL);
-	while (n < 0 && errno == EINTR);
-	if (n < 0 && (errno == EPIPE || errno == ECONNRESET)) {
-		log_info("the helper went away: exiting");
-		_exit(0);
-	}
-	if (n < 0)
-		launcher_fatal("sending %s: %m", ipc_type_name(type));
-}
-
-static void send_started(uint32_t id, pid_t pid, const struct crisp_error *err)
-{
-	CrispIpc__LaunchStarted m = CRISP_IPC__LAUNCH_STARTED__INIT;
-
-	m.pid = pid;
-	m.code = pid > 0 ? CRISP_E_OK : err->code;
-	m.error = pid > 0 ? "" : (char *)err->msg;
-	launcher_send(IPC_LAUNCH_PROCESS_STARTED, id, &m.base);
-}
-
-/* What the child tells the launcher through its close-on-exec pipe: nothing
- * when the exec succeeded (the pipe just closes), else where it failed and
- * errno. A detaching middle child sends the grandchild's pid. */
-enum exec_stage {
-	STAGE_NONE,
-	STAGE_FORK,
-	STAGE_SETSID,
-	STAGE_STDIO,
-	STAGE_EXEC
-};
-struct exec_report {
-	int32_t pid;
-	int32_t err;
-	int32_t stage;
-};
-
-_noreturn_ static void exec_failed(int report, enum exec_stage stage)
-{
-	struct exec_report r = { .err = errno, .stage = stage };
-
-	(void)!write(report, &r, sizeof(r));
-	_exit(127);
-}
-
-/* In the child: the program gets default signals, an empty signal mask, no
- * parent-death signal (fork cleared it; this keeps it so), the given stdio
- * (or /dev/null) on 0-2 and no other fd, and exactly envp. */
-_noreturn_ static void exec_child(int execfd, char **argv, char **envp, const int stdio[],
-				  bool detach, int report)
-{
-	sigset_t none;
-
-	signals_default();
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
-	prctl(PR_SET_PDEATHSIG, 0);
-	if (detach && setsid() < 0)
-		exec_failed(report, STAGE_SETSID);
-	/* Every source fd is above 2 (0-2 are the launcher's own), so no
-	 * dup2 overwrites a later one's source. */
-	for (int i = 0; i < LAUNCH_STDIO; i++)
-		if (dup2(stdio[i] >= 0 ? stdio[i] : L.devnull, i) < 0)
-			exec_failed(report, STAGE_STDIO);
-	/* Everything else closes at the exec, the report pipe included (the
-	 * launcher's fds already are close-on-exec; this says it for all). */
-	if (close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
-		exec_failed(report, STAGE_STDIO);
-	execveat(execfd, "", argv, envp, AT_EMPTY_PATH);
-	/* A `#!` script is handed to its interpreter as /dev/fd/<execfd>,
-	 * which the kernel refuses (ENOENT, before the point of no return)
-	 * when that fd closes at the exec. So, for it only, the program's fd
-	 * stays open across a second try: programs are still run from the fd
-	 * opened when the launcher started, never by a path that could be
-	 * swapped since. The fd is cleared in place rather than dup'd to a
-	 * fixed number, because no number is free for sure here (the report
-	 * pipe, /dev/null and stdio sources are all above 2); this fd table
-	 * is the child's own, so the launcher's fd keeps its flag. An ELF
-	 * binary never gets here with ENOENT unless its own interpreter is
-	 * missing, and then the second try fails the same way. The script's
-	 * interpreter inherits the fd (an O_PATH one on a root-owned file):
-	 * closing it is the program's business. */
-	if (errno == ENOENT && fcntl(execfd, F_SETFD, 0) == 0)
-		execveat(execfd, "", argv, envp, AT_EMPTY_PATH);
-	exec_failed(report, STAGE_EXEC);
-}
-
-/* LAUNCH_DETACH: the middle child forks the program, reports its pid and
- * exits, so that the program is nobody's child here and outlives us all. */
-_noreturn_ static void detach_child(int execfd, char **argv, char **envp, const int stdio[],
-				    int report)
-{
-	struct exec_report r = { 0 };
-	pid_t pid = fork();
-
-	if (pid < 0)
-		exec_failed(report, STAGE_FORK);
-	if (pid == 0)
-		exec_child(execfd, argv, envp, stdio, true, report);
-	r.pid = pid;
-	(void)!write(report, &r, sizeof(r));
-	_exit(0);
-}
-
-static int spawn_error(const char *path, const struct exec_report *r, struct crisp_error *err)
-{
-	static const char *const what[] = { [STAGE_FORK] = "fork",
-					    [STAGE_SETSID] = "setsid",
-					    [STAGE_STDIO] = "stdio",
-					    [STAGE_EXEC] = "exec" };
-	const char *stage = r->stage > 0 && r->stage <= STAGE_EXEC ? what[r->stage] : "start";
-
-	/* The file is open, so ENOENT means its interpreter is missing: an
-	 * ELF one, or the one a script's #! line names. */
-	if (r->stage == STAGE_EXEC && r->err == ENOENT)
-		return err_set(err, CRISP_E_INTERNAL, "exec %s: its interpreter: %s", path,
-			       strerror(ENOENT));
-	return err_set(err, CRISP_E_INTERNAL, "%s %s: %s", stage, path, strerror(r->err));
-}
-
-/* Fork and exec; returns the pid once the exec succeeded (the started message
- * is only sent then), or 0 with err set. */
-static pid_t spawn(int execfd, const char *path, char **argv, char **envp, const int stdio[],
-		   bool detach, struct crisp_error *err)
-{
-	struct exec_report r, got = { 0 };
-	int pipefd[2];
-	pid_t child;
-	ssize_t n;
-
-	if (pipe2(pipefd, O_CLOEXEC) < 0)
-		return err_set_errno(err, CRISP_E_INTERNAL, errno, "%s: pipe", path), 0;
-	child = fork();
-	if (child < 0) {
-		err_set_errno(err, CRISP_E_INTERNAL, errno, "fork for %s", path);
-		close(pipefd[0]);
-		close(pipefd[1]);
-		return 0;
-	}
-	if (child == 0) {
-		close(pipefd[0]);
-		close(L.sock); /* nothing but the launcher speaks for it */
-		if (detach)
-			detach_child(execfd, argv, envp, stdio, pipefd[1]);
-		exec_child(execfd, argv, envp, stdio, false, pipefd[1]);
-	}
-	close(pipefd[1]);
-	/* End of file once every write end is closed: by the exec, or by the
-	 * failing child's exit (and, detached, the middle child's). */
-	while ((n = read(pipefd[0], &r, sizeof(r))) != 0) {
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n != sizeof(r)) { /* reports are atomic writes: cannot happen */
-			got = (struct exec_report){ 0, n < 0 ? errno : EIO, STAGE_NONE };
-			kill(child, SIGKILL); /* it may run: not knowing, do not keep it */
-			break;
-		}
-		if (r.pid > 0)
-			got.pid = r.pid;
-		if (r.err)
-			got = (struct exec_report){ got.pid, r.err, r.stage };
-	}
-	close(pipefd[0]);
-	if (detach || got.err)
-		while (waitpid(child, NULL, 0) < 0 && errno == EINTR)
-			;
-	if (got.err)
-		return spawn_error(path, &got, err), 0;
-	if (detach && got.pid <= 0)
-		return err_set(err, CRISP_E_INTERNAL, "%s: the detached child reported no pid",
-			       path),
-		       0;
-	return detach ? got.pid : child;
-}
-
-/* A file name a dir program may run: one path component, nothing else. */
-static bool file_name_ok(const char *file)
-{
-	return file[0] && !strchr(file, '/') && !streq(file, ".") && !streq(file, "..") &&
-	       strlen(file) <= NAME_MAX;
-}
-
-/* Look file up in the program's directories, in order, like execvp does with
- * PATH. Symlinks are followed: CNI bin directories often hold them. */
-static int prog_resolve(const struct prog *p, const char *file, char *path, size_t pathlen,
-			struct crisp_error *err)
-{
-	for (size_t i = 0; i < p->ndirs; i++) {
-		struct stat st;
-		int fd;
-
-		if (p->dirfds[i] < 0)
-			continue;
-		fd = openat(p->dirfds[i], file, O_PATH | O_CLOEXEC);
-		if (fd < 0 && (errno == ENOENT || errno == ENOTDIR))
-			continue;
-		if (fd < 0)
-			return err_set_errno(err, CRISP_E_INTERNAL, errno, "%s: %s/%s",
-					     p->def->name, p->dirs[i], file);
-		if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-			close(fd);
-			continue;
-		}
-		snprintf(path, pathlen, "%s/%s", p->dirs[i], file);
-		return fd;
-	}
-	return err_set(err, CRISP_E_NOT_FOUND, "%s: '%s' not found in %s", p->def->name, file,
-		       p->def->path);
-}
-
-/* One START, checked and run: the pid, or 0 with err set. */
-static pid_t start(const char *name, const char *file, char **argv, char **envp, const int stdio[],
-		   unsigned flags, struct crisp_error *err)
-{
-	const struct prog *p = prog_find(name);
-	bool detach = flags & LAUNCH_DETACH;
-	char why[256] = "", path[PATH_MAX];
-	_cleanup_close_ int filefd = -1;
-	int execfd;
-
-	if (!p)
-		return err_set(err, CRISP_E_INVALID, "unknown program '%s'", name), 0;
-	if (p->def->dir && !file)
-		return err_set(err, CRISP_E_INVALID, "%s: no file to run was named", name), 0;
-	if (p->def->dir && !file_name_ok(file))
-		return err_set(err, CRISP_E_INVALID, "%s: refused: '%s' is not a plain file name",
-			       name, file),
-		       0;
-	if (!p->def->dir && file)
-		return err_set(err, CRISP_E_INVALID, "%s: takes no file name, got '%s'", name,
-			       file),
-		       0;
-	if (!detach && L.nrunning == LAUNCH_RUNNING_MAX)
-		return err_set(err, CRISP_E_RESOURCE,
-			       "%s: refused: %d launched programs run already", name,
-			       LAUNCH_RUNNING_MAX),
-		       0;
-	if (p->def->check(file, argv, envp, why, sizeof(why)) < 0) {
-		why[sizeof(why) - 1] = '\0';
-		log_warn("refused to run %s: %s", name, why[0] ? why : "(no reason given)");
-		return err_set(err, CRISP_E_PERMISSION, "%s: refused%s%s", name, why[0] ? ": " : "",
-			       why),
-		       0;
-	}
-	if (p->def->dir) {
-		execfd = filefd = prog_resolve(p, file, path, sizeof(path), err);
-		if (execfd < 0)
-			return 0;
-	} else if (p->fd < 0) {
-		return err_set_errno(err, CRISP_E_NOT_FOUND, p->fd,
-				     "%s: %s could not be opened when the launcher started", name,
-				     p->def->path),
-		       0;
-	} else {
-		execfd = p->fd;
-		snprintf(path, sizeof(path), "%s", p->def->path);
-	}
-	return spawn(execfd, path, argv, envp, stdio, detach, err);
-}
-
-/* The request is well-formed, or the helper is broken (it checks the same
- * bounds before sending). */
-static void start_check(const CrispIpc__LaunchStart *m, unsigned nfds)
-{
-	if (m->flags & ~(uint32_t)LAUNCH_DETACH)
-		violation("START with unknown flags 0x%x", m->flags);
-	if ((m->stdio & ~7u) || (unsigned)__builtin_popcount(m->stdio) != nfds)
-		violation("START with stdio 0x%x and %u fds", m->stdio, nfds);
-	if (m->n_argv < 1 || m->n_argv > LAUNCH_ARGS_MAX || m->n_envp > LAUNCH_ENV_MAX)
-		violation("START with %zu arguments and %zu variables", m->n_argv, m->n_envp);
-	if (!m->program.len || !string_ok(m->program.data, m->program.len) ||
-	    !string_ok(m->file.data, m->file.len))
-		violation("START with a bad program or file name");
-	for (size_t i = 0; i < m->n_argv; i++)
-		if (!string_ok(m->argv[i].data, m->argv[i].len))
-			violation("START with a bad argument %zu", i);
-	for (size_t i = 0; i < m->n_envp; i++)
-		if (!string_ok(m->envp[i].data, m->envp[i].len))
-			violation("START with a bad variable %zu", i);
-}
-
-static char *cstring(ProtobufCBinaryData b)
-{
-	char *s = xmalloc(b.len + 1);
-
-	memcpy(s, b.data, b.len);
-	s[b.len] = '\0';
-	return s;
-}
-
-static char **cstrings(const ProtobufCBinaryData *b, size_t n)
-{
-	char **v = xcalloc(n + 1, sizeof(*v));
-
-	for (size_t i = 0; i < n; i++)
-		v[i] = cstring(b[i]);
-	return v;
-}
-
-static void cstrings_free(char **v)
-{
-	for (size_t i = 0; v && v[i]; i++)
-		free(v[i]);
-	free(v);
-}
-
-static void handle_start(uint32_t id, const uint8_t *data, size_t len, const int *fds,
-			 unsigned nfds)
-{
-	CrispIpc__LaunchStart *m = crisp_ipc__launch_start__unpack(NULL, len, data);
-	struct crisp_error err = { 0 };
-	int stdio[LAUNCH_STDIO] = { -1, -1, -1 };
-	char *name, *file, **argv, **envp;
-	pid_t pid;
-
-	if (!m)
-		violation("malformed START");
-	start_check(m, nfds);
-	if (id == 0 || running_find(id, 0))
-		violation("START with id %u, which is in use", id);
-	for (unsigned i = 0, j = 0; i < LAUNCH_STDIO; i++)
-		if (m->stdio & (1u << i))
-			stdio[i] = fds[j++];
-	name = cstring(m->program);
-	file = m->file.len ? cstring(m->file) : NULL;
-	argv = cstrings(m->argv, m->n_argv);
-	envp = cstrings(m->envp, m->n_envp);
-	pid = start(name, file, argv, envp, stdio, m->flags, &err);
-	if (pid > 0 && !(m->flags & LAUNCH_DETACH))
-		L.running[L.nrunning++] = (struct running){ id, pid };
-	if (pid > 0)
-		log_debug("#%u: %s runs as pid %d%s", id, name, pid,
-			  m->flags & LAUNCH_DETACH ? ", detached" : "");
-	else
-		log_debug("#%u: %s", id, err.msg);
-	send_started(id, pid, &err);
-	free(name);
-	free(file);
-	cstrings_free(argv);
-	cstrings_free(envp);
-	crisp_ipc__launch_start__free_unpacked(m, NULL);
-}
-
-/* Only a child not yet reaped is signalled: its pid cannot have been reused. */
-static void handle_kill(uint32_t id, const uint8_t *data, size_t len)
-{
-	CrispIpc__LaunchKill *m = crisp_ipc__launch_kill__unpack(NULL, len, data);
-	struct running *r;
-
-	if (!m)
-		violation("malformed KILL");
-	if (m->signal <= 0 || m->signal >= NSIG)
-		violation("KILL with signal %d", m->signal);
-	r = running_find(id, 0);
-	if (r && kill(r->pid, m->signal) < 0)
-		log_warn("#%u: kill %d: %m", id, r->pid);
-	crisp_ipc__launch_kill__free_unpacked(m, NULL);
-}
-
-static void launcher_read(void)
-{
-	union {
-		char buf[CMSG_SPACE(sizeof(int) * (LAUNCH_STDIO + 1))];
-		struct cmsghdr align;
-	} cm;
-	struct iovec iov = { L.in, LAUNCH_PACKET_MAX + 1 };
-	struct msghdr mh = { .msg_iov = &iov,
-			     .msg_iovlen = 1,
-			     .msg_control = cm.buf,
-			     .msg_controllen = sizeof(cm.buf) };
-	int fds[LAUNCH_STDIO + 1];
-	unsigned nfds = 0;
-	struct launch_hdr hdr;
-	ssize_t n;
-
-	n = recvmsg(L.sock, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
-	if (n < 0 && (errno == EINTR || errno == EAGAIN))
-		return;
-	if (n < 0)
-		launcher_fatal("reading from the helper: %m");
-	if (n == 0) {
-		/* Whatever runs keeps running: it is reparented. */
-		log_info("the helper closed its end: exiting");
-		_exit(0);
-	}
-	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
-		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
-			violation("unexpected control message");
-		for (size_t i = 0; i < (c->cmsg_len - CMSG_LEN(0)) / sizeof(int); i++)
-			if (nfds < ARRAY_SIZE(fds))
-				memcpy(&fds[nfds++], CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-	}
-	if (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC))
-		violation("a packet over %zu bytes or with more than %d fds",
-			  (size_t)LAUNCH_PACKET_MAX, LAUNCH_STDIO);
-	if ((size_t)n < sizeof(hdr))
-		violation("a packet of %zd bytes", n);
-	memcpy(&hdr, L.in, sizeof(hdr));
-	if (hdr.reserved)
-		violation("a header with reserved bits set");
-	if (hdr.type == IPC_LAUNCH_PROCESS_START && nfds <= LAUNCH_STDIO)
-		handle_start(hdr.id, L.in + sizeof(hdr), n - sizeof(hdr), fds, nfds);
-	else if (hdr.type == IPC_LAUNCH_PROCESS_KILL && nfds == 0)
-		handle_kill(hdr.id, L.in + sizeof(hdr), n - sizeof(hdr));
-	else
-		violation("%s with %u fds", ipc_type_name(hdr.type), nfds);
-	for (unsigned i = 0; i < nfds; i++)
-		close(fds[i]);
-}
-
-/* Reap every child that exited and report the launched ones. */
-static void launcher_reap(void)
-{
-	struct signalfd_siginfo si;
-	int status;
-	pid_t pid;
-
-	while (read(L.sigfd, &si, sizeof(si)) == sizeof(si))
-		;
-	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-		CrispIpc__LaunchExited m = CRISP_IPC__LAUNCH_EXITED__INIT;
-		struct running *r = running_find(0, pid);
-
-		if (!r)
-			continue;
-		log_debug("#%u: pid %d exited with status 0x%x", r->id, pid, status);
-		m.status = status;
-		launcher_send(IPC_LAUNCH_PROCESS_EXITED, r->id, &m.base);
-		*r = L.running[--L.nrunning];
-	}
-}
-
-_noreturn_ static void launcher_main(const struct launcher_program *progs, size_t n, int sock,
-				     pid_t helper)
-{
-	sigset_t chld;
-
-	/* Die with the helper even if it could not close its end. Its children
-	 * do not inherit this: fork clears it. */
-	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != helper)
-		_exit(1);
-	launcher_set_name();
-	signals_default();
-	sigemptyset(&chld);
-	sigaddset(&chld, SIGCHLD);
-	sigprocmask(SIG_SETMASK, &chld, NULL);
-	launcher_fds(sock);
-	if (chdir("/") < 0)
-		launcher_fatal("chdir /: %m");
-	umask(022);
-	L.sigfd = signalfd(-1, &chld, SFD_NONBLOCK | SFD_CLOEXEC);
-	if (L.sigfd < 0)
-		launcher_fatal("signalfd: %m");
-	launcher_open_programs(progs, n);
-	L.in = xmalloc(LAUNCH_PACKET_MAX + 1);
-	log_debug("ready with %zu programs", n);
-	for (;;) {
-		struct pollfd pfd[2] = { { L.sock, POLLIN, 0 }, { L.sigfd, POLLIN, 0 } };
-
-		if (poll(pfd, 2, -1) < 0) {
-			if (errno == EINTR)
-				continue;
-			launcher_fatal("poll: %m");
-		}
-		/* Reap first, so that a KILL behind an exit finds nothing. */
-		if (pfd[1].revents)
-			launcher_reap();
-		if (pfd[0].revents)
-			launcher_read();
-	}
-}
 
 /* ---- the helper side ---- */
 
@@ -749,24 +68,6 @@ static struct {
 	void *gone_arg;
 } H = { .fd = -1 };
 
-static int table_check(const struct launcher_program *progs, size_t n, struct crisp_error *err)
-{
-	for (size_t i = 0; i < n; i++) {
-		const struct launcher_program *p = &progs[i];
-
-		if (!p->name || !p->name[0] || strlen(p->name) >= LAUNCH_STRING_MAX || !p->path ||
-		    !p->check)
-			return err_set(err, CRISP_E_INVALID,
-				       "launcher: program %zu lacks a name, path or check", i);
-		for (size_t j = 0; j < i; j++)
-			if (streq(progs[j].name, p->name))
-				return err_set(err, CRISP_E_INVALID,
-					       "launcher: program '%s' is in the table twice",
-					       p->name);
-	}
-	return 0;
-}
-
 /* Both ends above 2 (so the launcher's stdio stays its own) and a send
  * buffer that holds the largest START. */
 static int socket_setup(int sv[2], struct crisp_error *err)
@@ -794,15 +95,93 @@ static int socket_setup(int sv[2], struct crisp_error *err)
 	return 0;
 }
 
-int launcher_start(const struct launcher_program *progs, size_t n, struct crisp_error *err)
+/* In the child, between fork and exec: only system calls, and every failure
+ * reported to the parent through the close-on-exec pipe (an errno and the
+ * step), which the exec closes on success. */
+_noreturn_ static void start_child(const char *path, char *const argv[], int sock, int report,
+				   pid_t helper)
 {
+	static char *const no_env[] = { NULL };
+	int r[2] = { 0, 0 }, devnull, moved;
+
+	/* Out of the way of fd 3 (the socket's place) and fds 0-2. */
+	moved = fcntl(report, F_DUPFD_CLOEXEC, LAUNCH_SOCKET_FD + 1);
+	if (moved < 0) {
+		r[1] = 1;
+		goto fail;
+	}
+	report = moved;
+	/* Die with the helper, even before crisp-launch says it again itself
+	 * (the setting survives the exec: same credentials). */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != helper) {
+		r[1] = 2;
+		goto fail;
+	}
+	/* The socket on fd 3, kept across the exec (dup2 clears the flag; a
+	 * socket already there only needs it cleared). */
+	if (sock == LAUNCH_SOCKET_FD ? fcntl(sock, F_SETFD, 0) < 0
+				     : dup2(sock, LAUNCH_SOCKET_FD) < 0) {
+		r[1] = 3;
+		goto fail;
+	}
+	/* /dev/null on stdin and stdout; stderr stays the helper's log pipe
+	 * to crispd, so crisp-launch's lines come out under its helper's
+	 * name. */
+	devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (devnull < 0 || dup2(devnull, 0) < 0 || dup2(devnull, 1) < 0 ||
+	    (fcntl(2, F_GETFD) < 0 && dup2(devnull, 2) < 0)) {
+		r[1] = 4;
+		goto fail;
+	}
+	/* Nothing else of the helper's crosses the exec: its channel to
+	 * crispd, its loop's internals, its databases. */
+	if (syscall(SYS_close_range, LAUNCH_SOCKET_FD + 1, ~0U, CLOSE_RANGE_CLOEXEC) < 0) {
+		r[1] = 5;
+		goto fail;
+	}
+	/* Not one variable of the helper's environment: crisp-launch needs
+	 * none, and the programs it runs get each request's own. */
+	execve(path, argv, no_env);
+	r[1] = 6;
+fail:
+	r[0] = errno;
+	(void)!write(report, r, sizeof(r));
+	_exit(127);
+}
+
+int launcher_start(const char *path, const char *role, char *const args[], struct crisp_error *err)
+{
+	static const char *const steps[] = { "",
+					     "moving the report pipe",
+					     "checking its parent",
+					     "moving its socket to fd 3",
+					     "opening /dev/null",
+					     "closing the helper's fds",
+					     "exec" };
+	_cleanup_free_ char *pid_arg = NULL;
+	_cleanup_free_ char **argv = NULL;
 	pid_t helper = getpid(), pid;
-	int sv[2];
+	int sv[2], report[2], r[2] = { 0, 0 };
+	size_t n = 0, nargs = 0;
+	ssize_t got;
 
 	if (H.pid)
 		return err_set(err, CRISP_E_INTERNAL, "launcher: already started");
-	if (table_check(progs, n, err) < 0)
-		return -1;
+	while (args && args[nargs])
+		nargs++;
+	/* path ROLE --wire V --helper PID --log-level L args... */
+	pid_arg = xasprintf("%d", (int)helper);
+	argv = xcalloc(nargs + 9, sizeof(*argv));
+	argv[n++] = (char *)path;
+	argv[n++] = (char *)role;
+	argv[n++] = "--wire";
+	argv[n++] = LAUNCH_WIRE_VERSION_STR;
+	argv[n++] = "--helper";
+	argv[n++] = pid_arg;
+	argv[n++] = "--log-level";
+	argv[n++] = (char *)log_level_name(log_get_level());
+	for (size_t i = 0; i < nargs; i++)
+		argv[n++] = args[i];
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
 		return err_set_errno(err, CRISP_E_INTERNAL, errno, "launcher: socketpair");
 	if (socket_setup(sv, err) < 0) {
@@ -810,24 +189,43 @@ int launcher_start(const struct launcher_program *progs, size_t n, struct crisp_
 		close(sv[1]);
 		return -1;
 	}
-	pid = fork();
-	if (pid < 0) {
+	if (pipe2(report, O_CLOEXEC) < 0) {
+		err_set_errno(err, CRISP_E_INTERNAL, errno, "launcher: pipe");
 		close(sv[0]);
 		close(sv[1]);
+		return -1;
+	}
+	pid = fork();
+	if (pid == 0)
+		start_child(path, argv, sv[1], report[1], helper);
+	close(sv[1]);
+	close(report[1]);
+	if (pid < 0) {
+		close(sv[0]);
+		close(report[0]);
 		return err_set_errno(err, CRISP_E_INTERNAL, errno, "launcher: fork");
 	}
-	if (pid == 0) {
+	/* End of file: the exec succeeded. Else the child says what failed. */
+	do
+		got = read(report[0], r, sizeof(r));
+	while (got < 0 && errno == EINTR);
+	close(report[0]);
+	if (got != 0) {
 		close(sv[0]);
-		launcher_main(progs, n, sv[1], helper);
+		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+			;
+		if (got != sizeof(r))
+			return err_set(err, CRISP_E_INTERNAL, "launcher: %s did not start", path);
+		return err_set_errno(err, CRISP_E_INTERNAL, r[0], "launcher: starting %s: %s", path,
+				     steps[r[1] > 0 && r[1] < (int)ARRAY_SIZE(steps) ? r[1] : 0]);
 	}
-	close(sv[1]);
 	H.fd = sv[0];
 	H.pid = pid;
 	H.next_id = 1;
 	LIST_INIT(&H.launches);
 	TAILQ_INIT(&H.outq);
 	fd_set_nonblock(H.fd, true);
-	log_debug("launcher: pid %d", pid);
+	log_debug("launcher: %s %s, pid %d", path, role, pid);
 	return 0;
 }
 

@@ -3,14 +3,27 @@
  * seccomp filters, no_new_privs and the bounding set are inherited across
  * execve, so a sandboxed helper cannot run runc or CNI plugins itself (and
  * containers must get the policy their pod asks for, not the helper's).
- * netd and runtimed therefore fork a launcher before they drop privilege
- * (launcher_start). It keeps root, installs no filter, shares nothing with
- * its helper but a socketpair, and serves one typed request, LAUNCH: run a
- * program from a table fixed at start, with an argv and environment that the
- * program's own check function accepts, on at most three stdio fds. It
- * answers with the pid and later the exit status, executes nothing else,
- * opens no file on request, and exits when its helper goes away.
- * docs/PRIVSEP.md ("The launcher") is the review guide. */
+ * netd and runtimed therefore start a launcher before they drop privilege
+ * (launcher_start): they fork and at once exec crisp-launch (launch/), a
+ * small static program of its own. It keeps root, installs no filter,
+ * shares nothing with its helper but a socketpair, and serves one typed
+ * request, LAUNCH: run a program from a table fixed at its start (built
+ * from its command line), with an argv and environment that the program's
+ * own check function (launch/policy.h) accepts, on at most three stdio
+ * fds. It answers with the pid and later the exit status, executes nothing
+ * else, opens no file on request, and exits when its helper goes away.
+ *
+ * Why an exec and not only a fork: the launcher then carries no
+ * copy-on-write image of its helper (heap, SQLite state, CNI cache,
+ * libevent, and every library the helper maps, code an attacker could
+ * reuse), gets an address layout of its own rather than its helper's, and
+ * its binary holds only the serving loop and the checks: what the auditor
+ * reads is all there is (OpenSSH re-executes for the same reasons). It is
+ * also a few hundred kB of RSS instead of a copy of its helper's, and
+ * cheaper to fork at each launch.
+ *
+ * This file is the helper's side; docs/PRIVSEP.md ("The launcher") is the
+ * review guide. */
 #ifndef CRISP_COMMON_LAUNCHER_H
 #define CRISP_COMMON_LAUNCHER_H
 
@@ -21,46 +34,21 @@
 #include <event2/event.h>
 
 #include "common/error.h"
+#include "launch/wire.h"
 
-/* Bounds of one request, checked on both sides. */
-#define LAUNCH_ARGS_MAX 64
-#define LAUNCH_ENV_MAX 64
-#define LAUNCH_STRING_MAX 4096
-
-/* Checks a request for one program, in the launcher, before the fork:
- * returns 0 to run it, or -1 with why filled ("runc: unknown subcommand
- * 'foo'"). argv[0] is the program's name as the caller gave it. */
-typedef int (*launch_check_fn)(const char *file, char *const argv[], char *const envp[], char *why,
-			       size_t whylen);
-
-struct launcher_program {
-	const char *name; /* what requests call it: "runc", "monitor", "cni" */
-	/* A program: its absolute path, opened O_PATH at launcher start and
-	 * run with execveat, so no later rename can swap it. A directory
-	 * list (dir true): "dir1:dir2", searched in order at each request for
-	 * the file the request names (a plain file name, no '/'), which lets
-	 * CNI plugins be installed after crisp started. */
-	const char *path;
-	bool dir;
-	launch_check_fn check; /* never NULL */
-};
-
-/* Fork the launcher. Call before the sandbox, while root with every
- * capability; the table (and everything it points to) must stay valid in the
- * caller, since the launcher keeps a copy-on-write image of it. Returns 0 in
- * the helper; the launcher never returns. */
-int launcher_start(const struct launcher_program *progs, size_t n, struct crisp_error *err);
+/* Start the launcher: fork, and in the child exec path (crisp-launch) as
+ *   path ROLE --wire V --helper PID --log-level LEVEL args...
+ * with the socket on fd 3, /dev/null on 0 and 1, the helper's stderr on 2,
+ * no other fd and an empty environment (crisp-launch(8) gives the grammar
+ * of args for each ROLE). Call before the sandbox, while root with every
+ * capability. Returns 0 once the exec succeeded, or -1 with err saying what
+ * failed (a missing crisp-launch among them). If crisp-launch then refuses
+ * its command line, it exits and the helper learns it as a launcher gone
+ * (launcher_on_gone). */
+int launcher_start(const char *path, const char *role, char *const args[], struct crisp_error *err);
 
 /* Bind the helper side to its event loop (after launcher_start). */
 void launcher_attach(struct event_base *base);
-
-enum launch_flags {
-	/* Run it detached: the launcher double-forks, the program gets its own
-	 * session, is not its child and so outlives launcher, helper and
-	 * crispd. Only its start is reported (pid of the detached process);
-	 * its exit is not. For the per-container monitor. */
-	LAUNCH_DETACH = 0x1,
-};
 
 struct launch_req {
 	const char *program; /* table name */
@@ -87,7 +75,7 @@ struct launch_cb {
 };
 
 /* Send the request; the callbacks report. Returns NULL with err set only for
- * requests that break the bounds above or when the launcher is gone. */
+ * requests that break the bounds of launch/wire.h or when the launcher is gone. */
 struct launch *launch(const struct launch_req *req, const struct launch_cb *cb,
 		      struct crisp_error *err);
 
@@ -98,12 +86,6 @@ void launch_kill(struct launch *l, int sig);
 /* Forget the callbacks (the caller goes away); the process runs on and is
  * reaped by the launcher. */
 void launch_detach(struct launch *l);
-
-/* Additions (not in the first version of this header). */
-
-/* At most this many launched programs run (not LAUNCH_DETACH, not yet
- * reaped) at once; more are refused with CRISP_E_RESOURCE. */
-#define LAUNCH_RUNNING_MAX 1024
 
 /* The launcher's pid, 0 before launcher_start: for logs and tests. */
 pid_t launcher_pid(void);

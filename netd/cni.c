@@ -1,12 +1,12 @@
 /* Running CNI plugins (spec 1.1.0, "Execution protocol"). netd cannot exec
  * (its seccomp filter and no_new_privs would be inherited), so each plugin
- * runs through the launcher (common/launcher.h), which checks every request
- * with cni_launch_check() below. A call feeds the plugin its network config
- * on stdin through a pipe written from the loop, reads stdout (the result or
- * the error JSON, at most 1 MiB) and stderr (for messages), and kills the
- * plugin after the configured timeout. A list runs in order for ADD and
- * CHECK, each plugin given the previous result, and in reverse for DEL, each
- * given the stored ADD result. */
+ * runs through the launcher (common/launcher.h), crisp-launch, which checks
+ * every request with cni_launch_check() (launch/check_netd.c). A call feeds
+ * the plugin its network config on stdin through a pipe written from the
+ * loop, reads stdout (the result or the error JSON, at most 1 MiB) and
+ * stderr (for messages), and kills the plugin after the configured timeout.
+ * A list runs in order for ADD and CHECK, each plugin given the previous
+ * result, and in reverse for DEL, each given the stored ADD result. */
 #include "autoconfig.h"
 
 #include <errno.h>
@@ -18,6 +18,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "common/id.h"
 #include "common/launcher.h"
 #include "common/log.h"
 #include "netd/netd.h"
@@ -26,106 +27,16 @@
 
 static struct {
 	struct event_base *base;
-	char netns_dir[512]; /* "<state_dir>/netns/" */
-	char cni_path[4096]; /* "CNI_PATH=<bin dirs>" */
 } cni;
 
-void cni_setup(struct event_base *base, const char *state_dir, const char *bin_dirs)
+void cni_setup(struct event_base *base)
 {
 	cni.base = base;
-	snprintf(cni.netns_dir, sizeof(cni.netns_dir), "%s/netns/", state_dir);
-	snprintf(cni.cni_path, sizeof(cni.cni_path), "CNI_PATH=%s", bin_dirs);
 }
 
 bool sandbox_id_valid(const char *id)
 {
-	if (!id || strlen(id) != 64)
-		return false;
-	for (int i = 0; i < 64; i++)
-		if (!((id[i] >= '0' && id[i] <= '9') || (id[i] >= 'a' && id[i] <= 'f')))
-			return false;
-	return true;
-}
-
-/* CNI_ARGS as netd builds it: KEY=value pairs joined by ';', both made of
- * [A-Za-z0-9._-] (values may be empty). */
-static bool cni_args_valid(const char *s)
-{
-	const char *p = s;
-
-	if (strlen(s) > 2048)
-		return false;
-	while (*p) {
-		size_t k = strspn(
-			p, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_");
-		size_t v;
-
-		if (k == 0 || p[k] != '=')
-			return false;
-		p += k + 1;
-		v = strspn(p, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-");
-		p += v;
-		if (*p == ';' && p[1])
-			p++;
-		else if (*p)
-			return false;
-	}
-	return true;
-}
-
-/* The launcher runs this (in its own process, unfiltered and root) before it
- * starts a plugin: whatever the request says, a plugin gets exactly the CNI
- * environment, with values of the shapes netd produces. */
-int cni_launch_check(const char *file, char *const argv[], char *const envp[], char *why,
-		     size_t whylen)
-{
-	static const char *const keys[] = { "CNI_COMMAND=", "CNI_CONTAINERID=", "CNI_NETNS=",
-					    "CNI_IFNAME=",  "CNI_PATH=",        "CNI_ARGS=",
-					    "PATH=" };
-	const char *val[ARRAY_SIZE(keys)] = { NULL };
-	const char *cmd, *id, *ns;
-	size_t n;
-
-	if (!file || !*file || strchr(file, '/') || file[0] == '.')
-		return snprintf(why, whylen, "cni: bad plugin name"), -1;
-	if (!argv || !argv[0] || !streq(argv[0], file) || argv[1])
-		return snprintf(why, whylen, "cni: argv must be exactly the plugin name"), -1;
-	for (n = 0; envp && envp[n]; n++) {
-		size_t k;
-
-		for (k = 0; k < ARRAY_SIZE(keys); k++)
-			if (!strncmp(envp[n], keys[k], strlen(keys[k])))
-				break;
-		if (k == ARRAY_SIZE(keys) || val[k])
-			return snprintf(why, whylen, "cni: unexpected or repeated variable '%.40s'",
-					envp[n]),
-			       -1;
-		val[k] = envp[n] + strlen(keys[k]);
-	}
-	for (size_t k = 0; k < ARRAY_SIZE(keys); k++)
-		if (!val[k])
-			return snprintf(why, whylen, "cni: %smissing", keys[k]), -1;
-	cmd = val[0];
-	id = val[1];
-	ns = val[2];
-	if (!streq(cmd, "ADD") && !streq(cmd, "DEL") && !streq(cmd, "CHECK") &&
-	    !streq(cmd, "VERSION"))
-		return snprintf(why, whylen, "cni: CNI_COMMAND '%.16s' refused", cmd), -1;
-	if (!sandbox_id_valid(id))
-		return snprintf(why, whylen, "cni: CNI_CONTAINERID is not 64 hex"), -1;
-	/* the pod's own pin; DEL may run without one (the netns is gone) */
-	if (!(streq(cmd, "DEL") && !*ns) && (strncmp(ns, cni.netns_dir, strlen(cni.netns_dir)) ||
-					     !streq(ns + strlen(cni.netns_dir), id)))
-		return snprintf(why, whylen, "cni: CNI_NETNS is not the pod's netns"), -1;
-	if (!streq(val[3], CNI_IFNAME))
-		return snprintf(why, whylen, "cni: CNI_IFNAME must be %s", CNI_IFNAME), -1;
-	if (!streq(val[4], cni.cni_path + strlen("CNI_PATH=")))
-		return snprintf(why, whylen, "cni: CNI_PATH is not cni.bin_dirs"), -1;
-	if (!cni_args_valid(val[5]))
-		return snprintf(why, whylen, "cni: CNI_ARGS has unsafe characters"), -1;
-	if (!streq(val[6], CNI_PATH_ENV + strlen("PATH=")))
-		return snprintf(why, whylen, "cni: PATH is not the fixed one"), -1;
-	return 0;
+	return id_hex_valid(id);
 }
 
 /* ---- one plugin call ---------------------------------------------------- */

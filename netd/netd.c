@@ -1089,14 +1089,24 @@ static void recover_records(void)
 	}
 }
 
-static const struct launcher_program launcher_programs[] = {
-	{ .name = "cni", .path = NULL, .dir = true, .check = cni_launch_check },
-};
+/* crisp-launch netd (crisp-launch(8)): it runs plugins found in the bin
+ * directories as at start, and its check wants the pods' netns pinned
+ * where netns_dir_init made the directory. */
+static void start_launcher(const struct crisp_config *cfg)
+{
+	_cleanup_free_ char *path = xasprintf("%s/crisp-launch", cfg->helper_dir);
+	_cleanup_free_ char *netns = xasprintf("%s/netns", cfg->state_dir);
+	char *args[] = { "--cni-bin-dirs", netd.bin_dirs, "--netns-dir", netns, NULL };
+	struct crisp_error err;
+
+	if (launcher_start(path, "netd", args, &err) < 0)
+		fatal("%s", err.msg);
+	launcher_attach(child_base());
+}
 
 static void on_config(struct crisp_config *cfg, bool reload, void *arg)
 {
 	_cleanup_free_ char *home = xasprintf("%s/netd", cfg->root_dir);
-	static struct launcher_program progs[ARRAY_SIZE(launcher_programs)];
 	struct crisp_error err;
 
 	if (reload)
@@ -1107,13 +1117,8 @@ static void on_config(struct crisp_config *cfg, bool reload, void *arg)
 	netd.state_dir = xstrdup(cfg->state_dir);
 	if (netns_dir_init(cfg->state_dir, &err) < 0 || userns_dir_init(cfg->state_dir, &err) < 0)
 		fatal("%s", err.msg);
-	cni_setup(child_base(), cfg->state_dir, netd.bin_dirs);
-	/* the launcher runs plugins from the bin dirs as at start */
-	memcpy(progs, launcher_programs, sizeof(progs));
-	progs[0].path = netd.bin_dirs;
-	if (launcher_start(progs, ARRAY_SIZE(progs), &err) < 0)
-		fatal("%s", err.msg);
-	launcher_attach(child_base());
+	cni_setup(child_base());
+	start_launcher(cfg);
 	work_init(child_base());
 	pod_cidr_load();
 	cache_init();

@@ -10,6 +10,7 @@
 
 #include "common/config.h"
 #include "common/error.h"
+#include "launch/policy.h"
 
 /* netd/sandbox.c: capabilities and seccomp policy; fatal on failure. */
 void netd_sandbox(const struct crisp_config *cfg);
@@ -83,8 +84,9 @@ int work_start(void (*fn)(void *arg), void (*done)(void *arg), void *arg, struct
 void work_queue(void (*fn)(void *arg), void (*done)(void *arg), void *arg);
 
 /* netd/cni.c: running CNI plugins. */
-#define CNI_IFNAME "eth0"
-#define CNI_PATH_ENV "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+/* the same values crisp-launch's check compares with (launch/policy.h) */
+#define CNI_IFNAME LAUNCH_CNI_IFNAME
+#define CNI_PATH_ENV LAUNCH_PATH_ENV
 #define CNI_OUTPUT_MAX (1u << 20)
 
 enum cni_op {
@@ -93,11 +95,10 @@ enum cni_op {
 	CNI_OP_CHECK
 };
 
-/* The values the launcher's check compares the environment against; set
- * before launcher_start (the launcher keeps a copy). */
-void cni_setup(struct event_base *base, const char *state_dir, const char *bin_dirs);
-int cni_launch_check(const char *file, char *const argv[], char *const envp[], char *why,
-		     size_t whylen);
+/* The loop plugin calls run on. What crisp-launch lets netd run is its
+ * check, cni_launch_check() (launch/check_netd.c), given cni.bin_dirs and
+ * the netns directory on its command line (netd.c, start_launcher). */
+void cni_setup(struct event_base *base);
 
 /* What one pod gives the plugins, taken from its PodSandboxConfig. */
 struct cni_pod_args {

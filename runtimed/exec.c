@@ -8,7 +8,7 @@
  * setns_init_linux.go, in that order, and nothing else.
  *
  * runtimed's launcher runs it as root with every capability, no seccomp
- * filter and no no_new_privs, with argv checked (runtimed/launch_check.c
+ * filter and no no_new_privs, with argv checked (launch/check_runtimed.c
  * check_exec()): the files it names are in the container's own bundle.
  * It reads the process file runtimed wrote (the container's process with
  * the exec's args) and the bundle's config.json (linux.seccomp,

@@ -7,7 +7,7 @@
  *              --init-pid PID --init-start START
  *
  * (or stream-N.json and stream-N.pid for the streaming server's exec), in
- * exactly this order; runtimed/launch_check.c check_exec() holds the
+ * exactly this order; launch/check_runtimed.c check_exec() holds the
  * grammar. PID and START are the container's init as runtimed recorded it:
  * its host pid and its /proc starttime.
  *

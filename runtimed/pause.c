@@ -42,7 +42,7 @@
  * capability in any set, no_new_privs, a non-root uid (what the pod asks,
  * 65535 by default) and a read-only root holding only its own binary; a
  * filter would add little, and the argv is checked by the launcher
- * (runtimed/launch_check.c) before this runs.
+ * (launch/check_runtimed.c) before this runs.
  *
  * Static and built -Os: it runs from a rootfs that holds only itself. */
 #include "autoconfig.h"

@@ -683,7 +683,7 @@ static const char *ns_mode(json_t *namespaces, const char *type, const char **re
 	return "host";
 }
 
-/* crisp-pause's argv (launch_check.c check_pause's order) from the spec;
+/* crisp-pause's argv (launch/check_runtimed.c check_pause's order) from the spec;
  * strings it makes go to owned[]. */
 static int pause_argv(struct pod *p, json_t *spec, char **dirs, size_t ndirs, const char **argv,
 		      char **owned, struct crisp_error *err)

@@ -25,8 +25,10 @@
 
 #include <event2/event.h>
 
+#include "common/id.h"
 #include "common/launcher.h"
 #include "common/log.h"
+#include "launch/policy.h"
 #include "runtimed/cgroup.h"
 #include "runtimed/idmap.h"
 #include "runtimed/runtimed.h"
@@ -37,13 +39,13 @@ struct runtimed rt;
 
 bool id_valid(const char *id)
 {
-	if (!id || strnlen(id, ID_LEN + 1) != ID_LEN)
-		return false;
-	for (size_t i = 0; i < ID_LEN; i++)
-		if (!((id[i] >= '0' && id[i] <= '9') || (id[i] >= 'a' && id[i] <= 'f')))
-			return false;
-	return true;
+	return id_hex_valid(id);
 }
+
+const char *const launch_env[] = {
+	LAUNCH_PATH_ENV,
+	NULL,
+};
 
 int64_t now_ns(void)
 {
@@ -676,29 +678,42 @@ static void setup_dirs(struct crisp_config *cfg)
 	mkdir_or_die(rt.pods_dir, 0711);
 }
 
-static struct launcher_program *programs;
-
+/* crisp-launch runtimed, with its table and what its checks compare
+ * requests with (crisp-launch(8)): each runtime handler, the monitor, the
+ * pause and crisp-exec, and runtimed's directories. */
 static void start_launcher(void)
 {
+	_cleanup_free_ char *path = xasprintf("%s/crisp-launch", rt.cfg->helper_dir);
+	_cleanup_free_ char *userns = xasprintf("%s/userns", rt.cfg->state_dir);
+	_cleanup_free_ char **args = xcalloc(3 * rt.nhandlers + 23, sizeof(*args));
 	struct crisp_error err = { 0 };
 	size_t n = 0;
 
-	programs = xcalloc(rt.nhandlers + 3, sizeof(*programs));
 	rt.exec_path = xasprintf("%s/crisp-exec", rt.cfg->helper_dir);
-	for (size_t i = 0; i < rt.nhandlers; i++)
-		programs[n++] = (struct launcher_program){ .name = rt.handlers[i].name,
-							   .path = rt.handlers[i].path,
-							   .check = check_runc };
-	programs[n++] = (struct launcher_program){ .name = "monitor",
-						   .path = rt.monitor_path,
-						   .check = check_monitor };
-	programs[n++] = (struct launcher_program){ .name = "pause",
-						   .path = rt.pause_path,
-						   .check = check_pause };
-	programs[n++] = (struct launcher_program){ .name = "exec",
-						   .path = rt.exec_path,
-						   .check = check_exec };
-	if (launcher_start(programs, n, &err) < 0)
+	args[n++] = "--runc-root";
+	args[n++] = rt.runc_root;
+	args[n++] = "--bundles";
+	args[n++] = rt.bundles;
+	args[n++] = "--exits";
+	args[n++] = rt.exits_dir;
+	args[n++] = "--pause-rootfs";
+	args[n++] = rt.pause_rootfs;
+	args[n++] = "--netns-dir";
+	args[n++] = rt.netns_dir;
+	args[n++] = "--userns-dir";
+	args[n++] = userns;
+	args[n++] = "--monitor";
+	args[n++] = rt.monitor_path;
+	args[n++] = "--pause";
+	args[n++] = rt.pause_path;
+	args[n++] = "--exec";
+	args[n++] = rt.exec_path;
+	for (size_t i = 0; i < rt.nhandlers; i++) {
+		args[n++] = "--handler";
+		args[n++] = rt.handlers[i].name;
+		args[n++] = rt.handlers[i].path;
+	}
+	if (launcher_start(path, "runtimed", args, &err) < 0)
 		fatal("runtimed: launcher: %s", err.msg);
 	launcher_attach(child_base());
 }

@@ -171,12 +171,8 @@ typedef void (*pause_done_fn)(pid_t pid, uint64_t start, const struct crisp_erro
 int pause_launch(const char *id, const char *const *argv, pause_done_fn done, void *arg,
 		 struct crisp_error *err);
 
-/* launch_check.c: what the launcher lets runtimed run. */
-int check_runc(const char *file, char *const argv[], char *const envp[], char *why, size_t whylen);
-int check_monitor(const char *file, char *const argv[], char *const envp[], char *why,
-		  size_t whylen);
-int check_pause(const char *file, char *const argv[], char *const envp[], char *why, size_t whylen);
-int check_exec(const char *file, char *const argv[], char *const envp[], char *why, size_t whylen);
+/* The whole environment of what runtimed launches: the one PATH that
+ * crisp-launch's checks (launch/check_runtimed.c) require. */
 extern const char *const launch_env[];
 
 /* exits.c: exit files written by the monitors. */

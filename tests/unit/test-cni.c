@@ -29,6 +29,9 @@
 
 static char tmp[] = "/tmp/crisp-test-cni-XXXXXX";
 static char *bin_dirs;
+/* What crisp-launch's check compares plugin requests with (set in main as
+ * netd's start_launcher passes it). */
+struct launch_policy launch_policy;
 static struct event_base *base;
 
 static void write_file(const char *path, const char *text, unsigned mode)
@@ -912,8 +915,7 @@ static void test_userns_create(void)
 
 int main(int argc, char **argv)
 {
-	_cleanup_free_ char *bin = NULL, *p = NULL, *self = NULL;
-	static struct launcher_program progs[1];
+	_cleanup_free_ char *bin = NULL, *p = NULL, *self = NULL, *netns = NULL;
 	const char *name = argc > 0 ? strrchr(argv[0], '/') : NULL;
 	struct crisp_error err;
 
@@ -938,7 +940,10 @@ int main(int argc, char **argv)
 	free(p);
 	p = NULL;
 	base = event_base_new();
-	cni_setup(base, tmp, bin_dirs);
+	cni_setup(base);
+	netns = xasprintf("%s/netns", tmp);
+	launch_policy.netns_dir = netns;
+	launch_policy.cni_path = bin_dirs;
 	work_init(base);
 
 	test_conf_selection();
@@ -958,10 +963,10 @@ int main(int argc, char **argv)
 	if (geteuid() != 0 || access("/usr/lib/cni/bridge", X_OK) < 0) {
 		diag("skipping real plugin runs: need root and /usr/lib/cni");
 	} else {
-		progs[0] = (struct launcher_program){
-			.name = "cni", .path = bin_dirs, .dir = true, .check = cni_launch_check
-		};
-		if (launcher_start(progs, 1, &err) < 0) {
+		/* netd's launcher, as netd starts it: this build's crisp-launch */
+		char *args[] = { "--cni-bin-dirs", bin_dirs, "--netns-dir", netns, NULL };
+
+		if (launcher_start(LAUNCH_BIN, "netd", args, &err) < 0) {
 			ok(0, "launcher_start: %s", err.msg);
 		} else {
 			launcher_attach(base);

@@ -1,37 +1,20 @@
-/* runtimed's launch policy (runtimed/launch_check.c): the exact runc and
- * monitor grammars its launcher, which keeps root, agrees to run. Each
- * valid form runtimed uses (and crisp-pause's) is accepted; everything a compromised runtimed
- * could try beyond them is refused. */
+/* runtimed's launch policy (launch/check_runtimed.c): the exact runc and
+ * monitor grammars its launcher, crisp-launch, which keeps root, agrees to
+ * run. Each valid form runtimed uses (and crisp-pause's) is accepted;
+ * everything a compromised runtimed could try beyond them is refused. */
 #include "autoconfig.h"
 
 #include <stdarg.h>
 #include <string.h>
 
-#include "runtimed/runtimed.h"
+#include "common/util.h"
+#include "launch/policy.h"
 #include "tests/unit/tap.h"
 
-/* launch_check.c reads runtimed's paths and handlers from rt, and uses two
- * helpers of runtimed.c; runtimed.c itself (its main and event loop) is not
- * linked in, so the two are defined here with runtimed.c's semantics. */
-struct runtimed rt;
-
-bool id_valid(const char *id)
-{
-	if (!id || strnlen(id, ID_LEN + 1) != ID_LEN)
-		return false;
-	for (size_t i = 0; i < ID_LEN; i++)
-		if (!((id[i] >= '0' && id[i] <= '9') || (id[i] >= 'a' && id[i] <= 'f')))
-			return false;
-	return true;
-}
-
-const struct rt_handler *handler_by_path(const char *path)
-{
-	for (size_t i = 0; i < rt.nhandlers; i++)
-		if (streq(rt.handlers[i].path, path))
-			return &rt.handlers[i];
-	return NULL;
-}
+/* The checks read their paths and the runtime handlers from launch_policy,
+ * which crisp-launch fills from its command line (launch/main.c); here the
+ * test does, with the values runtimed would pass. */
+struct launch_policy launch_policy;
 
 #define ROOT "/run/crisp/runtimed/runc"
 #define BUNDLES "/run/crisp/runtimed/bundles"
@@ -40,10 +23,7 @@ const struct rt_handler *handler_by_path(const char *path)
 #define ID2 "fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210"
 #define B BUNDLES "/" ID
 
-static struct rt_handler handlers[] = {
-	{ "runc", "/usr/bin/runc" },
-	{ "crun", "/usr/local/bin/crun" },
-};
+static const char *const handler_paths[] = { "/usr/bin/runc", "/usr/local/bin/crun" };
 
 static char *const good_env[] = {
 	"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
@@ -439,16 +419,17 @@ static void test_exec(void)
 
 int main(void)
 {
-	static struct crisp_config cfg = { .state_dir = (char *)STATE_DIR };
-
-	rt.cfg = &cfg;
-	rt.pause_rootfs = PAUSE_ROOTFS;
-	rt.netns_dir = NETNS_DIR;
-	rt.runc_root = ROOT;
-	rt.bundles = BUNDLES;
-	rt.exits_dir = EXITS;
-	rt.handlers = handlers;
-	rt.nhandlers = ARRAY_SIZE(handlers);
+	launch_policy = (struct launch_policy){
+		.pause_rootfs = PAUSE_ROOTFS,
+		.netns_dir = NETNS_DIR,
+		.userns_dir = USERNS_DIR,
+		.runc_root = ROOT,
+		.bundles = BUNDLES,
+		.exits_dir = EXITS,
+		.cgroup_root = CG,
+		.handler_paths = handler_paths,
+		.nhandlers = ARRAY_SIZE(handler_paths),
+	};
 
 	test_runc_valid();
 	test_runc_refused();

@@ -1,9 +1,13 @@
-/* The launcher, for real: it forks, runs /bin/sh and /bin programs as root
- * and reports back on a libevent loop. Needs root (it is root's job). */
+/* The launcher, for real: launcher_start forks and execs this very program
+ * as a launcher (as netd and runtimed exec crisp-launch), which serves a
+ * table of its own with launch/serve.c; it runs /bin/sh and /bin programs as
+ * root and reports back on a libevent loop. Needs root (it is root's job). */
 #include "autoconfig.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <dirent.h>
+#include <limits.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <signal.h>
@@ -16,6 +20,7 @@
 
 #include "common/launcher.h"
 #include "common/log.h"
+#include "launch/serve.h"
 #include "tests/unit/tap.h"
 
 static struct event_base *base;
@@ -53,6 +58,7 @@ static char script_path[] = "/tmp/test-launcher-XXXXXX";
 static char script_dir[] = "/tmp/test-launcher-dir-XXXXXX";
 static char noint_path[] = "/tmp/test-launcher-noint-XXXXXX";
 
+/* The table the launcher serves (as_launcher, below). */
 static const struct launcher_program progs[] = {
 	{ "sh", "/bin/sh", false, check_sh },
 	{ "bin", "/nonexistent:/bin", true, check_bin },
@@ -519,10 +525,92 @@ static bool sandbox_self(void)
 	       prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) == 1;
 }
 
-int main(void)
+/* Run as the launcher, by launcher_start:
+ *   test-launcher test --wire V --helper PID --log-level L SCRIPT DIR NOINT
+ * what crisp-launch's main does for its roles, with the test's table. */
+static int as_launcher(int argc, char **argv)
+{
+	if (argc != 11 || !streq(argv[2], "--wire") || !streq(argv[3], LAUNCH_WIRE_VERSION_STR) ||
+	    !streq(argv[4], "--helper") || !streq(argv[6], "--log-level") ||
+	    log_level_from_name(argv[7]) < 0 || strlen(argv[8]) != strlen(script_path) ||
+	    strlen(argv[9]) != strlen(script_dir) || strlen(argv[10]) != strlen(noint_path)) {
+		fprintf(stderr, "test-launcher: bad launcher command line\n");
+		return 1;
+	}
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != atoi(argv[5]))
+		return 1;
+	(void)prctl(PR_SET_NAME, "test-launch");
+	log_init("test-launcher-launch", log_level_from_name(argv[7]));
+	memcpy(script_path, argv[8], sizeof(script_path));
+	memcpy(script_dir, argv[9], sizeof(script_dir));
+	memcpy(noint_path, argv[10], sizeof(noint_path));
+	launcher_serve(progs, ARRAY_SIZE(progs));
+}
+
+/* What the helper's side promises of the process it starts: an exec of the
+ * given program, with nothing of the helper's but stderr and the socket. */
+static void test_launcher_process(const char *self, int marker)
+{
+	char path[64], link[PATH_MAX], buf[4096];
+	bool foreign = false, sock3 = false;
+	struct dirent *de;
+	ssize_t n;
+	DIR *d;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/exe", launcher_pid());
+	n = readlink(path, link, sizeof(link) - 1);
+	link[n > 0 ? n : 0] = '\0';
+	is_str(link, self, "the launcher is the program launcher_start exec'd");
+	snprintf(path, sizeof(path), "/proc/%d/environ", launcher_pid());
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	n = fd < 0 ? -1 : read(fd, buf, sizeof(buf));
+	if (fd >= 0)
+		close(fd);
+	is_int(n, 0, "its environment is empty (CRISP_TEST_LEAK was not passed on)");
+	snprintf(path, sizeof(path), "/proc/%d/fd", launcher_pid());
+	d = opendir(path);
+	while (d && (de = readdir(d))) {
+		char fdpath[PATH_MAX + 64];
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(fdpath, sizeof(fdpath), "%s/%s", path, de->d_name);
+		n = readlink(fdpath, link, sizeof(link) - 1);
+		link[n > 0 ? n : 0] = '\0';
+		if (streq(de->d_name, "3"))
+			sock3 = strncmp(link, "socket:", 7) == 0;
+		if (streq(link, "/etc/hostname"))
+			foreign = true;
+	}
+	if (d)
+		closedir(d);
+	ok(sock3, "its socket is on fd 3");
+	ok(!foreign, "no fd of the helper's (fd %d, not close-on-exec) reached it", marker);
+	/* it names itself once it runs: wait for that, at most 5 s */
+	snprintf(path, sizeof(path), "/proc/%d/comm", launcher_pid());
+	for (int i = 0; i < 500; i++) {
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		n = fd < 0 ? -1 : read(fd, buf, sizeof(buf) - 1);
+		buf[n > 0 ? n : 0] = '\0';
+		if (fd >= 0)
+			close(fd);
+		if (streq(buf, "test-launch\n"))
+			break;
+		usleep(10000);
+	}
+	is_str(buf, "test-launch\n", "it named itself");
+}
+
+int main(int argc, char **argv)
 {
 	struct crisp_error err = { 0 };
+	char *args[] = { script_path, script_dir, noint_path, NULL };
+	_cleanup_free_ char *self = NULL;
+	int marker;
 
+	if (argc > 1 && streq(argv[1], "test"))
+		return as_launcher(argc, argv);
 	if (geteuid() != 0) {
 		printf("1..0 # SKIP the launcher runs programs as root: run as root\n");
 		return 0;
@@ -533,9 +621,21 @@ int main(void)
 	if (!make_scripts())
 		diag("cannot write the test scripts: %s", strerror(errno));
 	base = event_base_new();
-	ok(launcher_start(progs, ARRAY_SIZE(progs), &err) == 0, "launcher_start: %s", err.msg);
+	self = realpath("/proc/self/exe", NULL);
+	ok(launcher_start("/nonexistent/crisp-launch", "test", args, &err) < 0 &&
+		   launcher_pid() == 0,
+	   "a launcher that cannot be exec'd fails launcher_start: %s", err.msg);
+	like(err.msg, "/nonexistent/crisp-launch: exec: No such file or directory", "saying why");
+	/* an fd the helper forgot to make close-on-exec */
+	marker = open("/etc/hostname", O_RDONLY);
+	err_clear(&err);
+	ok(self && launcher_start(self, "test", args, &err) == 0, "launcher_start: %s", err.msg);
 	launcher_attach(base);
 	ok(launcher_pid() > 0, "launcher pid %d", launcher_pid());
+	if (self && launcher_pid() > 0)
+		test_launcher_process(self, marker);
+	if (marker >= 0)
+		close(marker);
 	ok(sandbox_self(), "the test process has no_new_privs and a seccomp filter now");
 
 	test_basics();

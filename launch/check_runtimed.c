@@ -1,5 +1,5 @@
-/* What runtimed's launcher agrees to run (common/launcher.h). These checks
- * run in the launcher, which keeps root and has no seccomp filter: they are
+/* What runtimed's launcher agrees to run (launch/policy.h). These checks
+ * run in crisp-launch, which keeps root and has no seccomp filter: they are
  * the whole policy for what a compromised runtimed could make it execute.
  * So the grammar is exact: runc (or another OCI runtime handler) with our
  * --root, one of the subcommands runtimed uses with only the flags it
@@ -15,13 +15,29 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "runtimed/cgroup.h"
-#include "runtimed/runtimed.h"
+#include "common/util.h"
+#include "launch/policy.h"
 
-const char *const launch_env[] = {
-	"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+/* runtimed passes exactly this (runtimed/ops.c and the others use its
+ * launch_env, made of the same macro). */
+static const char *const launch_env[] = {
+	LAUNCH_PATH_ENV,
 	NULL,
 };
+
+static bool id_valid(const char *id)
+{
+	return id_hex_valid(id);
+}
+
+/* The path of a configured runtime handler (runtimed's handler_by_path). */
+static bool handler_path_ok(const char *path)
+{
+	for (size_t i = 0; i < launch_policy.nhandlers; i++)
+		if (streq(launch_policy.handler_paths[i], path))
+			return true;
+	return false;
+}
 
 static int refuse(char *why, size_t whylen, const char *fmt, ...) _printf_(3, 4);
 static int refuse(char *why, size_t whylen, const char *fmt, ...)
@@ -56,13 +72,13 @@ static size_t count(char *const argv[])
 /* <bundles>/<id>/<name> with name matching prefix...suffix, a plain name. */
 static bool bundle_file_ok(const char *path, const char *id, const char *prefix, const char *suffix)
 {
-	size_t bl = strlen(rt.bundles), pl = strlen(prefix), sl = strlen(suffix);
+	size_t bl = strlen(launch_policy.bundles), pl = strlen(prefix), sl = strlen(suffix);
 	const char *name;
 
-	if (strncmp(path, rt.bundles, bl) != 0 || path[bl] != '/' ||
-	    strncmp(path + bl + 1, id, ID_LEN) != 0 || path[bl + 1 + ID_LEN] != '/')
+	if (strncmp(path, launch_policy.bundles, bl) != 0 || path[bl] != '/' ||
+	    strncmp(path + bl + 1, id, ID_HEX_LEN) != 0 || path[bl + 1 + ID_HEX_LEN] != '/')
 		return false;
-	name = path + bl + 2 + ID_LEN;
+	name = path + bl + 2 + ID_HEX_LEN;
 	if (strchr(name, '/') || strlen(name) < pl + sl || strncmp(name, prefix, pl) != 0 ||
 	    strcmp(name + strlen(name) - sl, suffix) != 0)
 		return false;
@@ -86,8 +102,10 @@ int check_runc(const char *file, char *const argv[], char *const envp[], char *w
 
 	if (!env_ok(envp))
 		return refuse(why, whylen, "runtime: environment is not the fixed PATH");
-	if (n < 4 || strcmp(argv[1], "--root") != 0 || strcmp(argv[2], rt.runc_root) != 0)
-		return refuse(why, whylen, "runtime: must start with --root %s", rt.runc_root);
+	if (n < 4 || strcmp(argv[1], "--root") != 0 ||
+	    strcmp(argv[2], launch_policy.runc_root) != 0)
+		return refuse(why, whylen, "runtime: must start with --root %s",
+			      launch_policy.runc_root);
 	sub = argv[3];
 	/* what the runtime supports (JSON on stdout), asked once at start */
 	if (n == 4 && streq(sub, "features"))
@@ -149,14 +167,15 @@ int check_monitor(const char *file, char *const argv[], char *const envp[], char
 	if (n < 15 || !streq(argv[1], "--id") || !id_valid(argv[2]))
 		return refuse(why, whylen, "monitor: must start with --id <container id>");
 	id = argv[2];
-	bundle = xasprintf("%s/%s", rt.bundles, id);
-	exitf = xasprintf("%s/%s.json", rt.exits_dir, id);
+	bundle = xasprintf("%s/%s", launch_policy.bundles, id);
+	exitf = xasprintf("%s/%s.json", launch_policy.exits_dir, id);
 	if (!streq(argv[3], "--bundle") || !streq(argv[4], bundle))
 		return refuse(why, whylen, "monitor: --bundle must be %s", bundle);
-	if (!streq(argv[5], "--runtime") || !handler_by_path(argv[6]))
+	if (!streq(argv[5], "--runtime") || !handler_path_ok(argv[6]))
 		return refuse(why, whylen, "monitor: --runtime is not a configured runtime");
-	if (!streq(argv[7], "--runtime-root") || !streq(argv[8], rt.runc_root))
-		return refuse(why, whylen, "monitor: --runtime-root must be %s", rt.runc_root);
+	if (!streq(argv[7], "--runtime-root") || !streq(argv[8], launch_policy.runc_root))
+		return refuse(why, whylen, "monitor: --runtime-root must be %s",
+			      launch_policy.runc_root);
 	if (!streq(argv[9], "--log") || !log_path_ok(argv[10]))
 		return refuse(why, whylen, "monitor: --log must be an absolute clean path");
 	if (!streq(argv[11], "--exit-file") || !streq(argv[12], exitf))
@@ -171,16 +190,16 @@ int check_monitor(const char *file, char *const argv[], char *const envp[], char
 	return 0;
 }
 
-/* <CGROUP_ROOT>/<hierarchy>[/<component>...]/crisp-<id> (hierarchy may be
+/* <cgroup root>/<hierarchy>[/<component>...]/crisp-<id> (hierarchy may be
  * absent on v2): clean, no "." or "..", ending in this sandbox's own name,
  * so a compromised runtimed can move pause nowhere but into a cgroup named
  * for the pod it starts. */
 static bool pause_cgroup_ok(const char *p, const char *id)
 {
-	size_t rl = strlen(CGROUP_ROOT), n = strlen(p);
+	size_t rl = strlen(launch_policy.cgroup_root), n = strlen(p);
 	const char *last = strrchr(p, '/');
 
-	if (strncmp(p, CGROUP_ROOT "/", rl + 1) != 0 || n > 1024 || !last ||
+	if (strncmp(p, launch_policy.cgroup_root, rl) != 0 || p[rl] != '/' || n > 1024 || !last ||
 	    strncmp(last + 1, "crisp-", 6) != 0 || !streq(last + 7, id))
 		return false;
 	for (const char *c = p + rl + 1; *c;) {
@@ -249,18 +268,19 @@ int check_pause(const char *file, char *const argv[], char *const envp[], char *
 	if (n < 18 || !streq(argv[1], "--id") || !id_valid(argv[2]))
 		return refuse(why, whylen, "pause: must start with --id <sandbox id>");
 	id = argv[2];
-	if (!streq(argv[3], "--rootfs") || !streq(argv[4], rt.pause_rootfs))
-		return refuse(why, whylen, "pause: --rootfs must be %s", rt.pause_rootfs);
+	if (!streq(argv[3], "--rootfs") || !streq(argv[4], launch_policy.pause_rootfs))
+		return refuse(why, whylen, "pause: --rootfs must be %s",
+			      launch_policy.pause_rootfs);
 	if (!streq(argv[5], "--uid") || !number_ok(argv[6], false, 10) ||
 	    !streq(argv[7], "--gid") || !number_ok(argv[8], false, 10))
 		return refuse(why, whylen, "pause: --uid and --gid must be numbers");
 	if (!streq(argv[9], "--oom-score-adj") || !number_ok(argv[10], true, 4))
 		return refuse(why, whylen, "pause: --oom-score-adj must be a number");
 	i = 11;
-	netns = xasprintf("%s/%s", rt.netns_dir, id);
+	netns = xasprintf("%s/%s", launch_policy.netns_dir, id);
 	/* the pause joins this user namespace as root of the host: only
 	 * netd's pin of this very pod's (runtimed checked it at start) */
-	userns = xasprintf("%s/userns/%s", rt.cfg->state_dir, id);
+	userns = xasprintf("%s/%s", launch_policy.userns_dir, id);
 	if (streq(argv[i], "--userns")) {
 		if (i + 2 >= n || !streq(argv[i + 1], userns) || !streq(argv[i + 2], "--netns"))
 			return refuse(why, whylen, "pause: --userns must be %s, before --netns",
@@ -292,7 +312,7 @@ int check_pause(const char *file, char *const argv[], char *const envp[], char *
 			return refuse(why, whylen,
 				      "pause: --cgroup must be a clean path under %s ending in "
 				      "crisp-<sandbox id>",
-				      CGROUP_ROOT);
+				      launch_policy.cgroup_root);
 	for (; i + 1 < n && streq(argv[i], "--sysctl"); i += 2)
 		if (!pause_sysctl_ok(argv[i + 1]))
 			return refuse(why, whylen, "pause: sysctl '%.64s' is not namespaced",
@@ -319,7 +339,7 @@ int check_exec(const char *file, char *const argv[], char *const envp[], char *w
 	if (n != 13 || !streq(argv[1], "--id") || !id_valid(argv[2]))
 		return refuse(why, whylen, "exec: must be --id <container id> and 5 more options");
 	id = argv[2];
-	bundle = xasprintf("%s/%s", rt.bundles, id);
+	bundle = xasprintf("%s/%s", launch_policy.bundles, id);
 	if (!streq(argv[3], "--bundle") || !streq(argv[4], bundle))
 		return refuse(why, whylen, "exec: --bundle must be %s", bundle);
 	if (!streq(argv[5], "--process") || !streq(argv[7], "--pid-file") ||
