@@ -109,11 +109,12 @@ static void parse_args(int argc, char **argv, bool *print_config)
 }
 
 /* Check what the children need before starting any: a wrong user, group or
- * helper directory is a configuration error, not a crash loop. */
+ * helper directory is a configuration error, not a crash loop. crisp-launch
+ * is among them: netd and runtimed cannot start without their launcher. */
 static gid_t check_environment(const struct crisp_config *cfg)
 {
 	static const char *const helpers[] = { "crisp-frontend", "crisp-imaged", "crisp-netd",
-					       "crisp-runtimed" };
+					       "crisp-runtimed", "crisp-launch" };
 	struct group *gr = getgrnam(cfg->socket_group);
 	gid_t gid;
 

@@ -68,6 +68,26 @@ def test_unknown_key(unstarted):
     assert_nothing_started(c)
 
 
+@pytest.mark.parametrize("missing", ["crisp-netd", "crisp-launch"])
+def test_missing_helper_program(unstarted, missing):
+    """A helper_dir without one of the programs crispd starts, or without
+    crisp-launch (netd and runtimed exec it before they confine themselves):
+    a configuration error at start (exit 2, the program named), not a crash
+    loop of the helpers."""
+    c = unstarted
+    helpers = os.path.join(c.dir, "helpers")
+    os.makedirs(helpers)
+    for name in os.listdir(harness.BUILD):
+        if name.startswith("crisp-") and name != missing:
+            os.symlink(os.path.join(harness.BUILD, name), os.path.join(helpers, name))
+    c.config["crispd"]["helper_dir"] = helpers
+    c.write_config()
+    rc, out, err = run_crispd(["--config", c.conf])
+    assert rc == 2, "exit %d: %s" % (rc, err)
+    assert "cannot execute %s/%s" % (helpers, missing) in err, err
+    assert_nothing_started(c)
+
+
 def test_unknown_section(unstarted):
     c = unstarted
     with open(c.conf, "a") as f:
