@@ -848,7 +848,7 @@ static void write_exit_file(void)
 
 int main(int argc, char **argv)
 {
-	char line[64];
+	char line[128];
 	int fd;
 
 	/* only stdio is ours: whatever else the launcher's ancestors leaked
@@ -887,7 +887,8 @@ int main(int argc, char **argv)
 	if (m.in_fd >= 0)
 		fcntl(m.in_fd, F_SETFL, O_NONBLOCK);
 
-	snprintf(line, sizeof(line), "{\"pid\": %d, \"run_ms\": %.1f}\n", (int)m.init_pid, run_ms);
+	snprintf(line, sizeof(line), "{\"pid\": %d, \"run_ms\": %.1f%s}\n", (int)m.init_pid, run_ms,
+		 landlock_missing() ? ", \"landlock\": false" : "");
 	if (write(STDOUT_FILENO, line, strlen(line)) < 0) {
 		/* runtimed went away; the container runs all the same, and
 		 * runtimed's recovery finds it from the pid file */
@@ -903,10 +904,12 @@ int main(int argc, char **argv)
 	}
 	close(m.bundle_fd);
 	m.bundle_fd = -1;
-	/* A monitor that kept a privilege would read container output and
-	 * attach input with it: the container goes instead (its exit, a
-	 * SIGKILL, is recorded as any other). */
-	if (!drop_privileges())
+	/* A monitor that kept a privilege, or could reach more than its
+	 * log, exit file and socket, would read container output and attach
+	 * input with it: the container goes instead (its exit, a SIGKILL, is
+	 * recorded as any other). confine() loads no filter when it fails,
+	 * so the kill still passes. */
+	if (!drop_privileges() || !confine())
 		kill(m.init_pid, SIGKILL);
 
 	serve();

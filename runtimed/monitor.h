@@ -31,6 +31,9 @@
  * it:
  *
  *   {"pid": 1234, "run_ms": 41.7}               started: the init runs
+ *   {"pid": 1234, "run_ms": 41.7, "landlock": false}
+ *                                               the same, on a kernel
+ *                                               without Landlock (below)
  *   {"error": "<runtime> run: <why>"}           failed; the monitor exits 1
  *
  * run_ms is the wall time of `<runtime> run --detach`, launch to exit (for
@@ -71,8 +74,13 @@
  * ran and SIGKILL ended it; log_dropped counts lost log records. The
  * monitor ignores SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1/2 and SIGPIPE:
  * stopping the container is runtimed's job (runc kill), never the
- * monitor's. It keeps uid 0 but drops every capability once the container
- * runs.
+ * monitor's. It keeps uid 0 but, once the container runs, drops every
+ * capability, sets no_new_privs, and confines itself
+ * (runtimed/monitor_sandbox.c): Landlock lets it write and create files
+ * only beneath the log's directory and the exit file's, replace and remove
+ * them beneath the latter, and remove files beneath the bundle; a seccomp
+ * filter allows only the system calls it makes from then on. If a step
+ * fails it SIGKILLs the container's init instead of serving it unconfined.
  *
  * Control socket (SOCK_SEQPACKET, mode 0600, peers must be uid 0; at most
  * MONITOR_CLIENTS_MAX connections, more get "error too many clients"). A

@@ -10,12 +10,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -167,6 +169,46 @@ void stdin_flush(void)
 	}
 }
 
+#ifdef CRISP_TEST_HOOKS
+/* Test builds only (tests/integration/test_monitor_confinement.py): make
+ * the confined monitor try what its sandbox forbids. "test-open <path>"
+ * opens an existing file for appending and answers "ok" or "error <why>"
+ * (Landlock: EACCES outside its directories); "test-fcntl" tries
+ * F_SETOWN, F_SETSIG and F_SETOWN_EX on the connection and answers their
+ * errnos ("1 1 1": EPERM each); "test-syscall" makes a system call outside
+ * the filter (getuid), which must kill it. */
+static bool test_hook(struct client *c, const char *req)
+{
+	int fd;
+
+	if (strncmp(req, "test-open ", 10) == 0) {
+		fd = open(req + 10, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOFOLLOW);
+		if (fd < 0) {
+			reply(c, "error %s", strerror(errno));
+		} else {
+			close(fd);
+			reply(c, "ok");
+		}
+		return true;
+	}
+	if (strcmp(req, "test-fcntl") == 0) {
+		struct f_owner_ex owner = { .type = F_OWNER_PID, .pid = 1 };
+		int own = fcntl(c->fd, F_SETOWN, 1) < 0 ? errno : 0;
+		int sig = fcntl(c->fd, F_SETSIG, SIGKILL) < 0 ? errno : 0;
+		int ex = fcntl(c->fd, F_SETOWN_EX, &owner) < 0 ? errno : 0;
+
+		reply(c, "%d %d %d", own, sig, ex);
+		return true;
+	}
+	if (strcmp(req, "test-syscall") == 0) {
+		syscall(SYS_getuid);
+		reply(c, "error still alive after getuid");
+		return true;
+	}
+	return false;
+}
+#endif
+
 void client_request(struct client *c)
 {
 	char why[256];
@@ -197,6 +239,10 @@ void client_request(struct client *c)
 	}
 	if (memchr(iobuf, '\0', (size_t)n)) {
 		reply(c, "error request holds a NUL byte");
+#ifdef CRISP_TEST_HOOKS
+	} else if (test_hook(c, iobuf)) {
+		/* answered */
+#endif
 	} else if (strcmp(iobuf, "reopen") == 0) {
 		if (reopen_log(why, sizeof(why)) < 0)
 			reply(c, "error %s", why);

@@ -75,4 +75,13 @@ void broadcast(char stream, const char *data, size_t len);
 /* Writes stdin bytes held back while the pipe was full. */
 void stdin_flush(void);
 
+/* monitor_sandbox.c: Landlock and the seccomp filter, once the container
+ * is created (the caller has dropped every capability and set
+ * no_new_privs). False: a step failed, and no filter is loaded. */
+bool confine(void);
+/* The kernel has no Landlock (not built in, or disabled at boot): the
+ * monitor then confines itself with the filter alone, and says so on the
+ * sync line ("landlock": false) for runtimed to warn about. */
+bool landlock_missing(void);
+
 #endif

@@ -252,17 +252,27 @@ static void mon_free(struct mon_job *j)
 	free(j);
 }
 
-/* The monitor's {"pid": N, "run_ms": T} or crisp-pause's {"pid": N,
- * "start": S}: log the time, take the start time. */
+/* The monitor's {"pid": N, "run_ms": T[, "landlock": false]} or
+ * crisp-pause's {"pid": N, "start": S}: log the time (and warn of a kernel
+ * without Landlock), take the start time. */
 static void sync_extra(struct mon_job *j, json_t *o, uint64_t *ret_start, struct crisp_error *err)
 {
 	json_t *v;
 
 	if (!j->pause_done) {
+		static bool warned;
+
 		v = json_object_get(o, "run_ms");
 		if (json_is_number(v))
 			log_debug("runc run %s: %.1f ms (in its monitor, %.1f ms with it)", j->id,
 				  json_number_value(v), mono_ms() - j->t0);
+		/* the same kernel for every monitor: once is enough */
+		if (json_is_false(json_object_get(o, "landlock")) && !warned) {
+			warned = true;
+			log_warn("crisp-monitor: the kernel has no Landlock (not built in, or "
+				 "disabled at boot): monitors run with their seccomp filter only, "
+				 "able to write any file uid 0 may write");
+		}
 		return;
 	}
 	log_debug("crisp-pause %s: %.1f ms", j->id, mono_ms() - j->t0);

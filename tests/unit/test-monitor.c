@@ -461,6 +461,11 @@ static void test_reopen_and_sigterm(void)
 	s = s ? strstr(s, "VmRSS:") : NULL;
 	if (s)
 		diag("monitor %.*s while the container runs", (int)strcspn(s, "\n"), s);
+	/* confined once the container runs (runtimed/monitor_sandbox.c) */
+	s = read_file(status);
+	ok(s && strstr(s, "\nNoNewPrivs:\t1\n") && strstr(s, "\nSeccomp:\t2\n") &&
+		   strstr(s, "\nCapEff:\t0000000000000000\n"),
+	   "the running monitor: no_new_privs, a seccomp filter, no capability");
 
 	kill(mon.pid, SIGTERM);
 	kill(mon.pid, SIGHUP);

@@ -1,0 +1,242 @@
+"""crisp-monitor confines itself once the container is created
+(runtimed/monitor_sandbox.c): no capability, no_new_privs, a seccomp filter
+and a Landlock ruleset that lets it write only beneath the log's directory
+and the exit file's, and remove files beneath the bundle. Under it the
+monitor still does its whole job: the log, ReopenContainerLog, attach,
+the exit record. The test hooks of a --enable-test-hooks build make it try
+what is forbidden: opening a file elsewhere for writing fails with EACCES
+and the container goes on; a syscall outside the filter kills the monitor,
+and then the container fares as under any dead monitor (PRIVSEP.md, "what
+happens when a process dies"): it runs on, and a stop records 137 itself."""
+
+import errno
+import os
+import shutil
+import socket
+import time
+
+import harness
+from harness import container_config, pod_config
+
+LOOP = "i=0; while :; do echo line $i; i=$((i+1)); sleep 0.1; done"
+
+
+def bundle(env, cid):
+    return os.path.join(env.c.config["crispd"]["state_dir"], "runtimed", "bundles", cid)
+
+
+def monitor_pid(cid):
+    found = harness.monitor_processes([cid])
+    assert len(found) == 1, found
+    return found[0][0]
+
+
+def status(pid):
+    out = {}
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            k, _, v = line.partition(":")
+            out[k] = v.strip()
+    return out
+
+
+def connect(env, cid, bundle_dir=None):
+    """A connection to the monitor's control socket, through the bundle's
+    fd as runtimed makes it (the path may exceed sun_path)."""
+    dfd = os.open(bundle_dir or bundle(env, cid), os.O_PATH | os.O_DIRECTORY)
+    try:
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        s.settimeout(5)
+        s.connect("/proc/self/fd/%d/monitor.sock" % dfd)
+    finally:
+        os.close(dfd)
+    return s
+
+
+def request(env, cid, req, bundle_dir=None):
+    with connect(env, cid, bundle_dir) as s:
+        s.send(req.encode())
+        return s.recv(512).decode()
+
+
+def log_lines(path):
+    return [t for _, t, _ in harness.cri_log_lines(path)] if os.path.exists(path) else []
+
+
+def start_loop(env, name):
+    k = env.cri
+    pod = k.run_pod(pod_config(name))
+    cid = k.run(pod, container_config("t", env.images.busybox, command=["sh", "-c", LOOP]))
+    log = k.status(cid).log_path
+    harness.wait_for(lambda: len(log_lines(log)) >= 2, 10, what="first log lines")
+    return pod, cid, log
+
+
+def test_monitor_confined_and_serving(pod_env, tmp_path):
+    env, k = pod_env, pod_env.cri
+    pod, cid, log = start_loop(env, "mon-conf")
+    pid = monitor_pid(cid)
+
+    st = status(pid)
+    assert st["Seccomp"] == "2" and st["NoNewPrivs"] == "1", st
+    assert int(st["CapEff"], 16) == 0 and int(st["CapPrm"], 16) == 0, st
+    assert int(st["CapBnd"], 16) == 0, st
+
+    # allowed: its own log (the hook opens an existing file for appending)
+    assert request(env, cid, "test-open " + log) == "ok"
+    # Landlock: a root-owned, owner-writable file outside its directories,
+    # and the bundle's config.json (beneath the bundle it may only remove)
+    outside = tmp_path / "root-owned"
+    outside.write_text("untouched\n")
+    os.chmod(outside, 0o644)
+    assert request(env, cid, "test-open %s" % outside) == "error Permission denied"
+    config = os.path.join(bundle(env, cid), "config.json")
+    assert request(env, cid, "test-open " + config) == "error Permission denied"
+    assert outside.read_text() == "untouched\n"
+    # the filter: fcntl's F_SETOWN, F_SETSIG and F_SETOWN_EX fail with EPERM
+    assert request(env, cid, "test-fcntl") == "%d %d %d" % ((errno.EPERM,) * 3)
+
+    # it goes on: the log grows, attach streams the output
+    n = len(log_lines(log))
+    harness.wait_for(lambda: len(log_lines(log)) > n + 3, 10, what="the log growing")
+    with connect(env, cid) as s:
+        s.send(b"attach")
+        assert s.recv(512) == b"ok"
+        got = b""
+        deadline = time.monotonic() + 10
+        while b"line" not in got and time.monotonic() < deadline:
+            got += s.recv(65536)
+        assert got.startswith(b"1") and b"line" in got, got
+
+    # ReopenContainerLog creates the log anew beneath the log's directory
+    os.rename(log, log + ".1")
+    env.c.call("ReopenContainerLog", harness.cri.ReopenContainerLogRequest(container_id=cid))
+    harness.wait_for(lambda: len(log_lines(log)) >= 2, 10, what="lines in the reopened log")
+    assert status(pid)["Seccomp"] == "2"
+
+    r = k.exec_sync(cid, ["echo", "exec"])
+    assert r.exit_code == 0 and r.stdout == b"exec\n", r
+
+    # the exit file, written by the confined monitor: the init's own
+    # status (sh as pid 1 ignores SIGTERM: the stop's SIGKILL, 137, with
+    # the reason runc's kill gives, not "its monitor recorded no exit")
+    k.stop(cid, timeout=1)
+    st = k.status(cid)
+    assert st.state == harness.cri.CONTAINER_EXITED and st.exit_code == 137, st
+    assert "recorded no exit" not in st.message, st
+    harness.wait_for(lambda: not harness.alive(pid), 10, what="the monitor's exit")
+    assert not os.path.exists(os.path.join(bundle(env, cid), "monitor.sock"))
+
+
+def test_exit_code_recorded(pod_env):
+    env, k = pod_env, pod_env.cri
+    pod = k.run_pod(pod_config("mon-exit"))
+    cid = k.run(pod, container_config("t", env.images.busybox,
+                                      command=["sh", "-c", "sleep 1; echo bye; exit 3"]))
+    pid = monitor_pid(cid)
+    assert status(pid)["Seccomp"] == "2"
+    st = k.wait_state(cid, harness.cri.CONTAINER_EXITED, timeout=20)
+    assert st.exit_code == 3 and st.reason == "Error", st
+    assert log_lines(st.log_path) == ["bye"]
+
+
+def test_forbidden_syscall_kills_the_monitor(pod_env):
+    env, k = pod_env, pod_env.cri
+    pod, cid, log = start_loop(env, "mon-sys")
+    pid = monitor_pid(cid)
+
+    with connect(env, cid) as s:
+        s.send(b"test-syscall")
+        try:
+            answer = s.recv(512)
+        except ConnectionResetError:
+            answer = b""
+    assert answer == b"", answer  # no "error still alive after getuid"
+    harness.wait_for(lambda: not harness.alive(pid), 10, what="the monitor killed")
+
+    # the container runs on without its monitor
+    assert k.status(cid).state == harness.cri.CONTAINER_RUNNING
+    r = k.exec_sync(cid, ["echo", "still"])
+    assert r.exit_code == 0 and r.stdout == b"still\n", r
+    # ... until stopped: runtimed records the exit itself
+    k.stop(cid, timeout=1)
+    st = k.status(cid)
+    assert st.state == harness.cri.CONTAINER_EXITED and st.exit_code == 137, st
+    assert "its monitor recorded no exit" in st.message, st
+
+
+def test_stdin_held_back_while_the_pipe_is_full(pod_env):
+    """Stdin the pipe cannot take waits in memory the monitor allocates
+    (malloc under the filter), then flows once the container reads."""
+    env, k = pod_env, pod_env.cri
+    pod = k.run_pod(pod_config("mon-stdin"))
+    cfg = container_config("t", env.images.busybox, command=["sh", "-c", "sleep 3; wc -c"])
+    cfg.stdin = cfg.stdin_once = True
+    cid = k.run(pod, cfg)
+    pid = monitor_pid(cid)
+    chunk, count = b"0" + b"x" * 30000, 12
+    with connect(env, cid) as s:
+        s.settimeout(30)
+        s.send(b"attach")
+        assert s.recv(512) == b"ok"
+        for _ in range(count):
+            s.send(chunk)
+        # every packet was taken: the last may still wait for the pipe
+        harness.wait_for(lambda: status(pid)["State"].startswith("S"), 10, what="monitor idle")
+        time.sleep(0.5)
+    st = k.wait_state(cid, harness.cri.CONTAINER_EXITED, timeout=20)
+    assert st.exit_code == 0, st
+    assert harness.alive(pid) is False
+    got = int(log_lines(st.log_path)[-1])
+    assert count * 30000 - 30000 <= got <= count * 30000, got
+
+
+def test_failed_confinement_kills_the_container(pod_env):
+    """A monitor that cannot confine itself does not serve the container
+    unconfined: it SIGKILLs the init, and records that exit itself."""
+    env, k = pod_env, pod_env.cri
+    pod = k.run_pod(pod_config("mon-fail"))
+    cid = k.create(pod, container_config("t", env.images.busybox, command=["sleep", "1000"]))
+    with open(os.path.join(bundle(env, cid), "test-confine-fail"), "w"):
+        pass
+    k.start(cid)
+    st = k.wait_state(cid, harness.cri.CONTAINER_EXITED, timeout=20)
+    assert st.exit_code == 137, st
+    assert "recorded no exit" not in st.message, st
+
+
+def test_without_log_path_only_dev_null(pod_env):
+    """A container without a log path logs to /dev/null: the monitor may
+    write that file, not the rest of /dev (its directory)."""
+    env, k = pod_env, pod_env.cri
+    pod = k.run_pod(pod_config("mon-nolog"))
+    cfg = container_config("t", env.images.busybox, command=["sh", "-c", "sleep 2; exit 4"])
+    cfg.log_path = ""
+    cid = k.run(pod, cfg)
+    pid = monitor_pid(cid)
+    assert status(pid)["Seccomp"] == "2"
+    assert request(env, cid, "test-open /dev/null") == "ok"
+    assert request(env, cid, "test-open /dev/zero") == "error Permission denied"
+    assert request(env, cid, "reopen") == "ok"
+    st = k.wait_state(cid, harness.cri.CONTAINER_EXITED, timeout=20)
+    assert st.exit_code == 4, st
+
+
+def test_pause_monitor_of_another_handler(pod_env_factory, tmp_path):
+    """With a handler other than the default the pod's pause runs under a
+    monitor too, its log /dev/null: confined the same way."""
+    script = tmp_path / "other-runc"
+    script.write_text("#!/bin/sh\nexec %s \"$@\"\n" % shutil.which("runc"))
+    script.chmod(0o755)
+    env = pod_env_factory(config={'runtime_handler "other"': {"path": str(script)}})
+    pod = env.cri.run_pod(pod_config("mon-pause"), handler="other")
+    pid, cmd = harness.wait_for(lambda: (harness.monitor_processes([pod]) or [None])[0], 10,
+                                what="the pause's monitor")
+    args = cmd.split()
+    assert args[args.index("--log") + 1] == "/dev/null", cmd
+    pause_bundle = args[args.index("--bundle") + 1]
+    assert status(pid)["Seccomp"] == "2"
+    assert request(env, pod, "test-open /dev/zero", pause_bundle) == "error Permission denied"
+    assert request(env, pod, "test-open /dev/null", pause_bundle) == "ok"
+    env.cri.stop_pod(pod)
+    harness.wait_for(lambda: not harness.alive(pid), 10, what="the pause's monitor exiting")
