@@ -31,15 +31,6 @@ def monitor_pid(cid):
     return found[0][0]
 
 
-def status(pid):
-    out = {}
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            k, _, v = line.partition(":")
-            out[k] = v.strip()
-    return out
-
-
 def connect(env, cid, bundle_dir=None):
     """A connection to the monitor's control socket, through the bundle's
     fd as runtimed makes it (the path may exceed sun_path)."""
@@ -77,7 +68,7 @@ def test_monitor_confined_and_serving(pod_env, tmp_path):
     pod, cid, log = start_loop(env, "mon-conf")
     pid = monitor_pid(cid)
 
-    st = status(pid)
+    st = harness.proc_status(pid)
     assert st["Seccomp"] == "2" and st["NoNewPrivs"] == "1", st
     assert int(st["CapEff"], 16) == 0 and int(st["CapPrm"], 16) == 0, st
     assert int(st["CapBnd"], 16) == 0, st
@@ -112,7 +103,7 @@ def test_monitor_confined_and_serving(pod_env, tmp_path):
     os.rename(log, log + ".1")
     env.c.call("ReopenContainerLog", harness.cri.ReopenContainerLogRequest(container_id=cid))
     harness.wait_for(lambda: len(log_lines(log)) >= 2, 10, what="lines in the reopened log")
-    assert status(pid)["Seccomp"] == "2"
+    assert harness.proc_status(pid)["Seccomp"] == "2"
 
     r = k.exec_sync(cid, ["echo", "exec"])
     assert r.exit_code == 0 and r.stdout == b"exec\n", r
@@ -134,7 +125,7 @@ def test_exit_code_recorded(pod_env):
     cid = k.run(pod, container_config("t", env.images.busybox,
                                       command=["sh", "-c", "sleep 1; echo bye; exit 3"]))
     pid = monitor_pid(cid)
-    assert status(pid)["Seccomp"] == "2"
+    assert harness.proc_status(pid)["Seccomp"] == "2"
     st = k.wait_state(cid, harness.cri.CONTAINER_EXITED, timeout=20)
     assert st.exit_code == 3 and st.reason == "Error", st
     assert log_lines(st.log_path) == ["bye"]
@@ -182,7 +173,8 @@ def test_stdin_held_back_while_the_pipe_is_full(pod_env):
         for _ in range(count):
             s.send(chunk)
         # every packet was taken: the last may still wait for the pipe
-        harness.wait_for(lambda: status(pid)["State"].startswith("S"), 10, what="monitor idle")
+        harness.wait_for(lambda: harness.proc_status(pid)["State"].startswith("S"), 10,
+                         what="monitor idle")
         time.sleep(0.5)
     st = k.wait_state(cid, harness.cri.CONTAINER_EXITED, timeout=20)
     assert st.exit_code == 0, st
@@ -214,7 +206,7 @@ def test_without_log_path_only_dev_null(pod_env):
     cfg.log_path = ""
     cid = k.run(pod, cfg)
     pid = monitor_pid(cid)
-    assert status(pid)["Seccomp"] == "2"
+    assert harness.proc_status(pid)["Seccomp"] == "2"
     assert request(env, cid, "test-open /dev/null") == "ok"
     assert request(env, cid, "test-open /dev/zero") == "error Permission denied"
     assert request(env, cid, "reopen") == "ok"
@@ -235,7 +227,7 @@ def test_pause_monitor_of_another_handler(pod_env_factory, tmp_path):
     args = cmd.split()
     assert args[args.index("--log") + 1] == "/dev/null", cmd
     pause_bundle = args[args.index("--bundle") + 1]
-    assert status(pid)["Seccomp"] == "2"
+    assert harness.proc_status(pid)["Seccomp"] == "2"
     assert request(env, pod, "test-open /dev/zero", pause_bundle) == "error Permission denied"
     assert request(env, pod, "test-open /dev/null", pause_bundle) == "ok"
     env.cri.stop_pod(pod)
