@@ -5,6 +5,7 @@
 #include "autoconfig.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/log.h"
@@ -114,6 +115,56 @@ static void on_created(ProtobufCMessage *reply, struct ipc_msg *msg, const struc
 		    &crisp_ipc__empty__descriptor, 0, on_create_rollback, ctx);
 }
 
+#ifdef CRISP_TEST_HOOKS
+/* Test hook: with CRISP_TEST_SNAPSHOT_TAMPER set, the frontend plays a
+ * frontend taken over and changes the SnapshotMount imaged answered
+ * before it goes to runtimed, for containers whose metadata name starts
+ * with "tamper-upper" (the upperdir and workdir of the last mount it
+ * passed on untouched: another container's), "tamper-nomac" (the MAC
+ * removed) or "tamper-lower" (the first lowerdir replaced with the last
+ * untouched mount's first lowerdir if that differs, else its upperdir).
+ * tests/integration/test_snapshot_auth.py checks runtimed refuses each. */
+static struct {
+	char *upperdir, *workdir, *lowerdir;
+} last_mount;
+
+static const CrispIpc__SnapshotMount *tamper_mount(const char *name,
+						   const CrispIpc__SnapshotMount *m,
+						   CrispIpc__SnapshotMount *copy, char **lower)
+{
+	if (!getenv("CRISP_TEST_SNAPSHOT_TAMPER"))
+		return m;
+	*copy = *m;
+	if (strncmp(name, "tamper-upper", 12) == 0 && last_mount.upperdir) {
+		copy->upperdir = last_mount.upperdir;
+		copy->workdir = last_mount.workdir;
+	} else if (strncmp(name, "tamper-nomac", 12) == 0) {
+		copy->mac.data = NULL;
+		copy->mac.len = 0;
+	} else if (strncmp(name, "tamper-lower", 12) == 0 && m->n_lowerdirs &&
+		   last_mount.upperdir) {
+		for (size_t i = 0; i < m->n_lowerdirs && i < 128; i++)
+			lower[i] = m->lowerdirs[i];
+		lower[0] = last_mount.lowerdir && !streq(last_mount.lowerdir, m->lowerdirs[0])
+				   ? last_mount.lowerdir
+				   : last_mount.upperdir;
+		copy->lowerdirs = lower;
+		copy->n_lowerdirs = m->n_lowerdirs < 128 ? m->n_lowerdirs : 128;
+	} else {
+		free(last_mount.upperdir);
+		free(last_mount.workdir);
+		free(last_mount.lowerdir);
+		last_mount.upperdir = xstrdup(m->upperdir);
+		last_mount.workdir = xstrdup(m->workdir);
+		last_mount.lowerdir = m->n_lowerdirs ? xstrdup(m->lowerdirs[0]) : NULL;
+		return m;
+	}
+	log_notice("test hook: CreateContainer %s: SnapshotMount tampered with (%.12s)", name,
+		   name + 7);
+	return copy;
+}
+#endif
+
 static void on_snapshot(ProtobufCMessage *reply, struct ipc_msg *msg, const struct crisp_error *err,
 			void *arg)
 {
@@ -136,6 +187,12 @@ static void on_snapshot(ProtobufCMessage *reply, struct ipc_msg *msg, const stru
 	create.config = req->config;
 	create.sandbox_config = req->sandbox_config;
 	create.rootfs = mount;
+#ifdef CRISP_TEST_HOOKS
+	CrispIpc__SnapshotMount tampered;
+	char *tampered_lower[128];
+	create.rootfs = (CrispIpc__SnapshotMount *)tamper_mount(req->config->metadata->name, mount,
+								&tampered, tampered_lower);
+#endif
 	create.image = mount->image ? mount->image : &no_image;
 	create.image_ref = req->config->image->image;
 	/* The image's own config comes on top of the client's: check the

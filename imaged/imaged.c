@@ -240,6 +240,7 @@ int main(void)
 		.name = "imaged",
 		.on_config = on_config,
 		.frontend_version = IPC_IMAGED_VERSION,
+		.snapshot_key = true,
 	};
 
 	ops.frontend_handlers = imaged_frontend_handlers;

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "common/log.h"
+#include "common/snapshot_mac.h"
 #include "imaged/content.h"
 #include "imaged/imaged.h"
 #include "imaged/reference.h"
@@ -424,10 +425,13 @@ static const char *json_str(json_t *obj, const char *key)
 	return s ? s : "";
 }
 
-/* The mount of a prepared snapshot, with what the container starts with. */
-static void prepare_reply(const struct child_deferred *d, const struct store_image *img,
-			  const struct snapshot_mount *m)
+/* The mount of a prepared snapshot, with what the container starts with,
+ * and its MAC for this container: runtimed mounts nothing else. */
+static void prepare_reply(const struct child_deferred *d, const char *container_id,
+			  const struct store_image *img, const struct snapshot_mount *m)
 {
+	const uint8_t *key = child_snapshot_key();
+	uint8_t mac[SNAPSHOT_MAC_LEN];
 	CrispIpc__SnapshotMount reply = CRISP_IPC__SNAPSHOT_MOUNT__INIT;
 	CrispIpc__ImageRunConfig run = CRISP_IPC__IMAGE_RUN_CONFIG__INIT;
 	static char *options[] = { (char *)"userxattr" };
@@ -457,6 +461,18 @@ static void prepare_reply(const struct child_deferred *d, const struct store_ima
 		reply.options = options;
 		reply.n_options = ARRAY_SIZE(options);
 	}
+	if (!key) {
+		/* crispd sends it before any channel to the frontend; all or
+		 * nothing, as the frontend expects. */
+		struct crisp_error err, rm_err;
+		if (snapshot_remove(container_id, &rm_err) < 0)
+			log_warn("container %s: %s", container_id, rm_err.msg);
+		err_set(&err, CRISP_E_INTERNAL, "no snapshot key from crispd to sign the mount");
+		return child_reply_error(d, &err);
+	}
+	snapshot_mac(key, container_id, &reply, mac);
+	reply.mac.data = mac;
+	reply.mac.len = sizeof(mac);
 	child_reply(d, &reply.base);
 }
 
@@ -483,7 +499,7 @@ static void prepare_done(void *arg, const struct crisp_error *err)
 	if (err->code != CRISP_E_OK)
 		child_reply_error(&j->d, err);
 	else
-		prepare_reply(&j->d, j->img, &j->m);
+		prepare_reply(&j->d, j->container_id, j->img, &j->m);
 	snapshot_mount_done(&j->m);
 	store_image_free(j->img);
 	free(j->chain);

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/snapshot_mac.h"
 #include "ipc/child.h"
 
 enum {
@@ -27,6 +28,9 @@ static struct {
 	struct ipc_chan *fe;
 	struct ipc_chan_ops fe_ops;
 	uint64_t fe_generation;
+	/* imaged and runtimed: the snapshot MAC key from crispd */
+	uint8_t snapshot_key[SNAPSHOT_KEY_LEN];
+	bool have_snapshot_key;
 } child;
 
 struct event_base *child_base(void)
@@ -86,6 +90,32 @@ static void on_ping(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessage
 	ipc_send(chan, IPC_SUP_HEALTH_PONG, 0, msg->id, &pong.base, NULL, 0);
 }
 
+const uint8_t *child_snapshot_key(void)
+{
+	return child.have_snapshot_key ? child.snapshot_key : NULL;
+}
+
+static void on_snapshot_key_set(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessage *req,
+				void *arg)
+{
+	CrispIpc__SnapshotKeySet *set = (CrispIpc__SnapshotKeySet *)req;
+	size_t len = set->key.len;
+
+	/* Copied, then wiped where it came in: the unpacked message and the
+	 * frame it was read from. */
+	if (len == SNAPSHOT_KEY_LEN && child.ops->snapshot_key)
+		memcpy(child.snapshot_key, set->key.data, SNAPSHOT_KEY_LEN);
+	if (set->key.data)
+		explicit_bzero(set->key.data, len);
+	explicit_bzero((void *)msg->data, msg->len);
+	if (!child.ops->snapshot_key)
+		return ipc_violation(chan, "snapshot keys are for imaged and runtimed only");
+	if (len != SNAPSHOT_KEY_LEN)
+		return ipc_violation(chan, "snapshot key of %zu bytes, not %d", len,
+				     SNAPSHOT_KEY_LEN);
+	child.have_snapshot_key = true;
+}
+
 static void on_process_state(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessage *req,
 			     void *arg)
 {
@@ -103,6 +133,8 @@ static const struct ipc_handler control_handlers[] = {
 	  on_ping },
 	{ IPC_SUP_PROCESS_STATE_SET, &crisp_ipc__process_state_set__descriptor, 0, IPC_MEDIUM,
 	  CHILD_CONFIGURED, on_process_state },
+	{ IPC_SUP_SNAPSHOT_KEY_SET, &crisp_ipc__snapshot_key_set__descriptor, 0, IPC_SMALL,
+	  IPC_ANY_STATE, on_snapshot_key_set },
 };
 
 static void on_request(struct ipc_chan *chan, struct ipc_msg *msg, void *arg)

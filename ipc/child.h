@@ -35,6 +35,10 @@ struct child_ops {
 	 * longer child_deferred_live(): nobody will read their replies or
 	 * cancel them. */
 	void (*on_frontend_gone)(void *arg);
+	/* imaged and runtimed: crispd sends them the key of the snapshot
+	 * mounts' MACs (common/snapshot_mac.h). Anyone else that gets one
+	 * treats it as a violation. */
+	bool snapshot_key;
 };
 
 /* Start talking to crispd on CHILD_CONTROL_FD. */
@@ -66,6 +70,10 @@ void child_restart_peer(const char *name, const char *reason);
 
 /* The process's event loop (valid from child_start on). */
 struct event_base *child_base(void);
+
+/* imaged and runtimed: the SNAPSHOT_KEY_LEN bytes of the key crispd sent
+ * (before any channel to the frontend), NULL before. */
+const uint8_t *child_snapshot_key(void);
 
 /* The configuration received from crispd (valid after the first on_config). */
 struct crisp_config *child_config(void);

@@ -34,6 +34,7 @@ struct outframe {
 	size_t len, off;
 	int fds[IPC_MAX_FDS];
 	unsigned nfds;
+	bool secret; /* wiped when freed (ipc_send_secret) */
 };
 
 struct pending {
@@ -78,6 +79,8 @@ static void outframe_free(struct outframe *f)
 {
 	for (unsigned i = 0; i < f->nfds; i++)
 		safe_close(f->fds[i]);
+	if (f->secret)
+		explicit_bzero(f->buf, f->len);
 	free(f->buf);
 	free(f);
 }
@@ -150,8 +153,8 @@ static void on_writable(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
-int ipc_send(struct ipc_chan *c, uint16_t type, uint16_t flags, uint32_t id,
-	     const ProtobufCMessage *payload, int *fds, unsigned nfds)
+static int send_frame(struct ipc_chan *c, uint16_t type, uint16_t flags, uint32_t id,
+		      const ProtobufCMessage *payload, int *fds, unsigned nfds, bool secret)
 {
 	struct ipc_hdr h = { .type = type, .flags = flags, .id = id, .nfds = (uint8_t)nfds };
 	struct outframe *f;
@@ -168,6 +171,7 @@ int ipc_send(struct ipc_chan *c, uint16_t type, uint16_t flags, uint32_t id,
 	h.len = (uint32_t)plen;
 	f = xcalloc(1, sizeof(*f));
 	f->len = sizeof(h) + plen;
+	f->secret = secret;
 	f->buf = xmalloc(f->len);
 	memcpy(f->buf, &h, sizeof(h));
 	if (payload)
@@ -182,6 +186,17 @@ int ipc_send(struct ipc_chan *c, uint16_t type, uint16_t flags, uint32_t id,
 		event_add(c->wev, NULL); /* the write callback reports the failure */
 	}
 	return 0;
+}
+
+int ipc_send(struct ipc_chan *c, uint16_t type, uint16_t flags, uint32_t id,
+	     const ProtobufCMessage *payload, int *fds, unsigned nfds)
+{
+	return send_frame(c, type, flags, id, payload, fds, nfds, false);
+}
+
+int ipc_send_secret(struct ipc_chan *c, uint16_t type, const ProtobufCMessage *payload)
+{
+	return send_frame(c, type, 0, 0, payload, NULL, 0, true);
 }
 
 int ipc_reply(struct ipc_chan *c, const struct ipc_msg *req, const ProtobufCMessage *payload,

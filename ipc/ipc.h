@@ -60,6 +60,9 @@ const char *ipc_chan_peer(const struct ipc_chan *chan);
 /* Queue a frame. Takes ownership of fds[0..nfds) whatever happens. */
 int ipc_send(struct ipc_chan *chan, uint16_t type, uint16_t flags, uint32_t id,
 	     const ProtobufCMessage *payload, int *fds, unsigned nfds);
+/* The same for a payload holding a secret (no fds, not a reply): its
+ * packed frame is wiped once written or dropped. */
+int ipc_send_secret(struct ipc_chan *chan, uint16_t type, const ProtobufCMessage *payload);
 int ipc_reply(struct ipc_chan *chan, const struct ipc_msg *req, const ProtobufCMessage *payload,
 	      int *fds, unsigned nfds);
 int ipc_reply_error(struct ipc_chan *chan, const struct ipc_msg *req,

@@ -15,10 +15,10 @@
 
 /* Vocabulary versions, checked by the hello at connect. Bump one whenever a
  * message of that channel changes meaning. */
-#define IPC_SUP_VERSION 2
-#define IPC_IMAGED_VERSION 5
+#define IPC_SUP_VERSION 3
+#define IPC_IMAGED_VERSION 6
 #define IPC_NETD_VERSION 3
-#define IPC_RUNTIMED_VERSION 6
+#define IPC_RUNTIMED_VERSION 7
 #define IPC_FETCH_VERSION 1
 
 enum ipc_type {
@@ -30,6 +30,7 @@ enum ipc_type {
 	IPC_SUP_CHANNEL_OPEN,       /* ChannelOpen + 1 fd */
 	IPC_SUP_HEALTH_PING,        /* HealthPing */
 	IPC_SUP_PROCESS_STATE_SET,  /* ProcessStateSet, to the frontend only */
+	IPC_SUP_SNAPSHOT_KEY_SET,   /* SnapshotKeySet, to imaged and runtimed only */
 	/* every process -> crispd */
 	IPC_SUP_HEALTH_PONG = 0x180, /* HealthPong */
 	IPC_SUP_PROCESS_RESTART,     /* ProcessRestartRequest, from the frontend only */

@@ -26,6 +26,8 @@
 #include <event2/event.h>
 
 #include "common/log.h"
+#include "common/snapshot_mac.h"
+#include "ipc/child.h"
 #include "runtimed/idmap.h"
 #include "runtimed/monitor.h"
 #include "runtimed/rootfs.h"
@@ -320,6 +322,15 @@ void on_container_create(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMe
 			"container metadata name must be non-empty, at most %d bytes, without "
 			"'_', '/' or control characters",
 			CTR_NAME_MAX);
+		return reply_err(chan, msg, &err);
+	}
+	/* Only imaged knows which snapshot is whose: a mount it did not
+	 * prepare for this very container (another's upperdir, a shared
+	 * layer as upperdir, another image's lowerdirs) is refused before
+	 * anything is touched. What is recorded after this is trusted. */
+	if (snapshot_mac_verify(child_snapshot_key(), r->container_id, r->rootfs, &err) < 0) {
+		log_warn("security: CreateContainer %.12s from the frontend refused: %s",
+			 r->container_id, err.msg);
 		return reply_err(chan, msg, &err);
 	}
 	if (rootfs_check(rt.snapshots, r->rootfs, &err) < 0)

@@ -1009,6 +1009,7 @@ int main(void)
 		.frontend_handlers = frontend_handlers,
 		.n_frontend_handlers = ARRAY_SIZE(frontend_handlers),
 		.on_frontend_gone = on_frontend_gone,
+		.snapshot_key = true,
 	};
 
 	return child_main("crisp-runtimed", &ops);

@@ -5,12 +5,14 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/snapshot_mac.h"
 #include "ipc/child.h"
 #include "ipc/msg.h"
 #include "supervisor/logrelay.h"
@@ -74,6 +76,9 @@ static struct {
 	uint64_t ping_seq;
 	bool shutting_down;
 	void (*shutdown_done)(void);
+	/* imaged's and runtimed's, for the MACs of snapshot mounts: drawn
+	 * once, so a restarted imaged or runtimed gets the same one */
+	uint8_t snapshot_key[SNAPSHOT_KEY_LEN];
 } sup = {
 	.procs = {
 		[PROC_FRONTEND] = { .name = "frontend", .binary = "crisp-frontend" },
@@ -128,6 +133,20 @@ static void send_config(struct proc *p, bool reload)
 		free(c.items[i]);
 	}
 	free(c.items);
+}
+
+/* imaged and runtimed only: the frontend, which carries the mounts between
+ * them, must not be able to make one. Never logged; the packed frame is
+ * wiped by ipc_send_secret once written. */
+static void send_snapshot_key(struct proc *p)
+{
+	CrispIpc__SnapshotKeySet set = CRISP_IPC__SNAPSHOT_KEY_SET__INIT;
+
+	if (p != &sup.procs[PROC_IMAGED] && p != &sup.procs[PROC_RUNTIMED])
+		return;
+	set.key.data = sup.snapshot_key;
+	set.key.len = sizeof(sup.snapshot_key);
+	ipc_send_secret(p->ctl, IPC_SUP_SNAPSHOT_KEY_SET, &set.base);
 }
 
 /* Push every process's state to the frontend, for Status. */
@@ -359,6 +378,8 @@ static void proc_spawn(struct proc *p)
 		snprintf(restart, sizeof(restart), ", restart %u", p->restarts);
 	log_info("started %s (pid %d)%s", p->name, pid, restart);
 	send_config(p, false);
+	/* Before the channel to the frontend: no request can come first. */
+	send_snapshot_key(p);
 	if (p == &sup.procs[PROC_FRONTEND]) {
 		for (int i = PROC_IMAGED; i < PROC__MAX; i++)
 			connect_pair(&sup.procs[i]);
@@ -467,6 +488,7 @@ void proc_reap(void)
 				return;
 		if (sup.kill_timer)
 			event_del(sup.kill_timer);
+		explicit_bzero(sup.snapshot_key, sizeof(sup.snapshot_key));
 		if (sup.shutdown_done) {
 			void (*done)(void) = sup.shutdown_done;
 			sup.shutdown_done = NULL;
@@ -516,6 +538,10 @@ void proc_init(struct event_base *base, struct crisp_config *cfg, int listen_fd)
 	sup.base = base;
 	sup.cfg = cfg;
 	sup.listen_fd = listen_fd;
+	/* Blocks until the pool is initialised: never a guessable key. */
+	if (getrandom(sup.snapshot_key, sizeof(sup.snapshot_key), 0) !=
+	    (ssize_t)sizeof(sup.snapshot_key))
+		fatal("getrandom for the snapshot key: %m");
 	for (int i = 0; i < PROC__MAX; i++)
 		sup.procs[i].restart_timer = evtimer_new(base, on_restart_timer, &sup.procs[i]);
 	sup.health_timer = event_new(base, -1, EV_PERSIST, on_health_timer, NULL);
