@@ -95,7 +95,7 @@ int cni_launch_check(const char *file, char *const argv[], char *const envp[], c
 		return snprintf(why, whylen, "cni: CNI_PATH is not cni.bin_dirs"), -1;
 	if (!cni_args_valid(val[5]))
 		return snprintf(why, whylen, "cni: CNI_ARGS has unsafe characters"), -1;
-	if (!streq(val[6], LAUNCH_PATH_ENV + strlen("PATH=")))
+	if (!streq(val[6], &LAUNCH_PATH_ENV[sizeof("PATH=") - 1]))
 		return snprintf(why, whylen, "cni: PATH is not the fixed one"), -1;
 	return 0;
 }
