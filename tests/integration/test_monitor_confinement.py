@@ -232,3 +232,39 @@ def test_pause_monitor_of_another_handler(pod_env_factory, tmp_path):
     assert request(env, pod, "test-open /dev/null", pause_bundle) == "ok"
     env.cri.stop_pod(pod)
     harness.wait_for(lambda: not harness.alive(pid), 10, what="the pause's monitor exiting")
+
+
+def test_without_landlock_the_filter_alone(pod_env):
+    """A kernel without Landlock (built without it, or disabled at boot),
+    played by the test-no-landlock hook: the monitor confines itself with
+    its filter alone instead of killing the container, says so on its sync
+    line, and runtimed warns once, not once per container."""
+    env, k = pod_env, pod_env.cri
+    pod = k.run_pod(pod_config("mon-nolandlock"))
+    mark = env.c.mark()
+    cids = []
+    for name in ("a", "b"):
+        cid = k.create(pod, container_config(name, env.images.busybox,
+                                             command=["sh", "-c", LOOP]))
+        with open(os.path.join(bundle(env, cid), "test-no-landlock"), "w"):
+            pass
+        k.start(cid)
+        cids.append(cid)
+    env.c.wait_log(r"crisp-runtimed\[\d+\]: crisp-monitor: the kernel has no Landlock",
+                   since=mark)
+    for cid in cids:
+        st = harness.proc_status(monitor_pid(cid))
+        assert st["Seccomp"] == "2" and st["NoNewPrivs"] == "1", st
+        assert int(st["CapEff"], 16) == 0, st
+        # no Landlock: a file outside its directories opens (for appending;
+        # the hook writes nothing), while the filter still refuses
+        config = os.path.join(bundle(env, cid), "config.json")
+        assert request(env, cid, "test-open " + config) == "ok"
+        assert request(env, cid, "test-fcntl") == "%d %d %d" % ((errno.EPERM,) * 3)
+        log = k.status(cid).log_path
+        harness.wait_for(lambda: len(log_lines(log)) >= 2, 10, what="log lines")
+    warned = [line for line in env.c.lines(mark) if "the kernel has no Landlock" in line]
+    assert len(warned) == 1, warned
+    k.stop(cids[0], timeout=1)
+    st = k.wait_state(cids[0], harness.cri.CONTAINER_EXITED, timeout=20)
+    assert st.exit_code == 137 and "recorded no exit" not in st.message, st
