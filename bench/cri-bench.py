@@ -96,14 +96,6 @@ def pss_kb(pid):
     return 0
 
 
-def cmdline(pid):
-    try:
-        with open("/proc/%d/cmdline" % pid, "rb") as f:
-            return f.read().split(b"\0")
-    except OSError:
-        return []
-
-
 def all_pids():
     return [int(p) for p in os.listdir("/proc") if p.isdigit()]
 
@@ -227,7 +219,8 @@ class Crisp(Runtime):
                 exe = os.readlink("/proc/%d/exe" % p)
             except OSError:
                 continue
-            if exe.endswith("/crisp-monitor") and any(a.startswith(state) for a in cmdline(p)):
+            if exe.endswith("/crisp-monitor") and any(a.startswith(state)
+                                                      for a in harness.proc_cmdline(p)):
                 ps.append(p)
         return ps
 
@@ -264,7 +257,7 @@ class Containerd(Runtime):
         ps = [self.proc.pid]
         sock = self.dir.encode()
         for p in all_pids():
-            c = cmdline(p)
+            c = harness.proc_cmdline(p)
             if c and c[0].endswith(b"containerd-shim-runc-v2") and any(sock in a for a in c):
                 ps.append(p)
         return ps

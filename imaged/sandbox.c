@@ -20,15 +20,9 @@
 #include "common/log.h"
 #include "common/sandbox.h"
 #include "imaged/imaged.h"
+#include "imaged/unpack.h"
 
-static const int imaged_caps[] = {
-	CAP_CHOWN,        /* files keep their owners from the layer */
-	CAP_DAC_OVERRIDE, /* write into read-only directories of a layer */
-	CAP_FOWNER,       /* set modes and times on files of other owners */
-	CAP_FSETID,       /* keep setuid/setgid bits from the layer */
-	CAP_MKNOD,        /* device nodes and whiteouts (0:0 char devices) */
-	CAP_SETFCAP,      /* security.capability xattrs from the layer */
-};
+static const int imaged_caps[] = UNPACK_CAPS;
 
 /* Beyond sandbox_base_syscalls: the filesystem work of the content store,
  * the snapshots and SQLite under imaged's own root; worker threads

@@ -1085,16 +1085,6 @@ static int dirs_finish(struct unpacker *u, struct crisp_error *err)
 	return 0;
 }
 
-static void limits_fill(struct unpack_limits *l, const struct unpack_limits *in)
-{
-#define LIMIT(f, def) l->f = in && in->f ? in->f : (def)
-	LIMIT(max_entries, UNPACK_DEFAULT_MAX_ENTRIES);
-	LIMIT(max_path_len, UNPACK_DEFAULT_MAX_PATH_LEN);
-	LIMIT(max_total_bytes, UNPACK_DEFAULT_MAX_TOTAL_BYTES);
-	LIMIT(max_xattr_bytes, UNPACK_DEFAULT_MAX_XATTR_BYTES);
-#undef LIMIT
-}
-
 static int finish(struct unpacker *u, struct unpack_result *res, struct crisp_error *err)
 {
 	char diff_id[DIGEST_STRING_MAX];
@@ -1131,7 +1121,7 @@ int unpack_layer_over(int blob_fd, int root_dirfd, const int *lowers, size_t n_l
 	u->root = root_dirfd;
 	u->lowers = lowers;
 	u->n_lowers = n_lowers;
-	limits_fill(&u->lim, lim);
+	unpack_limits_fill(&u->lim, lim);
 	if (source_open(u, err) < 0)
 		return -1;
 	for (;;) {

@@ -69,6 +69,33 @@ struct unpack_limits {
 #define UNPACK_DEFAULT_MAX_TOTAL_BYTES (64ULL << 30)
 #define UNPACK_DEFAULT_MAX_XATTR_BYTES (128 * 1024)
 
+/* l = in with each unset (0) limit at its default; in may be NULL. imaged
+ * fills the limits it sends crisp-unpack so, and unpack.c fills what it is
+ * given so again. */
+static inline void unpack_limits_fill(struct unpack_limits *l, const struct unpack_limits *in)
+{
+#define UNPACK_LIMIT_OR(f, def) l->f = in && in->f ? in->f : (def)
+	UNPACK_LIMIT_OR(max_entries, UNPACK_DEFAULT_MAX_ENTRIES);
+	UNPACK_LIMIT_OR(max_path_len, UNPACK_DEFAULT_MAX_PATH_LEN);
+	UNPACK_LIMIT_OR(max_total_bytes, UNPACK_DEFAULT_MAX_TOTAL_BYTES);
+	UNPACK_LIMIT_OR(max_xattr_bytes, UNPACK_DEFAULT_MAX_XATTR_BYTES);
+#undef UNPACK_LIMIT_OR
+}
+
+/* The capabilities file extraction needs, and all imaged keeps: imaged's
+ * permitted set caps what crisp-unpack can have, and crisp-unpack runs
+ * with exactly these (imaged/sandbox.c, unpack/sandbox.c). */
+/* clang-format off */
+#define UNPACK_CAPS {                                                          \
+	CAP_CHOWN,        /* files keep their owners from the layer */         \
+	CAP_DAC_OVERRIDE, /* write into read-only directories of a layer */    \
+	CAP_FOWNER,       /* set modes and times on files of other owners */   \
+	CAP_FSETID,       /* keep setuid/setgid bits from the layer */         \
+	CAP_MKNOD,        /* device nodes and whiteouts (0:0 char devices) */  \
+	CAP_SETFCAP,      /* security.capability xattrs from the layer */      \
+}
+/* clang-format on */
+
 #define UNPACK_DIFF_ID_MAX (7 + 64 + 1) /* "sha256:" hex NUL */
 
 struct unpack_result {

@@ -137,16 +137,6 @@ fail:
 	_exit(127);
 }
 
-static void limits_fill(struct unpack_limits *l, const struct unpack_limits *in)
-{
-#define LIMIT(f, def) l->f = in && in->f ? in->f : (def)
-	LIMIT(max_entries, UNPACK_DEFAULT_MAX_ENTRIES);
-	LIMIT(max_path_len, UNPACK_DEFAULT_MAX_PATH_LEN);
-	LIMIT(max_total_bytes, UNPACK_DEFAULT_MAX_TOTAL_BYTES);
-	LIMIT(max_xattr_bytes, UNPACK_DEFAULT_MAX_XATTR_BYTES);
-#undef LIMIT
-}
-
 static bool diff_id_valid(const char *s)
 {
 	if (strncmp(s, "sha256:", 7) != 0 || strlen(s) != 7 + 64)
@@ -362,7 +352,7 @@ int unpack_run(int blob_fd, int root_fd, const int *lowers, size_t n_lowers,
 	if (n_lowers > UNPACK_MAX_LOWERS)
 		return err_set(err, CRISP_E_INVALID, "%zu layers below, more than %u", n_lowers,
 			       UNPACK_MAX_LOWERS);
-	limits_fill(&lim, lim_in);
+	unpack_limits_fill(&lim, lim_in);
 	/* From offset 0: the watchdog reads progress from it. */
 	if (lseek(blob_fd, 0, SEEK_SET) < 0)
 		return err_set_errno(err, CRISP_E_INTERNAL, errno, "rewinding the layer blob");

@@ -36,17 +36,11 @@
 #include "common/log.h"
 #include "common/sandbox.h"
 #include "common/util.h"
+#include "imaged/unpack.h"
 #include "unpack/unpack.h"
 
-/* The same six as imaged's (imaged/sandbox.c), for the same reasons. */
-static const int unpack_caps[] = {
-	CAP_CHOWN,        /* files keep their owners from the layer */
-	CAP_DAC_OVERRIDE, /* write into read-only directories of a layer */
-	CAP_FOWNER,       /* set modes and times on files of other owners */
-	CAP_FSETID,       /* keep setuid/setgid bits from the layer */
-	CAP_MKNOD,        /* device nodes and whiteouts (0:0 char devices) */
-	CAP_SETFCAP,      /* security.capability xattrs from the layer */
-};
+/* The same six as imaged keeps (imaged/unpack.h). */
+static const int unpack_caps[] = UNPACK_CAPS;
 
 /* Beyond sandbox_base_syscalls: what imaged/unpack.c calls. openat and
  * openat2 take any flags: Landlock decides where a file may be opened for

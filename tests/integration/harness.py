@@ -229,6 +229,15 @@ def wait_for(pred, timeout, interval=0.05, what="condition"):
         time.sleep(interval)
 
 
+def proc_cmdline(pid):
+    """/proc/PID/cmdline as a list of bytes arguments; [] once it is gone."""
+    try:
+        with open("/proc/%d/cmdline" % pid, "rb") as f:
+            return f.read().split(b"\0")
+    except OSError:
+        return []
+
+
 def processes_naming(path):
     """[(pid, exe, argv)] of the processes with an argument under path (a
     bundle, state or rootfs of a crispd of ours)."""

@@ -30,16 +30,8 @@ pytestmark = pytest.mark.skipif(not harness._build_defines("CRISP_TEST_HOOKS"),
                                 reason="needs a build with --enable-test-hooks")
 
 
-def cmdline(pid):
-    try:
-        with open("/proc/%d/cmdline" % pid, "rb") as f:
-            return f.read().split(b"\0")
-    except OSError:
-        return []
-
-
 def archive_children(c):
-    return [p for p in unpack_children(c) if cmdline(p)[1:2] == [b"archive"]]
+    return [p for p in unpack_children(c) if harness.proc_cmdline(p)[1:2] == [b"archive"]]
 
 
 def big_archive(name):
