@@ -25,7 +25,7 @@ top=$PWD
 RUN_PKGS=(
 	build-essential autoconf automake libtool pkg-config
 	libevent-dev libgrpc-dev libprotobuf-c-dev protobuf-c-compiler
-	libseccomp-dev libcap-ng-dev libinih-dev libsystemd-dev libjansson-dev
+	libseccomp-dev libcap-ng-dev libinih-dev libjansson-dev
 	libssl-dev zlib1g-dev libcurl4-openssl-dev libarchive-dev nettle-dev libsqlite3-dev musl-dev
 	runc containernetworking-plugins iproute2
 )

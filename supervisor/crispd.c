@@ -13,7 +13,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <systemd/sd-daemon.h>
 #include <unistd.h>
 
 #include "common/config.h"
@@ -21,6 +20,7 @@
 #include "supervisor/listen.h"
 #include "supervisor/logrelay.h"
 #include "supervisor/proc.h"
+#include "supervisor/systemd.h"
 
 #define DEFAULT_CONFIG CRISP_SYSCONFDIR "/crisp/crisp.conf"
 
@@ -212,7 +212,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 	case SIGTERM:
 	case SIGINT:
 		log_notice("received SIG%s, stopping", sigabbrev_np(sig));
-		sd_notify(0, "STOPPING=1");
+		systemd_notify("STOPPING=1");
 		proc_shutdown(on_shutdown_done);
 		break;
 	case SIGHUP:
@@ -254,6 +254,8 @@ int main(int argc, char **argv)
 	gid_t group;
 
 	log_init("crispd", LOG_INFO);
+	/* First, before anything can fork: no child may inherit NOTIFY_SOCKET. */
+	systemd_notify_init();
 	parse_args(argc, argv, &print_config);
 	if (load_config(&crispd.cfg, &err) < 0) {
 		fprintf(stderr, "crispd: %s\n", err.msg);
@@ -296,7 +298,7 @@ int main(int argc, char **argv)
 	proc_init(crispd.base, &crispd.cfg, crispd.listen_fd);
 	proc_start_all();
 	log_notice("crispd %s started (pid %d)", CRISP_VERSION, (int)getpid());
-	sd_notify(0, "READY=1");
+	systemd_notify("READY=1");
 	event_base_dispatch(crispd.base);
 	/* The children's last lines (and their launchers') before crispd's. */
 	logrelay_finish(1000);

@@ -8,11 +8,11 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
-#include <systemd/sd-daemon.h>
 #include <unistd.h>
 
 #include "common/log.h"
 #include "supervisor/listen.h"
+#include "supervisor/systemd.h"
 
 int lock_acquire(const char *path, struct crisp_error *err)
 {
@@ -55,11 +55,10 @@ static int listen_activated(int n, struct crisp_error *err)
 	if (n != 1)
 		return err_set(err, CRISP_E_INVALID,
 			       "systemd passed %d sockets, crispd takes exactly one", n);
-	if (sd_is_socket_unix(SD_LISTEN_FDS_START, SOCK_STREAM, 1, NULL, 0) <= 0)
-		return err_set(err, CRISP_E_INVALID,
-			       "the socket systemd passed is not a listening unix stream socket");
+	if (systemd_check_unix_listener(SYSTEMD_LISTEN_FDS_START, err) < 0)
+		return err_prefix(err, "socket activation");
 	log_info("using the CRI socket from systemd socket activation");
-	return move_high(SD_LISTEN_FDS_START, err);
+	return move_high(SYSTEMD_LISTEN_FDS_START, err);
 }
 
 int listen_setup(const struct crisp_config *cfg, gid_t group, bool *ret_activated, int *ret_lock_fd,
@@ -72,9 +71,9 @@ int listen_setup(const struct crisp_config *cfg, gid_t group, bool *ret_activate
 	mode_t old;
 
 	*ret_lock_fd = -1;
-	n = sd_listen_fds(1);
+	n = systemd_listen_fds(err);
 	if (n < 0)
-		return err_set_errno(err, CRISP_E_INVALID, n, "socket activation");
+		return err_prefix(err, "socket activation");
 	*ret_activated = n > 0;
 	if (n > 0)
 		return listen_activated(n, err);
