@@ -10,14 +10,20 @@
 #include "autoconfig.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <jansson.h>
 #include <pwd.h>
 #include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "common/log.h"
 #include "common/sandbox.h"
@@ -63,73 +69,207 @@ bool frontend_authorized(const struct fe_peer *peer, char *why, size_t whylen)
 	return false;
 }
 
-static void authz_add_uid(uid_t uid)
+/* ---- user and group lookups ------------------------------------------------ */
+
+/* getpwnam() and friends go through NSS, which loads every module
+ * nsswitch.conf names (systemd, sss, ldap, winbind...) into the process that
+ * asks, and leaves it there: code an attacker who took the frontend over could
+ * reuse, threads, sockets and fds it would inherit into the sandbox. The
+ * frontend parses network input, so a short-lived child of it asks instead and
+ * sends back numbers only, or an error message, on a pipe. */
+
+#define NSS_ERROR_MAX 512
+
+struct nss_answer {
+	uint32_t error_len; /* > 0: error holds the message and nothing else counts */
+	uint32_t nuids;
+	uid_t user_uid; /* the frontend user's */
+	gid_t user_gid;
+	gid_t group_gid; /* the socket group's */
+	union {
+		uid_t uids[MAX_GROUP_UIDS]; /* the group's members, once each */
+		char error[NSS_ERROR_MAX];
+	};
+};
+
+static struct nss_answer nss_ans;
+
+/* In the child: send what nss_ans holds and exit, without atexit handlers
+ * or stdio buffers, which are the frontend's. */
+_noreturn_ static void nss_send(int fd)
 {
-	for (size_t i = 0; i < fe.nuids; i++)
-		if (fe.uids[i] == uid)
-			return;
-	if (fe.nuids >= MAX_GROUP_UIDS)
-		fatal("group %s has more than %d members", fe.group_name, MAX_GROUP_UIDS);
-	fe.uids = xrealloc(fe.uids, (fe.nuids + 1) * sizeof(*fe.uids));
-	fe.uids[fe.nuids++] = uid;
+	size_t len = offsetof(struct nss_answer, uids) +
+		     (nss_ans.error_len ? nss_ans.error_len : nss_ans.nuids * sizeof(uid_t));
+	const char *p = (const char *)&nss_ans;
+
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			_exit(1);
+		p += n;
+		len -= (size_t)n;
+	}
+	_exit(0);
 }
 
-/* The socket's group and its members, read once at start-up: after the
- * chroot there is no /etc to read. SO_PEERCRED gives only a client's primary
- * gid, so supplementary membership is checked by uid: the group's member list,
- * and users whose primary group it is. */
-static void authz_resolve(const char *group)
+_noreturn_ _printf_(2, 3) static void nss_fail(int fd, const char *fmt, ...)
 {
-	struct group *gr;
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(nss_ans.error, sizeof(nss_ans.error), fmt, ap);
+	va_end(ap);
+	if (n <= 0)
+		n = snprintf(nss_ans.error, sizeof(nss_ans.error), "user and group lookup failed");
+	if ((size_t)n >= sizeof(nss_ans.error))
+		n = sizeof(nss_ans.error) - 1; /* vsnprintf cut it there */
+	nss_ans.error_len = (uint32_t)n;
+	nss_send(fd);
+}
+
+static void nss_add_uid(int fd, const char *group, uid_t uid)
+{
+	for (uint32_t i = 0; i < nss_ans.nuids; i++)
+		if (nss_ans.uids[i] == uid)
+			return;
+	if (nss_ans.nuids >= MAX_GROUP_UIDS)
+		nss_fail(fd, "group %s has more than %d members", group, MAX_GROUP_UIDS);
+	nss_ans.uids[nss_ans.nuids++] = uid;
+}
+
+/* The child's whole life. SO_PEERCRED gives only a client's primary gid, so
+ * supplementary membership is checked by uid: the group's member list, and
+ * users whose primary group it is. */
+_noreturn_ static void nss_child(int fd, const char *user, const char *group)
+{
 	struct passwd *pw;
-	char **members = NULL;
+	struct group *gr;
+	char **members;
 	size_t n = 0;
 
 	errno = 0;
+	pw = getpwnam(user);
+	if (!pw)
+		nss_fail(fd, "user '%s' does not exist; create it with scripts/create-user%s%s",
+			 user, errno ? ": " : "", errno ? strerror(errno) : "");
+	nss_ans.user_uid = pw->pw_uid;
+	nss_ans.user_gid = pw->pw_gid;
+	errno = 0;
 	gr = getgrnam(group);
 	if (!gr)
-		fatal("socket group '%s' does not exist%s%s", group, errno ? ": " : "",
-		      errno ? strerror(errno) : "");
-	fe.group_name = xstrdup(group);
-	fe.group_gid = gr->gr_gid;
-	/* Copy first: getpwnam() may reuse the buffers getgrnam() returned. */
-	for (char **m = gr->gr_mem; m && *m; m++) {
-		members = xrealloc(members, (n + 1) * sizeof(*members));
-		members[n++] = xstrdup(*m);
-	}
+		nss_fail(fd, "socket group '%s' does not exist%s%s", group, errno ? ": " : "",
+			 errno ? strerror(errno) : "");
+	nss_ans.group_gid = gr->gr_gid;
+	/* Copy first: getpwnam() may reuse the buffers getgrnam() returned.
+	 * Nothing is freed: the child exits. */
+	while (gr->gr_mem && gr->gr_mem[n])
+		n++;
+	members = calloc(n + 1, sizeof(*members));
+	for (size_t i = 0; members && i < n; i++)
+		if (!(members[i] = strdup(gr->gr_mem[i])))
+			members = NULL;
+	if (!members)
+		nss_fail(fd, "socket group '%s': out of memory copying its %zu members", group, n);
 	for (size_t i = 0; i < n; i++) {
 		if ((pw = getpwnam(members[i])))
-			authz_add_uid(pw->pw_uid);
+			nss_add_uid(fd, group, pw->pw_uid);
 		else
 			log_warn("group %s lists unknown user '%s'", group, members[i]);
-		free(members[i]);
 	}
-	free(members);
 	setpwent();
 	while ((pw = getpwent()))
-		if (pw->pw_gid == fe.group_gid)
-			authz_add_uid(pw->pw_uid);
+		if (pw->pw_gid == nss_ans.group_gid)
+			nss_add_uid(fd, group, pw->pw_uid);
 	endpwent();
+	nss_send(fd);
+}
+
+/* Read the child's answer to the end, reap the child, and check the answer
+ * is whole before believing any of it. */
+static void nss_receive(int fd, pid_t pid)
+{
+	size_t got = 0, want;
+	char extra;
+	ssize_t n;
+	int status;
+
+	for (;;) {
+		if (got < sizeof(nss_ans))
+			n = read(fd, (char *)&nss_ans + got, sizeof(nss_ans) - got);
+		else
+			n = read(fd, &extra, 1);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			fatal("user and group lookup: reading its answer: %m");
+		if (n == 0)
+			break;
+		if (got == sizeof(nss_ans))
+			fatal("user and group lookup: answer longer than %zu bytes",
+			      sizeof(nss_ans));
+		got += (size_t)n;
+	}
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			fatal("user and group lookup: waitpid: %m");
+	if (WIFSIGNALED(status))
+		fatal("user and group lookup: child killed by signal %d (%s)", WTERMSIG(status),
+		      strsignal(WTERMSIG(status)));
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		fatal("user and group lookup: child failed (exit status %d) after %zu bytes",
+		      WIFEXITED(status) ? WEXITSTATUS(status) : -1, got);
+	want = offsetof(struct nss_answer, uids);
+	if (got < want)
+		fatal("user and group lookup: short answer, %zu bytes of at least %zu", got, want);
+	if (nss_ans.error_len) {
+		if (nss_ans.error_len >= sizeof(nss_ans.error) || got != want + nss_ans.error_len)
+			fatal("user and group lookup: malformed error answer (%zu bytes, message "
+			      "length %u)",
+			      got, nss_ans.error_len);
+		nss_ans.error[nss_ans.error_len] = '\0';
+		fatal("%s", nss_ans.error);
+	}
+	if (nss_ans.nuids > MAX_GROUP_UIDS || got != want + nss_ans.nuids * sizeof(uid_t))
+		fatal("user and group lookup: malformed answer (%zu bytes, %u uids)", got,
+		      nss_ans.nuids);
+}
+
+/* Who we run as and who may call, read once at start-up: after the chroot
+ * there is no /etc to read. */
+static void resolve_users(const char *user, const char *group, uid_t *ret_uid, gid_t *ret_gid)
+{
+	int pipefd[2];
+	pid_t pid;
+
+	if (pipe2(pipefd, O_CLOEXEC) < 0)
+		fatal("user and group lookup: pipe: %m");
+	pid = fork();
+	if (pid < 0)
+		fatal("user and group lookup: fork: %m");
+	if (pid == 0) {
+		close(pipefd[0]);
+		nss_child(pipefd[1], user, group);
+	}
+	close(pipefd[1]);
+	nss_receive(pipefd[0], pid);
+	close(pipefd[0]);
+	if (nss_ans.user_uid == 0 || nss_ans.user_gid == 0)
+		fatal("frontend user '%s' has uid or gid 0: it must be an unprivileged user", user);
+	*ret_uid = nss_ans.user_uid;
+	*ret_gid = nss_ans.user_gid;
+	fe.group_name = xstrdup(group);
+	fe.group_gid = nss_ans.group_gid;
+	fe.nuids = nss_ans.nuids;
+	fe.uids = xcalloc(fe.nuids + 1, sizeof(*fe.uids));
+	memcpy(fe.uids, nss_ans.uids, fe.nuids * sizeof(*fe.uids));
 	log_info("CRI callers: root, group %s (gid %u) and %zu user%s in it", group, fe.group_gid,
 		 fe.nuids, fe.nuids == 1 ? "" : "s");
 }
 
 /* ---- start-up --------------------------------------------------------------- */
-
-static void resolve_user(const char *user, uid_t *ret_uid, gid_t *ret_gid)
-{
-	struct passwd *pw;
-
-	errno = 0;
-	pw = getpwnam(user);
-	if (!pw)
-		fatal("user '%s' does not exist; create it with scripts/create-user%s%s", user,
-		      errno ? ": " : "", errno ? strerror(errno) : "");
-	if (pw->pw_uid == 0 || pw->pw_gid == 0)
-		fatal("frontend user '%s' has uid or gid 0: it must be an unprivileged user", user);
-	*ret_uid = pw->pw_uid;
-	*ret_gid = pw->pw_gid;
-}
 
 static void start(struct crisp_config *cfg)
 {
@@ -140,8 +280,7 @@ static void start(struct crisp_config *cfg)
 	uid_t uid;
 	gid_t gid;
 
-	resolve_user(cfg->frontend_user, &uid, &gid);
-	authz_resolve(cfg->socket_group);
+	resolve_users(cfg->frontend_user, cfg->socket_group, &uid, &gid);
 	/* jansson seeds its hash function from /dev/urandom on first use:
 	 * now, while there is a /dev. */
 	json_object_seed(0);
