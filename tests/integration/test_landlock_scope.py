@@ -47,6 +47,9 @@ pytestmark = [
 def signal_with_hook(c, pid, how=""):
     """Make imaged SIGKILL pid (through a pidfd, or with how "sigio " through
     F_SETOWN); return its log line about it."""
+    # The hook's handler is installed just before imaged logs "ready",
+    # which may come after the frontend serves (a loaded machine).
+    c.wait_log(r"crisp-imaged\[%d\]: ready" % imaged_pid(c), timeout=30)
     path = os.path.join(c.config["crispd"]["root_dir"], "imaged", "test-signal-pid")
     with open(path, "w") as f:
         f.write("%s%d\n" % (how, pid))
