@@ -168,7 +168,9 @@ int check_monitor(const char *file, char *const argv[], char *const envp[], char
 		return refuse(why, whylen, "monitor: must start with --id <container id>");
 	id = argv[2];
 	bundle = xasprintf("%s/%s", launch_policy.bundles, id);
-	exitf = xasprintf("%s/%s.json", launch_policy.exits_dir, id);
+	/* the id's own exit directory, which the monitor's Landlock rule then
+	 * covers alone: never <exits>/ itself nor another id's */
+	exitf = xasprintf("%s/%s/exit.json", launch_policy.exits_dir, id);
 	if (!streq(argv[3], "--bundle") || !streq(argv[4], bundle))
 		return refuse(why, whylen, "monitor: --bundle must be %s", bundle);
 	if (!streq(argv[5], "--runtime") || !handler_path_ok(argv[6]))

@@ -16,8 +16,10 @@
  * and crisp-launch refuses any other, so that the two, separate programs
  * since the launcher is exec'd, cannot disagree on it (a helper started
  * while an install replaces the binaries). Bump it whenever a message,
- * bound or flag below changes meaning. */
-#define LAUNCH_WIRE_VERSION 1
+ * bound or flag below changes meaning, or what a check accepts (2: the
+ * monitor's --exit-file is <exits>/<id>/exit.json, no longer
+ * <exits>/<id>.json). */
+#define LAUNCH_WIRE_VERSION 2
 #define LAUNCH_STRINGIFY_(x) #x
 #define LAUNCH_STRINGIFY(x) LAUNCH_STRINGIFY_(x)
 #define LAUNCH_WIRE_VERSION_STR LAUNCH_STRINGIFY(LAUNCH_WIRE_VERSION)

@@ -146,7 +146,6 @@ static void create_cleanup(struct ctr *c)
 {
 	_cleanup_free_ char *bundle = bundle_path(c->id, NULL);
 	_cleanup_free_ char *rootfs = bundle_path(c->id, "rootfs");
-	_cleanup_free_ char *exitf = xasprintf("%s/%s.json", rt.exits_dir, c->id);
 	int r;
 
 	rootfs_umount(bundle);
@@ -154,7 +153,7 @@ static void create_cleanup(struct ctr *c)
 		log_warn("removing %s: %s", bundle, strerror(-r));
 		cleanup_retry_add(CLEANUP_PATH, c->id, bundle, rootfs);
 	}
-	unlink(exitf);
+	exit_dir_remove(c->id);
 }
 
 /* Undoes a create that failed before its record was stored, and answers. */

@@ -15,7 +15,10 @@
  * /dev/null. Every path is absolute without "." or ".." components; the id
  * is 64 lowercase hex digits; --stdin-once needs --stdin; --log-max is in
  * [MONITOR_LOG_MAX_MIN, MONITOR_LOG_MAX_MAX]. The log's directory must
- * exist (the kubelet makes it); so must the exit file's. The monitor does
+ * exist (the kubelet makes it); so must the exit file's: runtimed gives
+ * each id a directory of its own, <root_dir>/runtimed/exits/<id>/, and the
+ * exit file is exit.json in it (crisp-launch refuses any other), since the
+ * monitor's Landlock rule covers that whole directory. The monitor does
  * not depend on being setsid'd, but must not be runtimed's child to
  * survive it.
  *

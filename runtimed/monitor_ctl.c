@@ -173,10 +173,12 @@ void stdin_flush(void)
 /* Test builds only (tests/integration/test_monitor_confinement.py): make
  * the confined monitor try what its sandbox forbids. "test-open <path>"
  * opens an existing file for appending and answers "ok" or "error <why>"
- * (Landlock: EACCES outside its directories); "test-fcntl" tries
- * F_SETOWN, F_SETSIG and F_SETOWN_EX on the connection and answers their
- * errnos ("1 1 1": EPERM each); "test-syscall" makes a system call outside
- * the filter (getuid), which must kill it. */
+ * (Landlock: EACCES outside its directories); "test-create <path>"
+ * creates a new file (exclusively, never one that exists) and
+ * "test-unlink <path>" removes one, each answering the same way;
+ * "test-fcntl" tries F_SETOWN, F_SETSIG and F_SETOWN_EX on the connection
+ * and answers their errnos ("1 1 1": EPERM each); "test-syscall" makes a
+ * system call outside the filter (getuid), which must kill it. */
 static bool test_hook(struct client *c, const char *req)
 {
 	int fd;
@@ -189,6 +191,23 @@ static bool test_hook(struct client *c, const char *req)
 			close(fd);
 			reply(c, "ok");
 		}
+		return true;
+	}
+	if (strncmp(req, "test-create ", 12) == 0) {
+		fd = open(req + 12, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+		if (fd < 0) {
+			reply(c, "error %s", strerror(errno));
+		} else {
+			close(fd);
+			reply(c, "ok");
+		}
+		return true;
+	}
+	if (strncmp(req, "test-unlink ", 12) == 0) {
+		if (unlink(req + 12) < 0)
+			reply(c, "error %s", strerror(errno));
+		else
+			reply(c, "ok");
 		return true;
 	}
 	if (strcmp(req, "test-fcntl") == 0) {

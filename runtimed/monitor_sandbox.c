@@ -178,7 +178,9 @@ static int landlock_confine(void)
 	}
 	/* the exit file: <exit-file>.tmp created (or truncated, if an
 	 * earlier monitor left one), renamed over <exit-file>, unlinked on
-	 * failure; the directory opened for its fsync */
+	 * failure; the directory opened for its fsync. That directory is the
+	 * container's own (<exits>/<id>/, made by runtimed, required by
+	 * crisp-launch): other containers' exit records are out of reach. */
 	dir_of(dir, sizeof(dir), m.opt.exit_file);
 	ok = ok && landlock_allow(ruleset, dir, true,
 				  LL_FS_WRITE_FILE | LL_FS_MAKE_REG | LL_FS_REMOVE_FILE |

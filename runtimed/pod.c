@@ -444,12 +444,11 @@ struct pod_job {
 static void start_rollback_done(int status, const char *errout, void *arg)
 {
 	struct pod_job *j = arg;
-	_cleanup_free_ char *exitf = xasprintf("%s/%s.json", rt.exits_dir, j->p->id);
 
 	if (status != 0)
 		log_warn("sandbox %.12s: runc delete after a failed start: %s", j->p->id, errout);
 	pod_files_remove(j->p->id);
-	unlink(exitf);
+	exit_dir_remove(j->p->id);
 	str_set(&j->p->info->netns_path, "");
 	str_set(&j->p->info->userns_path, "");
 	j->p->info->pid = 0;
@@ -1331,12 +1330,10 @@ static void remove_finish(struct pod_req *q)
 static void remove_record(struct pod_req *q)
 {
 	struct pod *p = q->p;
-	_cleanup_free_ char *exitf = xasprintf("%s/%s.json", rt.exits_dir, p->id);
 	struct crisp_error err = { 0 };
 	CrispIpc__Empty empty = CRISP_IPC__EMPTY__INIT;
 
-	if (unlink(exitf) < 0 && errno != ENOENT)
-		log_warn("removing %s: %s", exitf, strerror(errno));
+	exit_dir_remove(p->id);
 	if (state_pod_delete(p->id, &err) < 0) {
 		p->busy--;
 		child_reply_error(&q->d, &err);

@@ -432,11 +432,15 @@ int monitor_launch(const struct rt_handler *h, const char *id, const char *log_p
 		   struct crisp_error *err)
 {
 	_cleanup_free_ char *bundle = bundle_path(id, NULL);
-	_cleanup_free_ char *exitf = xasprintf("%s/%s.json", rt.exits_dir, id);
+	_cleanup_free_ char *exitf = exit_file_path(id);
 	char logmax[32];
 	const char *argv[32];
 	size_t n = 0;
 
+	/* the monitor's Landlock rule for its exit file covers this directory
+	 * alone (monitor_sandbox.c): it is made, and watched, first */
+	if (exit_dir_make(id, err) < 0)
+		return err_prefix(err, "the exit directory of %.12s", id);
 	snprintf(logmax, sizeof(logmax), "%u", rt.cfg->log_line_max);
 	argv[n++] = "monitor";
 	argv[n++] = "--id";

@@ -799,21 +799,34 @@ static void sweep_runc_state(void)
 	closedir(d);
 }
 
-/* Exit files nobody owns any more (exits_check removes those). */
+/* Exit records nobody owns any more: a per-id directory, made for a
+ * record that is gone (exit_dir_remove takes it, with a record left in it),
+ * and a flat <id>.json, which only a monitor of an older crisp writes
+ * (exits_check removes what no record owns). */
 static void sweep_exits(void)
 {
 	DIR *d = opendir(rt.exits_dir);
 	struct dirent *de;
 	char id[ID_LEN + 1];
+	size_t n;
 
 	if (!d)
 		return;
 	while ((de = readdir(d))) {
-		if (strlen(de->d_name) != ID_LEN + 5 || strcmp(de->d_name + ID_LEN, ".json") != 0)
+		n = strlen(de->d_name);
+		if (n == ID_LEN + 5 && strcmp(de->d_name + ID_LEN, ".json") == 0) {
+			memcpy(id, de->d_name, ID_LEN);
+			id[ID_LEN] = '\0';
+		} else if (n == ID_LEN) {
+			memcpy(id, de->d_name, ID_LEN + 1);
+		} else {
 			continue;
-		memcpy(id, de->d_name, ID_LEN);
-		id[ID_LEN] = '\0';
-		if (id_valid(id) && !pod_find(id) && !ctr_find(id))
+		}
+		if (!id_valid(id) || pod_find(id) || ctr_find(id))
+			continue;
+		if (n == ID_LEN)
+			exit_dir_remove(id);
+		else
 			exits_check(id);
 	}
 	closedir(d);
@@ -957,6 +970,12 @@ static void recover(void)
 
 	if (state_load(&err) < 0)
 		fatal("runtimed: %s", err.msg);
+	/* each record's exit directory watched before its recovery looks
+	 * for its exit file, so that none written in between goes unseen */
+	for (struct ctr *c = rt.ctrs; c; c = c->next)
+		exit_dir_watch(c->id);
+	for (struct pod *p = rt.pods; p; p = p->next)
+		exit_dir_watch(p->id);
 	/* Containers first: a pod's recovery looks at its containers' states. */
 	for (struct ctr *c = rt.ctrs; c; c = c->next, nctrs++)
 		ctr_recover(c);

@@ -175,10 +175,23 @@ int pause_launch(const char *id, const char *const *argv, pause_done_fn done, vo
  * crisp-launch's checks (launch/check_runtimed.c) require. */
 extern const char *const launch_env[];
 
-/* exits.c: exit files written by the monitors. */
+/* exits.c: exit files written by the monitors, each in a directory of its
+ * id's: <exits>/<id>/exit.json (the flat <exits>/<id>.json of monitors of
+ * an older crisp is read too). */
 int exits_watch(struct crisp_error *err);
-/* Process <exits>/<id>.json if present: 1 done, 0 absent. */
+/* Process the exit file of id if present (<exits>/<id>/exit.json, else the
+ * flat <exits>/<id>.json): 1 done, 0 absent. */
 int exits_check(const char *id);
+char *exit_dir_path(const char *id);
+char *exit_file_path(const char *id);
+/* Make <exits>/<id>/ (0700; there already is fine) and watch it, before
+ * the id's monitor is launched. */
+int exit_dir_make(const char *id, struct crisp_error *err);
+/* Watch <exits>/<id>/ if it exists (recovery). */
+void exit_dir_watch(const char *id);
+/* Remove <exits>/<id>/ with what is in it, its watch, and a flat
+ * <exits>/<id>.json: with the id's record. */
+void exit_dir_remove(const char *id);
 
 /* events.c */
 void event_emit(const char *id, const char *sandbox_id, Runtime__V1__ContainerEventType type);

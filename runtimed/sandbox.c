@@ -74,9 +74,10 @@ static const int runtimed_syscalls[] = {
 	SCMP_SYS(open_tree),
 	SCMP_SYS(mount_setattr),
 	SCMP_SYS(move_mount),
-	/* exit files */
+	/* exit files: a watch per record's exit directory, removed with it */
 	SCMP_SYS(inotify_init1),
 	SCMP_SYS(inotify_add_watch),
+	SCMP_SYS(inotify_rm_watch),
 	/* processes: signals to containers (by pid after checking its start
 	 * time) and exec'd processes; the launcher is our child */
 	SCMP_SYS(kill),

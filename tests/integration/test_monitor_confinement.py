@@ -1,7 +1,8 @@
 """crisp-monitor confines itself once the container is created
 (runtimed/monitor_sandbox.c): no capability, no_new_privs, a seccomp filter
 and a Landlock ruleset that lets it write only beneath the log's directory
-and the exit file's, and remove files beneath the bundle. Under it the
+and the exit file's (the container's own <exits>/<id>/, so not another
+container's exit record), and remove files beneath the bundle. Under it the
 monitor still does its whole job: the log, ReopenContainerLog, attach,
 the exit record. The test hooks of a --enable-test-hooks build make it try
 what is forbidden: opening a file elsewhere for writing fails with EACCES
@@ -10,9 +11,12 @@ and then the container fares as under any dead monitor (PRIVSEP.md, "what
 happens when a process dies"): it runs on, and a stop records 137 itself."""
 
 import errno
+import json
 import os
 import shutil
+import signal
 import socket
+import stat
 import time
 
 import harness
@@ -25,10 +29,21 @@ def bundle(env, cid):
     return os.path.join(env.c.config["crispd"]["state_dir"], "runtimed", "bundles", cid)
 
 
+def exits_dir(env):
+    return os.path.join(env.c.config["crispd"]["root_dir"], "runtimed", "exits")
+
+
 def monitor_pid(cid):
     found = harness.monitor_processes([cid])
     assert len(found) == 1, found
     return found[0][0]
+
+
+def confined(pid):
+    """The monitor writes its sync line, which ends the start, just before
+    it confines itself: a check right after a start waits for the filter."""
+    harness.wait_for(lambda: harness.proc_status(pid)["Seccomp"] == "2", 5,
+                     what="monitor %d confined" % pid)
 
 
 def connect(env, cid, bundle_dir=None):
@@ -125,7 +140,7 @@ def test_exit_code_recorded(pod_env):
     cid = k.run(pod, container_config("t", env.images.busybox,
                                       command=["sh", "-c", "sleep 1; echo bye; exit 3"]))
     pid = monitor_pid(cid)
-    assert harness.proc_status(pid)["Seccomp"] == "2"
+    confined(pid)
     st = k.wait_state(cid, harness.cri.CONTAINER_EXITED, timeout=20)
     assert st.exit_code == 3 and st.reason == "Error", st
     assert log_lines(st.log_path) == ["bye"]
@@ -206,7 +221,7 @@ def test_without_log_path_only_dev_null(pod_env):
     cfg.log_path = ""
     cid = k.run(pod, cfg)
     pid = monitor_pid(cid)
-    assert harness.proc_status(pid)["Seccomp"] == "2"
+    confined(pid)
     assert request(env, cid, "test-open /dev/null") == "ok"
     assert request(env, cid, "test-open /dev/zero") == "error Permission denied"
     assert request(env, cid, "reopen") == "ok"
@@ -227,11 +242,17 @@ def test_pause_monitor_of_another_handler(pod_env_factory, tmp_path):
     args = cmd.split()
     assert args[args.index("--log") + 1] == "/dev/null", cmd
     pause_bundle = args[args.index("--bundle") + 1]
-    assert harness.proc_status(pid)["Seccomp"] == "2"
+    confined(pid)
     assert request(env, pod, "test-open /dev/zero", pause_bundle) == "error Permission denied"
     assert request(env, pod, "test-open /dev/null", pause_bundle) == "ok"
+    exit_dir = os.path.join(exits_dir(env), pod)
+    assert args[args.index("--exit-file") + 1] == os.path.join(exit_dir, "exit.json"), cmd
     env.cri.stop_pod(pod)
     harness.wait_for(lambda: not harness.alive(pid), 10, what="the pause's monitor exiting")
+    # the pause's record, in the pod's own exit directory, which goes with the pod
+    assert os.path.exists(os.path.join(exit_dir, "exit.json"))
+    env.cri.remove_pod(pod)
+    assert not os.path.exists(exit_dir)
 
 
 def test_without_landlock_the_filter_alone(pod_env):
@@ -253,6 +274,7 @@ def test_without_landlock_the_filter_alone(pod_env):
     env.c.wait_log(r"crisp-runtimed\[\d+\]: crisp-monitor: the kernel has no Landlock",
                    since=mark)
     for cid in cids:
+        confined(monitor_pid(cid))
         st = harness.proc_status(monitor_pid(cid))
         assert st["Seccomp"] == "2" and st["NoNewPrivs"] == "1", st
         assert int(st["CapEff"], 16) == 0, st
@@ -268,3 +290,147 @@ def test_without_landlock_the_filter_alone(pod_env):
     k.stop(cids[0], timeout=1)
     st = k.wait_state(cids[0], harness.cri.CONTAINER_EXITED, timeout=20)
     assert st.exit_code == 137 and "recorded no exit" not in st.message, st
+
+
+EACCES = "error Permission denied"
+
+
+def test_exit_records_confined_to_the_own_directory(pod_env):
+    """Each monitor writes its exit record in its container's own
+    <exits>/<id>/: taken over, it can neither forge nor remove another
+    container's record, in <exits>/ itself (the flat layout of an older
+    crisp) or in the other's directory."""
+    env, k = pod_env, pod_env.cri
+    exits = exits_dir(env)
+    pod, a, _ = start_loop(env, "mon-exits")
+    b = k.run(pod, container_config("b", env.images.busybox, command=["sh", "-c", LOOP]))
+    pid_a = monitor_pid(a)
+    dir_a, dir_b = os.path.join(exits, a), os.path.join(exits, b)
+
+    # runtimed made each directory, 0700, and the monitor's exit file is in it
+    for d in (dir_a, dir_b):
+        st = os.lstat(d)
+        assert stat.S_ISDIR(st.st_mode) and stat.S_IMODE(st.st_mode) == 0o700, d
+    args = harness.monitor_processes([a])[0][1].split()
+    assert args[args.index("--exit-file") + 1] == os.path.join(dir_a, "exit.json"), args
+
+    # B's directory and <exits>/ hold a root-owned file each, as a record would
+    probes = [os.path.join(dir_b, "probe"), os.path.join(exits, "probe-" + b[:12])]
+    for path in probes:
+        with open(path, "w") as f:
+            f.write("untouched\n")
+    try:
+        for path in probes:
+            assert request(env, a, "test-open " + path) == EACCES, path
+            assert request(env, a, "test-unlink " + path) == EACCES, path
+        for path in (os.path.join(exits, b + ".json"), os.path.join(exits, "forged"),
+                     os.path.join(dir_b, "exit.json"), os.path.join(dir_b, "exit.json.tmp")):
+            assert request(env, a, "test-create " + path) == EACCES, path
+            assert not os.path.exists(path), path
+        for path in probes:
+            with open(path) as f:
+                assert f.read() == "untouched\n", path
+        # its own directory: it may create and remove there
+        own = os.path.join(dir_a, "probe")
+        assert request(env, a, "test-create " + own) == "ok"
+        assert os.path.exists(own)
+        assert request(env, a, "test-unlink " + own) == "ok"
+        assert not os.path.exists(own)
+    finally:
+        for path in probes:
+            if os.path.exists(path):
+                os.unlink(path)
+
+    # exit codes still come through: a stop's 137 from A's own record ...
+    k.stop(a, timeout=1)
+    st = k.status(a)
+    assert st.state == harness.cri.CONTAINER_EXITED and st.exit_code == 137, st
+    assert "recorded no exit" not in st.message, st
+    harness.wait_for(lambda: not harness.alive(pid_a), 10, what="A's monitor exiting")
+    with open(os.path.join(dir_a, "exit.json")) as f:
+        assert json.load(f)["exit_code"] == 137
+    assert not os.path.exists(os.path.join(exits, a + ".json"))
+    assert k.status(b).state == harness.cri.CONTAINER_RUNNING
+    # ... and a container's own exit code 3
+    c = k.run(pod, container_config("c", env.images.busybox,
+                                    command=["sh", "-c", "sleep 1; exit 3"]))
+    st = k.wait_state(c, harness.cri.CONTAINER_EXITED, timeout=20)
+    assert st.exit_code == 3 and st.reason == "Error", st
+    assert os.path.exists(os.path.join(exits, c, "exit.json"))
+
+    # each directory goes with its record
+    for cid in (a, c):
+        k.remove(cid)
+        assert not os.path.exists(os.path.join(exits, cid)), cid
+    k.stop(b, timeout=1)
+    k.remove(b)
+    assert not os.path.exists(dir_b)
+
+
+def write_legacy_record(exits, cid, code):
+    """The exit record as a monitor of an older crisp writes it: the flat
+    <exits>/<id>.json, atomically (a temporary file renamed over it)."""
+    path = os.path.join(exits, cid + ".json")
+    with open(path + ".tmp", "w") as f:
+        json.dump({"exit_code": code, "signal": 0, "finished_at": time.time_ns(),
+                   "oom_killed": False, "log_dropped": 0}, f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.rename(path + ".tmp", path)
+    return path
+
+
+def legacy_container(env, pod, name):
+    """A running container made to look as one an older crisp started: its
+    monitor gone (SIGKILL, before it could record anything), and no
+    directory of its own in <exits>/; its init killed after, so that only
+    the legacy record can tell runtimed the exit."""
+    k = env.cri
+    cid = k.run(pod, container_config(name, env.images.busybox, command=["sleep", "1000"]))
+    pid = monitor_pid(cid)
+    init = harness.wait_for(lambda: harness.children(pid), 10, what="the init")[0][0]
+    os.kill(pid, signal.SIGKILL)
+    harness.wait_for(lambda: not harness.alive(pid), 10, what="the monitor killed")
+    shutil.rmtree(os.path.join(exits_dir(env), cid))
+    os.kill(init, signal.SIGKILL)
+    harness.wait_for(lambda: not harness.alive(init), 10, what="the init killed")
+    return cid
+
+
+def test_exit_record_of_an_older_monitor(pod_env):
+    """Upgrade: monitors started by the previous crisp run on and write
+    the flat <exits>/<id>.json. runtimed records that exit, whether it sees
+    the file written (its watch on <exits>/) or finds it at start."""
+    env, k = pod_env, pod_env.cri
+    exits = exits_dir(env)
+    pod = k.run_pod(pod_config("mon-legacy"))
+
+    cid = legacy_container(env, pod, "live")
+    time.sleep(0.5)
+    assert k.status(cid).state == harness.cri.CONTAINER_RUNNING  # nothing recorded yet
+    flat = write_legacy_record(exits, cid, 42)
+    st = k.wait_state(cid, harness.cri.CONTAINER_EXITED, timeout=10)
+    assert st.exit_code == 42 and st.reason == "Error", st
+    assert "recorded no exit" not in st.message, st
+
+    # written while runtimed is down: found by its recovery
+    cid2 = legacy_container(env, pod, "down")
+    old = env.c.children()["crisp-runtimed"]
+    os.kill(old, signal.SIGSTOP)
+    try:
+        write_legacy_record(exits, cid2, 5)
+        os.kill(old, signal.SIGKILL)
+    finally:
+        try:
+            os.kill(old, signal.SIGCONT)
+        except ProcessLookupError:
+            pass
+    env.c.wait_new_pid("crisp-runtimed", old, 10)
+    st = k.wait_state(cid2, harness.cri.CONTAINER_EXITED, timeout=20)
+    assert st.exit_code == 5, st
+
+    # the flat record goes with its container's record
+    k.remove(cid)
+    assert not os.path.exists(flat)
+    k.remove(cid2)
+    assert not os.path.exists(os.path.join(exits, cid2 + ".json"))

@@ -188,7 +188,7 @@ static void mon_argv(char *argv[], size_t nmax, int at, char *with, char *const 
 		"--log",
 		"/var/log/pods/x/main/0.log",
 		"--exit-file",
-		EXITS "/" ID ".json",
+		EXITS "/" ID "/exit.json",
 		"--log-max",
 		"10485760",
 	};
@@ -241,8 +241,15 @@ static void test_monitor(void)
 	mon_no("a log ending in ..", 10, "/var/log/pods/..", NULL);
 	mon_no("a log with //", 10, "/var/log//x.log", NULL);
 	mon_no("a log with /./", 10, "/var/log/./x.log", NULL);
-	mon_no("another exit file", 12, EXITS "/" ID2 ".json", NULL);
-	mon_no("an exit file outside exits", 12, "/tmp/" ID ".json", NULL);
+	/* its own exit directory only: the flat layout of an older crisp
+	 * would give the monitor's Landlock rule all of <exits>/ */
+	mon_no("the flat exit file of an older crisp", 12, EXITS "/" ID ".json", NULL);
+	mon_no("another id's flat exit file", 12, EXITS "/" ID2 ".json", NULL);
+	mon_no("another id's exit directory", 12, EXITS "/" ID2 "/exit.json", NULL);
+	mon_no("another name in its exit directory", 12, EXITS "/" ID "/exit.json.tmp", NULL);
+	mon_no("an exit file in exits itself", 12, EXITS "/exit.json", NULL);
+	mon_no("its exit directory through ..", 12, EXITS "/" ID2 "/../" ID "/exit.json", NULL);
+	mon_no("an exit file outside exits", 12, "/tmp/" ID "/exit.json", NULL);
 	mon_no("a non-numeric --log-max", 14, "10M", NULL);
 	mon_no("a 10-digit --log-max", 14, "1234567890", NULL);
 	mon_no("an empty --log-max", 14, "", NULL);

@@ -105,8 +105,11 @@ static void test_refusals(void)
 		"--netns-dir 'netns' is not an absolute path");
 	refused("an empty program path", RUNTIMED(PROGRAMS, "--handler", "runc", ""),
 		"an empty name or path");
-	refused("another wire version",
-		((char *const[]){ "netd", "--wire", "2", "--helper", helper, NETD_GOOD, NULL }),
+	refused("the previous wire version",
+		((char *const[]){ "netd", "--wire", "1", "--helper", helper, NETD_GOOD, NULL }),
+		"speaks version " LAUNCH_WIRE_VERSION_STR " only");
+	refused("a later wire version",
+		((char *const[]){ "netd", "--wire", "3", "--helper", helper, NETD_GOOD, NULL }),
 		"speaks version " LAUNCH_WIRE_VERSION_STR " only");
 	refused("a helper that is not its parent",
 		((char *const[]){ "netd", "--wire", LAUNCH_WIRE_VERSION_STR, "--helper", "1",
@@ -229,15 +232,15 @@ static void test_serves(void)
 	launch_wait(&r, "monitor",
 		    (char *const[]){ "crisp-monitor", "--id", ID, "--bundle", BUNDLES "/" ID,
 				     "--runtime", "/bin/true", "--runtime-root", RUNC_ROOT, "--log",
-				     "/dev/null", "--exit-file", EXITS "/" ID ".json", "--log-max",
-				     "1024", NULL });
+				     "/dev/null", "--exit-file", EXITS "/" ID "/exit.json",
+				     "--log-max", "1024", NULL });
 	ok(r.pid > 0 && WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0,
 	   "the monitor runs with the bundle, exits and handler of the command line (%s)",
 	   r.err.msg);
 	launch_wait(&r, "monitor",
 		    (char *const[]){ "crisp-monitor", "--id", ID, "--bundle", BUNDLES "/" ID,
 				     "--runtime", "/bin/false", "--runtime-root", RUNC_ROOT,
-				     "--log", "/dev/null", "--exit-file", EXITS "/" ID ".json",
+				     "--log", "/dev/null", "--exit-file", EXITS "/" ID "/exit.json",
 				     "--log-max", "1024", NULL });
 	ok(r.pid == 0 && r.err.code == CRISP_E_PERMISSION &&
 		   strstr(r.err.msg, "--runtime is not a configured runtime"),
