@@ -489,25 +489,39 @@ static pid_t start(const char *name, const char *file, char **argv, char **envp,
 	return spawn(execfd, path, argv, envp, stdio, detach, err);
 }
 
+/* A protocol violation found in a packet: why says what, and the serving
+ * loop ends on it (violation). */
+_printf_(3, 4) static int refuse(char *why, size_t whylen, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, whylen, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
 /* The request is well-formed, or the helper is broken (it checks the same
  * bounds before sending). */
-static void start_check(const CrispIpc__LaunchStart *m, unsigned nfds)
+static int start_check(const CrispIpc__LaunchStart *m, unsigned nfds, char *why, size_t whylen)
 {
 	if (m->flags & ~(uint32_t)LAUNCH_DETACH)
-		violation("START with unknown flags 0x%x", m->flags);
+		return refuse(why, whylen, "START with unknown flags 0x%x", m->flags);
 	if ((m->stdio & ~7u) || (unsigned)__builtin_popcount(m->stdio) != nfds)
-		violation("START with stdio 0x%x and %u fds", m->stdio, nfds);
+		return refuse(why, whylen, "START with stdio 0x%x and %u fds", m->stdio, nfds);
 	if (m->n_argv < 1 || m->n_argv > LAUNCH_ARGS_MAX || m->n_envp > LAUNCH_ENV_MAX)
-		violation("START with %zu arguments and %zu variables", m->n_argv, m->n_envp);
+		return refuse(why, whylen, "START with %zu arguments and %zu variables", m->n_argv,
+			      m->n_envp);
 	if (!m->program.len || !launch_string_ok(m->program.data, m->program.len) ||
 	    !launch_string_ok(m->file.data, m->file.len))
-		violation("START with a bad program or file name");
+		return refuse(why, whylen, "START with a bad program or file name");
 	for (size_t i = 0; i < m->n_argv; i++)
 		if (!launch_string_ok(m->argv[i].data, m->argv[i].len))
-			violation("START with a bad argument %zu", i);
+			return refuse(why, whylen, "START with a bad argument %zu", i);
 	for (size_t i = 0; i < m->n_envp; i++)
 		if (!launch_string_ok(m->envp[i].data, m->envp[i].len))
-			violation("START with a bad variable %zu", i);
+			return refuse(why, whylen, "START with a bad variable %zu", i);
+	return 0;
 }
 
 static char *cstring(ProtobufCBinaryData b)
@@ -535,57 +549,116 @@ static void cstrings_free(char **v)
 	free(v);
 }
 
-static void handle_start(uint32_t id, const uint8_t *data, size_t len, const int *fds,
-			 unsigned nfds)
+/* A START's payload, checked, into req's C strings and stdio slots. */
+static int start_parse(const uint8_t *data, size_t len, const int *fds, unsigned nfds,
+		       struct launch_request *req, char *why, size_t whylen)
 {
 	CrispIpc__LaunchStart *m = crisp_ipc__launch_start__unpack(NULL, len, data);
-	struct crisp_error err = { 0 };
-	int stdio[LAUNCH_STDIO] = { -1, -1, -1 };
-	char *name, *file, **argv, **envp;
-	pid_t pid;
+	int r;
 
 	if (!m)
-		violation("malformed START");
-	start_check(m, nfds);
-	if (id == 0 || running_find(id, 0))
+		return refuse(why, whylen, "malformed START");
+	r = start_check(m, nfds, why, whylen);
+	/* 0 is no launch's: the helper numbers them from 1 */
+	if (r == 0 && req->hdr.id == 0)
+		r = refuse(why, whylen, "START with id 0");
+	if (r == 0) {
+		for (unsigned i = 0, j = 0; i < LAUNCH_STDIO; i++)
+			if (m->stdio & (1u << i))
+				req->stdio[i] = fds[j++];
+		req->program = cstring(m->program);
+		req->file = m->file.len ? cstring(m->file) : NULL;
+		req->argv = cstrings(m->argv, m->n_argv);
+		req->envp = cstrings(m->envp, m->n_envp);
+		req->flags = m->flags;
+	}
+	crisp_ipc__launch_start__free_unpacked(m, NULL);
+	return r;
+}
+
+static int kill_parse(const uint8_t *data, size_t len, struct launch_request *req, char *why,
+		      size_t whylen)
+{
+	CrispIpc__LaunchKill *m = crisp_ipc__launch_kill__unpack(NULL, len, data);
+	int r = 0;
+
+	if (!m)
+		return refuse(why, whylen, "malformed KILL");
+	if (m->signal <= 0 || m->signal >= NSIG)
+		r = refuse(why, whylen, "KILL with signal %d", m->signal);
+	req->signal = m->signal;
+	crisp_ipc__launch_kill__free_unpacked(m, NULL);
+	return r;
+}
+
+/* Everything that can be checked of a packet without the launcher's state
+ * (serve.h). Nothing here acts: it only reads buf and counts fds. */
+int launch_request_parse(const uint8_t *buf, size_t len, const int *fds, unsigned nfds,
+			 struct launch_request *ret, char *why, size_t whylen)
+{
+	struct launch_request req = { .stdio = { -1, -1, -1 } };
+	int r;
+
+	/* No packet the helper packs is longer: a longer one was padded. */
+	if (len > LAUNCH_PACKET_MAX)
+		return refuse(why, whylen, "a packet over %zu bytes", (size_t)LAUNCH_PACKET_MAX);
+	if (len < sizeof(req.hdr))
+		return refuse(why, whylen, "a packet of %zu bytes", len);
+	memcpy(&req.hdr, buf, sizeof(req.hdr));
+	if (req.hdr.reserved)
+		return refuse(why, whylen, "a header with reserved bits set");
+	if (req.hdr.type == LAUNCH_MSG_START && nfds <= LAUNCH_STDIO)
+		r = start_parse(buf + sizeof(req.hdr), len - sizeof(req.hdr), fds, nfds, &req, why,
+				whylen);
+	else if (req.hdr.type == LAUNCH_MSG_KILL && nfds == 0)
+		r = kill_parse(buf + sizeof(req.hdr), len - sizeof(req.hdr), &req, why, whylen);
+	else
+		r = refuse(why, whylen, "%s with %u fds", msg_name(req.hdr.type), nfds);
+	if (r < 0)
+		return -1;
+	*ret = req;
+	return 0;
+}
+
+void launch_request_free(struct launch_request *req)
+{
+	if (!req)
+		return;
+	free(req->program);
+	free(req->file);
+	cstrings_free(req->argv);
+	cstrings_free(req->envp);
+	req->program = req->file = NULL;
+	req->argv = req->envp = NULL;
+}
+
+static void handle_start(const struct launch_request *req)
+{
+	struct crisp_error err = { 0 };
+	uint32_t id = req->hdr.id;
+	pid_t pid;
+
+	if (running_find(id, 0))
 		violation("START with id %u, which is in use", id);
-	for (unsigned i = 0, j = 0; i < LAUNCH_STDIO; i++)
-		if (m->stdio & (1u << i))
-			stdio[i] = fds[j++];
-	name = cstring(m->program);
-	file = m->file.len ? cstring(m->file) : NULL;
-	argv = cstrings(m->argv, m->n_argv);
-	envp = cstrings(m->envp, m->n_envp);
-	pid = start(name, file, argv, envp, stdio, m->flags, &err);
-	if (pid > 0 && !(m->flags & LAUNCH_DETACH))
+	pid = start(req->program, req->file, req->argv, req->envp, req->stdio, req->flags, &err);
+	if (pid > 0 && !(req->flags & LAUNCH_DETACH))
 		L.running[L.nrunning++] = (struct running){ id, pid };
 	if (pid > 0)
-		log_debug("#%u: %s runs as pid %d%s", id, name, pid,
-			  m->flags & LAUNCH_DETACH ? ", detached" : "");
+		log_debug("#%u: %s runs as pid %d%s", id, req->program, pid,
+			  req->flags & LAUNCH_DETACH ? ", detached" : "");
 	else
 		log_debug("#%u: %s", id, err.msg);
 	send_started(id, pid, &err);
-	free(name);
-	free(file);
-	cstrings_free(argv);
-	cstrings_free(envp);
-	crisp_ipc__launch_start__free_unpacked(m, NULL);
 }
 
 /* Only a child not yet reaped is signalled: its pid cannot have been reused. */
-static void handle_kill(uint32_t id, const uint8_t *data, size_t len)
+static void handle_kill(const struct launch_request *req)
 {
-	CrispIpc__LaunchKill *m = crisp_ipc__launch_kill__unpack(NULL, len, data);
-	struct running *r;
+	uint32_t id = req->hdr.id;
+	struct running *r = running_find(id, 0);
 
-	if (!m)
-		violation("malformed KILL");
-	if (m->signal <= 0 || m->signal >= NSIG)
-		violation("KILL with signal %d", m->signal);
-	r = running_find(id, 0);
-	if (r && kill(r->pid, m->signal) < 0)
+	if (r && kill(r->pid, req->signal) < 0)
 		log_warn("#%u: kill %d: %m", id, r->pid);
-	crisp_ipc__launch_kill__free_unpacked(m, NULL);
 }
 
 static void launcher_read(void)
@@ -601,7 +674,8 @@ static void launcher_read(void)
 			     .msg_controllen = sizeof(cm.buf) };
 	int fds[LAUNCH_STDIO + 1];
 	unsigned nfds = 0;
-	struct launch_hdr hdr;
+	struct launch_request req;
+	char why[256];
 	ssize_t n;
 
 	n = recvmsg(L.sock, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
@@ -624,17 +698,13 @@ static void launcher_read(void)
 	if (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC))
 		violation("a packet over %zu bytes or with more than %d fds",
 			  (size_t)LAUNCH_PACKET_MAX, LAUNCH_STDIO);
-	if ((size_t)n < sizeof(hdr))
-		violation("a packet of %zd bytes", n);
-	memcpy(&hdr, L.in, sizeof(hdr));
-	if (hdr.reserved)
-		violation("a header with reserved bits set");
-	if (hdr.type == LAUNCH_MSG_START && nfds <= LAUNCH_STDIO)
-		handle_start(hdr.id, L.in + sizeof(hdr), n - sizeof(hdr), fds, nfds);
-	else if (hdr.type == LAUNCH_MSG_KILL && nfds == 0)
-		handle_kill(hdr.id, L.in + sizeof(hdr), n - sizeof(hdr));
+	if (launch_request_parse(L.in, n, fds, nfds, &req, why, sizeof(why)) < 0)
+		violation("%s", why);
+	if (req.hdr.type == LAUNCH_MSG_START)
+		handle_start(&req);
 	else
-		violation("%s with %u fds", msg_name(hdr.type), nfds);
+		handle_kill(&req);
+	launch_request_free(&req);
 	for (unsigned i = 0; i < nfds; i++)
 		close(fds[i]);
 }

@@ -32,6 +32,32 @@ struct launcher_program {
  * and a check; else -1 with why filled. */
 int launcher_table_check(const struct launcher_program *progs, size_t n, char *why, size_t whylen);
 
+/* One packet from the helper, decoded and checked against the wire's
+ * bounds (launch/wire.h): what the serving loop acts on. The strings are
+ * copies, NUL-terminated; the stdio fds are the packet's own. */
+struct launch_request {
+	struct launch_hdr hdr;
+	/* LAUNCH_MSG_START */
+	char *program;
+	char *file;              /* NULL when the request names none */
+	char **argv, **envp;     /* NULL-terminated; argv[0] is always there */
+	unsigned flags;          /* enum launch_flags */
+	int stdio[LAUNCH_STDIO]; /* one of the packet's fds, or -1: /dev/null */
+	/* LAUNCH_MSG_KILL */
+	int signal;
+};
+
+/* Decodes the packet buf of len bytes, which came with the nfds fds of fds
+ * (one more than LAUNCH_STDIO tells too many): 0 with *ret filled (free it
+ * with launch_request_free), or -1 with why filled and *ret untouched when
+ * the packet breaks the protocol, which ends the launcher. Only what needs
+ * no state of the launcher's: whether a START's id is in use is the serving
+ * loop's to check. Has no side effect, so that tests/fuzz/fuzz-launch-serve.c
+ * can feed it anything. */
+int launch_request_parse(const uint8_t *buf, size_t len, const int *fds, unsigned nfds,
+			 struct launch_request *ret, char *why, size_t whylen);
+void launch_request_free(struct launch_request *req);
+
 /* Become the launcher of the helper whose socket is on LAUNCH_SOCKET_FD:
  * default signals, only fds 0-3 kept, cwd /, the table opened; then serve
  * until the helper goes away. The table must have passed

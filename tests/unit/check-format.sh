@@ -7,7 +7,7 @@ if ! command -v clang-format >/dev/null 2>&1; then
 	echo "1..0 # SKIP clang-format is not installed"
 	exit 0
 fi
-files=$(find common ipc supervisor frontend imaged fetch unpack netd runtimed bench tests/unit tests/fuzz \
+files=$(find common ipc supervisor frontend imaged fetch unpack launch netd runtimed bench tests/unit tests/fuzz \
 	-name '*.[ch]' ! -name '*.pb-c.*' | sort)
 n=0
 for f in $files; do n=$((n + 1)); done
