@@ -179,28 +179,26 @@ void stdin_flush(void)
  * "test-fcntl" tries F_SETOWN, F_SETSIG and F_SETOWN_EX on the connection
  * and answers their errnos ("1 1 1": EPERM each); "test-syscall" makes a
  * system call outside the filter (getuid), which must kill it. */
+static void test_open_reply(struct client *c, const char *path, int flags)
+{
+	int fd = open(path, flags | O_CLOEXEC | O_NOFOLLOW, 0600);
+
+	if (fd < 0) {
+		reply(c, "error %s", strerror(errno));
+	} else {
+		close(fd);
+		reply(c, "ok");
+	}
+}
+
 static bool test_hook(struct client *c, const char *req)
 {
-	int fd;
-
 	if (strncmp(req, "test-open ", 10) == 0) {
-		fd = open(req + 10, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOFOLLOW);
-		if (fd < 0) {
-			reply(c, "error %s", strerror(errno));
-		} else {
-			close(fd);
-			reply(c, "ok");
-		}
+		test_open_reply(c, req + 10, O_WRONLY | O_APPEND);
 		return true;
 	}
 	if (strncmp(req, "test-create ", 12) == 0) {
-		fd = open(req + 12, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-		if (fd < 0) {
-			reply(c, "error %s", strerror(errno));
-		} else {
-			close(fd);
-			reply(c, "ok");
-		}
+		test_open_reply(c, req + 12, O_WRONLY | O_CREAT | O_EXCL);
 		return true;
 	}
 	if (strncmp(req, "test-unlink ", 12) == 0) {
