@@ -1,9 +1,11 @@
 #include "autoconfig.h"
 
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
 #include <grp.h>
 #include <ini.h>
+#include <netinet/in.h>
 #include <stddef.h>
 #include <string.h>
 #include <linux/capability.h>
@@ -86,6 +88,9 @@ const struct config_key config_keys[] = {
 	  "PEM certificate for HTTPS streaming; empty: plain HTTP (fine on 127.0.0.1)" },
 	{ "streaming", "tls_key", CFG_OPTSTRING, "", OFF(stream_tls_key), 0, 0, false,
 	  "PEM private key of tls_cert" },
+	{ "streaming", "allow_insecure_address", CFG_BOOL, "false",
+	  OFF(stream_allow_insecure_address), 0, 0, false,
+	  "listen on an address other than loopback without TLS (the URLs and streams in clear)" },
 	{ "cni", "conf_dir", CFG_PATH, "/etc/cni/net.d", OFF(cni_conf_dir), 0, 0, false,
 	  "CNI network configuration directory" },
 	{ "cni", "bin_dirs", CFG_PATHLIST, "/usr/lib/cni:/opt/cni/bin", OFF(cni_bin_dirs), 0, 0,
@@ -109,6 +114,17 @@ static bool path_ok(const char *v)
 {
 	return v[0] == '/' && strlen(v) < 4096 && !strstr(v, "/../") && !strchr(v, ':') &&
 	       strcmp(v + strlen(v) - (strlen(v) >= 3 ? 3 : 0), "/..") != 0;
+}
+
+static int parse_bool(const char *v, bool *ret)
+{
+	if (streq(v, "true") || streq(v, "yes") || streq(v, "on"))
+		*ret = true;
+	else if (streq(v, "false") || streq(v, "no") || streq(v, "off"))
+		*ret = false;
+	else
+		return -1;
+	return 0;
 }
 
 static int key_set(struct crisp_config *cfg, const struct config_key *k, const char *v,
@@ -204,6 +220,10 @@ static int key_set(struct crisp_config *cfg, const struct config_key *k, const c
 		else
 			return err_set(err, CRISP_E_INVALID, "'%s' is not auto, on or off", v);
 		return 0;
+	case CFG_BOOL:
+		if (parse_bool(v, (bool *)field) < 0)
+			return err_set(err, CRISP_E_INVALID, "'%s' is not true or false", v);
+		return 0;
 	}
 	return err_set(err, CRISP_E_INTERNAL, "bad key type");
 }
@@ -240,6 +260,8 @@ char *config_get(const struct crisp_config *cfg, const struct config_key *k)
 		enum tristate t = *(const enum tristate *)field;
 		return xstrdup(t == TRI_AUTO ? "auto" : t == TRI_ON ? "on" : "off");
 	}
+	case CFG_BOOL:
+		return xstrdup(*(const bool *)field ? "true" : "false");
 	}
 	return xstrdup("");
 }
@@ -313,17 +335,6 @@ static bool url_list_ok(const char *v)
 		    strpbrk(u, "\"'\\?#") || strlen(u) > 1024)
 			return false;
 	return true;
-}
-
-static int parse_bool(const char *v, bool *ret)
-{
-	if (streq(v, "true") || streq(v, "yes") || streq(v, "on"))
-		*ret = true;
-	else if (streq(v, "false") || streq(v, "no") || streq(v, "off"))
-		*ret = false;
-	else
-		return -1;
-	return 0;
 }
 
 static struct registry_conf *registry_get(struct crisp_config *cfg, const char *host,
@@ -696,4 +707,38 @@ bool config_restrict_oom(const struct crisp_config *cfg)
 	if (cfg->restrict_oom_score_adj != TRI_AUTO)
 		return cfg->restrict_oom_score_adj == TRI_ON;
 	return prctl(PR_CAPBSET_READ, CAP_SYS_RESOURCE, 0, 0, 0) != 1;
+}
+
+/* 127.0.0.0/8, ::1, or ::ffff:127.0.0.0/104; false for anything else,
+ * an address that does not parse among them (the streaming server says
+ * why it does not start). */
+static bool address_is_loopback(const char *a)
+{
+	struct in6_addr in6;
+	struct in_addr in;
+
+	if (inet_pton(AF_INET, a, &in) == 1)
+		return (ntohl(in.s_addr) >> 24) == 127;
+	if (inet_pton(AF_INET6, a, &in6) != 1)
+		return false;
+	if (IN6_IS_ADDR_LOOPBACK(&in6))
+		return true;
+	return IN6_IS_ADDR_V4MAPPED(&in6) && in6.s6_addr[12] == 127;
+}
+
+int config_validate(const struct crisp_config *cfg, struct crisp_error *err)
+{
+	/* A streaming URL is the only credential of its stream: off loopback
+	 * and without TLS, it and the stream would cross the network in
+	 * clear. The kubelet relays streams from the node, so loopback is
+	 * what it needs; anything else is asked for by name. */
+	if (!*cfg->stream_tls_cert && !address_is_loopback(cfg->stream_address) &&
+	    !cfg->stream_allow_insecure_address)
+		return err_set(err, CRISP_E_INVALID,
+			       "streaming.address %s is not a loopback address and "
+			       "streaming.tls_cert is not set: the streaming URLs and streams "
+			       "would cross the network in clear; set streaming.tls_cert and "
+			       "tls_key, or streaming.allow_insecure_address = true",
+			       cfg->stream_address);
+	return 0;
 }

@@ -93,6 +93,7 @@ struct crisp_config {
 	uint32_t stream_token_ttl;
 	uint32_t stream_idle_timeout;
 	char *stream_tls_cert, *stream_tls_key; /* "" = plain HTTP */
+	bool stream_allow_insecure_address;     /* plain HTTP off loopback */
 	/* [cni] */
 	char *cni_conf_dir;
 	char *cni_bin_dirs;           /* colon-separated */
@@ -117,7 +118,8 @@ enum config_type {
 	CFG_CGROUP_DRIVER,
 	CFG_TRISTATE,
 	CFG_SNAPSHOTTER,
-	CFG_IPFAMILY
+	CFG_IPFAMILY,
+	CFG_BOOL
 };
 
 struct config_key {
@@ -157,5 +159,9 @@ void config_print(const struct crisp_config *cfg, FILE *out);
 /* Resolve the "auto" of restrict_oom_score_adj: on when this process lacks
  * CAP_SYS_RESOURCE in its bounding set (DESIGN.md). */
 bool config_restrict_oom(const struct crisp_config *cfg);
+
+/* The rules between keys, once a configuration is read whole (config_load
+ * checks each key alone): -1 with err saying which keys and why. */
+int config_validate(const struct crisp_config *cfg, struct crisp_error *err);
 
 #endif

@@ -59,7 +59,7 @@ static int load_config(struct crisp_config *cfg, struct crisp_error *err)
 		return -1;
 	if (crispd.cli_log_level >= 0)
 		cfg->log_level = crispd.cli_log_level;
-	return 0;
+	return config_validate(cfg, err);
 }
 
 static void parse_args(int argc, char **argv, bool *print_config)

@@ -292,3 +292,51 @@ def test_frontend_user_from_config(crispd_factory):
     c = crispd_factory(config={"frontend": {"user": nobody.pw_name}})
     st = harness.proc_status(c.children()[harness.FRONTEND])
     assert [int(x) for x in st["Uid"].split()] == [65534] * 4, st["Uid"]
+
+
+# streaming.address off loopback without TLS: the URLs, the only credential
+# of a stream, would cross the network in clear (crisp.conf(5) [streaming]).
+@pytest.mark.parametrize("address", ["0.0.0.0", "::", "10.1.2.3", "::ffff:10.0.0.1"])
+def test_streaming_plaintext_off_loopback_refused(unstarted, address):
+    c = unstarted
+    c.update_config({"streaming": {"address": address}})
+    rc, out, err = run_crispd(["--config", c.conf, "--print-config"])
+    assert rc == 2, "exit %d: %s" % (rc, err)
+    assert "streaming.address %s is not a loopback address" % address in err, err
+    assert "allow_insecure_address" in err, err
+    rc, out, err = run_crispd(["--config", c.conf])
+    assert rc == 2, "exit %d: %s" % (rc, err)
+    assert_nothing_started(c)
+
+
+@pytest.mark.parametrize("streaming", [
+    {"address": "127.0.0.2"}, {"address": "::1"}, {"address": "::ffff:127.0.0.1"},
+    {"address": "10.1.2.3", "tls_cert": "/etc/crisp/s.pem", "tls_key": "/etc/crisp/s.key"},
+    {"address": "0.0.0.0", "allow_insecure_address": "true"},
+])
+def test_streaming_address_accepted(unstarted, streaming):
+    c = unstarted
+    c.update_config({"streaming": streaming})
+    rc, out, err = run_crispd(["--config", c.conf, "--print-config"])
+    assert rc == 0, err
+    assert _printed(out)["streaming"]["address"] == streaming["address"]
+
+
+def test_streaming_allow_insecure_address_serves(crispd_factory):
+    """Asked for by name, a plain-HTTP listener on all addresses starts."""
+    c = crispd_factory(config={"streaming": {"address": "0.0.0.0",
+                                             "allow_insecure_address": "yes"}})
+    c.wait_log(r"streaming server listening on http://0\.0\.0\.0:\d+", timeout=5)
+
+
+def test_sighup_plaintext_off_loopback_keeps_running(crispd):
+    c = crispd
+    kids = c.children()
+    c.update_config({"streaming": {"address": "0.0.0.0"}})
+    mark = c.mark()
+    c.signal(signal.SIGHUP)
+    c.wait_log(r"reload failed, keeping the running configuration: streaming\.address 0\.0\.0\.0",
+               since=mark, timeout=3)
+    assert c.running()
+    assert c.call("Version").runtime_name == "crisp"
+    assert c.children() == kids

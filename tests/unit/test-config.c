@@ -366,6 +366,7 @@ static void set_all(struct crisp_config *cfg)
 		{ "streaming.idle_timeout", "600" },
 		{ "streaming.tls_cert", "/etc/crisp/stream.crt" },
 		{ "streaming.tls_key", "/etc/crisp/stream.key" },
+		{ "streaming.allow_insecure_address", "true" },
 		{ "cni.conf_dir", "/etc/cni/other" },
 		{ "cni.bin_dirs", "/a:/b/c" },
 		{ "cni.plugin_timeout", "5" },
@@ -531,6 +532,39 @@ static void test_restrict_oom(void)
 	config_free(&cfg);
 }
 
+/* streaming.address without TLS: loopback only, unless asked for by name */
+static void test_validate_streaming(void)
+{
+	static const char *const loopback[] = { "127.0.0.1", "127.255.0.9", "::1",
+						"::ffff:127.0.0.1" };
+	static const char *const other[] = { "0.0.0.0",         "::",  "10.0.0.1", "128.0.0.1",
+					     "::ffff:10.0.0.1", "::2", "fe80::1" };
+	struct crisp_config cfg;
+	struct crisp_error err;
+
+	config_init(&cfg);
+	is_int(config_validate(&cfg, &err), 0, "the defaults validate");
+	for (size_t i = 0; i < ARRAY_SIZE(loopback); i++) {
+		config_set(&cfg, "streaming.address", loopback[i], &err);
+		is_int(config_validate(&cfg, &err), 0, "plain HTTP on %s", loopback[i]);
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(other); i++) {
+		config_set(&cfg, "streaming.address", other[i], &err);
+		is_int(config_validate(&cfg, &err), -1, "plain HTTP on %s refused", other[i]);
+		ok(strstr(err.msg, "allow_insecure_address") != NULL,
+		   "the message names the way out");
+	}
+	config_set(&cfg, "streaming.tls_cert", "/etc/crisp/s.pem", &err);
+	is_int(config_validate(&cfg, &err), 0, "TLS on any address");
+	config_set(&cfg, "streaming.tls_cert", "", &err);
+	is_int(config_set(&cfg, "streaming.allow_insecure_address", "maybe", &err), -1,
+	       "allow_insecure_address takes a boolean only");
+	is_int(config_set(&cfg, "streaming.allow_insecure_address", "true", &err), 0,
+	       "allow_insecure_address = true");
+	is_int(config_validate(&cfg, &err), 0, "plain HTTP anywhere when allowed");
+	config_free(&cfg);
+}
+
 static void cleanup(void)
 {
 	char *cmd = xasprintf("rm -rf '%s'", tmpdir);
@@ -552,5 +586,6 @@ int main(void)
 	test_print_roundtrip();
 	test_set();
 	test_restrict_oom();
+	test_validate_streaming();
 	return done_testing();
 }
