@@ -827,7 +827,12 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
 		stream_conn_close(c, c->finishing ? NULL : "client went away");
 		return;
 	}
-	e = bufferevent_get_openssl_error(bev);
+	/* libevent queues SSL_get_error()'s code (SSL_ERROR_SYSCALL, ...) with
+	 * OpenSSL's own errors: a number of no library, which says nothing (a
+	 * reset connection was "error:00000005:lib(0)::reason(5)"). The last
+	 * error of OpenSSL's names the failure; without one, errno does. */
+	while ((e = bufferevent_get_openssl_error(bev)) && ERR_GET_LIB(e) == 0)
+		;
 	if (e) {
 		ERR_error_string_n(e, why, sizeof(why));
 		stream_conn_close(c, why);
@@ -996,24 +1001,44 @@ static void on_listen_error(struct evconnlistener *l, void *arg)
 
 /* ---- start and stop ------------------------------------------------------------- */
 
+/* OpenSSL's default for an encrypted key is to prompt on the terminal,
+ * which a daemon has not (or worse, has: crispd started by hand). No
+ * passphrase is configurable, so say that one was asked for. */
+static int tls_refuse_passphrase(char *buf, int size, int rwflag, void *asked)
+{
+	if (asked)
+		*(bool *)asked = true;
+	return -1;
+}
+
 static int tls_setup(const struct crisp_config *cfg, struct crisp_error *err)
 {
+	bool passphrase_asked = false;
 	char why[256];
 
 	srv.ssl_ctx = SSL_CTX_new(TLS_server_method());
 	if (!srv.ssl_ctx)
 		return err_set(err, CRISP_E_INTERNAL, "streaming TLS: SSL_CTX_new failed");
 	SSL_CTX_set_min_proto_version(srv.ssl_ctx, TLS1_2_VERSION);
+	SSL_CTX_set_default_passwd_cb(srv.ssl_ctx, tls_refuse_passphrase);
+	SSL_CTX_set_default_passwd_cb_userdata(srv.ssl_ctx, &passphrase_asked);
 	if (SSL_CTX_use_certificate_chain_file(srv.ssl_ctx, cfg->stream_tls_cert) != 1 ||
 	    SSL_CTX_use_PrivateKey_file(srv.ssl_ctx, cfg->stream_tls_key, SSL_FILETYPE_PEM) != 1 ||
 	    SSL_CTX_check_private_key(srv.ssl_ctx) != 1) {
-		ERR_error_string_n(ERR_get_error(), why, sizeof(why));
+		if (passphrase_asked)
+			snprintf(why, sizeof(why),
+				 "the key is encrypted; crisp takes unencrypted keys only");
+		else
+			ERR_error_string_n(ERR_get_error(), why, sizeof(why));
+		ERR_clear_error();
 		SSL_CTX_free(srv.ssl_ctx);
 		srv.ssl_ctx = NULL;
 		return err_set(err, CRISP_E_INVALID,
 			       "streaming TLS: cannot load certificate %s and key %s: %s",
 			       cfg->stream_tls_cert, cfg->stream_tls_key, why);
 	}
+	/* the pointer to passphrase_asked must not outlive this frame */
+	SSL_CTX_set_default_passwd_cb_userdata(srv.ssl_ctx, NULL);
 	return 0;
 }
 

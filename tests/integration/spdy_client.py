@@ -59,18 +59,21 @@ class HttpError(Exception):
         self.body = body
 
 
-def http_upgrade(url, headers, timeout=10):
+def http_upgrade(url, headers, timeout=10, ssl_context=None):
     """Connect to url and send a GET with headers; return (sock, status,
     response headers as a list of (lower-case name, value), leftover bytes).
-    The socket is left open whatever the status."""
+    The socket is left open whatever the status. An https URL is checked
+    with ssl_context if given, else not at all."""
     u = urllib.parse.urlsplit(url)
     host = u.hostname
     port = u.port or (443 if u.scheme == "https" else 80)
     sock = socket.create_connection((host, port), timeout=timeout)
     if u.scheme == "https":
-        ctx = ssl.create_default_context()
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
+        ctx = ssl_context
+        if ctx is None:
+            ctx = ssl.create_default_context()
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
         sock = ctx.wrap_socket(sock, server_hostname=host)
     target = u.path + ("?" + u.query if u.query else "")
     lines = ["GET %s HTTP/1.1" % target, "Host: %s:%d" % (host, port)]
@@ -154,11 +157,11 @@ class SpdyConn:
         self.window_updates = []
 
     @classmethod
-    def connect(cls, url, protocols, extra_headers=(), timeout=10):
+    def connect(cls, url, protocols, extra_headers=(), timeout=10, ssl_context=None):
         hdrs = [("Connection", "Upgrade"), ("Upgrade", "SPDY/3.1")]
         hdrs += [("X-Stream-Protocol-Version", p) for p in protocols]
         hdrs += list(extra_headers)
-        sock, status, rh, rest = http_upgrade(url, hdrs, timeout)
+        sock, status, rh, rest = http_upgrade(url, hdrs, timeout, ssl_context)
         if status != 101:
             body = read_body(sock, rh, rest)
             sock.close()
@@ -362,13 +365,14 @@ class ExecResult:
 
 def remote_command(url, stdin=None, stdout=True, stderr=True, tty=False,
                    protocols=("v4.channel.k8s.io",), resize=None, timeout=30,
-                   stdin_close=True, during=None):
+                   stdin_close=True, during=None, ssl_context=None):
     """Run an exec or attach session as client-go does: streams error,
     stdin?, stdout?, stderr? (not with tty), resize (tty); stdin (bytes) is
     written then half-closed; resize is a list of (width, height) sent before
-    stdin. during(conn, streams) runs once the streams are open. Returns an
-    ExecResult once the server closed the error stream and the connection."""
-    c = SpdyConn.connect(url, list(protocols))
+    stdin. during(conn, streams) runs once the streams are open; ssl_context
+    checks an https URL (see http_upgrade). Returns an ExecResult once the
+    server closed the error stream and the connection."""
+    c = SpdyConn.connect(url, list(protocols), ssl_context=ssl_context)
     with c:
         streams = {"error": c.open_stream({"streamtype": "error"}, fin=True)}
         if stdin is not None:

@@ -44,12 +44,13 @@ class WsSession:
     """A kubelet channel-protocol WebSocket session: messages are one channel
     byte and the payload (binary), or '0'+channel and base64 (base64 protocols)."""
 
-    def __init__(self, url, protocol, timeout=30):
+    def __init__(self, url, protocol, timeout=30, ssl_context=None):
         # A configured streaming certificate is the operator's; the tests
-        # check the protocol, not the chain.
+        # check the protocol, not the chain, unless given an ssl_context
+        # (test_streaming_tls.py).
+        sslopt = {"context": ssl_context} if ssl_context else {"cert_reqs": ssl.CERT_NONE}
         self.ws = websocket.create_connection(ws_url(url), subprotocols=[protocol] if protocol
-                                              else None, timeout=timeout,
-                                              sslopt={"cert_reqs": ssl.CERT_NONE})
+                                              else None, timeout=timeout, sslopt=sslopt)
         self.protocol = self.ws.getsubprotocol()
         self.b64 = bool(self.protocol and "base64" in self.protocol)
         self.channels = {}
