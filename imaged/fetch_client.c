@@ -248,7 +248,13 @@ static void finish(struct registry_request *r, const struct registry_manifest *m
 	registry_manifest_cb mcb = r->manifest_cb;
 	registry_done_cb dcb = r->done_cb;
 	void *arg = r->arg;
+	struct crisp_error copy;
 
+	/* err may be r's own (on_defer passes &r->fail), which goes with r */
+	if (err) {
+		copy = *err;
+		err = &copy;
+	}
 	request_withdraw(r);
 	request_free(r);
 	if (mcb)
