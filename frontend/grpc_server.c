@@ -342,13 +342,34 @@ static void finish_unknown(struct fe_call *c)
 	rpc_finish(&c->rpc, GRPC_STATUS_UNIMPLEMENTED, msg, NULL);
 }
 
+/* Zero the bytes of a request that holds registry credentials once it is
+ * decoded (docs/PRIVSEP.md, Known gaps 7): the flat copy and the payload's
+ * slices, which are usually the transport's own read buffers (a copy gRPC
+ * made elsewhere, of a compressed request say, stays out of reach). */
+static void wipe_payload(grpc_byte_buffer *payload, grpc_slice all)
+{
+	grpc_byte_buffer_reader reader;
+	grpc_slice s;
+
+	explicit_bzero(GRPC_SLICE_START_PTR(all), GRPC_SLICE_LENGTH(all));
+	if (!grpc_byte_buffer_reader_init(&reader, payload))
+		return;
+	while (grpc_byte_buffer_reader_next(&reader, &s)) {
+		explicit_bzero(GRPC_SLICE_START_PTR(s), GRPC_SLICE_LENGTH(s));
+		grpc_slice_unref(s);
+	}
+	grpc_byte_buffer_reader_destroy(&reader);
+}
+
 /* The request has arrived: learn when the client goes away, then hand it on.
  * c may be freed by the time the handler returns. */
 static void call_start(struct fe_call *c)
 {
 	grpc_op op;
 	grpc_byte_buffer_reader reader;
+	grpc_byte_buffer *payload;
 	grpc_slice all;
+	bool secret;
 
 	memset(&op, 0, sizeof(op));
 	op.op = GRPC_OP_RECV_CLOSE_ON_SERVER;
@@ -367,7 +388,16 @@ static void call_start(struct fe_call *c)
 	/* Flattened once: protobuf-c unpacks from one contiguous buffer. */
 	all = grpc_byte_buffer_reader_readall(&reader);
 	grpc_byte_buffer_reader_destroy(&reader);
+	/* Decided before the handler runs: c may be gone after it, but the
+	 * payload and the flat copy are ours until the unrefs below. */
+	secret = c->rpc.method->handler == cri_pull_image;
+	payload = secret ? c->payload : NULL;
+	c->payload = payload ? NULL : c->payload;
 	cri_dispatch(&c->rpc, GRPC_SLICE_START_PTR(all), GRPC_SLICE_LENGTH(all));
+	if (secret) {
+		wipe_payload(payload, all);
+		grpc_byte_buffer_destroy(payload);
+	}
 	grpc_slice_unref(all);
 }
 

@@ -88,6 +88,9 @@ static void waiting_free(struct waiting_call *w)
 	TAILQ_REMOVE(&w->h->waiting, w, entry);
 	w->h->nwaiting--;
 	event_free(w->timer);
+	/* A pull's credentials waited here (ipc_type_secret). */
+	if (ipc_type_secret(w->type))
+		explicit_bzero(w->req, w->len);
 	free(w->req);
 	free(w);
 }
@@ -108,6 +111,8 @@ static void waiting_flush(struct helper *h, const char *why)
 			if (req) {
 				ipc_call(h->chan, w->type, req, NULL, 0, w->reply_desc,
 					 w->reply_nfds, w->timeout_ms, fn, arg);
+				if (ipc_type_secret(w->type))
+					ipc_message_wipe(req);
 				protobuf_c_message_free_unpacked(req, NULL);
 				waiting_free(w);
 				continue;

@@ -101,13 +101,12 @@ static void on_snapshot_key_set(struct ipc_chan *chan, struct ipc_msg *msg, Prot
 	CrispIpc__SnapshotKeySet *set = (CrispIpc__SnapshotKeySet *)req;
 	size_t len = set->key.len;
 
-	/* Copied, then wiped where it came in: the unpacked message and the
-	 * frame it was read from. */
+	/* Copied, then wiped where it came in: the unpacked message here, the
+	 * frame it was read from by ipc.c (ipc_type_secret). */
 	if (len == SNAPSHOT_KEY_LEN && child.ops->snapshot_key)
 		memcpy(child.snapshot_key, set->key.data, SNAPSHOT_KEY_LEN);
 	if (set->key.data)
 		explicit_bzero(set->key.data, len);
-	explicit_bzero((void *)msg->data, msg->len);
 	if (!child.ops->snapshot_key)
 		return ipc_violation(chan, "snapshot keys are for imaged and runtimed only");
 	if (len != SNAPSHOT_KEY_LEN)

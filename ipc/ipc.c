@@ -34,7 +34,7 @@ struct outframe {
 	size_t len, off;
 	int fds[IPC_MAX_FDS];
 	unsigned nfds;
-	bool secret; /* wiped when freed (ipc_send_secret) */
+	bool secret; /* wiped when freed (ipc_send_secret, ipc_type_secret) */
 };
 
 struct pending {
@@ -75,12 +75,20 @@ struct ipc_chan {
 
 static void chan_close(struct ipc_chan *c, const char *why);
 
+#ifdef CRISP_TEST_HOOKS
+void (*ipc_test_released)(const void *buf, size_t len);
+#define RELEASED(buf, len) (ipc_test_released ? ipc_test_released(buf, len) : (void)0)
+#else
+#define RELEASED(buf, len) ((void)0)
+#endif
+
 static void outframe_free(struct outframe *f)
 {
 	for (unsigned i = 0; i < f->nfds; i++)
 		safe_close(f->fds[i]);
 	if (f->secret)
 		explicit_bzero(f->buf, f->len);
+	RELEASED(f->buf, f->len);
 	free(f->buf);
 	free(f);
 }
@@ -171,7 +179,7 @@ static int send_frame(struct ipc_chan *c, uint16_t type, uint16_t flags, uint32_
 	h.len = (uint32_t)plen;
 	f = xcalloc(1, sizeof(*f));
 	f->len = sizeof(h) + plen;
-	f->secret = secret;
+	f->secret = secret || (!(flags & IPC_F_REPLY) && ipc_type_secret(type));
 	f->buf = xmalloc(f->len);
 	memcpy(f->buf, &h, sizeof(h));
 	if (payload)
@@ -463,6 +471,41 @@ static bool handle_frame(struct ipc_chan *c, const struct ipc_hdr *h, const uint
 	return !c->closed;
 }
 
+/* Whether the first frame of the input, between reads the one still
+ * incomplete, is a secret one. Its header tells once it is all there; a
+ * header alone holds nothing secret. */
+static bool in_holds_secret(const struct ipc_chan *c)
+{
+	struct ipc_hdr h;
+
+	if (c->inlen < sizeof(h))
+		return false;
+	memcpy(&h, c->in, sizeof(h));
+	return !(h.flags & IPC_F_REPLY) && ipc_type_secret(h.type);
+}
+
+/* realloc() may move the input and leave the old bytes in freed memory:
+ * when they begin a secret frame, move them ourselves and wipe the old
+ * copy. (Secret frames are small: the extra copy costs nothing.) */
+static void in_resize(struct ipc_chan *c, size_t cap)
+{
+	uint8_t *in;
+
+	if (!in_holds_secret(c)) {
+		if (c->in)
+			RELEASED(c->in, c->incap);
+		c->in = xrealloc(c->in, cap);
+	} else {
+		in = xmalloc(cap);
+		memcpy(in, c->in, c->inlen);
+		explicit_bzero(c->in, c->inlen);
+		RELEASED(c->in, c->incap);
+		free(c->in);
+		c->in = in;
+	}
+	c->incap = cap;
+}
+
 static int read_some(struct ipc_chan *c)
 {
 	union {
@@ -477,10 +520,8 @@ static int read_some(struct ipc_chan *c)
 	struct cmsghdr *cmsg;
 	ssize_t n;
 
-	if (c->incap - c->inlen < IPC_READ_CHUNK) {
-		c->incap = c->inlen + IPC_READ_CHUNK;
-		c->in = xrealloc(c->in, c->incap);
-	}
+	if (c->incap - c->inlen < IPC_READ_CHUNK)
+		in_resize(c, c->inlen + IPC_READ_CHUNK);
 	iov.iov_base = c->in + c->inlen;
 	iov.iov_len = c->incap - c->inlen;
 	n = recvmsg(c->fd, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
@@ -530,20 +571,29 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
 		}
 		if (c->inlen - off < sizeof(h) + h.len)
 			break;
-		if (!handle_frame(c, &h, c->in + off + sizeof(h)))
+		bool go_on = handle_frame(c, &h, c->in + off + sizeof(h));
+		/* The handler has unpacked (and wiped) its copy of the secret;
+		 * this is the frame it came in, the only other one we made. */
+		if (!(h.flags & IPC_F_REPLY) && ipc_type_secret(h.type))
+			explicit_bzero(c->in + off + sizeof(h), h.len);
+		if (!go_on)
 			break;
 		if (c->free_me)
 			break;
 		off += sizeof(h) + h.len;
 	}
 	if (!c->closed && off) {
-		memmove(c->in, c->in + off, c->inlen - off);
-		c->inlen -= off;
+		size_t rest = c->inlen - off;
+
+		memmove(c->in, c->in + off, rest);
+		c->inlen = rest;
+		/* The bytes moved are also still where they were, past the new
+		 * end: wipe that copy when they begin a secret frame. */
+		if (in_holds_secret(c))
+			explicit_bzero(c->in + (off > rest ? off : rest), off > rest ? rest : off);
 		/* give back memory after a large message */
-		if (c->incap > 4 * IPC_READ_CHUNK && c->inlen < IPC_READ_CHUNK) {
-			c->incap = IPC_READ_CHUNK;
-			c->in = xrealloc(c->in, c->incap);
-		}
+		if (c->incap > 4 * IPC_READ_CHUNK && c->inlen < IPC_READ_CHUNK)
+			in_resize(c, IPC_READ_CHUNK);
 	}
 	c->busy--;
 	if (c->free_me)
@@ -609,6 +659,11 @@ void ipc_chan_free(struct ipc_chan *c)
 	event_free(c->rev);
 	event_free(c->wev);
 	safe_close(c->fd);
+	/* Frames never handled (the channel closed first) may hold secrets. */
+	if (c->in) {
+		explicit_bzero(c->in, c->inlen);
+		RELEASED(c->in, c->incap);
+	}
 	free(c->in);
 	free(c);
 }

@@ -61,7 +61,12 @@ const char *ipc_chan_peer(const struct ipc_chan *chan);
 int ipc_send(struct ipc_chan *chan, uint16_t type, uint16_t flags, uint32_t id,
 	     const ProtobufCMessage *payload, int *fds, unsigned nfds);
 /* The same for a payload holding a secret (no fds, not a reply): its
- * packed frame is wiped once written or dropped. */
+ * packed frame is wiped once written or dropped. Requests of the types
+ * ipc_type_secret() names (ipc/msg.h) get this from ipc_send() and
+ * ipc_call() too, and their received frame is wiped once handled. The
+ * transport makes no other copy (no evbuffer: one malloc'd frame out, one
+ * input buffer in, itself wiped where it moves or is freed); the kernel's
+ * socket buffers are out of our reach. */
 int ipc_send_secret(struct ipc_chan *chan, uint16_t type, const ProtobufCMessage *payload);
 int ipc_reply(struct ipc_chan *chan, const struct ipc_msg *req, const ProtobufCMessage *payload,
 	      int *fds, unsigned nfds);
@@ -90,5 +95,11 @@ void ipc_violation(struct ipc_chan *chan, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
 int ipc_msg_take_fd(struct ipc_msg *msg, unsigned i);
+
+#ifdef CRISP_TEST_HOOKS
+/* Tests: called with every buffer the transport frees or lets realloc()
+ * move, as it is left in memory (after any wipe), to look for secrets. */
+extern void (*ipc_test_released)(const void *buf, size_t len);
+#endif
 
 #endif

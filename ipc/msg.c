@@ -2,6 +2,7 @@
 #include "autoconfig.h"
 
 #include <stdio.h>
+#include <string.h>
 
 #include "common/log.h"
 #include "ipc/msg.h"
@@ -79,6 +80,67 @@ const char *ipc_type_name(uint16_t type)
 			return type_names[i].name;
 	snprintf(unknown, sizeof(unknown), "IPC_UNKNOWN(0x%04x)", type);
 	return unknown;
+}
+
+bool ipc_type_secret(uint16_t type)
+{
+	switch (type) {
+	case IPC_SUP_SNAPSHOT_KEY_SET: /* the snapshot MAC key */
+	case IPC_IMAGED_IMAGE_PULL:    /* RegistryAuth */
+	case IPC_FETCH_MANIFEST:       /* FetchAuth */
+	case IPC_FETCH_BLOB:           /* FetchAuth */
+		return true;
+	default:
+		return false;
+	}
+}
+
+static void wipe_value(const ProtobufCFieldDescriptor *f, void *v)
+{
+	if (f->type == PROTOBUF_C_TYPE_STRING) {
+		char *str = *(char **)v;
+		/* protobuf-c points unset strings at the descriptor's constant
+		 * default, which is "" here (proto3): nothing to wipe there. */
+		if (str && *str)
+			explicit_bzero(str, strlen(str));
+	} else if (f->type == PROTOBUF_C_TYPE_BYTES) {
+		ProtobufCBinaryData *b = v;
+		if (b->data)
+			explicit_bzero(b->data, b->len);
+	} else if (f->type == PROTOBUF_C_TYPE_MESSAGE) {
+		if (*(ProtobufCMessage **)v)
+			ipc_message_wipe(*(ProtobufCMessage **)v);
+	}
+}
+
+void ipc_message_wipe(ProtobufCMessage *m)
+{
+	const ProtobufCMessageDescriptor *d = m->descriptor;
+
+	for (unsigned i = 0; i < d->n_fields; i++) {
+		const ProtobufCFieldDescriptor *f = &d->fields[i];
+		uint8_t *field = (uint8_t *)m + f->offset;
+
+		if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+			size_t n = *(size_t *)((uint8_t *)m + f->quantifier_offset);
+			uint8_t *items = *(uint8_t **)field;
+			size_t size = f->type == PROTOBUF_C_TYPE_STRING ? sizeof(char *)
+				      : f->type == PROTOBUF_C_TYPE_BYTES
+					      ? sizeof(ProtobufCBinaryData)
+					      : sizeof(void *);
+
+			if (f->type != PROTOBUF_C_TYPE_STRING && f->type != PROTOBUF_C_TYPE_BYTES &&
+			    f->type != PROTOBUF_C_TYPE_MESSAGE)
+				continue;
+			for (size_t k = 0; k < n; k++)
+				wipe_value(f, items + k * size);
+		} else if (!(f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) ||
+			   *(uint32_t *)((uint8_t *)m + f->quantifier_offset) == f->id) {
+			/* (a oneof's members share their storage: only the one
+			 * set is what its type says) */
+			wipe_value(f, field);
+		}
+	}
 }
 
 int ipc_dispatch(const struct ipc_handler *table, size_t n, struct ipc_chan *chan,

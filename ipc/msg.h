@@ -8,6 +8,7 @@
 #ifndef CRISP_IPC_MSG_H
 #define CRISP_IPC_MSG_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "ipc/ipc.h"
@@ -103,6 +104,15 @@ enum ipc_type {
 
 /* "IPC_NETD_POD_CIDR_SET" for logs; "IPC_UNKNOWN(0x1234)" style for others. */
 const char *ipc_type_name(uint16_t type);
+
+/* Whether requests of this type carry a secret (a key, registry
+ * credentials). The transport (ipc/ipc.c) then wipes every copy of the
+ * frame it makes: the sender's once written or dropped, the receiver's once
+ * handled. Replies are never secret: none of them carries one. */
+bool ipc_type_secret(uint16_t type);
+/* Zero every string and bytes field of m and of its sub-messages, in
+ * place: for a decoded copy of a secret request about to be freed. */
+void ipc_message_wipe(ProtobufCMessage *m);
 
 /* Size bounds used by the dispatch tables. */
 #define IPC_SMALL (4u << 10)

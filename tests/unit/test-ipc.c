@@ -300,6 +300,32 @@ static void h_big(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessage *
 	free(r.message);
 }
 
+/* What the pull handler saw of its frame: where it was, and whether the
+ * marker was in it (or the check after it proves nothing). */
+static const char SECRET_MARKER[] = "crisp-unit-secret-5f1c9a77e2b04d3e";
+static const uint8_t *pull_frame;
+static size_t pull_frame_len;
+static bool pull_frame_had_marker;
+
+static bool has_marker(const void *p, size_t n)
+{
+	return p && memmem(p, n, SECRET_MARKER, strlen(SECRET_MARKER)) != NULL;
+}
+
+static void h_pull(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessage *req, void *arg)
+{
+	struct end *e = arg;
+	CrispIpc__ImagePullRequest *pull = (CrispIpc__ImagePullRequest *)req;
+	CrispIpc__ImagePullReply r = CRISP_IPC__IMAGE_PULL_REPLY__INIT;
+
+	pull_frame = msg->data;
+	pull_frame_len = msg->len;
+	pull_frame_had_marker = has_marker(msg->data, msg->len);
+	set_text(e, pull->auth ? pull->auth->password : "");
+	r.image_ref = (char *)"sha256:0";
+	ipc_reply(chan, msg, &r.base, NULL, 0);
+}
+
 static const struct ipc_handler test_table[] = {
 	{ IPC_SUP_HEALTH_PING, &crisp_ipc__health_ping__descriptor, 0, 16, IPC_ANY_STATE, h_ping },
 	{ IPC_SUP_CHANNEL_OPEN, &crisp_ipc__channel_open__descriptor, 1, IPC_SMALL, ST_RUNNING,
@@ -312,6 +338,8 @@ static const struct ipc_handler test_table[] = {
 	  h_pod_cidr },
 	{ IPC_RUNTIMED_HEALTH_GET, &crisp_ipc__health_get_request__descriptor, 0, IPC_SMALL,
 	  IPC_ANY_STATE, h_fd_reply },
+	{ IPC_IMAGED_IMAGE_PULL, &crisp_ipc__image_pull_request__descriptor, 0, 1u << 20,
+	  IPC_ANY_STATE, h_pull },
 };
 
 static void end_init(struct end *e, const char *self, const char *peer, uint32_t version)
@@ -1079,6 +1107,150 @@ static void test_large(void)
 	free(want_reply);
 }
 
+/* ---- secrets: no copy of a secret request's frame outlives it ------------------ */
+
+#ifdef CRISP_TEST_HOOKS
+static int released, released_with_marker;
+
+static void on_released(const void *buf, size_t len)
+{
+	released++;
+	if (has_marker(buf, len))
+		released_with_marker++;
+}
+
+static void pull_call(struct end *e, struct call *c, const char *image, const char *password)
+{
+	CrispIpc__ImagePullRequest req = CRISP_IPC__IMAGE_PULL_REQUEST__INIT;
+	CrispIpc__RegistryAuth auth = CRISP_IPC__REGISTRY_AUTH__INIT;
+
+	req.image = (char *)image;
+	auth.username = (char *)"user";
+	auth.password = (char *)password;
+	req.auth = &auth;
+	ipc_call(e->chan, IPC_IMAGED_IMAGE_PULL, &req.base, NULL, 0,
+		 &crisp_ipc__image_pull_reply__descriptor, 0, 5000, on_reply, c);
+}
+
+static void test_secret(void)
+{
+	struct end a, b;
+	struct call c = CALL_INIT;
+	CrispIpc__ProcessStateSet set = CRISP_IPC__PROCESS_STATE_SET__INIT;
+	CrispIpc__ProcessInfo info = CRISP_IPC__PROCESS_INFO__INIT, *infos[1] = { &info };
+	CrispIpc__ImagePullRequest big = CRISP_IPC__IMAGE_PULL_REQUEST__INIT;
+	struct buf buf = { 0 }, frame = { 0 };
+	char *image;
+	size_t cut;
+	int raw;
+
+	ipc_test_released = on_released;
+
+	/* The hook sees the buffers: the marker in a request that is not
+	 * secret is still there when they are freed. */
+	ends_init(&a, &b);
+	pair_ready(&a, &b);
+	info.last_exit = (char *)SECRET_MARKER;
+	set.n_processes = 1;
+	set.processes = infos;
+	ipc_call(a.chan, IPC_SUP_PROCESS_STATE_SET, &set.base, NULL, 0,
+		 &crisp_ipc__health_get_reply__descriptor, 0, 5000, on_reply, &c);
+	RUN_UNTIL(c.done);
+	end_done(&a);
+	end_done(&b);
+	ok(released_with_marker >= 2,
+	   "secret: a plain request's frames keep the marker when freed (%d)",
+	   released_with_marker);
+	call_done(&c);
+	c = (struct call)CALL_INIT;
+
+	/* An IMAGE_PULL between two real ends. */
+	released = released_with_marker = 0;
+	pull_frame_had_marker = false;
+	ends_init(&a, &b);
+	pair_ready(&a, &b);
+	pull_call(&a, &c, "busybox", SECRET_MARKER);
+	RUN_UNTIL(c.done);
+	ok(!c.failed, "secret: the pull call is answered");
+	is_str(b.text, SECRET_MARKER, "secret: the handler gets the password");
+	ok(pull_frame_had_marker, "secret: the frame held the marker while handled");
+	ok(!has_marker(pull_frame, pull_frame_len), "secret: the received frame is wiped after");
+	ok(released > 0 && released_with_marker == 0,
+	   "secret: the sender's frame is wiped once written (%d of %d)", released_with_marker,
+	   released);
+	end_done(&a);
+	end_done(&b);
+	is_int(released_with_marker, 0, "secret: no input buffer is freed with the marker");
+	call_done(&c);
+
+	/* From a raw peer, so that the receiver holds a partial secret frame:
+	 * behind a large plain frame (the part moves to the front of the input,
+	 * leaving a copy behind), then read on in chunks that grow the input. */
+	released = released_with_marker = 0;
+	pull_frame_had_marker = false;
+	end_init(&a, "imaged", "frontend", IPC_IMAGED_VERSION);
+	raw = raw_pair(&a, true);
+	image = pattern(300u << 10, 'a');
+	memcpy(image, SECRET_MARKER, strlen(SECRET_MARKER));
+	big.image = image;
+	buf_frame(&frame, IPC_IMAGED_IMAGE_PULL, 0, 5, 0, &big.base);
+	info.last_exit = pattern(8u << 10, 'A');
+	buf_frame(&buf, IPC_SUP_PROCESS_STATE_SET, 0, 4, 0, &set.base);
+	cut = 4096;
+	buf_add(&buf, frame.p, cut);
+	raw_send(raw, &buf, NULL, 0);
+	RUN_UNTIL(a.requests == 1 || a.closed);
+	run_ready();
+	/* The rest, more than the socket holds: the loop reads in between. */
+	fd_set_nonblock(raw, true);
+	while (cut < frame.len && !a.closed) {
+		ssize_t n = write(raw, frame.p + cut, frame.len - cut);
+		if (n > 0)
+			cut += n;
+		else if (n < 0 && errno != EAGAIN)
+			break;
+		run_ready();
+	}
+	RUN_UNTIL(a.requests == 2 || a.closed);
+	ok(pull_frame_had_marker && a.closed == 0, "secret: a large pull arrives in parts");
+	ok(!has_marker(pull_frame, pull_frame_len), "secret: the large frame is wiped after");
+	end_done(&a);
+	close(raw);
+	ok(released > 1 && released_with_marker == 0,
+	   "secret: no moved or freed input keeps the marker (%d of %d)", released_with_marker,
+	   released);
+
+	/* ipc_message_wipe: a decoded copy, strings and sub-messages. */
+	{
+		CrispIpc__RegistryAuth auth = CRISP_IPC__REGISTRY_AUTH__INIT;
+		CrispIpc__ImagePullRequest req = CRISP_IPC__IMAGE_PULL_REQUEST__INIT, *got;
+		uint8_t packed[256];
+		size_t n;
+
+		auth.password = (char *)SECRET_MARKER;
+		req.image = (char *)"busybox";
+		req.auth = &auth;
+		n = protobuf_c_message_pack(&req.base, packed);
+		got = crisp_ipc__image_pull_request__unpack(NULL, n, packed);
+		ipc_message_wipe(&got->base);
+		ok(got->auth->password[0] == '\0' && got->image[0] == '\0' &&
+			   got->auth->username[0] == '\0',
+		   "secret: ipc_message_wipe zeroes every string, in sub-messages too");
+		crisp_ipc__image_pull_request__free_unpacked(got, NULL);
+	}
+
+	free(info.last_exit);
+	free(image);
+	buf_reset(&frame);
+	ipc_test_released = NULL;
+}
+#else
+static void test_secret(void)
+{
+	diag("secret frames not tested: needs --enable-test-hooks");
+}
+#endif
+
 static void test_timeout(void)
 {
 	struct end a, b;
@@ -1717,6 +1889,7 @@ int main(void)
 	test_fds();
 	test_framing();
 	test_large();
+	test_secret();
 	test_timeout();
 	test_peer_close();
 	test_bad_frames();
