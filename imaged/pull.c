@@ -35,7 +35,7 @@
 
 enum layer_state {
 	L_DOWNLOAD, /* its blob is coming */
-	L_COMMIT,   /* its blob is being verified and stored */
+	L_COMMIT,   /* its blob is being verified and stored: ing is the worker job's */
 	L_READY,    /* its blob is stored; it waits for the layers below */
 	L_UNPACK,
 	L_DONE
@@ -115,6 +115,11 @@ static void pull_end(struct pull *p)
 		p->layers[i].retry = NULL;
 		registry_cancel(p->layers[i].req);
 		p->layers[i].req = NULL;
+		/* A layer being committed handed its ingest to its worker job
+		 * (commit_work), which may not even have started: that job
+		 * stores or frees it, and it is not touched here. */
+		if (p->layers[i].state == L_COMMIT)
+			continue;
 		/* Keep partial downloads: a retry resumes them. */
 		content_ingest_abort_keep(p->layers[i].ing);
 		p->layers[i].ing = NULL;

@@ -7,7 +7,9 @@ behind it. Observable: imaged says at debug level what it moved into the
 trash and that the trash deleted it; ingest/, the spool and the trash end
 empty."""
 
+import concurrent.futures
 import os
+import random
 import re
 
 import grpc
@@ -17,7 +19,7 @@ import images
 import registry as registry_mod
 from test_images_import import (import_fails, oci_layout, spool_dir, tar_bytes,
                                 write_archive)
-from test_images_pull import (assert_alive, blob_files, imaged_pid, imaged_root, pull_error,
+from test_images_pull import (assert_alive, blob_files, imaged_pid, imaged_root, pull, pull_error,
                               push, wait_imaged)
 
 
@@ -80,3 +82,58 @@ def test_failed_import_archive_is_deleted_through_the_trash(crispd_factory):
     name = re.search(r"import of (crisp-import-\w+\.tar) failed",
                      c.wait_log(r"import of crisp-import-\w+\.tar failed", since=mark)).group(1)
     _moved_then_deleted(c, name, mark)
+
+
+def test_pull_failing_while_a_layer_waits_to_be_committed(crispd_factory, registry, flaky):
+    """A layer whose blob is complete waits for a worker thread to commit
+    it (both are busy: two other pulls unpack, each held back by the test
+    hook) when another layer of its pull fails its digest check. The
+    failure ends the pull; the waiting commit runs later all the same, and
+    the blob it commits was the job's to keep: imaged once freed it at the
+    failure, and the commit then crashed it (SIGSEGV)."""
+    c = crispd_factory(config={"crispd": {"log_level": "debug"}}, start=False)
+    c.start(argv=["/usr/bin/env", "CRISP_TEST_UNPACK_DELAY_MS=4000", harness.CRISPD,
+                  "--config", c.conf])
+    wait_imaged(c)
+    pid = imaged_pid(c)
+    blockers = []
+    for name in ("one", "two"):
+        img = images.Image([images.Layer([images.File("blocker", name)])], images.default_cfg())
+        blockers.append((img, push(registry, img, "trash/blocker-" + name, "v1")))
+    rnd = random.Random(12)
+    small = images.Layer([images.File("small", "waits for its commit\n")])
+    big = images.Layer([images.Dir("data"), images.File("data/big.bin", rnd.randbytes(8 << 20))],
+                       level=1)
+    img = images.Image([small, big], images.default_cfg())
+    p = push(registry, img, "trash/uncommitted", "v1")
+    big_blob, small_blob = img.layer_blobs[1], img.layer_blobs[0]
+    big_path = registry_mod.blob_path(p.repo, big_blob.digest)
+    flaky.corrupt(big_path, offset=big_blob.size // 2)
+    # The big blob comes late (through a second proxy), so the small one
+    # is surely complete and waiting for its commit when the big one fails.
+    front = registry_mod.FlakyProxy(flaky.url).start()
+    front.delay(big_path, 1.0)
+    try:
+        with concurrent.futures.ThreadPoolExecutor(2) as ex:
+            futs = [ex.submit(pull, c, bp.ref) for _, bp in blockers]
+            # Both worker threads (UNPACK_THREADS) hold a blocker's layer now.
+            harness.wait_for(lambda: len([1 for _, comm in harness.children(pid)
+                                          if comm == "crisp-unpack"]) == 2, 20,
+                             interval=0.02, what="both blockers to unpack")
+            mark = c.mark()
+            e = pull_error(c, p.via(front.host))
+            assert e.code() == grpc.StatusCode.INVALID_ARGUMENT, (e.code(), e.details())
+            assert big_blob.digest in (e.details() or ""), e.details()
+            assert [f.result(timeout=60) for f in futs] == [b.id for b, _ in blockers]
+    finally:
+        front.stop()
+    # The small layer's commit ran once a worker was free: its blob is
+    # stored (it is sound), the corrupt one is not.
+    harness.wait_for(lambda: small_blob.digest in blob_files(c) or
+                     c.children().get("crisp-imaged") != pid, 10,
+                     what="the waiting commit to store its blob")
+    assert_alive(c, pid)
+    assert small_blob.digest in blob_files(c)
+    assert big_blob.digest not in blob_files(c)
+    _moved_then_deleted(c, "ingest-sha256-%s" % big_blob.digest[7:19], mark)
+    assert_alive(c, pid)
