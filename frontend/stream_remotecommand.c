@@ -55,7 +55,8 @@ struct rc_session {
 	uint64_t progress;              /* bytes relayed, for the drain grace */
 	uint64_t progress_at_timer;
 	int exit_code;
-	char failure[CRISP_ERRMSG_MAX]; /* non-empty: an internal error */
+	char failure[CRISP_ERRMSG_MAX];  /* non-empty: the session failed */
+	enum crisp_errcode failure_code; /* why, when the backend said */
 	char resize_line[RESIZE_LINE_MAX];
 	size_t resize_len;
 	uint16_t width, height;
@@ -105,7 +106,11 @@ static char *status_json(struct rc_session *s)
 	json_t *st;
 	char *text;
 
-	if (s->failure[0]) {
+	if (s->failure[0] && s->failure_code == CRISP_E_RESOURCE) {
+		/* A limit, not a fault: what the API server says for one. */
+		st = json_pack("{s:s, s:s, s:s, s:i}", "status", "Failure", "message", s->failure,
+			       "reason", "TooManyRequests", "code", 429);
+	} else if (s->failure[0]) {
 		char *msg = xasprintf("Internal error occurred: %s", s->failure);
 		st = json_pack("{s:s, s:s, s:s, s:i}", "status", "Failure", "message", msg,
 			       "reason", "InternalError", "code", 500);
@@ -387,8 +392,10 @@ static void on_exit_status(void *ctx, int exit_code, const struct crisp_error *e
 		return; /* after release(): a backend that calls anyway is ignored */
 	s->waiting = false;
 	s->exited = true;
-	if (err)
+	if (err) {
 		snprintf(s->failure, sizeof(s->failure), "%s", err->msg);
+		s->failure_code = err->code;
+	}
 	s->exit_code = exit_code < 0 ? 255 : exit_code > 255 ? exit_code & 0xff : exit_code;
 	relay_out(s);
 	maybe_end(s);
@@ -414,8 +421,10 @@ static void on_open(void *ctx, const struct stream_io *io, const struct crisp_er
 			session_free(s);
 		return;
 	}
-	if (err || !io)
+	if (err || !io) {
+		s->failure_code = err ? err->code : CRISP_E_INTERNAL;
 		return fail_session(s, "%s", err ? err->msg : "the backend gave no streams");
+	}
 	s->opened = true;
 	s->handle = io->handle;
 	if (s->req->tty) {

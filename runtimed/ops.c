@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
 #include <sys/socket.h>
@@ -21,12 +22,30 @@
 
 #include "common/launcher.h"
 #include "common/log.h"
+#include "launch/wire.h"
 #include "runtimed/exec.h"
 #include "runtimed/monitor.h"
 #include "runtimed/runtimed.h"
 
 #define EXEC_ARGS_MAX 4096
 #define EXEC_ARG_LEN_MAX 65536
+
+/* Execs running at once on this node, streaming and ExecSync together.
+ * Each holds one of the launcher's LAUNCH_RUNNING_MAX slots until it exits,
+ * for as long as its client keeps it open, and EXEC_PER_CTR_MAX per
+ * container does not bound them in all: without this, execs into enough
+ * containers would take every slot, and `runc kill` and `runc delete`
+ * would fail until they end, so that no pod could be stopped or removed.
+ * The 128 kept are for what else runtimed runs and waits for: a
+ * `runc kill`, `delete` or `update` per container being stopped, removed or
+ * updated, a `runc delete` per orphan at start, `runc features` once per
+ * handler (monitors and crisp-pause are detached: they hold no slot).
+ * Those are not counted; each is short, killed after runtime.timeout at
+ * the most, and there is one per container in a CRI call in flight: 128
+ * lets a kubelet stop or remove many pods at once (its default is 110 pods
+ * a node, most with one or two containers); beyond that a launch fails
+ * RESOURCE for that moment, and the kubelet retries the call. */
+#define RT_EXECS_MAX (LAUNCH_RUNNING_MAX - 128)
 
 static void reply_err(struct ipc_chan *chan, struct ipc_msg *msg, struct crisp_error *err)
 {
@@ -200,6 +219,37 @@ void exec_orphans_cancel(void)
 	LIST_FOREACH (j, &exec_jobs, entry)
 		if (!child_deferred_live(&j->d))
 			exec_cancel(j, "orphaned: its frontend went away");
+}
+
+static unsigned execs_max(void)
+{
+#ifdef CRISP_TEST_HOOKS
+	/* Test hook: the integration tests cannot hold hundreds of execs. */
+	const char *v = getenv("CRISP_TEST_EXECS_MAX");
+	uint64_t n;
+
+	if (v && parse_uint64(v, 10, RT_EXECS_MAX, &n) == 0 && n > 0)
+		return (unsigned)n;
+#endif
+	return RT_EXECS_MAX;
+}
+
+int execs_admit(struct crisp_error *err)
+{
+	/* An ExecSync holds its slot from its request to its reply: launch()
+	 * comes right after it is listed, and it is freed once the launcher
+	 * reported its exit (or refused it). */
+	unsigned n = stream_execs_running(), max = execs_max();
+	struct exec_job *j;
+
+	LIST_FOREACH (j, &exec_jobs, entry)
+		n++;
+	if (n < max)
+		return 0;
+	return err_set(err, CRISP_E_RESOURCE,
+		       "%u execs are running on this node, at most %u: the rest of the launcher "
+		       "is kept for stopping and removing containers",
+		       n, max);
 }
 
 static struct exec_job *exec_job_find(const char *id, uint64_t exec_id)
@@ -401,6 +451,8 @@ void on_exec_sync(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessage *
 			(unsigned long long)r->exec_id, c->id);
 		return reply_err(chan, msg, &err);
 	}
+	if (execs_admit(&err) < 0)
+		return reply_err(chan, msg, &err);
 	j = xcalloc(1, sizeof(*j));
 	LIST_INSERT_HEAD(&exec_jobs, j, entry);
 	j->out[0] = j->out[1] = j->err[0] = j->err[1] = -1;

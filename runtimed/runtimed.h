@@ -255,6 +255,10 @@ void on_exec_sync(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessage *
 void on_exec_cancel(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessage *req, void *arg);
 /* Kill the commands of the ExecSyncs whose frontend channel is gone. */
 void exec_orphans_cancel(void);
+/* 0 when one more exec (streaming or ExecSync) may run on this node, else
+ * -1 with CRISP_E_RESOURCE: each running exec holds one of the launcher's
+ * slots, and RT_EXECS_MAX (ops.c) of them are all execs may take. */
+int execs_admit(struct crisp_error *err);
 void on_container_update(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessage *req,
 			 void *arg);
 /* Send request ("reopen", "attach") to container c's monitor and answer msg
@@ -292,6 +296,8 @@ void on_stats(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessage *req,
 void on_exec_start(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessage *req, void *arg);
 void on_exec_wait(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessage *req, void *arg);
 void on_attach(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessage *req, void *arg);
+/* Streaming execs handed to the launcher and not yet exited. */
+unsigned stream_execs_running(void);
 
 /* host.c: what the host offers spec generation (rt.host), found at start
  * before the privilege drop, and the callbacks spec generation runs. */

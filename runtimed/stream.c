@@ -20,7 +20,8 @@
  *
  * Exec records are forgotten once the exit was reported by ExecWait, or
  * EXEC_FORGET_S after the exit if nobody asked; at most
- * EXEC_PER_CTR_MAX exist per container.
+ * EXEC_PER_CTR_MAX exist per container, and those running count against
+ * the node's execs (execs_admit(), runtimed/ops.c).
  *
  * Attach connects to the container's monitor, asks for "attach" and hands
  * the connection over once the monitor said "ok" (runtimed/monitor.h). */
@@ -114,6 +115,17 @@ static unsigned exec_count(const char *ctr_id)
 
 	for (struct rt_exec *e = execs; e; e = e->next)
 		n += streq(e->ctr_id, ctr_id);
+	return n;
+}
+
+/* What holds a launcher slot: listed before launch() and freed when it
+ * failed, so every record not exited is running or about to. */
+unsigned stream_execs_running(void)
+{
+	unsigned n = 0;
+
+	for (struct rt_exec *e = execs; e; e = e->next)
+		n += !e->exited;
 	return n;
 }
 
@@ -225,6 +237,8 @@ static int exec_validate(const CrispIpc__ExecStartRequest *r, struct ctr **ret_c
 	if (exec_count(c->id) >= EXEC_PER_CTR_MAX)
 		return err_set(err, CRISP_E_RESOURCE, "container %s has %d execs already", c->id,
 			       EXEC_PER_CTR_MAX);
+	if (execs_admit(err) < 0)
+		return -1;
 	*ret_c = c;
 	return 0;
 }

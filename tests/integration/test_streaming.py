@@ -5,7 +5,7 @@ library) and WebSocket with the kubelet channel protocols (python3-websocket).
 Covered: exec output and exit codes, stdin through cat, a tty resized as
 `stty size` sees it, attach to a running container's stdio, port-forward to a
 TCP server in a pod's own network namespace, single-use and expiring URLs
-(404), and malformed upgrades and frames, which close that connection only
+(404), the bounds on execs per container and per node, and malformed upgrades and frames, which close that connection only
 while the daemon keeps serving."""
 
 import base64
@@ -15,6 +15,7 @@ import socket
 import ssl
 import struct
 import time
+import types
 import urllib.parse
 
 import grpc
@@ -22,6 +23,7 @@ import pytest
 
 import harness
 import spdy_client as sc
+from conftest import pull_images
 from harness import container_config, pod_config, rpc_error
 
 websocket = pytest.importorskip("websocket")  # python3-websocket
@@ -31,6 +33,7 @@ V5 = "v5.channel.k8s.io"
 V4B64 = "v4.base64.channel.k8s.io"
 ECHO_PORT = 8080
 EXECS_PER_CTR = 64  # runtimed/stream.c EXEC_PER_CTR_MAX
+EXECS_MAX_HOOK = 2  # CRISP_TEST_EXECS_MAX: runtimed/ops.c's RT_EXECS_MAX, lowered
 
 
 # --- WebSocket clients --------------------------------------------------------------------
@@ -298,6 +301,72 @@ def test_exec_bound_per_container(ctr):
     finally:
         for s in sessions:
             s.ws.close()
+
+
+@pytest.fixture
+def capped_env(crispd_factory, ctr_images):
+    """crisp with runtimed's bound on execs running on the node lowered to
+    EXECS_MAX_HOOK (test hook, --enable-test-hooks builds only), and a pod
+    with two running containers."""
+    if not harness._build_defines("CRISP_TEST_HOOKS"):
+        pytest.skip("needs a build with --enable-test-hooks")
+    c = crispd_factory(start=False)
+    c.start(env={"CRISP_TEST_EXECS_MAX": str(EXECS_MAX_HOOK)})
+    pull_images(c, [ctr_images.busybox])
+    env = types.SimpleNamespace(c=c, cri=harness.CriObjects(c), images=ctr_images)
+    pod = env.cri.run_pod(pod_config("exec-cap-pod"))
+    env.cids = [env.cri.run(pod, container_config(name, ctr_images.busybox,
+                                                  command=["sleep", "3600"]))
+                for name in ("held", "other")]
+    for cid in env.cids:
+        env.cri.wait_state(cid, harness.cri.CONTAINER_RUNNING)
+    env.cid = env.cids[0]
+    yield env
+    if c.running():
+        env.cri.cleanup()
+
+
+def test_exec_bound_per_node(capped_env):
+    """Execs running on the node are bounded in all, not only per container,
+    so that they cannot take every launcher slot: past the bound a streaming
+    exec fails on its error stream and an ExecSync with RESOURCE_EXHAUSTED,
+    both saying why, while stopping and removing containers still works; once
+    the execs end, new ones run."""
+    env, k = capped_env, capped_env.cri
+    full = ("%d execs are running on this node, at most %d: the rest of the launcher is "
+            "kept for stopping and removing containers" % (EXECS_MAX_HOOK, EXECS_MAX_HOOK))
+    sessions = []
+    try:
+        for _ in range(EXECS_MAX_HOOK):
+            s = WsSession(exec_url(env, ["sleep", "30"]), V4, timeout=45)
+            assert s.recv() == (1, b"")  # opened: the exec runs
+            sessions.append(s)
+        # The URL is still given (the CRI Exec call does not start anything);
+        # the exec fails when its stream starts, as the kubelet's client sees.
+        extra = WsSession(exec_url(env, ["echo", "one too many"]), V4).run_until_closed()
+        st = json.loads(extra.data(3))
+        assert st["status"] == "Failure", st
+        assert (st["reason"], st["code"]) == ("TooManyRequests", 429), st
+        assert full in st["message"], st
+        assert b"one too many" not in extra.data(1)
+        e = rpc_error(k.exec_sync, env.cids[1], ["echo", "one too many"])
+        assert e.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, e
+        assert full in e.details(), e.details()
+        # What the rest of the launcher is kept for
+        k.stop(env.cids[1], timeout=2)
+        assert k.status(env.cids[1]).state == harness.cri.CONTAINER_EXITED
+        k.remove(env.cids[1])
+        # The held execs end on their own: each reports its exit, and its
+        # slot is free again.
+        for s in sessions:
+            s.run_until_closed(deadline=45)
+            assert ws_exit_code(s.data(3)) == 0
+    finally:
+        for s in sessions:
+            s.ws.close()
+    r = k.exec_sync(env.cid, ["echo", "after"])
+    assert r.exit_code == 0 and r.stdout == b"after\n"
+    assert_serving(env)
 
 
 def test_missing_container_or_pod_not_found(ctr, cri):
