@@ -1114,9 +1114,15 @@ static int released, released_with_marker;
 
 static void on_released(const void *buf, size_t len)
 {
+	uintptr_t b = (uintptr_t)buf, f = (uintptr_t)pull_frame;
+
 	released++;
 	if (has_marker(buf, len))
 		released_with_marker++;
+	/* The handler's frame goes with this buffer: it was looked at just
+	 * now, and must not be read once freed. */
+	if (pull_frame && f >= b && f + pull_frame_len <= b + len)
+		pull_frame = NULL;
 }
 
 static void pull_call(struct end *e, struct call *c, const char *image, const char *password)
