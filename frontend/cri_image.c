@@ -10,6 +10,7 @@
 #include "frontend/cri_methods.h"
 #include "frontend/frontend.h"
 #include "frontend/helpers.h"
+#include "ipc/msg.h"
 
 /* Longest image reference or id the frontend forwards, and longest
  * credential field. imaged refuses longer messages as protocol violations
@@ -192,12 +193,6 @@ static void on_pull(ProtobufCMessage *reply, struct ipc_msg *msg, const struct c
 	cri_reply(rpc, &resp.base);
 }
 
-static void wipe(char *s)
-{
-	if (s)
-		explicit_bzero(s, strlen(s));
-}
-
 void cri_pull_image(struct rpc *rpc)
 {
 	Runtime__V1__PullImageRequest *req = (Runtime__V1__PullImageRequest *)rpc->req;
@@ -231,12 +226,8 @@ void cri_pull_image(struct rpc *rpc)
 	helper_call(HELPER_IMAGED, IPC_IMAGED_IMAGE_PULL, &pull.base,
 		    &crisp_ipc__image_pull_reply__descriptor, HELPER_NO_TIMEOUT, on_pull, rpc);
 	/* The frame is packed: our copies of the secrets are no longer needed. */
-	if (a) {
-		wipe(a->password);
-		wipe(a->auth);
-		wipe(a->identity_token);
-		wipe(a->registry_token);
-	}
+	if (a)
+		ipc_message_wipe(&a->base);
 }
 
 /* ---- RemoveImage ------------------------------------------------------------ */

@@ -17,6 +17,7 @@
 #include "imaged/store.h"
 #include "imaged/trash.h"
 #include "imaged/worker.h"
+#include "ipc/msg.h"
 
 static void on_health(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessage *req, void *arg)
 {
@@ -27,12 +28,6 @@ static void on_health(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessa
 	ipc_reply(chan, msg, &reply.base, NULL, 0);
 }
 
-static void wipe(char *s)
-{
-	if (s)
-		explicit_bzero(s, strlen(s));
-}
-
 static void on_pull(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessage *req, void *arg)
 {
 	CrispIpc__ImagePullRequest *r = (CrispIpc__ImagePullRequest *)req;
@@ -41,12 +36,8 @@ static void on_pull(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessage
 	child_defer(msg, &d);
 	pull_start(r->image, r->auth, &d);
 	/* The pull copied what it needs: no second copy of secrets lingers. */
-	if (r->auth) {
-		wipe(r->auth->password);
-		wipe(r->auth->auth);
-		wipe(r->auth->identity_token);
-		wipe(r->auth->registry_token);
-	}
+	if (r->auth)
+		ipc_message_wipe(&r->auth->base);
 }
 
 /* How a CRI request names an image: an id (or a unique prefix of one), or
