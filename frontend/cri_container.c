@@ -483,12 +483,17 @@ static const ProtobufCMessage *containers_record(const ProtobufCMessage *reply, 
 	return &((const CrispIpc__ContainerListReply *)reply)->containers[i]->base;
 }
 
+/* ListContainers and StreamContainers ask with the same filter. */
+static const Runtime__V1__ContainerFilter *container_filter(const struct rpc *rpc)
+{
+	if (rpc->req->descriptor == &runtime__v1__stream_containers_request__descriptor)
+		return ((const Runtime__V1__StreamContainersRequest *)rpc->req)->filter;
+	return ((const Runtime__V1__ListContainersRequest *)rpc->req)->filter;
+}
+
 static bool container_shown(const ProtobufCMessage *record, const struct rpc *rpc)
 {
-	const Runtime__V1__ListContainersRequest *req = (const Runtime__V1__ListContainersRequest *)
-								rpc->req;
-
-	return container_matches((const CrispIpc__ContainerInfo *)record, req->filter);
+	return container_matches((const CrispIpc__ContainerInfo *)record, container_filter(rpc));
 }
 
 static ProtobufCMessage *container_item(struct pool *p, const ProtobufCMessage *record)
@@ -532,6 +537,11 @@ static struct list_kind containers_list = {
 };
 
 void cri_list_containers(struct rpc *rpc)
+{
+	list_answer(&containers_list, rpc);
+}
+
+void cri_stream_containers(struct rpc *rpc)
 {
 	list_answer(&containers_list, rpc);
 }

@@ -88,45 +88,53 @@ static void image_from_info(Runtime__V1__Image *img, Runtime__V1__Int64Value *ui
 	img->spec = spec;
 }
 
-/* ---- ListImages ----------------------------------------------------------- */
+/* ---- ListImages, StreamImages ----------------------------------------------- */
 
 static void on_list(ProtobufCMessage *reply, struct ipc_msg *msg, const struct crisp_error *err,
 		    void *arg)
 {
 	struct rpc *rpc = arg;
 	CrispIpc__ImageListReply *r = (CrispIpc__ImageListReply *)reply;
-	Runtime__V1__ListImagesResponse resp = RUNTIME__V1__LIST_IMAGES_RESPONSE__INIT;
-	_cleanup_free_ Runtime__V1__Image *imgs = NULL;
-	_cleanup_free_ Runtime__V1__Image **ptrs = NULL;
-	_cleanup_free_ Runtime__V1__Int64Value *uids = NULL;
-	_cleanup_free_ Runtime__V1__ImageSpec *specs = NULL;
+	struct list_items items = { 0 };
 
 	if (err)
 		return cri_fail(rpc, err);
-	imgs = xcalloc(r->n_images, sizeof(*imgs));
-	ptrs = xcalloc(r->n_images, sizeof(*ptrs));
-	uids = xcalloc(r->n_images, sizeof(*uids));
-	specs = xcalloc(r->n_images, sizeof(*specs));
 	for (size_t i = 0; i < r->n_images; i++) {
-		image_from_info(&imgs[i], &uids[i], &specs[i], r->images[i]);
-		ptrs[i] = &imgs[i];
+		Runtime__V1__Image img;
+		Runtime__V1__Int64Value uid;
+		Runtime__V1__ImageSpec spec;
+
+		image_from_info(&img, &uid, &spec, r->images[i]);
+		list_items_add(&items, &img.base);
 	}
-	resp.n_images = r->n_images;
-	resp.images = ptrs;
-	cri_reply(rpc, &resp.base);
+	cri_reply_list(rpc, &items);
 }
 
+/* ListImages and StreamImages ask with the same filter. */
+static const Runtime__V1__ImageFilter *image_filter(const struct rpc *rpc)
+{
+	if (rpc->req->descriptor == &runtime__v1__stream_images_request__descriptor)
+		return ((const Runtime__V1__StreamImagesRequest *)rpc->req)->filter;
+	return ((const Runtime__V1__ListImagesRequest *)rpc->req)->filter;
+}
+
+/* And StreamImages. */
 void cri_list_images(struct rpc *rpc)
 {
-	const Runtime__V1__ListImagesRequest *req = (const Runtime__V1__ListImagesRequest *)rpc->req;
+	const Runtime__V1__ImageFilter *flt = image_filter(rpc);
 	CrispIpc__ImageListRequest list = CRISP_IPC__IMAGE_LIST_REQUEST__INIT;
 	struct crisp_error err;
 
-	list.filter = (char *)(req->filter ? image_of(req->filter->image) : "");
-	if (check_spec(req->filter ? req->filter->image : NULL, false, &err) < 0)
+	list.filter = (char *)(flt ? image_of(flt->image) : "");
+	if (check_spec(flt ? flt->image : NULL, false, &err) < 0)
 		return cri_fail(rpc, &err);
 	helper_call(HELPER_IMAGED, IPC_IMAGED_IMAGE_LIST, &list.base,
 		    &crisp_ipc__image_list_reply__descriptor, 0, on_list, rpc);
+}
+
+void cri_stream_images(struct rpc *rpc)
+{
+	cri_list_images(rpc);
 }
 
 /* ---- ImageStatus ------------------------------------------------------------ */

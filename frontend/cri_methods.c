@@ -26,13 +26,13 @@ struct cri_method cri_methods[] = {
 	{ RT, "RemovePodSandbox", M, cri_remove_pod_sandbox },
 	{ RT, "PodSandboxStatus", 0, cri_pod_sandbox_status },
 	{ RT, "ListPodSandbox", 0, cri_list_pod_sandbox },
-	{ RT, "StreamPodSandboxes", S, NULL },
+	{ RT, "StreamPodSandboxes", S, cri_stream_pod_sandboxes },
 	{ RT, "CreateContainer", M, cri_create_container },
 	{ RT, "StartContainer", M, cri_start_container },
 	{ RT, "StopContainer", M, cri_stop_container },
 	{ RT, "RemoveContainer", M, cri_remove_container },
 	{ RT, "ListContainers", 0, cri_list_containers },
-	{ RT, "StreamContainers", S, NULL },
+	{ RT, "StreamContainers", S, cri_stream_containers },
 	{ RT, "ContainerStatus", 0, cri_container_status },
 	{ RT, "UpdateContainerResources", M, cri_update_container_resources },
 	{ RT, "ReopenContainerLog", M, cri_reopen_container_log },
@@ -42,10 +42,10 @@ struct cri_method cri_methods[] = {
 	{ RT, "PortForward", M, cri_port_forward },
 	{ RT, "ContainerStats", 0, cri_container_stats },
 	{ RT, "ListContainerStats", 0, cri_list_container_stats },
-	{ RT, "StreamContainerStats", S, NULL },
+	{ RT, "StreamContainerStats", S, cri_stream_container_stats },
 	{ RT, "PodSandboxStats", 0, cri_pod_sandbox_stats },
 	{ RT, "ListPodSandboxStats", 0, cri_list_pod_sandbox_stats },
-	{ RT, "StreamPodSandboxStats", S, NULL },
+	{ RT, "StreamPodSandboxStats", S, cri_stream_pod_sandbox_stats },
 	{ RT, "UpdateRuntimeConfig", M, cri_update_runtime_config },
 	{ RT, "Status", 0, cri_status },
 	{ RT, "CheckpointContainer", M, NULL },
@@ -54,11 +54,11 @@ struct cri_method cri_methods[] = {
 	{ RT, "GetContainerEvents", S, cri_get_container_events },
 	{ RT, "ListMetricDescriptors", 0, cri_list_metric_descriptors },
 	{ RT, "ListPodSandboxMetrics", 0, cri_list_pod_sandbox_metrics },
-	{ RT, "StreamPodSandboxMetrics", S, NULL },
+	{ RT, "StreamPodSandboxMetrics", S, cri_stream_pod_sandbox_metrics },
 	{ RT, "RuntimeConfig", 0, cri_runtime_config },
 	{ RT, "UpdatePodSandboxResources", M, cri_update_pod_sandbox_resources },
 	{ IM, "ListImages", 0, cri_list_images },
-	{ IM, "StreamImages", S, NULL },
+	{ IM, "StreamImages", S, cri_stream_images },
 	{ IM, "ImageStatus", 0, cri_image_status },
 	{ IM, "PullImage", M, cri_pull_image },
 	{ IM, "RemoveImage", M, cri_remove_image },
@@ -188,6 +188,11 @@ void cri_reply_packed(struct rpc *rpc, const uint8_t *data, size_t len)
 {
 	finish_log(rpc, GRPC_STATUS_OK, NULL);
 	rpc_finish_bytes(rpc, data, len);
+}
+
+void cri_stream_end(struct rpc *rpc)
+{
+	finish(rpc, GRPC_STATUS_OK, NULL, NULL);
 }
 
 void cri_fail(struct rpc *rpc, const struct crisp_error *err)

@@ -11,6 +11,7 @@
 
 #include "common/error.h"
 #include "frontend/grpc_server.h"
+#include "frontend/list_items.h"
 
 #define CRI_MUTATES 0x1   /* changes state: every call is audited */
 #define CRI_STREAMING 0x2 /* server-streaming */
@@ -43,8 +44,17 @@ void cri_reply(struct rpc *rpc, const ProtobufCMessage *resp);
 /* The same with the response packed already: len bytes of the method's
  * output type, which the caller vouches for. */
 void cri_reply_packed(struct rpc *rpc, const uint8_t *data, size_t len);
+/* A server-streaming call ends OK after the messages it queued. */
+void cri_stream_end(struct rpc *rpc);
 void cri_fail(struct rpc *rpc, const struct crisp_error *err);
 void cri_failf(struct rpc *rpc, enum crisp_errcode code, const char *fmt, ...) _printf_(3, 4);
+
+/* A list answer (frontend/list_reply.c): for a List* method, one message,
+ * or RESOURCE_EXHAUSTED when it would be over the message limit; for its
+ * Stream* twin (CRI_STREAMING), the same items cut between items into
+ * messages of at most 1 MiB each (none for no item), then OK. Takes the
+ * items. */
+void cri_reply_list(struct rpc *rpc, struct list_items *items);
 
 /* The one place crisp errors become gRPC status codes. */
 grpc_status_code cri_status_from_err(enum crisp_errcode code);
@@ -58,6 +68,7 @@ void cri_update_runtime_config(struct rpc *rpc);
 
 /* Handlers (frontend/cri_image.c). */
 void cri_list_images(struct rpc *rpc);
+void cri_stream_images(struct rpc *rpc);
 void cri_image_status(struct rpc *rpc);
 void cri_pull_image(struct rpc *rpc);
 void cri_remove_image(struct rpc *rpc);
@@ -74,6 +85,7 @@ void cri_stop_pod_sandbox(struct rpc *rpc);
 void cri_remove_pod_sandbox(struct rpc *rpc);
 void cri_pod_sandbox_status(struct rpc *rpc);
 void cri_list_pod_sandbox(struct rpc *rpc);
+void cri_stream_pod_sandboxes(struct rpc *rpc);
 void cri_update_pod_sandbox_resources(struct rpc *rpc);
 
 /* Handlers (frontend/cri_container.c). */
@@ -83,6 +95,7 @@ void cri_stop_container(struct rpc *rpc);
 void cri_remove_container(struct rpc *rpc);
 void cri_container_status(struct rpc *rpc);
 void cri_list_containers(struct rpc *rpc);
+void cri_stream_containers(struct rpc *rpc);
 void cri_update_container_resources(struct rpc *rpc);
 void cri_reopen_container_log(struct rpc *rpc);
 void cri_exec_sync(struct rpc *rpc);
@@ -90,10 +103,13 @@ void cri_exec_sync(struct rpc *rpc);
 /* Handlers (frontend/cri_stats.c). */
 void cri_container_stats(struct rpc *rpc);
 void cri_list_container_stats(struct rpc *rpc);
+void cri_stream_container_stats(struct rpc *rpc);
 void cri_pod_sandbox_stats(struct rpc *rpc);
 void cri_list_pod_sandbox_stats(struct rpc *rpc);
+void cri_stream_pod_sandbox_stats(struct rpc *rpc);
 void cri_list_metric_descriptors(struct rpc *rpc);
 void cri_list_pod_sandbox_metrics(struct rpc *rpc);
+void cri_stream_pod_sandbox_metrics(struct rpc *rpc);
 
 /* Handlers (frontend/events.c): server-streaming. */
 void cri_get_container_events(struct rpc *rpc);

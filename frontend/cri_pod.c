@@ -770,16 +770,22 @@ static const ProtobufCMessage *pods_record(const ProtobufCMessage *reply, size_t
 	return &((const CrispIpc__SandboxListReply *)reply)->sandboxes[i]->base;
 }
 
+/* ListPodSandbox and StreamPodSandboxes ask with the same filter. */
+static const Runtime__V1__PodSandboxFilter *pod_filter(const struct rpc *rpc)
+{
+	if (rpc->req->descriptor == &runtime__v1__stream_pod_sandboxes_request__descriptor)
+		return ((const Runtime__V1__StreamPodSandboxesRequest *)rpc->req)->filter;
+	return ((const Runtime__V1__ListPodSandboxRequest *)rpc->req)->filter;
+}
+
 static bool pod_shown(const ProtobufCMessage *record, const struct rpc *rpc)
 {
-	const Runtime__V1__ListPodSandboxRequest *req = (const Runtime__V1__ListPodSandboxRequest *)
-								rpc->req;
 	const CrispIpc__SandboxInfo *sb = (const CrispIpc__SandboxInfo *)record;
 
 	/* Reserved but not started, or started while its network is still
 	 * being added (RunPodSandbox has not answered, and may yet roll it
 	 * back): not a sandbox the CRI knows yet. */
-	return !sb->ready_to_start && !inflight_has(sb->id) && pod_matches(sb, req->filter);
+	return !sb->ready_to_start && !inflight_has(sb->id) && pod_matches(sb, pod_filter(rpc));
 }
 
 static ProtobufCMessage *pod_item(struct pool *p, const ProtobufCMessage *record)
@@ -817,6 +823,11 @@ static struct list_kind pods_list = {
 };
 
 void cri_list_pod_sandbox(struct rpc *rpc)
+{
+	list_answer(&pods_list, rpc);
+}
+
+void cri_stream_pod_sandboxes(struct rpc *rpc)
 {
 	list_answer(&pods_list, rpc);
 }

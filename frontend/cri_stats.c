@@ -177,6 +177,14 @@ static bool container_stats_match(const CrispIpc__ContainerStatsEntry *e,
 			    c->config->n_labels, (void *const *)c->config->labels);
 }
 
+/* ListContainerStats and StreamContainerStats ask with the same filter. */
+static const Runtime__V1__ContainerStatsFilter *container_stats_filter(const struct rpc *rpc)
+{
+	if (rpc->req->descriptor == &runtime__v1__stream_container_stats_request__descriptor)
+		return ((const Runtime__V1__StreamContainerStatsRequest *)rpc->req)->filter;
+	return ((const Runtime__V1__ListContainerStatsRequest *)rpc->req)->filter;
+}
+
 static void on_container_stats(struct fetch *f, void *arg)
 {
 	struct rpc *rpc = arg;
@@ -208,19 +216,16 @@ static void on_container_stats(struct fetch *f, void *arg)
 		resp.stats = container_stats_build(&p, e, container_of(cl, e->container_id));
 		cri_reply(rpc, &resp.base);
 	} else {
-		const Runtime__V1__ListContainerStatsRequest *req =
-			(const Runtime__V1__ListContainerStatsRequest *)rpc->req;
-		Runtime__V1__ListContainerStatsResponse resp =
-			RUNTIME__V1__LIST_CONTAINER_STATS_RESPONSE__INIT;
+		const Runtime__V1__ContainerStatsFilter *flt = container_stats_filter(rpc);
+		struct list_items items = { 0 };
 
-		resp.stats = pool_alloc(&p, (st->n_containers + 1) * sizeof(*resp.stats));
 		for (size_t i = 0; i < st->n_containers; i++) {
 			const CrispIpc__ContainerStatsEntry *e = st->containers[i];
 			const CrispIpc__ContainerInfo *c = container_of(cl, e->container_id);
-			if (container_stats_match(e, c, req->filter))
-				resp.stats[resp.n_stats++] = container_stats_build(&p, e, c);
+			if (container_stats_match(e, c, flt))
+				list_items_add(&items, &container_stats_build(&p, e, c)->base);
 		}
-		cri_reply(rpc, &resp.base);
+		cri_reply_list(rpc, &items);
 	}
 	pool_free(&p);
 	fetch_free(f);
@@ -254,17 +259,29 @@ void cri_container_stats(struct rpc *rpc)
 	container_stats_fetch(rpc, req->container_id, "");
 }
 
+/* And StreamContainerStats. */
 void cri_list_container_stats(struct rpc *rpc)
 {
-	const Runtime__V1__ListContainerStatsRequest *req =
-		(const Runtime__V1__ListContainerStatsRequest *)rpc->req;
-	const Runtime__V1__ContainerStatsFilter *flt = req->filter;
+	const Runtime__V1__ContainerStatsFilter *flt = container_stats_filter(rpc);
 
 	container_stats_fetch(rpc, flt && cri_id_valid(flt->id) ? flt->id : "",
 			      flt && cri_id_valid(flt->pod_sandbox_id) ? flt->pod_sandbox_id : "");
 }
 
+void cri_stream_container_stats(struct rpc *rpc)
+{
+	cri_list_container_stats(rpc);
+}
+
 /* ---- PodSandboxStats, ListPodSandboxStats, ListPodSandboxMetrics ------------------ */
+
+/* ListPodSandboxStats and StreamPodSandboxStats ask with the same filter. */
+static const Runtime__V1__PodSandboxStatsFilter *pod_stats_filter(const struct rpc *rpc)
+{
+	if (rpc->req->descriptor == &runtime__v1__stream_pod_sandbox_stats_request__descriptor)
+		return ((const Runtime__V1__StreamPodSandboxStatsRequest *)rpc->req)->filter;
+	return ((const Runtime__V1__ListPodSandboxStatsRequest *)rpc->req)->filter;
+}
 
 /* count_fds: the metrics only show the containers' open fds, which
  * runtimed counts (a readlink each) only when asked. */
@@ -338,19 +355,16 @@ static void on_pod_stats(struct fetch *f, void *arg)
 		resp.stats = pod_stats_build(&p, e, sandbox_of(sl, e->sandbox_id), st, cl);
 		cri_reply(rpc, &resp.base);
 	} else {
-		const Runtime__V1__ListPodSandboxStatsRequest *req =
-			(const Runtime__V1__ListPodSandboxStatsRequest *)rpc->req;
-		Runtime__V1__ListPodSandboxStatsResponse resp =
-			RUNTIME__V1__LIST_POD_SANDBOX_STATS_RESPONSE__INIT;
+		const Runtime__V1__PodSandboxStatsFilter *flt = pod_stats_filter(rpc);
+		struct list_items items = { 0 };
 
-		resp.stats = pool_alloc(&p, (st->n_sandboxes + 1) * sizeof(*resp.stats));
 		for (size_t i = 0; i < st->n_sandboxes; i++) {
 			const CrispIpc__SandboxStatsEntry *e = st->sandboxes[i];
 			const CrispIpc__SandboxInfo *sb = sandbox_of(sl, e->sandbox_id);
-			if (pod_stats_match(e, sb, req->filter))
-				resp.stats[resp.n_stats++] = pod_stats_build(&p, e, sb, st, cl);
+			if (pod_stats_match(e, sb, flt))
+				list_items_add(&items, &pod_stats_build(&p, e, sb, st, cl)->base);
 		}
-		cri_reply(rpc, &resp.base);
+		cri_reply_list(rpc, &items);
 	}
 	pool_free(&p);
 	fetch_free(f);
@@ -369,13 +383,17 @@ void cri_pod_sandbox_stats(struct rpc *rpc)
 	pod_stats_fetch(rpc, req->pod_sandbox_id, false, on_pod_stats);
 }
 
+/* And StreamPodSandboxStats. */
 void cri_list_pod_sandbox_stats(struct rpc *rpc)
 {
-	const Runtime__V1__ListPodSandboxStatsRequest *req =
-		(const Runtime__V1__ListPodSandboxStatsRequest *)rpc->req;
+	const Runtime__V1__PodSandboxStatsFilter *flt = pod_stats_filter(rpc);
 
-	pod_stats_fetch(rpc, req->filter && cri_id_valid(req->filter->id) ? req->filter->id : "",
-			false, on_pod_stats);
+	pod_stats_fetch(rpc, flt && cri_id_valid(flt->id) ? flt->id : "", false, on_pod_stats);
+}
+
+void cri_stream_pod_sandbox_stats(struct rpc *rpc)
+{
+	cri_list_pod_sandbox_stats(rpc);
 }
 
 /* ---- metrics ------------------------------------------------------------------------ */
@@ -793,24 +811,31 @@ static void on_pod_metrics(struct fetch *f, void *arg)
 						       f->reply[SLOT_SANDBOXES];
 	const struct crisp_error *err = fetch_error(f, SLOT_STATS, SLOT_CONTAINERS, SLOT_SANDBOXES,
 						    -1);
-	Runtime__V1__ListPodSandboxMetricsResponse resp =
-		RUNTIME__V1__LIST_POD_SANDBOX_METRICS_RESPONSE__INIT;
+	struct list_items items = { 0 };
 	struct pool p = { 0 };
 
 	if (err) {
 		cri_fail(rpc, err);
 		return fetch_free(f);
 	}
-	resp.pod_metrics = pool_alloc(&p, (st->n_sandboxes + 1) * sizeof(*resp.pod_metrics));
 	for (size_t i = 0; i < st->n_sandboxes; i++)
-		resp.pod_metrics[resp.n_pod_metrics++] = pod_metrics_build(
-			&p, st->sandboxes[i], sandbox_of(sl, st->sandboxes[i]->sandbox_id), st, cl);
-	cri_reply(rpc, &resp.base);
+		list_items_add(&items,
+			       &pod_metrics_build(&p, st->sandboxes[i],
+						  sandbox_of(sl, st->sandboxes[i]->sandbox_id), st,
+						  cl)
+					->base);
+	cri_reply_list(rpc, &items);
 	pool_free(&p);
 	fetch_free(f);
 }
 
+/* StreamPodSandboxMetrics too: neither has a filter. */
 void cri_list_pod_sandbox_metrics(struct rpc *rpc)
 {
 	pod_stats_fetch(rpc, "", true, on_pod_metrics);
+}
+
+void cri_stream_pod_sandbox_metrics(struct rpc *rpc)
+{
+	cri_list_pod_sandbox_metrics(rpc);
 }

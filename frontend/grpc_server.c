@@ -36,7 +36,6 @@
 #include "frontend/cri_methods.h"
 #include "frontend/grpc_server.h"
 
-#define MAX_MESSAGE (16 << 20) /* image lists and stats outgrow gRPC's 4 MiB default */
 #define MAX_STREAMS 1024       /* concurrent calls per connection */
 #define SHUTDOWN_GRACE_MS 3000 /* crispd waits longer than this before SIGKILL */
 #define ACCEPT_BATCH 64        /* connections taken per wake-up: others get a turn */
@@ -69,7 +68,7 @@ struct fe_call {
 	grpc_slice status_details;
 	int cancelled;
 	/* what is outstanding; the call is freed when none is */
-	bool requested, close_pending, send_pending, in_handler, msg_pending, in_cancel,
+	bool requested, close_pending, send_pending, in_handler, msg_pending, in_holder,
 		in_dispatch;
 	/* RECV_CLOSE_ON_SERVER was asked for: in the answer's batch if the
 	 * handler answered before it returned (call_start) */
@@ -273,7 +272,7 @@ static struct fe_call *call_new(ssize_t method)
 static void call_maybe_free(struct fe_call *c)
 {
 	if (c->requested || c->close_pending || c->send_pending || c->in_handler ||
-	    c->msg_pending || c->in_cancel || c->in_dispatch)
+	    c->msg_pending || c->in_holder || c->in_dispatch)
 		return;
 	LIST_REMOVE(c, entry);
 	srv.ncalls--;
@@ -543,6 +542,15 @@ static void stream_pump(struct fe_call *c)
 	}
 }
 
+bool rpc_client_gone(const struct rpc *rpc)
+{
+	const struct fe_call *c = (const struct fe_call *)rpc;
+
+	/* Not asked before the handler returns (call_start): until then the
+	 * client counts as there. */
+	return c->close_started && !c->close_pending;
+}
+
 void rpc_stream_start(struct rpc *rpc)
 {
 	stream_pump((struct fe_call *)rpc);
@@ -665,21 +673,32 @@ static void handle_event(const struct pump_event *pe)
 		/* A stream has no end of its own: its holder must learn that
 		 * nobody listens any more. */
 		if (!t->call->rpc.finished && t->call->rpc.on_cancel) {
-			t->call->in_cancel = true;
+			t->call->in_holder = true;
 			t->call->rpc.on_cancel(&t->call->rpc, t->call->rpc.cancel_arg);
-			t->call->in_cancel = false;
+			t->call->in_holder = false;
 		}
 		call_maybe_free(t->call);
 		break;
-	case TAG_MSG:
-		t->call->msg_pending = false;
-		if (t->call->msg_inflight)
-			grpc_byte_buffer_destroy(TAKE_PTR(t->call->msg_inflight));
+	case TAG_MSG: {
+		struct fe_call *c = t->call;
+		bool sent = c->msg_inflight && pe->ok; /* not the headers alone */
+
+		c->msg_pending = false;
+		if (c->msg_inflight)
+			grpc_byte_buffer_destroy(TAKE_PTR(c->msg_inflight));
 		if (!pe->ok)
-			queue_drop(t->call); /* the client is gone: TAG_CLOSE follows */
-		stream_pump(t->call);
-		call_maybe_free(t->call);
+			queue_drop(c); /* the client is gone: TAG_CLOSE follows */
+		stream_pump(c);
+		/* The next queued message is on its way already; the holder may
+		 * queue more, or finish the call. */
+		if (sent && !c->rpc.finished && c->rpc.on_sent) {
+			c->in_holder = true;
+			c->rpc.on_sent(&c->rpc, c->rpc.sent_arg);
+			c->in_holder = false;
+		}
+		call_maybe_free(c);
 		break;
+	}
 	case TAG_SEND:
 		t->call->send_pending = false;
 		if (!pe->ok)
@@ -730,10 +749,10 @@ static grpc_server *server_create(void)
 	grpc_arg args[] = {
 		{ .type = GRPC_ARG_INTEGER,
 		  .key = (char *)GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH,
-		  .value.integer = MAX_MESSAGE },
+		  .value.integer = RPC_MESSAGE_MAX },
 		{ .type = GRPC_ARG_INTEGER,
 		  .key = (char *)GRPC_ARG_MAX_SEND_MESSAGE_LENGTH,
-		  .value.integer = MAX_MESSAGE },
+		  .value.integer = RPC_MESSAGE_MAX },
 		{ .type = GRPC_ARG_INTEGER,
 		  .key = (char *)GRPC_ARG_MAX_CONCURRENT_STREAMS,
 		  .value.integer = MAX_STREAMS },

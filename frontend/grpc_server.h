@@ -27,11 +27,21 @@ struct rpc {
 	 * shuts down) before the call finished; the holder then finishes it. */
 	void (*on_cancel)(struct rpc *rpc, void *arg);
 	void *cancel_arg;
+	/* Server-streaming calls: run each time one of the call's messages
+	 * went out to the transport, while the call is not finished, so that
+	 * a holder with much to say queues the rest as the queue drains
+	 * instead of all of it at once. */
+	void (*on_sent)(struct rpc *rpc, void *arg);
+	void *sent_arg;
 };
 
 /* A server-streaming call queues at most this many messages: at most one
  * is in flight at a time, the rest wait here. */
 #define RPC_STREAM_QUEUE_MAX 256
+
+/* The largest message the server sends or receives: the kubelet's own
+ * limit (image lists and stats outgrow gRPC's 4 MiB default). */
+#define RPC_MESSAGE_MAX (16 << 20)
 
 /* Before the seccomp filter is loaded (gRPC opens what it needs here):
  * grpc_init, the server with every CRI method registered, the pump thread. */
@@ -51,6 +61,11 @@ void rpc_finish(struct rpc *rpc, grpc_status_code code, const char *msg,
  * of the method's output type). */
 void rpc_finish_bytes(struct rpc *rpc, const uint8_t *data, size_t len);
 
+/* Whether the client's end of the call arrived already (it went away, or
+ * the call was cancelled). on_cancel runs only for an end that arrives
+ * after it was set: a holder that starts a stream after waiting for
+ * helpers checks this first. */
+bool rpc_client_gone(const struct rpc *rpc);
 /* A server-streaming call stays open: its initial metadata goes out now. */
 void rpc_stream_start(struct rpc *rpc);
 /* Queue one message (packed bytes) on a server-streaming call. Returns -1

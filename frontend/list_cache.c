@@ -1,7 +1,8 @@
 /* The frontend's copy of runtimed's pod and container lists, so that
  * ListPodSandbox and ListContainers, which the kubelet asks every second,
  * are answered without a round trip to runtimed and without unpacking and
- * packing every record again.
+ * packing every record again. Their Stream* twins are answered from it
+ * too, with the same items cut into several messages.
  *
  * Why the copy is never older than what runtimed would answer: one ListWait
  * (ipc.proto) stays parked in runtimed, which answers it from inside the
@@ -101,27 +102,6 @@ static void wait_park(void)
 		    (void *)(uintptr_t)lc.wait_seq);
 }
 
-static size_t varint_len(size_t v)
-{
-	size_t n = 1;
-
-	while (v >= 0x80) {
-		v >>= 7;
-		n++;
-	}
-	return n;
-}
-
-static uint8_t *varint_put(uint8_t *p, size_t v)
-{
-	while (v >= 0x80) {
-		*p++ = (uint8_t)(v | 0x80);
-		v >>= 7;
-	}
-	*p++ = (uint8_t)v;
-	return p;
-}
-
 /* Fill c with the CRI item of every record of reply, packed back to back.
  * The entries point to the records: c lives no longer than reply. */
 static void copy_fill(struct list_copy *c, const struct list_kind *k, const ProtobufCMessage *reply)
@@ -146,30 +126,18 @@ static void copy_fill(struct list_copy *c, const struct list_kind *k, const Prot
 	pool_free(&p);
 }
 
-/* The response: every item the request's filter shows, as field 1 of the
- * response message (ListContainersResponse.containers,
- * ListPodSandboxResponse.items), which is all either message has. */
+/* Every item the request's filter shows, as one message or a stream. */
 static void answer(const struct list_kind *k, const struct list_copy *c, struct rpc *rpc)
 {
-	size_t len = 0;
-	uint8_t *buf, *p;
+	struct list_items items = { 0 };
 
-	for (size_t i = 0; i < c->n; i++)
-		if (k->shown(c->entries[i].record, rpc))
-			len += 1 + varint_len(c->entries[i].len) + c->entries[i].len;
-	p = buf = xmalloc(len ? len : 1);
 	for (size_t i = 0; i < c->n; i++) {
 		const struct list_entry *e = &c->entries[i];
 
-		if (!k->shown(e->record, rpc))
-			continue;
-		*p++ = (1 << 3) | PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED;
-		p = varint_put(p, e->len);
-		memcpy(p, c->packed + e->off, e->len);
-		p += e->len;
+		if (k->shown(e->record, rpc))
+			list_items_add_packed(&items, c->packed + e->off, e->len);
 	}
-	cri_reply_packed(rpc, buf, len);
-	free(buf);
+	cri_reply_list(rpc, &items);
 }
 
 static void on_fetched(ProtobufCMessage *reply, struct ipc_msg *msg, const struct crisp_error *err,

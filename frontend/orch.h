@@ -131,7 +131,8 @@ void reconcile_init(struct event_base *base);
 struct list_copy;
 struct rpc;
 
-/* One CRI list method over one of runtimed's lists. */
+/* One CRI list method (and its Stream* twin, which asks with the same
+ * filter) over one of runtimed's lists. */
 struct list_kind {
 	const char *name; /* "containers", for logs */
 	uint16_t ipc_type;
@@ -148,7 +149,7 @@ struct list_kind {
 	struct list_copy *copy; /* list_cache.c's */
 };
 
-/* Answer the list call rpc: from the copy while runtimed has changed
+/* Answer the list call rpc (cri_reply_list()): from the copy while runtimed has changed
  * nothing since it was made, else from runtimed's list (kept as the copy
  * when it can be trusted). */
 void list_answer(struct list_kind *k, struct rpc *rpc);
