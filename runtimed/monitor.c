@@ -700,8 +700,8 @@ static void oom_open(pid_t pid)
 }
 
 /* Nothing the monitor does once the container runs needs a capability:
- * the files it reopens and writes are root's own, waitpid and the terminal
- * need none. So it keeps uid 0 but no capability, and cannot gain one.
+ * the files it writes (the exit file; the log, open already or passed by
+ * runtimed) are root's own, waitpid and the terminal need none. So it keeps uid 0 but no capability, and cannot gain one.
  * Whether every step held: none can fail as root with every capability
  * (PR_CAPBSET_DROP needs CAP_SETPCAP, which it has until capset), but a
  * monitor that would go on serving privileged fails closed (main). */

@@ -79,17 +79,33 @@
  * stopping the container is runtimed's job (runc kill), never the
  * monitor's. It keeps uid 0 but, once the container runs, drops every
  * capability, sets no_new_privs, and confines itself
- * (runtimed/monitor_sandbox.c): Landlock lets it write and create files
- * only beneath the log's directory and the exit file's, replace and remove
- * them beneath the latter, and remove files beneath the bundle; a seccomp
- * filter allows only the system calls it makes from then on. If a step
- * fails it SIGKILLs the container's init instead of serving it unconfined.
+ * (runtimed/monitor_sandbox.c): Landlock lets it write, create, replace
+ * and remove files only beneath the exit file's directory, and remove
+ * files beneath the bundle; no path of the log's directory, the log's own
+ * included (it writes the fd it opened at its start, then those runtimed
+ * passes with reopen-fd); a seccomp filter allows only the system calls it
+ * makes from then on. If a step fails it SIGKILLs the container's init
+ * instead of serving it unconfined.
  *
  * Control socket (SOCK_SEQPACKET, mode 0600, peers must be uid 0; at most
  * MONITOR_CLIENTS_MAX connections, more get "error too many clients"). A
  * connection sends requests, one per packet, each answered by one packet:
- *   "reopen"  -> "ok" | "error <why>"   reopen the log file (ReopenContainerLog);
- *                on error the old file stays in use and no file is created.
+ *   "reopen-fd" with one fd in SCM_RIGHTS -> "ok" | "error <why>"
+ *                the new log file (ReopenContainerLog), which runtimed
+ *                opened: the --log path, O_WRONLY | O_APPEND | O_CREAT |
+ *                O_CLOEXEC | O_NOFOLLOW, mode 0640. It must be exactly one
+ *                fd, a regular file, open for writing with O_APPEND; the
+ *                monitor then writes the log there and closes the old one.
+ *                On error every fd received is closed and the old file
+ *                stays in use. Fds that come with any other packet (other
+ *                requests, attach sessions) are closed.
+ *   "reopen"  the request of monitors before reopen-fd (started by an
+ *                older crisp, still running after an upgrade): they open
+ *                the --log path themselves, under a Landlock rule on its
+ *                directory, and answer reopen-fd with "error unknown
+ *                request 'reopen-fd'" (the kernel drops the fd they do
+ *                not take). runtimed then sends "reopen" on the same
+ *                connection. Monitors of now answer "reopen" as unknown.
  *   "resize <rows> <cols>" -> "ok" | "error <why>"   (tty only; 1..65535)
  *   "attach"  -> "ok", then the same connection carries the output (packets
  *                "1<bytes>" stdout, "2<bytes>" stderr; a tty's output is

@@ -1,4 +1,4 @@
-/* crisp-monitor's control socket: reopen, resize and attach sessions
+/* crisp-monitor's control socket: reopen-fd, resize and attach sessions
  * (the protocol is in runtimed/monitor.h).
  *
  * Its peers are root (runtimed), but what attach sessions carry comes from
@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <termios.h>
 #include <unistd.h>
@@ -70,6 +71,97 @@ static void reply(struct client *c, const char *fmt, ...)
 		client_close(c);
 }
 
+/* The fds a packet carried (SCM_RIGHTS): reopen-fd wants one, nothing
+ * else any. Room for a few, so that "more than one" is seen as such; what
+ * does not fit the kernel drops itself (MSG_CTRUNC). */
+#define PACKET_FDS_MAX 4
+
+struct packet_fds {
+	int fd[PACKET_FDS_MAX];
+	size_t n;
+	bool truncated; /* more came than fit: the kernel dropped the rest */
+};
+
+static void packet_fds_take(struct msghdr *msg, struct packet_fds *fds)
+{
+	fds->n = 0;
+	fds->truncated = (msg->msg_flags & MSG_CTRUNC) != 0;
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(msg); cm; cm = CMSG_NXTHDR(msg, cm)) {
+		const unsigned char *data = CMSG_DATA(cm);
+		size_t count;
+
+		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+			continue;
+		count = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < count; i++) {
+			int fd;
+
+			memcpy(&fd, data + i * sizeof(int), sizeof(int));
+			if (fds->n < PACKET_FDS_MAX)
+				fds->fd[fds->n++] = fd;
+			else
+				close(fd); /* cannot be: the buffer holds PACKET_FDS_MAX */
+		}
+	}
+}
+
+/* A monitor runs for the container's life: no fd it did not ask for stays. */
+static void packet_fds_close(struct packet_fds *fds)
+{
+	for (size_t i = 0; i < fds->n; i++)
+		close(fds->fd[i]);
+	fds->n = 0;
+}
+
+/* "reopen-fd" with the new log file runtimed opened (ReopenContainerLog):
+ * exactly one fd, a regular file open for writing with O_APPEND, swapped in
+ * for the log. The monitor opens no path for its log after the drop, so its
+ * Landlock ruleset needs no right on the log's directory. fstat through
+ * the raw system call: musl makes that one, glibc fstat() makes
+ * newfstatat, which would open the filter to every path's metadata. */
+static int reopen_fd(struct packet_fds *fds, char *why, size_t size)
+{
+	struct stat st;
+	int flags, acc;
+
+	if (fds->n != 1 || fds->truncated) {
+		snprintf(why, size, "reopen-fd wants exactly one fd, got %s%zu",
+			 fds->truncated ? "more than " : "", fds->n);
+		goto fail;
+	}
+	if (syscall(SYS_fstat, fds->fd[0], &st) < 0) {
+		snprintf(why, size, "reopen-fd: fstat: %s", strerror(errno));
+		goto fail;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		snprintf(why, size, "reopen-fd: the fd is not a regular file");
+		goto fail;
+	}
+	flags = fcntl(fds->fd[0], F_GETFL);
+	acc = flags & O_ACCMODE;
+	if (flags < 0 || (flags & O_PATH) || (acc != O_WRONLY && acc != O_RDWR)) {
+		snprintf(why, size, "reopen-fd: the file is not open for writing");
+		goto fail;
+	}
+	if (!(flags & O_APPEND)) {
+		snprintf(why, size, "reopen-fd: the file is not open with O_APPEND");
+		goto fail;
+	}
+	close(m.log.fd);
+	m.log.fd = fds->fd[0];
+	fds->n = 0;
+	/* a record the old file got in part cannot be ended in the new one */
+	m.log.broken = false;
+	return 0;
+fail:
+	packet_fds_close(fds);
+	return -1;
+}
+
+#ifdef CRISP_TEST_HOOKS
+/* Test builds only: the "reopen" of a monitor of an older crisp, which
+ * opened its log path itself (with a Landlock rule on its directory), for
+ * the test-monitor-v1 hook (monitor_sandbox.c). */
 static int reopen_log(char *why, size_t size)
 {
 	int fd = open(m.opt.log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640);
@@ -82,6 +174,7 @@ static int reopen_log(char *why, size_t size)
 	m.log.fd = fd;
 	return 0;
 }
+#endif
 
 static bool parse_dim(const char *s, unsigned short *ret)
 {
@@ -228,16 +321,39 @@ static bool test_hook(struct client *c, const char *req)
 
 void client_request(struct client *c)
 {
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(sizeof(int) * PACKET_FDS_MAX)];
+	} control;
+	struct iovec iov = { iobuf, sizeof(iobuf) - 1 };
+	struct msghdr msg = { .msg_iov = &iov,
+			      .msg_iovlen = 1,
+			      .msg_control = control.buf,
+			      .msg_controllen = sizeof(control.buf) };
+	struct packet_fds fds;
 	char why[256];
-	ssize_t n = recv(c->fd, iobuf, sizeof(iobuf) - 1, MSG_DONTWAIT);
+	ssize_t n = recvmsg(c->fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+	bool reopen;
 
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return;
-	if (n <= 0) {
+	if (n < 0) {
 		client_close(c);
 		return;
 	}
+	packet_fds_take(&msg, &fds);
 	iobuf[n] = '\0';
+	/* fds come with reopen-fd only; any other packet's are closed */
+	reopen = !c->attached && strcmp(iobuf, "reopen-fd") == 0 && (size_t)n == strlen(iobuf);
+#ifdef CRISP_TEST_HOOKS
+	reopen = reopen && !m.test_monitor_v1;
+#endif
+	if (!reopen)
+		packet_fds_close(&fds);
+	if (n == 0) {
+		client_close(c);
+		return;
+	}
 	if (c->attached) {
 		/* the stream of an attach session: stdin, or a resize. An
 		 * empty stdin packet is the client's stdin ending: with
@@ -259,9 +375,14 @@ void client_request(struct client *c)
 #ifdef CRISP_TEST_HOOKS
 	} else if (test_hook(c, iobuf)) {
 		/* answered */
-#endif
-	} else if (strcmp(iobuf, "reopen") == 0) {
+	} else if (m.test_monitor_v1 && strcmp(iobuf, "reopen") == 0) {
 		if (reopen_log(why, sizeof(why)) < 0)
+			reply(c, "error %s", why);
+		else
+			reply(c, "ok");
+#endif
+	} else if (reopen) {
+		if (reopen_fd(&fds, why, sizeof(why)) < 0)
 			reply(c, "error %s", why);
 		else
 			reply(c, "ok");

@@ -59,6 +59,11 @@ struct monitor {
 	char ctl_path[PATH_MAX];
 	char console_path[PATH_MAX]; /* where we bound it */
 	char console_arg[PATH_MAX];  /* what the runtime connects to */
+#ifdef CRISP_TEST_HOOKS
+	/* the test-monitor-v1 hook: behave as a monitor of an older crisp,
+	 * which knew "reopen" only (monitor_sandbox.c) */
+	bool test_monitor_v1;
+#endif
 };
 
 /* One monitor per process: its state is this global. */

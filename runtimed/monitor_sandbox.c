@@ -4,14 +4,16 @@
  *
  * What it still does then (serve(), the log writer, the control socket,
  * write_exit_file(), cleanup_sockets()): read the container's output and
- * the signalfd, write the log, reopen the log file (ReopenContainerLog),
- * accept and serve control connections, write stdin, resize the terminal,
- * reap, write the exit file (<exit-file>.tmp, fsync, rename, fsync of the
- * directory) and unlink its control socket. Every other file it uses
- * (/dev/null, the memory cgroup's counter, the pty master, the pipes) is
- * open already. So it may create and write files beneath the log's
- * directory and the exit file's, replace and remove them beneath the
- * latter, and remove files beneath the bundle; nothing else. */
+ * the signalfd, write the log, take a new log file runtimed opened
+ * (reopen-fd, ReopenContainerLog: an fd, no path), accept and serve control
+ * connections, write stdin, resize the terminal, reap, write the exit file
+ * (<exit-file>.tmp, fsync, rename, fsync of the directory) and unlink its
+ * control socket. Every other file it uses (the log, /dev/null, the memory
+ * cgroup's counter, the pty master, the pipes) is open already, and a
+ * write(2) to an open file needs no Landlock right. So it may create,
+ * write, replace and remove files beneath the exit file's directory, and
+ * remove files beneath the bundle; nothing else: no path of the log's
+ * directory at all. */
 #include "autoconfig.h"
 
 #include <errno.h>
@@ -123,6 +125,31 @@ static void dir_of(char *out, size_t size, const char *path)
 		*slash = '\0';
 }
 
+/* Test builds with a file "test-monitor-v1" in the bundle: the rule of a
+ * monitor of an older crisp, which re-created its log itself at "reopen":
+ * writing and creating files beneath the log's directory, or writing the
+ * log alone when it is no regular file (/dev/null). Elsewhere none. */
+static bool test_monitor_v1_log_rule(int ruleset, uint64_t handled)
+{
+#ifdef CRISP_TEST_HOOKS
+	struct stat st;
+	char dir[PATH_MAX];
+
+	if (!m.test_monitor_v1)
+		return true;
+	if (fstat(m.log.fd, &st) == 0 && S_ISREG(st.st_mode)) {
+		dir_of(dir, sizeof(dir), m.opt.log);
+		return landlock_allow(ruleset, dir, true, LL_FS_WRITE_FILE | LL_FS_MAKE_REG,
+				      handled) == 0;
+	}
+	return landlock_allow(ruleset, m.opt.log, false, LL_FS_WRITE_FILE, handled) == 0;
+#else
+	(void)ruleset;
+	(void)handled;
+	return true;
+#endif
+}
+
 /* Every filesystem right the running kernel knows is handled (denied but
  * for the rules below); TCP bind and connect too, with no rule. The
  * abstract unix socket scope is taken where the kernel has it: the monitor
@@ -135,10 +162,10 @@ static void dir_of(char *out, size_t size, const char *path)
 static int landlock_confine(void)
 {
 	struct ll_ruleset_attr attr = { 0 };
-	struct stat st;
 	char dir[PATH_MAX];
 	size_t size = offsetof(struct ll_ruleset_attr, handled_access_net);
-	int ruleset, ok;
+	int ruleset;
+	bool ok;
 	long abi;
 
 	if (landlock_missing())
@@ -164,18 +191,15 @@ static int landlock_confine(void)
 	ruleset = (int)syscall(SYS_landlock_create_ruleset, &attr, size, 0);
 	if (ruleset < 0)
 		return -1;
-	/* the log, created anew by a reopen after the kubelet rotated it;
-	 * appended to, never truncated. A log that is no regular file is
-	 * /dev/null (a pause, a container without log_path): that file
-	 * alone, not its directory, which would be all of /dev. */
-	if (fstat(m.log.fd, &st) == 0 && S_ISREG(st.st_mode)) {
-		dir_of(dir, sizeof(dir), m.opt.log);
-		ok = landlock_allow(ruleset, dir, true, LL_FS_WRITE_FILE | LL_FS_MAKE_REG,
-				    attr.handled_access_fs) == 0;
-	} else {
-		ok = landlock_allow(ruleset, m.opt.log, false, LL_FS_WRITE_FILE,
-				    attr.handled_access_fs) == 0;
-	}
+
+	/* No rule for the log, a regular file or /dev/null (a pause, a
+	 * container without log_path): it was opened before this ruleset,
+	 * and Landlock checks a file's rights when it is opened (write(2),
+	 * ftruncate and ioctl on the fd use what it got then: a file opened
+	 * before the restriction has them all). A new log comes as an fd
+	 * runtimed opened (reopen-fd), so no path of the log's directory is
+	 * opened again. */
+	ok = test_monitor_v1_log_rule(ruleset, attr.handled_access_fs);
 	/* the exit file: <exit-file>.tmp created (or truncated, if an
 	 * earlier monitor left one), renamed over <exit-file>, unlinked on
 	 * failure; the directory opened for its fsync. That directory is the
@@ -207,7 +231,7 @@ static int landlock_confine(void)
  * which start `skip` instructions ahead, else on to the next rule */
 #define SYSCALL_TO(nr, skip) BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (nr), (skip), 0)
 /* instructions in the fcntl and ioctl blocks below (the jumps count them) */
-#define FCNTL_BLOCK 10
+#define FCNTL_BLOCK 12
 #define IOCTL_BLOCK 6
 
 /* Exactly what the monitor calls from serve() on, through musl (measured
@@ -243,8 +267,12 @@ static int seccomp_confine(void)
 		SYSCALL(SYS_recvfrom),
 		SYSCALL(SYS_sendto),
 		SYSCALL(SYS_sendmsg),
-		/* reopen of the log, the exit file, the socket's unlink:
-		 * which paths is Landlock's business */
+		/* packets with the fds they carry (reopen-fd), and the
+		 * check of that fd: a regular file (fcntl F_GETFL below) */
+		SYSCALL(SYS_recvmsg),
+		SYSCALL(SYS_fstat),
+		/* the exit file, the socket's unlink: which paths is
+		 * Landlock's business */
 		SYSCALL(SYS_open),
 		SYSCALL(SYS_fsync),
 		SYSCALL(SYS_rename),
@@ -271,12 +299,14 @@ static int seccomp_confine(void)
 		SYSCALL_TO(SYS_mprotect, 1 + FCNTL_BLOCK + IOCTL_BLOCK),
 		KILL,
 		/* fcntl: only F_SETFD, which musl's open(O_CLOEXEC) makes
-		 * after the open. Not F_SETOWN, F_SETOWN_EX or F_SETSIG: an
-		 * owner of euid 0 could signal any process with SIGIO (EPERM,
-		 * as crisp's other filters answer them); any other command
-		 * kills. */
+		 * after the open, and F_GETFL, the access mode and O_APPEND
+		 * of a reopen-fd's file. Not F_SETOWN, F_SETOWN_EX or
+		 * F_SETSIG: an owner of euid 0 could signal any process with
+		 * SIGIO (EPERM, as crisp's other filters answer them); any
+		 * other command kills. */
 		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, ARG_LO(1)),
 		ARG_ALLOW(F_SETFD),
+		ARG_ALLOW(F_GETFL),
 		ARG_EPERM(F_SETOWN),
 		ARG_EPERM(F_SETOWN_EX),
 		ARG_EPERM(F_SETSIG),
@@ -318,6 +348,11 @@ bool confine(void)
 #ifdef CRISP_TEST_HOOKS
 	if (test_confine_fails())
 		return false;
+	/* a file "test-monitor-v1" in the bundle: the monitor behaves as one
+	 * of an older crisp, to test runtimed's fallback for those (its
+	 * "reopen", its Landlock rule on the log's directory; reopen-fd an
+	 * unknown request). Looked at here: access(2) is not in the filter. */
+	m.test_monitor_v1 = test_bundle_file("test-monitor-v1");
 #endif
 	/* Landlock first: once the filter is in, no landlock_* call passes.
 	 * A failed step stops here, before the filter, so that the caller

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/queue.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -868,7 +869,23 @@ struct monitor_job {
 	bool hand_over; /* reply with the connection */
 	enum crisp_errcode code;
 	const char *what;
+	/* sent instead when the monitor does not know what (a monitor of an
+	 * older crisp, still running after an upgrade), or NULL */
+	const char *fallback;
+	unsigned timeout_s;
 };
+
+/* The answer of a monitor that does not know the request: monitor_ctl.c's
+ * "error unknown request '<req>'", then and now. */
+static bool unknown_request(const char *answer, const char *request)
+{
+	static const char prefix[] = "error unknown request '";
+	size_t len = strlen(request);
+
+	return strncmp(answer, prefix, sizeof(prefix) - 1) == 0 &&
+	       strncmp(answer + sizeof(prefix) - 1, request, len) == 0 &&
+	       streq(answer + sizeof(prefix) - 1 + len, "'");
+}
 
 static void monitor_answer(evutil_socket_t fd, short what, void *arg)
 {
@@ -878,14 +895,27 @@ static void monitor_answer(evutil_socket_t fd, short what, void *arg)
 	char buf[512];
 	ssize_t n = (what & EV_READ) ? recv(j->fd, buf, sizeof(buf) - 1, MSG_DONTWAIT) : -1;
 
+	if (n > 0)
+		buf[n] = '\0';
+	if (n > 0 && j->fallback && unknown_request(buf, j->what)) {
+		struct timeval tv = { j->timeout_s, 0 };
+		size_t len = strlen(j->fallback);
+
+		log_debug("container monitor: '%s' unknown, '%s' instead", j->what, j->fallback);
+		j->what = j->fallback;
+		j->fallback = NULL;
+		if (send(j->fd, j->what, len, MSG_NOSIGNAL) == (ssize_t)len) {
+			event_add(j->ev, &tv);
+			return;
+		}
+		n = -1; /* the monitor hung up */
+	}
 	if (n == 2 && memcmp(buf, "ok", 2) == 0 && j->hand_over) {
 		child_reply_fds(&j->d, &empty.base, &j->fd, 1);
 		j->fd = -1;
 	} else if (n == 2 && memcmp(buf, "ok", 2) == 0) {
 		child_reply(&j->d, &empty.base);
 	} else {
-		if (n > 0)
-			buf[n] = '\0';
 		err_set(&err, j->code, "%s: %s", j->what,
 			n > 0                 ? buf
 			: (what & EV_TIMEOUT) ? "the monitor did not answer"
@@ -897,17 +927,36 @@ static void monitor_answer(evutil_socket_t fd, short what, void *arg)
 	free(j);
 }
 
-int monitor_request(struct ipc_msg *msg, const struct ctr *c, const char *request,
-		    unsigned timeout_s, bool hand_over, enum crisp_errcode code,
-		    struct crisp_error *err)
+/* Sends request, with pass_fd (when >= 0) in SCM_RIGHTS. The caller keeps
+ * pass_fd: the message holds its own reference. */
+static int monitor_send(struct ipc_msg *msg, const struct ctr *c, const char *request, int pass_fd,
+			const char *fallback, unsigned timeout_s, bool hand_over,
+			enum crisp_errcode code, struct crisp_error *err)
 {
 	_cleanup_free_ char *bundle = bundle_path(c->id, NULL);
 	_cleanup_close_ int dirfd = -1, fd = -1;
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct timeval tv = { timeout_s, 0 };
 	size_t len = strlen(request);
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} control = { 0 };
+	struct iovec iov = { (void *)request, len };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
 	struct monitor_job *j;
 
+	if (pass_fd >= 0) {
+		struct cmsghdr *cm;
+
+		mh.msg_control = control.buf;
+		mh.msg_controllen = sizeof(control.buf);
+		cm = CMSG_FIRSTHDR(&mh);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(cm), &pass_fd, sizeof(int));
+	}
 	/* Through /proc/self/fd: a bundle path may be longer than sun_path
 	 * (monitor.h). */
 	dirfd = open(bundle, O_PATH | O_DIRECTORY | O_CLOEXEC);
@@ -916,28 +965,85 @@ int monitor_request(struct ipc_msg *msg, const struct ctr *c, const char *reques
 		snprintf(sa.sun_path, sizeof(sa.sun_path), "/proc/self/fd/%d/%s", dirfd,
 			 MONITOR_SOCKET);
 	if (dirfd < 0 || fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-	    send(fd, request, len, MSG_NOSIGNAL) != (ssize_t)len)
+	    sendmsg(fd, &mh, MSG_NOSIGNAL) != (ssize_t)len)
 		return err_set_errno(err, code, errno, "reaching the monitor of %s", c->id);
 	j = xcalloc(1, sizeof(*j));
 	j->fd = TAKE_FD(fd);
 	j->hand_over = hand_over;
 	j->code = code;
 	j->what = request;
+	j->fallback = fallback;
+	j->timeout_s = timeout_s;
 	child_defer(msg, &j->d);
 	j->ev = event_new(child_base(), j->fd, EV_READ, monitor_answer, j);
 	event_add(j->ev, &tv);
 	return 0;
 }
 
+int monitor_request(struct ipc_msg *msg, const struct ctr *c, const char *request,
+		    unsigned timeout_s, bool hand_over, enum crisp_errcode code,
+		    struct crisp_error *err)
+{
+	return monitor_send(msg, c, request, -1, NULL, timeout_s, hand_over, code, err);
+}
+
 /* --- ReopenContainerLog --------------------------------------------------------------- */
 
+/* The container's log opened anew, as the monitor opened it at its start:
+ * created if the kubelet moved it away, appended to, never through a
+ * symlink at its last component. O_NONBLOCK for the open only: a FIFO
+ * found at the path must not hold runtimed's loop (ENXIO instead), nor a
+ * device's open wait; and what is no regular file is refused. */
+static int log_open(const struct ctr *c, struct crisp_error *err)
+{
+	const char *path = c->info->log_path;
+	_cleanup_close_ int fd = open(
+		path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0640);
+	struct stat st;
+
+	if (fd < 0 && errno == ELOOP)
+		return err_set(err, CRISP_E_PRECONDITION,
+			       "reopening the log of %s: %s is a symbolic link, not followed",
+			       c->id, path);
+	if (fd < 0)
+		return err_set_errno(err, CRISP_E_INTERNAL, errno,
+				     "reopening the log of %s: open %s", c->id, path);
+	if (fstat(fd, &st) < 0)
+		return err_set_errno(err, CRISP_E_INTERNAL, errno,
+				     "reopening the log of %s: fstat %s", c->id, path);
+	if (!S_ISREG(st.st_mode))
+		return err_set(err, CRISP_E_PRECONDITION,
+			       "reopening the log of %s: %s is not a regular file", c->id, path);
+	if (fcntl(fd, F_SETFL, O_APPEND) < 0)
+		return err_set_errno(err, CRISP_E_INTERNAL, errno,
+				     "reopening the log of %s: fcntl %s", c->id, path);
+	return TAKE_FD(fd);
+}
+
+/* runtimed opens the new file and hands it to the monitor (reopen-fd):
+ * the monitor has no Landlock right on the log's directory. A monitor of
+ * an older crisp, still running after an upgrade, knows only "reopen"
+ * (it opens the path itself, and has the rule): it answers "error unknown
+ * request 'reopen-fd'" and gets that instead, on the same connection. */
 void on_log_reopen(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessage *req, void *arg)
 {
 	const CrispIpc__ContainerRequest *r = (const CrispIpc__ContainerRequest *)req;
 	const struct rt_handler *h = NULL;
 	struct ctr *c = running_ctr(chan, msg, r->container_id, &h);
 	struct crisp_error err = { 0 };
+	_cleanup_close_ int fd = -1;
 
-	if (c && monitor_request(msg, c, "reopen", 5, false, CRISP_E_INTERNAL, &err) < 0)
+	if (!c)
+		return;
+	if (!*c->info->log_path) {
+		/* no log: the monitor writes to /dev/null, nothing to reopen */
+		CrispIpc__Empty empty = CRISP_IPC__EMPTY__INIT;
+
+		ipc_reply(chan, msg, &empty.base, NULL, 0);
+		return;
+	}
+	fd = log_open(c, &err);
+	if (fd < 0 ||
+	    monitor_send(msg, c, "reopen-fd", fd, "reopen", 5, false, CRISP_E_INTERNAL, &err) < 0)
 		reply_err(chan, msg, &err);
 }

@@ -261,7 +261,7 @@ void exec_orphans_cancel(void);
 int execs_admit(struct crisp_error *err);
 void on_container_update(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessage *req,
 			 void *arg);
-/* Send request ("reopen", "attach") to container c's monitor and answer msg
+/* Send request ("attach") to container c's monitor and answer msg
  * (deferred) when it says "ok": Empty, or with the connection itself when
  * hand_over. -1 with err (code) when the monitor cannot be reached; the
  * caller replies then. */

@@ -1,10 +1,11 @@
 """crisp-monitor confines itself once the container is created
 (runtimed/monitor_sandbox.c): no capability, no_new_privs, a seccomp filter
-and a Landlock ruleset that lets it write only beneath the log's directory
-and the exit file's (the container's own <exits>/<id>/, so not another
-container's exit record), and remove files beneath the bundle. Under it the
-monitor still does its whole job: the log, ReopenContainerLog, attach,
-the exit record. The test hooks of a --enable-test-hooks build make it try
+and a Landlock ruleset that lets it write only beneath the exit file's
+directory (the container's own <exits>/<id>/, so not another container's
+exit record) and remove files beneath the bundle; no path of the log's
+directory at all, since runtimed opens the new log of ReopenContainerLog
+and hands it over (reopen-fd). Under it the monitor still does its whole
+job: the log, ReopenContainerLog, attach, the exit record. The test hooks of a --enable-test-hooks build make it try
 what is forbidden: opening a file elsewhere for writing fails with EACCES
 and the container goes on; a syscall outside the filter kills the monitor,
 and then the container fares as under any dead monitor (PRIVSEP.md, "what
@@ -88,10 +89,11 @@ def test_monitor_confined_and_serving(pod_env, tmp_path):
     assert int(st["CapEff"], 16) == 0 and int(st["CapPrm"], 16) == 0, st
     assert int(st["CapBnd"], 16) == 0, st
 
-    # allowed: its own log (the hook opens an existing file for appending)
-    assert request(env, cid, "test-open " + log) == "ok"
-    # Landlock: a root-owned, owner-writable file outside its directories,
+    # Landlock: not even its own log by path (the hook opens an existing
+    # file for appending; the monitor writes the fd it opened before), a
+    # root-owned, owner-writable file outside its directories,
     # and the bundle's config.json (beneath the bundle it may only remove)
+    assert request(env, cid, "test-open " + log) == "error Permission denied"
     outside = tmp_path / "root-owned"
     outside.write_text("untouched\n")
     os.chmod(outside, 0o644)
@@ -114,7 +116,7 @@ def test_monitor_confined_and_serving(pod_env, tmp_path):
             got += s.recv(65536)
         assert got.startswith(b"1") and b"line" in got, got
 
-    # ReopenContainerLog creates the log anew beneath the log's directory
+    # ReopenContainerLog: runtimed creates the log anew and hands it over
     os.rename(log, log + ".1")
     env.c.call("ReopenContainerLog", harness.cri.ReopenContainerLogRequest(container_id=cid))
     harness.wait_for(lambda: len(log_lines(log)) >= 2, 10, what="lines in the reopened log")
@@ -213,20 +215,25 @@ def test_failed_confinement_kills_the_container(pod_env):
 
 
 def test_without_log_path_only_dev_null(pod_env):
-    """A container without a log path logs to /dev/null: the monitor may
-    write that file, not the rest of /dev (its directory)."""
+    """A container without a log path logs to /dev/null, opened before the
+    confinement: the monitor writes that fd and may open no path of /dev,
+    /dev/null included. ReopenContainerLog has nothing to reopen."""
     env, k = pod_env, pod_env.cri
     pod = k.run_pod(pod_config("mon-nolog"))
-    cfg = container_config("t", env.images.busybox, command=["sh", "-c", "sleep 2; exit 4"])
+    cfg = container_config("t", env.images.busybox,
+                           command=["sh", "-c", "sleep 1; echo out; echo err >&2; sleep 1; exit 4"])
     cfg.log_path = ""
     cid = k.run(pod, cfg)
     pid = monitor_pid(cid)
     confined(pid)
-    assert request(env, cid, "test-open /dev/null") == "ok"
+    assert request(env, cid, "test-open /dev/null") == "error Permission denied"
     assert request(env, cid, "test-open /dev/zero") == "error Permission denied"
-    assert request(env, cid, "reopen") == "ok"
+    env.c.call("ReopenContainerLog", harness.cri.ReopenContainerLogRequest(container_id=cid))
     st = k.wait_state(cid, harness.cri.CONTAINER_EXITED, timeout=20)
     assert st.exit_code == 4, st
+    # both records written to /dev/null, none dropped
+    with open(os.path.join(exits_dir(env), cid, "exit.json")) as f:
+        assert json.load(f)["log_dropped"] == 0
 
 
 def test_pause_monitor_of_another_handler(pod_env_factory, tmp_path):
@@ -244,7 +251,7 @@ def test_pause_monitor_of_another_handler(pod_env_factory, tmp_path):
     pause_bundle = args[args.index("--bundle") + 1]
     confined(pid)
     assert request(env, pod, "test-open /dev/zero", pause_bundle) == "error Permission denied"
-    assert request(env, pod, "test-open /dev/null", pause_bundle) == "ok"
+    assert request(env, pod, "test-open /dev/null", pause_bundle) == "error Permission denied"
     exit_dir = os.path.join(exits_dir(env), pod)
     assert args[args.index("--exit-file") + 1] == os.path.join(exit_dir, "exit.json"), cmd
     env.cri.stop_pod(pod)
@@ -434,3 +441,188 @@ def test_exit_record_of_an_older_monitor(pod_env):
     assert not os.path.exists(flat)
     k.remove(cid2)
     assert not os.path.exists(os.path.join(exits, cid2 + ".json"))
+
+
+def reopen_log(env, cid):
+    env.c.call("ReopenContainerLog", harness.cri.ReopenContainerLogRequest(container_id=cid))
+
+
+def line_numbers(path):
+    """The counters of LOOP's "line <n>" in a log."""
+    return [int(t.split()[1]) for t in log_lines(path) if t.startswith("line ")]
+
+
+def fd_count(pid):
+    return len(os.listdir("/proc/%d/fd" % pid))
+
+
+def request_fds(env, cid, req, fds):
+    """A request with fds in SCM_RIGHTS, as runtimed sends reopen-fd."""
+    with connect(env, cid) as s:
+        socket.send_fds(s, [req.encode()], fds)
+        return s.recv(512).decode()
+
+
+def test_log_directory_out_of_reach(pod_env):
+    """The monitor has no right on its log's directory, the pod's log
+    directory: taken over, it can create no file there and open none of
+    the other containers' logs of the pod (nor its own by path)."""
+    env, k = pod_env, pod_env.cri
+    pod, a, log_a = start_loop(env, "mon-logdir")
+    b = k.run(pod, container_config("b", env.images.busybox, command=["sh", "-c", LOOP]))
+    log_b = k.status(b).log_path
+    harness.wait_for(lambda: len(log_lines(log_b)) >= 2, 10, what="B's first log lines")
+    logdir = os.path.dirname(log_a)
+    assert os.path.dirname(log_b) == logdir, (log_a, log_b)
+    confined(monitor_pid(a))
+
+    forged = os.path.join(logdir, "forged.log")
+    assert request(env, a, "test-create " + forged) == EACCES
+    assert not os.path.exists(forged)
+    assert request(env, a, "test-open " + log_b) == EACCES
+    assert request(env, a, "test-open " + log_a) == EACCES
+    # B's log moved away by a rotation: A cannot put a file in its place
+    os.rename(log_b, log_b + ".1")
+    assert request(env, a, "test-create " + log_b) == EACCES
+    assert not os.path.exists(log_b)
+    # ... while runtimed re-creates it for B, and both go on logging
+    reopen_log(env, b)
+    harness.wait_for(lambda: len(log_lines(log_b)) >= 2, 10, what="B's reopened log")
+    n = len(log_lines(log_a))
+    harness.wait_for(lambda: len(log_lines(log_a)) > n + 2, 10, what="A's log growing")
+
+
+def test_reopen_after_rotation(pod_env):
+    """The kubelet's rotation: the log renamed, ReopenContainerLog, and the
+    next lines go to a new file at the original path, the old file keeps
+    the lines before, none lost or written twice."""
+    env, k = pod_env, pod_env.cri
+    pod, cid, log = start_loop(env, "mon-rotate")
+    pid = monitor_pid(cid)
+    confined(pid)
+    old = log + ".1"
+    os.rename(log, old)
+    reopen_log(env, cid)
+    st = os.lstat(log)
+    assert stat.S_ISREG(st.st_mode) and st.st_uid == 0, st
+    assert stat.S_IMODE(st.st_mode) & ~0o640 == 0, oct(st.st_mode)
+    harness.wait_for(lambda: len(line_numbers(log)) >= 3, 10, what="lines in the new log")
+    before = line_numbers(old)
+    time.sleep(0.5)
+    assert line_numbers(old) == before  # the old file no longer grows
+    new = line_numbers(log)
+    assert before == list(range(before[0], before[-1] + 1)), before
+    assert new[0] == before[-1] + 1, (before[-3:], new[:3])
+    assert harness.proc_status(pid)["Seccomp"] == "2"
+
+
+def test_reopen_refuses_a_symlink(pod_env, tmp_path):
+    """A symlink where the log was is not followed (O_NOFOLLOW): the reopen
+    fails saying so, nothing is written through it, and the monitor keeps
+    writing the file it had."""
+    env, k = pod_env, pod_env.cri
+    pod, cid, log = start_loop(env, "mon-symlink")
+    confined(monitor_pid(cid))
+    target = tmp_path / "target"
+    target.write_text("")
+    old = log + ".1"
+    os.rename(log, old)
+    os.symlink(target, log)
+    e = harness.rpc_error(reopen_log, env, cid)
+    assert "is a symbolic link, not followed" in e.details(), e.details()
+    assert target.read_text() == ""
+    assert os.path.islink(log)
+    n = len(log_lines(old))
+    harness.wait_for(lambda: len(log_lines(old)) > n + 2, 10, what="the old file still written")
+    os.unlink(log)
+    reopen_log(env, cid)
+    harness.wait_for(lambda: len(log_lines(log)) >= 2, 10, what="lines in the reopened log")
+    assert target.read_text() == ""
+
+
+def test_reopen_fds_checked_and_never_kept(pod_env, tmp_path):
+    """20 reopens, and fds handed with bad or other requests: each refused
+    one is closed, the monitor's fds stay as many as before (it runs for
+    the container's life); runtimed keeps no copy either."""
+    env, k = pod_env, pod_env.cri
+    pod, cid, log = start_loop(env, "mon-fds")
+    pid = monitor_pid(cid)
+    confined(pid)
+    runtimed = env.c.children()["crisp-runtimed"]
+    time.sleep(0.3)
+    before, before_rt = fd_count(pid), fd_count(runtimed)
+    for i in range(20):
+        if i % 2 == 0:
+            os.rename(log, "%s.%d" % (log, i))
+        reopen_log(env, cid)
+    harness.wait_for(lambda: len(log_lines(log)) >= 2, 10, what="lines in the last log")
+
+    r, w = os.pipe()
+    ro = os.open(tmp_path / "ro", os.O_RDONLY | os.O_CREAT, 0o600)
+    plain = os.open(tmp_path / "plain", os.O_WRONLY | os.O_CREAT, 0o600)
+    path_fd = os.open(tmp_path, os.O_PATH | os.O_DIRECTORY)
+    good = os.open(tmp_path / "good", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    try:
+        for req, fds, answer in [
+                ("reopen-fd", [], "error reopen-fd wants exactly one fd, got 0"),
+                ("reopen-fd", [good, good], "error reopen-fd wants exactly one fd, got 2"),
+                ("reopen-fd", [good] * 6,
+                 "error reopen-fd wants exactly one fd, got more than 4"),
+                ("reopen-fd", [w], "error reopen-fd: the fd is not a regular file"),
+                ("reopen-fd", [path_fd], "error reopen-fd: the fd is not a regular file"),
+                ("reopen-fd", [ro], "error reopen-fd: the file is not open for writing"),
+                ("reopen-fd", [plain], "error reopen-fd: the file is not open with O_APPEND"),
+                ("reopen", [good], "error unknown request 'reopen'"),
+                ("resize 10 10", [good], "error resize: the container has no terminal"),
+                ("nonsense", [good, w], "error unknown request 'nonsense'")]:
+            assert request_fds(env, cid, req, fds) == answer, (req, fds)
+        # fds with an attach session's packets: closed as well
+        with connect(env, cid) as s:
+            s.send(b"attach")
+            assert s.recv(512) == b"ok"
+            socket.send_fds(s, [b"0x"], [good])
+            socket.send_fds(s, [b"resize 5 5"], [good, ro])
+        harness.wait_for(lambda: fd_count(pid) == before, 5,
+                         what="the monitor back at %d fds" % before)
+        # and a good one is taken: the output goes there
+        assert request_fds(env, cid, "reopen-fd", [good]) == "ok"
+        harness.wait_for(lambda: len(log_lines(str(tmp_path / "good"))) >= 2, 10,
+                         what="lines in the handed file")
+        harness.wait_for(lambda: fd_count(pid) == before, 5,
+                         what="the monitor back at %d fds" % before)
+    finally:
+        for fd in (r, w, ro, plain, path_fd, good):
+            os.close(fd)
+    harness.wait_for(lambda: fd_count(runtimed) == before_rt, 5,
+                     what="runtimed back at %d fds" % before_rt)
+
+
+def test_reopen_with_a_monitor_of_an_older_crisp(pod_env):
+    """Upgrade: a monitor started by an older crisp knows only "reopen" (it
+    opens the path itself, under its rule on the log's directory). Played
+    by the test-monitor-v1 hook: runtimed's reopen-fd gets "unknown
+    request", and it falls back to "reopen" on the same connection."""
+    env, k = pod_env, pod_env.cri
+    pod = k.run_pod(pod_config("mon-v1"))
+    cid = k.create(pod, container_config("t", env.images.busybox, command=["sh", "-c", LOOP]))
+    with open(os.path.join(bundle(env, cid), "test-monitor-v1"), "w"):
+        pass
+    k.start(cid)
+    log = k.status(cid).log_path
+    harness.wait_for(lambda: len(log_lines(log)) >= 2, 10, what="first log lines")
+    pid = monitor_pid(cid)
+    confined(pid)
+    before = fd_count(pid)  # no client connected yet
+    # the old ways: its rule on the log's directory, no reopen-fd
+    probe = os.path.join(os.path.dirname(log), "probe-v1")
+    assert request(env, cid, "test-create " + probe) == "ok"
+    os.unlink(probe)
+    assert request(env, cid, "reopen-fd") == "error unknown request 'reopen-fd'"
+
+    old = log + ".1"
+    os.rename(log, old)
+    reopen_log(env, cid)
+    harness.wait_for(lambda: len(line_numbers(log)) >= 3, 10, what="lines in the new log")
+    last = line_numbers(old)
+    assert line_numbers(log)[0] == last[-1] + 1
+    harness.wait_for(lambda: fd_count(pid) == before, 5, what="the monitor back at its fds")

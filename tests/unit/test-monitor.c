@@ -292,6 +292,35 @@ static const char *request(int fd, const char *req)
 	return buf;
 }
 
+/* The same with one fd in SCM_RIGHTS, as runtimed sends reopen-fd. */
+static const char *request_fd(int fd, const char *req, int pass_fd)
+{
+	static char buf[MONITOR_PACKET_MAX + 1];
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} control = { 0 };
+	struct iovec iov = { (void *)req, strlen(req) };
+	struct msghdr mh = { .msg_iov = &iov,
+			     .msg_iovlen = 1,
+			     .msg_control = control.buf,
+			     .msg_controllen = sizeof(control.buf) };
+	struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+	ssize_t n;
+
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cm), &pass_fd, sizeof(int));
+	if (fd < 0 || sendmsg(fd, &mh, 0) < 0)
+		return "(send failed)";
+	n = recv(fd, buf, sizeof(buf) - 1, 0);
+	if (n < 0)
+		return "(no reply)";
+	buf[n] = '\0';
+	return buf;
+}
+
 static bool wait_for_file(const char *path, const char *needle)
 {
 	for (int i = 0; i < 1000; i++) {
@@ -445,7 +474,7 @@ static void test_reopen_and_sigterm(void)
 	char rotated[512], go[512], payload[1024], status[64], *s;
 	static const struct rec want1[] = { { "stdout", "F", "one" } };
 	static const struct rec want2[] = { { "stdout", "F", "two" } };
-	int fd;
+	int fd, log_fd;
 
 	snprintf(rotated, sizeof(rotated), "%s.1", logpath);
 	snprintf(go, sizeof(go), "%s/go", bundle);
@@ -476,7 +505,13 @@ static void test_reopen_and_sigterm(void)
 
 	rename(logpath, rotated);
 	fd = ctl_connect();
-	is_str(request(fd, "reopen"), "ok", "reopen answers ok");
+	/* runtimed opens the new file and hands it over; the monitor opens
+	 * no path of the log's directory */
+	is_str(request(fd, "reopen"), "error unknown request 'reopen'",
+	       "reopen by path is no longer served");
+	log_fd = open(logpath, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640);
+	is_str(request_fd(fd, "reopen-fd", log_fd), "ok", "reopen-fd answers ok");
+	close(log_fd);
 	is_str(request(fd, "bogus"), "error unknown request 'bogus'", "unknown request refused");
 	like(request(fd, "resize 10 20"), "error resize: the container has no terminal",
 	     "resize without a tty refused");
@@ -727,7 +762,7 @@ static void test_long_bundle(void)
 	start(&mon, NULL, NULL);
 	ok(sync_pid(&mon) > 1, "long bundle path: created");
 	fd = ctl_connect();
-	is_str(request(fd, "reopen"), "ok",
+	is_str(request(fd, "attach"), "ok",
 	       "long bundle path: control socket through /proc/self/fd");
 	close(fd);
 	is_int(finish(&mon), 0, "long bundle path: monitor exits 0");
