@@ -39,32 +39,32 @@ struct list_stream {
 	size_t messages; /* for the debug log */
 };
 
+/* A bound, or in test builds the one the environment variable sets below
+ * it: the tests make many messages from a few pods, and refuse an answer
+ * over the limit without making 16 MiB of pods. */
+static size_t bound(const char *test_variable, size_t bound)
+{
+#ifdef CRISP_TEST_HOOKS
+	const char *v = getenv(test_variable);
+	uint64_t n;
+
+	if (v && parse_uint64(v, 10, bound, &n) == 0 && n > 0)
+		return (size_t)n;
+#else
+	(void)test_variable;
+#endif
+	return bound;
+}
+
 /* The bound on one message's items, and on a unary answer. */
 static size_t chunk_max(void)
 {
-#ifdef CRISP_TEST_HOOKS
-	/* Test hook: many messages from a few pods. */
-	const char *v = getenv("CRISP_TEST_LIST_CHUNK_MAX");
-	uint64_t n;
-
-	if (v && parse_uint64(v, 10, LIST_CHUNK_MAX, &n) == 0 && n > 0)
-		return (size_t)n;
-#endif
-	return LIST_CHUNK_MAX;
+	return bound("CRISP_TEST_LIST_CHUNK_MAX", LIST_CHUNK_MAX);
 }
 
 static size_t unary_max(void)
 {
-#ifdef CRISP_TEST_HOOKS
-	/* Test hook: the refusal of an answer over the limit, without
-	 * making 16 MiB of pods. */
-	const char *v = getenv("CRISP_TEST_LIST_MESSAGE_MAX");
-	uint64_t n;
-
-	if (v && parse_uint64(v, 10, RPC_MESSAGE_MAX, &n) == 0 && n > 0)
-		return (size_t)n;
-#endif
-	return RPC_MESSAGE_MAX;
+	return bound("CRISP_TEST_LIST_MESSAGE_MAX", RPC_MESSAGE_MAX);
 }
 
 /* The Stream* twin of a List* method, for the error message. */
