@@ -33,3 +33,19 @@ def test_bench_smoke(tmp_path):
         assert res[key]["crisp"] > 0 and "containerd" not in res[key], (key, res[key])
     # five container ids of 64 hex digits at least
     assert res["gRPC core floor: 5-container list reply p50, C client"]["reply bytes"] > 5 * 64
+
+
+SOAK = os.path.join(harness.TOP, "bench", "crisp-soak.py")
+
+
+def test_soak_smoke():
+    """bench/crisp-soak.py must not rot either: a few cycles, and its own
+    checks (nothing left behind, no process replaced, no call failed, no fd
+    more at the end than after the first cycle) find nothing."""
+    r = subprocess.run([sys.executable, SOAK, "--minutes", "0.2", "--pods", "2",
+                        "--sample-every", "2"],
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=300,
+                       env=dict(os.environ, CRISP_BUILD_DIR=harness.BUILD))
+    text = r.stdout.decode(errors="replace")
+    assert r.returncode == 0 and "no problem found" in text, text[-4000:]
+    assert "crisp-frontend" in text and "runtimed-launch" in text, text[-4000:]
