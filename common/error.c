@@ -56,6 +56,12 @@ int err_set_errno(struct crisp_error *err, enum crisp_errcode code, int errnum, 
 
 	if (!err)
 		return -1;
+	/* A full disk or an exhausted quota is a limit of the host, not a bug,
+	 * whatever the caller expected: gRPC's RESOURCE_EXHAUSTED is meant for
+	 * "the entire file system is out of space", and the kubelet's image GC
+	 * and eviction act on it, where INTERNAL would read as crisp's fault. */
+	if (errnum == ENOSPC || errnum == -ENOSPC || errnum == EDQUOT || errnum == -EDQUOT)
+		code = CRISP_E_RESOURCE;
 	va_start(ap, fmt);
 	err_vset(err, code, fmt, ap);
 	va_end(ap);

@@ -31,7 +31,8 @@ struct crisp_error {
 /* Set the error and return -1, so "return err_set(err, ...)" reads well.
  * err may be NULL. */
 int err_set(struct crisp_error *err, enum crisp_errcode code, const char *fmt, ...) _printf_(3, 4);
-/* Same, appending ": strerror(errnum)". errnum may be negative. */
+/* Same, appending ": strerror(errnum)". errnum may be negative. ENOSPC and
+ * EDQUOT make the code CRISP_E_RESOURCE, whatever code says. */
 int err_set_errno(struct crisp_error *err, enum crisp_errcode code, int errnum, const char *fmt,
 		  ...) _printf_(4, 5);
 /* Prefix the message with context as the error goes up: "ctx: old message". */

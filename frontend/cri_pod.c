@@ -100,9 +100,15 @@ static void run_fail_done(ProtobufCMessage *reply, struct ipc_msg *msg,
 {
 	struct run_ctx *ctx = arg;
 
-	if (err && err->code != CRISP_E_NOT_FOUND)
+	if (err && err->code != CRISP_E_NOT_FOUND) {
 		log_warn("RunPodSandbox %s rollback: removing the sandbox record: %s", ctx->id,
 			 err->msg);
+		/* The record stays reserved, and with it the pod's name: the
+		 * kubelet's retry of this very RunPodSandbox would fail as a
+		 * duplicate until a pass removes it (a full disk fails the
+		 * undo as it failed the start). */
+		reconcile_soon();
+	}
 	cri_fail(ctx->rpc, &ctx->err);
 	run_end(ctx);
 }

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/sqlite_space.h"
 #include "imaged/db.h"
 
 int db_fail(sqlite3 *db, struct crisp_error *err, const char *fmt, ...)
@@ -13,6 +14,7 @@ int db_fail(sqlite3 *db, struct crisp_error *err, const char *fmt, ...)
 	enum crisp_errcode code = CRISP_E_INTERNAL;
 	const char *file = sqlite3_db_filename(db, "main");
 	va_list ap;
+	int e;
 
 	va_start(ap, fmt);
 	vsnprintf(what, sizeof(what), fmt, ap);
@@ -22,13 +24,15 @@ int db_fail(sqlite3 *db, struct crisp_error *err, const char *fmt, ...)
 	case SQLITE_LOCKED:
 		code = CRISP_E_UNAVAILABLE;
 		break;
-	case SQLITE_FULL:
-		code = CRISP_E_RESOURCE;
-		break;
 	case SQLITE_CONSTRAINT:
 		code = CRISP_E_EXISTS;
 		break;
 	}
+	/* "database or disk is full" does not say which: the errno does. */
+	if ((e = sqlite_space_errno(db)) != 0)
+		return err_set(err, CRISP_E_RESOURCE, "%s: %s: %s: %s",
+			       file && *file ? file : "database", what, sqlite3_errmsg(db),
+			       strerror(e));
 	return err_set(err, code, "%s: %s: %s", file && *file ? file : "database", what,
 		       sqlite3_errmsg(db));
 }

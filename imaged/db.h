@@ -21,8 +21,10 @@ static inline void db_finalizep(sqlite3_stmt **s)
 #define _cleanup_stmt_ _cleanup_(db_finalizep)
 
 /* Set err from the connection's last error (BUSY/LOCKED are
- * CRISP_E_UNAVAILABLE, FULL CRISP_E_RESOURCE, CONSTRAINT CRISP_E_EXISTS,
- * the rest CRISP_E_INTERNAL) after what was being done. Returns -1. */
+ * CRISP_E_UNAVAILABLE, FULL and an I/O error for want of space
+ * CRISP_E_RESOURCE with the errno's text appended, CONSTRAINT
+ * CRISP_E_EXISTS, the rest CRISP_E_INTERNAL) after what was being done.
+ * Returns -1. */
 int db_fail(sqlite3 *db, struct crisp_error *err, const char *fmt, ...) _printf_(3, 4);
 
 sqlite3_stmt *db_prep(sqlite3 *db, const char *sql, struct crisp_error *err);

@@ -79,6 +79,7 @@ struct pull {
 	bool unpacking;
 	unsigned jobs; /* worker jobs running: the pull is freed after the last */
 	bool finished;
+	bool out_of_space; /* failed for want of space: leave nothing of it */
 	uint64_t start_ms;
 };
 
@@ -86,6 +87,8 @@ static LIST_HEAD(, pull) pulls = LIST_HEAD_INITIALIZER(pulls);
 
 static void pull_free(struct pull *p)
 {
+	bool collect = p->out_of_space;
+
 	image_ref_free(&p->ref);
 	registry_auth_free(p->auth);
 	free(p->key);
@@ -99,6 +102,13 @@ static void pull_free(struct pull *p)
 	image_config_done(&p->cfg);
 	free(p->layers);
 	free(p);
+	/* The blobs and snapshots that a pull which ran out of space did
+	 * complete belong to no image and hold the space the node needs: they
+	 * go now, not at the next removal, once the last of its jobs (which
+	 * may have stored one more) has reported. images_gc waits for the
+	 * pulls still running. */
+	if (collect)
+		images_gc();
 }
 
 /* The pull is over (done or failed): no new work starts; it is freed when
@@ -120,8 +130,13 @@ static void pull_end(struct pull *p)
 		 * stores or frees it, and it is not touched here. */
 		if (p->layers[i].state == L_COMMIT)
 			continue;
-		/* Keep partial downloads: a retry resumes them. */
-		content_ingest_abort_keep(p->layers[i].ing);
+		/* Keep partial downloads: a retry resumes them. Not when the
+		 * disk is full: they hold the very space the retry needs, and a
+		 * node's disk must not stay full of downloads nobody finished. */
+		if (p->out_of_space)
+			content_ingest_abort(p->layers[i].ing);
+		else
+			content_ingest_abort_keep(p->layers[i].ing);
 		p->layers[i].ing = NULL;
 	}
 	imaged.pulls--;
@@ -136,6 +151,7 @@ static void pull_fail(struct pull *p, const struct crisp_error *err)
 	if (p->finished)
 		return;
 	log_warn("pull of %s failed: %s", p->key, err->msg);
+	p->out_of_space = err->code == CRISP_E_RESOURCE;
 	for (size_t i = 0; i < p->n_waiters; i++)
 		child_reply_error(&p->waiters[i], err);
 	pull_end(p);

@@ -501,14 +501,16 @@ static const struct rt_handler *ctr_handler(const struct ctr *c)
 }
 
 /* The start failed (msg says why, e.g. runc's "exec: \"x\": executable
- * file not found in $PATH"): like containerd, the container is EXITED with
- * reason StartError, and nothing of it runs or stays in the runtime. */
-static void start_failed(struct start_job *j, const char *msg)
+ * file not found in $PATH"; code is the error's, CRISP_E_RESOURCE for a
+ * full disk): like containerd, the container is EXITED with reason
+ * StartError, and nothing of it runs or stays in the runtime. */
+static void start_failed(struct start_job *j, enum crisp_errcode code, const char *msg)
 {
 	struct ctr *c = j->c;
 	const struct rt_handler *h = ctr_handler(c);
 	const char *args[] = { "delete", "--force", c->id, NULL };
 	struct crisp_error err = { 0 };
+	bool saved;
 
 	log_warn("container %.12s: start failed: %s", c->id, msg);
 	/* The monitor deletes what runc made when run fails; a monitor that
@@ -518,12 +520,15 @@ static void start_failed(struct start_job *j, const char *msg)
 	err_clear(&err);
 	c->info->pid = 0;
 	c->pid_start = 0;
-	ctr_exited(c, START_ERROR_EXIT_CODE, now_ns(), "StartError", msg);
+	/* Not recorded (a full disk, say): the start mark stays, so that a
+	 * recovery resolves the start again instead of finding it CREATED. */
+	saved = ctr_exited(c, START_ERROR_EXIT_CODE, now_ns(), "StartError", msg) == 0;
 	if (j->reply) {
-		err_set(&err, CRISP_E_INTERNAL, "starting container %s: %s", c->id, msg);
+		err_set(&err, code != CRISP_E_OK ? code : CRISP_E_INTERNAL,
+			"starting container %s: %s", c->id, msg);
 		child_reply_error(&j->d, &err);
 	}
-	start_job_finish(j, false);
+	start_job_finish(j, !saved);
 }
 
 static void start_succeeded(struct start_job *j, pid_t pid)
@@ -531,6 +536,7 @@ static void start_succeeded(struct start_job *j, pid_t pid)
 	struct ctr *c = j->c;
 	struct crisp_error err = { 0 };
 	CrispIpc__Empty empty = CRISP_IPC__EMPTY__INIT;
+	bool saved;
 
 	c->info->pid = pid;
 	c->pid_start = proc_starttime(pid);
@@ -545,19 +551,22 @@ static void start_succeeded(struct start_job *j, pid_t pid)
 	if (c->info->state == RUNTIME__V1__CONTAINER_STATE__CONTAINER_EXITED &&
 	    c->info->finished_at < c->info->started_at)
 		c->info->started_at = c->info->finished_at;
-	if (state_ctr_save(c, &err) < 0) {
+	saved = state_ctr_save(c, &err) == 0;
+	if (!saved)
 		/* It runs: in memory it is RUNNING, and as long as the mark
-		 * stays a recovery finds it by its bundle's pid file. */
-		log_err("container %.12s: %s", c->id, err.msg);
-		if (j->reply)
-			child_reply_error(&j->d, &err);
-		return start_job_finish(j, true);
-	}
+		 * stays a recovery finds it by its bundle's pid file; the next
+		 * save (its exit's at the latest) writes the whole record. So
+		 * the start succeeded and says so: an error (a full disk, say)
+		 * would tell the kubelet of a failed start while the container
+		 * runs and is listed RUNNING. */
+		log_err("container %.12s: started, but recording it: %s (its start mark "
+			"stays)",
+			c->id, err.msg);
 	event_emit(c->id, c->info->sandbox_id,
 		   RUNTIME__V1__CONTAINER_EVENT_TYPE__CONTAINER_STARTED_EVENT);
 	if (j->reply)
 		child_reply(&j->d, &empty.base);
-	start_job_finish(j, false);
+	start_job_finish(j, !saved);
 }
 
 static void start_monitor_done(pid_t pid, const struct crisp_error *err, void *arg)
@@ -565,7 +574,7 @@ static void start_monitor_done(pid_t pid, const struct crisp_error *err, void *a
 	struct start_job *j = arg;
 
 	if (err)
-		return start_failed(j, err->msg);
+		return start_failed(j, err->code, err->msg);
 	start_succeeded(j, pid);
 }
 
@@ -638,7 +647,7 @@ void on_container_start(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMes
 	j->started_at = now_ns();
 	if (monitor_launch(h, c->id, *c->info->log_path ? c->info->log_path : "/dev/null",
 			   cfg->stdin, cfg->stdin_once, cfg->tty, start_monitor_done, j, &err) < 0)
-		start_failed(j, err.msg);
+		start_failed(j, err.code, err.msg);
 }
 
 /* --- recovery of a start in flight ------------------------------------------------------ */
@@ -756,7 +765,7 @@ static void start_resolve_tick(evutil_socket_t fd, short what, void *arg)
 	if (alive) {
 		if (monitor_pid > 0)
 			kill(monitor_pid, SIGKILL);
-		return start_failed(j, "its monitor did not start it in time");
+		return start_failed(j, CRISP_E_INTERNAL, "its monitor did not start it in time");
 	}
 	if (now_ms() < j->grace_ms) {
 		evtimer_add(j->timer, &tv);
@@ -770,7 +779,7 @@ static void start_resolve_tick(evutil_socket_t fd, short what, void *arg)
 			why ? xasprintf("runc run: %s", why)
 			    : xstrdup("start interrupted by a crisp-runtimed restart; its monitor "
 				      "is gone and the container does not run");
-		start_failed(j, msg);
+		start_failed(j, CRISP_E_INTERNAL, msg);
 	}
 }
 
@@ -798,10 +807,11 @@ struct ctr_job {
 
 /* --- exits and stop ------------------------------------------------------------------ */
 
-void ctr_exited(struct ctr *c, int exit_code, int64_t finished_at, const char *reason,
-		const char *message)
+int ctr_exited(struct ctr *c, int exit_code, int64_t finished_at, const char *reason,
+	       const char *message)
 {
 	struct crisp_error err = { 0 };
+	int r = 0;
 
 	if (c->info->state != RUNTIME__V1__CONTAINER_STATE__CONTAINER_EXITED) {
 		c->info->state = RUNTIME__V1__CONTAINER_STATE__CONTAINER_EXITED;
@@ -809,13 +819,15 @@ void ctr_exited(struct ctr *c, int exit_code, int64_t finished_at, const char *r
 		c->info->finished_at = finished_at;
 		str_set(&c->info->reason, reason);
 		str_set(&c->info->message, message);
-		if (state_ctr_save(c, &err) < 0)
+		r = state_ctr_save(c, &err);
+		if (r < 0)
 			log_err("%s", err.msg);
 		log_info("container %.12s exited: %d (%s)", c->id, exit_code, reason);
 		event_emit(c->id, c->info->sandbox_id,
 			   RUNTIME__V1__CONTAINER_EVENT_TYPE__CONTAINER_STOPPED_EVENT);
 	}
 	exit_waits_fire(&c->waits, true);
+	return r;
 }
 
 struct stop_job {

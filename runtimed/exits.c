@@ -191,6 +191,15 @@ int exits_check(const char *id)
 			log_warn("exit file of %.12s is malformed", id);
 			snprintf(message, sizeof(message), "exit file malformed");
 		} else {
+			json_t *dropped = json_object_get(o, "log_dropped");
+
+			/* The monitor never waits for the log: what it could
+			 * not write is gone, and only this count says so. */
+			if (c && json_is_integer(dropped) && json_integer_value(dropped) > 0)
+				log_warn("container %.12s: %" JSON_INTEGER_FORMAT " log records "
+					 "were lost: its log file could not be written (disk "
+					 "full?)",
+					 id, json_integer_value(dropped));
 			exit_code = (int)json_integer_value(code);
 			finished_at = json_integer_value(fin);
 			reason = json_is_true(oom) ? "OOMKilled"

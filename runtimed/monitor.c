@@ -799,12 +799,14 @@ static void serve(void)
 	log_flush(&m.log, LOG_STDERR, true, 0);
 }
 
-static void write_exit_file(void)
+/* 0, or the errno of the step that failed: the exit is not recorded. */
+static int write_exit_file(void)
 {
 	char tmp[PATH_MAX], dir[PATH_MAX], buf[256];
-	int status = m.init_status, code, sig = 0, fd;
+	int status = m.init_status, code, sig = 0, fd, e;
 	bool oom;
 	size_t len;
+	ssize_t n;
 
 	if (WIFSIGNALED(status)) {
 		sig = WTERMSIG(status);
@@ -826,16 +828,20 @@ static void write_exit_file(void)
 	snprintf(tmp, sizeof(tmp), "%s.tmp", m.opt.exit_file);
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
 	if (fd < 0)
-		return;
-	if (write(fd, buf, len) != (ssize_t)len || fsync(fd) < 0) {
+		return errno;
+	n = write(fd, buf, len);
+	if (n != (ssize_t)len || fsync(fd) < 0) {
+		/* a write that came short: the disk is full */
+		e = n >= 0 && n < (ssize_t)len ? ENOSPC : errno;
 		close(fd);
 		unlink(tmp);
-		return;
+		return e;
 	}
 	close(fd);
 	if (rename(tmp, m.opt.exit_file) < 0) {
+		e = errno;
 		unlink(tmp);
-		return;
+		return e;
 	}
 	snprintf(dir, sizeof(dir), "%s", m.opt.exit_file);
 	*strrchr(dir, '/') = '\0';
@@ -843,6 +849,26 @@ static void write_exit_file(void)
 	if (fd >= 0) {
 		fsync(fd);
 		close(fd);
+	}
+	return 0;
+}
+
+/* The exit file is the only record of how the container ended: without it
+ * runtimed shows the container running for ever. A full disk (or quota)
+ * must not cost it: try again, every second at first and then every 10 s,
+ * until there is room. The container is gone already and the
+ * control socket is removed first, so nothing waits on this monitor; its
+ * record's removal (the directory goes, ENOENT) or a SIGKILL ends it. */
+static void record_exit(void)
+{
+	int e = write_exit_file();
+
+	if (e != ENOSPC && e != EDQUOT)
+		return;
+	cleanup_sockets();
+	for (int ms = 1000; e == ENOSPC || e == EDQUOT; ms = ms < 5000 ? ms * 2 : 10000) {
+		poll(NULL, 0, ms);
+		e = write_exit_file();
 	}
 }
 
@@ -913,7 +939,7 @@ int main(int argc, char **argv)
 		kill(m.init_pid, SIGKILL);
 
 	serve();
-	write_exit_file();
+	record_exit();
 	cleanup_sockets();
 	return 0;
 }

@@ -61,7 +61,8 @@
  * then written as P; lines longer than --log-max split into P records of
  * exactly --log-max bytes and a last F; "\r\n" is stripped like "\n"). The
  * log is never waited for: a record that cannot be written (disk full) is
- * dropped and counted. It answers on the control socket MONITOR_SOCKET in
+ * dropped and counted, and what of it a full disk let through is cut off
+ * again (ftruncate), so the file holds whole records only. It answers on the control socket MONITOR_SOCKET in
  * the bundle, and when the container's init exits (reaped as subreaper)
  * and its output is drained (both streams at EOF, or 2 s after the exit at
  * most) it writes the exit file atomically (<exit-file>.tmp, fsync, rename,
@@ -70,7 +71,10 @@
  *   {"exit_code": 3, "signal": 0, "finished_at": <unix ns>,
  *    "oom_killed": false, "log_dropped": 0}
  *
- * removes MONITOR_SOCKET and exits 0. exit_code is the exit status, or
+ * removes MONITOR_SOCKET and exits 0. When the disk is full (ENOSPC,
+ * EDQUOT) it removes MONITOR_SOCKET first and tries again after 1, 2, 4 and
+ * 8 s, then every 10 s, until the file is written or its directory is gone
+ * (the record removed): an exit is never lost to a full disk. exit_code is the exit status, or
  * 128+signal when killed; finished_at is when the init was reaped;
  * oom_killed is true when the container's memory cgroup counted an OOM
  * kill ("oom_kill" of v1 memory.oom_control or v2 memory.events) while it

@@ -13,6 +13,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -72,6 +74,17 @@ static int write_all(int fd, const char *buf, size_t len, size_t *written)
 	return 0;
 }
 
+/* Cuts the last n bytes off the log: the monitor is its only writer. fstat
+ * is the raw system call, as its seccomp filter allows it (glibc's fstat()
+ * would be newfstatat). */
+static bool unwrite(int fd, size_t n)
+{
+	struct stat st;
+
+	return syscall(SYS_fstat, fd, &st) == 0 && S_ISREG(st.st_mode) &&
+	       (uint64_t)st.st_size >= n && ftruncate(fd, st.st_size - (off_t)n) == 0;
+}
+
 static void write_record(struct log_writer *w, enum log_stream s, bool partial, const char *content,
 			 size_t len)
 {
@@ -87,9 +100,13 @@ static void write_record(struct log_writer *w, enum log_stream s, bool partial, 
 	*p++ = '\n';
 	if (write_all(w->fd, w->record, (size_t)(p - w->record), &done) < 0) {
 		/* Never stall the container on the log: the record is lost
-		 * and counted, the next one gets its own line. */
+		 * and counted. What of it was written (the disk filled up in
+		 * its middle) is taken back, so that the log holds whole
+		 * records only; where that fails, the next record starts on a
+		 * line of its own. */
 		w->dropped++;
-		w->broken = w->broken || done > 0;
+		if (done > 0 && !unwrite(w->fd, done))
+			w->broken = true;
 		return;
 	}
 	w->broken = false;

@@ -275,6 +275,9 @@ static int seccomp_confine(void)
 		 * Landlock's business */
 		SYSCALL(SYS_open),
 		SYSCALL(SYS_fsync),
+		/* a log record that a full disk cut short, taken back
+		 * (monitor_log.c) */
+		SYSCALL(SYS_ftruncate),
 		SYSCALL(SYS_rename),
 		SYSCALL(SYS_unlink),
 		/* the same as glibc may make them (configure found no musl) */

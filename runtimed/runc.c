@@ -284,6 +284,16 @@ static void sync_extra(struct mon_job *j, json_t *o, uint64_t *ret_start, struct
 		*ret_start = (uint64_t)json_integer_value(v);
 }
 
+/* The code of a failure the monitor or runc reports as text only: a full
+ * disk or quota (strerror's, or Go's "no space left on device" from runc)
+ * is a limit of the host, CRISP_E_RESOURCE, not a bug. */
+static enum crisp_errcode space_error(const char *msg)
+{
+	return strcasestr(msg, strerror(ENOSPC)) || strcasestr(msg, strerror(EDQUOT))
+		       ? CRISP_E_RESOURCE
+		       : CRISP_E_INTERNAL;
+}
+
 /* Parse the sync line: {"pid": N, ...} or {"error": "..."}. */
 static void mon_finish(struct mon_job *j, const char *why)
 {
@@ -306,7 +316,8 @@ static void mon_finish(struct mon_job *j, const char *why)
 				"monitor of %.12s: no valid sync line (got '%.200s')", j->id,
 				j->buf);
 		} else if ((v = json_object_get(o, "error")) && json_is_string(v)) {
-			err_set(&err, CRISP_E_INTERNAL, "%s", json_string_value(v));
+			err_set(&err, space_error(json_string_value(v)), "%s",
+				json_string_value(v));
 		} else if ((v = json_object_get(o, "pid")) && json_is_integer(v) &&
 			   json_integer_value(v) > 1 && json_integer_value(v) < (1 << 22)) {
 			pid = (pid_t)json_integer_value(v);

@@ -237,8 +237,10 @@ void on_container_remove(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMe
 			 void *arg);
 void on_container_list(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessage *req,
 		       void *arg);
-void ctr_exited(struct ctr *c, int exit_code, int64_t finished_at, const char *reason,
-		const char *message);
+/* Records the exit (once); -1 when the record could not be saved: it is
+ * EXITED in memory only. */
+int ctr_exited(struct ctr *c, int exit_code, int64_t finished_at, const char *reason,
+	       const char *message);
 void ctr_recover(struct ctr *c);
 /* Kill (SIGKILL at once when timeout_s is 0, else sig then SIGKILL after
  * timeout_s) and call fn once the exit is recorded. */

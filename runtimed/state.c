@@ -10,6 +10,7 @@
 #include <sqlite3.h>
 
 #include "common/log.h"
+#include "common/sqlite_space.h"
 #include "runtimed/runtimed.h"
 
 static sqlite3 *db;
@@ -25,12 +26,14 @@ static const char schema[] =
 
 static int fail(struct crisp_error *err, const char *what)
 {
-	int code = sqlite3_errcode(db) & 0xff;
+	int code = sqlite3_errcode(db) & 0xff, e = sqlite_space_errno(db);
 
-	return err_set(err,
-		       code == SQLITE_CONSTRAINT ? CRISP_E_EXISTS
-		       : code == SQLITE_FULL     ? CRISP_E_RESOURCE
-						 : CRISP_E_INTERNAL,
+	/* "database or disk is full" does not say which: the errno does, and
+	 * the message says what the operator must free. */
+	if (e)
+		return err_set(err, CRISP_E_RESOURCE, "state database: %s: %s: %s", what,
+			       sqlite3_errmsg(db), strerror(e));
+	return err_set(err, code == SQLITE_CONSTRAINT ? CRISP_E_EXISTS : CRISP_E_INTERNAL,
 		       "state database: %s: %s", what, sqlite3_errmsg(db));
 }
 

@@ -74,6 +74,14 @@ static void test_set_errno(void)
 	is_str(g.e.msg, want, "err_set_errno appends strerror");
 
 	guard_init(&g);
+	snprintf(want, sizeof(want), "writing blob: %s", strerror(ENOSPC));
+	err_set_errno(&g.e, CRISP_E_INTERNAL, ENOSPC, "writing blob");
+	is_int(g.e.code, CRISP_E_RESOURCE, "ENOSPC is CRISP_E_RESOURCE, whatever the caller said");
+	is_str(g.e.msg, want, "ENOSPC's message says the disk is full");
+	err_set_errno(&g.e, CRISP_E_INVALID, -EDQUOT, "mkdir");
+	is_int(g.e.code, CRISP_E_RESOURCE, "so is a negative EDQUOT");
+
+	guard_init(&g);
 	snprintf(want, sizeof(want), "mkdir: %s", strerror(EACCES));
 	err_set_errno(&g.e, CRISP_E_PERMISSION, -EACCES, "mkdir");
 	is_str(g.e.msg, want, "err_set_errno takes a negative errno too");
