@@ -4,10 +4,10 @@
  *
  * A call's life: we keep one grpc_server_request_*call outstanding per CRI
  * method (and one generic, so unknown paths get UNIMPLEMENTED instead of
- * hanging). When it fires, the next one is requested and the request goes to
- * the method's handler, which may park the call while helpers work;
- * RECV_CLOSE_ON_SERVER tells us if the client goes away (call_start() says
- * when it is asked for). rpc_finish() sends the answer. The call is freed once nothing is outstanding on it: no request, no
+ * hanging). When it fires, the next one is requested, a RECV_CLOSE_ON_SERVER
+ * batch tells us if the client goes away, and the request goes to the method's
+ * handler, which may park the call while helpers work. rpc_finish() sends the
+ * answer. The call is freed once nothing is outstanding on it: no request, no
  * batch, no handler. Only this loop's thread touches calls; the pump thread
  * only copies completion-queue events into a pipe. */
 #include "autoconfig.h"
@@ -68,11 +68,7 @@ struct fe_call {
 	grpc_slice status_details;
 	int cancelled;
 	/* what is outstanding; the call is freed when none is */
-	bool requested, close_pending, send_pending, in_handler, msg_pending, in_holder,
-		in_dispatch;
-	/* RECV_CLOSE_ON_SERVER was asked for: in the answer's batch if the
-	 * handler answered before it returned (call_start) */
-	bool close_started;
+	bool requested, close_pending, send_pending, in_handler, msg_pending, in_holder;
 	struct fe_tag tag_new, tag_close, tag_send, tag_msg;
 	/* server streaming: messages waiting, the one in flight, and the
 	 * status to send once they are all out */
@@ -272,7 +268,7 @@ static struct fe_call *call_new(ssize_t method)
 static void call_maybe_free(struct fe_call *c)
 {
 	if (c->requested || c->close_pending || c->send_pending || c->in_handler ||
-	    c->msg_pending || c->in_holder || c->in_dispatch)
+	    c->msg_pending || c->in_holder)
 		return;
 	LIST_REMOVE(c, entry);
 	srv.ncalls--;
@@ -364,25 +360,24 @@ static void wipe_payload(grpc_byte_buffer *payload, grpc_slice all)
 	grpc_byte_buffer_reader_destroy(&reader);
 }
 
-/* Learn when the client goes away (or the call ends). */
-static void close_start(struct fe_call *c)
+/* The request has arrived: learn when the client goes away, then hand it on.
+ * c may be freed by the time the handler returns. */
+static void call_start(struct fe_call *c)
 {
 	grpc_op op;
-
-	memset(&op, 0, sizeof(op));
-	op.op = GRPC_OP_RECV_CLOSE_ON_SERVER;
-	op.data.recv_close_on_server.cancelled = &c->cancelled;
-	c->close_started = true;
-	c->close_pending = grpc_call_start_batch(c->call, &op, 1, &c->tag_close, NULL) ==
-			   GRPC_CALL_OK;
-}
-
-static void dispatch(struct fe_call *c)
-{
 	grpc_byte_buffer_reader reader;
 	grpc_byte_buffer *payload;
 	grpc_slice all;
 	bool secret;
+
+	memset(&op, 0, sizeof(op));
+	op.op = GRPC_OP_RECV_CLOSE_ON_SERVER;
+	op.data.recv_close_on_server.cancelled = &c->cancelled;
+	c->close_pending = grpc_call_start_batch(c->call, &op, 1, &c->tag_close, NULL) ==
+			   GRPC_CALL_OK;
+	c->rpc.peer = peer_of(c->call);
+	c->rpc.start_ms = now_ms();
+	c->in_handler = true;
 
 	if (c->method < 0)
 		return finish_unknown(c);
@@ -392,8 +387,8 @@ static void dispatch(struct fe_call *c)
 	/* Flattened once: protobuf-c unpacks from one contiguous buffer. */
 	all = grpc_byte_buffer_reader_readall(&reader);
 	grpc_byte_buffer_reader_destroy(&reader);
-	/* Decided before the handler runs: the payload and the flat copy are
-	 * ours until the unrefs below, whatever the handler did. */
+	/* Decided before the handler runs: c may be gone after it, but the
+	 * payload and the flat copy are ours until the unrefs below. */
 	secret = c->rpc.method->handler == cri_pull_image;
 	payload = secret ? c->payload : NULL;
 	c->payload = payload ? NULL : c->payload;
@@ -403,26 +398,6 @@ static void dispatch(struct fe_call *c)
 		grpc_byte_buffer_destroy(payload);
 	}
 	grpc_slice_unref(all);
-}
-
-/* The request has arrived: hand it on. Most calls (Version, lists from the
- * frontend's copy, refusals) are answered before the handler returns; their
- * RECV_CLOSE_ON_SERVER goes in the answer's batch (send_final), one
- * completion per call instead of two, each a hop from the pump thread to
- * this loop. A call the handler parked or streams asks for it on its own
- * right after, so that its holder learns when the client goes away. c may
- * be freed once this returns. */
-static void call_start(struct fe_call *c)
-{
-	c->rpc.peer = peer_of(c->call);
-	c->rpc.start_ms = now_ms();
-	c->in_handler = true;
-	c->in_dispatch = true;
-	dispatch(c);
-	c->in_dispatch = false;
-	if (!c->close_started)
-		close_start(c);
-	call_maybe_free(c);
 }
 
 static void on_new_call(struct fe_call *c, bool ok)
@@ -465,18 +440,13 @@ static grpc_byte_buffer *bytes_message(const uint8_t *data, size_t len)
 static void send_final(struct fe_call *c, grpc_status_code code, const char *msg,
 		       const ProtobufCMessage *resp, grpc_byte_buffer *resp_bb)
 {
-	grpc_op ops[4];
+	grpc_op ops[3];
 	size_t n = 0;
 
 	memset(ops, 0, sizeof(ops));
 	if (!c->md_sent) {
 		ops[n++].op = GRPC_OP_SEND_INITIAL_METADATA;
 		c->md_sent = true;
-	}
-	if (!c->close_started) {
-		ops[n].op = GRPC_OP_RECV_CLOSE_ON_SERVER;
-		ops[n++].data.recv_close_on_server.cancelled = &c->cancelled;
-		c->close_started = true;
 	}
 	if (code == GRPC_STATUS_OK && (resp || resp_bb)) {
 		c->resp = resp_bb ? resp_bb : pack_message(resp);
@@ -544,11 +514,7 @@ static void stream_pump(struct fe_call *c)
 
 bool rpc_client_gone(const struct rpc *rpc)
 {
-	const struct fe_call *c = (const struct fe_call *)rpc;
-
-	/* Not asked before the handler returns (call_start): until then the
-	 * client counts as there. */
-	return c->close_started && !c->close_pending;
+	return !((const struct fe_call *)rpc)->close_pending;
 }
 
 void rpc_stream_start(struct rpc *rpc)
