@@ -1458,6 +1458,7 @@ static void write_pidfile(int dirfd, pid_t pid)
 {
 	const char *name = opt_pidfile + strlen(opt_bundle) + 1;
 	char tmp[NAME_MAX + 1], text[24];
+	ssize_t w;
 	int fd, n;
 
 	/* whole or absent for runtimed, which reads it on a timeout */
@@ -1466,10 +1467,24 @@ static void write_pidfile(int dirfd, pid_t pid)
 	fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0)
 		die_errno("creating %s/%s", opt_bundle, tmp);
-	write_all(fd, text, (size_t)n, opt_pidfile);
+	/* A full state_dir fails the write: the empty file goes too, else
+	 * each failed exec leaves one in the bundle until the removal. */
+	w = write(fd, text, (size_t)n);
+	if (w != n) {
+		int e = w < 0 ? errno : ENOSPC; /* short: no room for the rest */
+
+		unlinkat(dirfd, tmp, 0);
+		errno = e;
+		die_errno("writing %s", opt_pidfile);
+	}
 	close(fd);
-	if (renameat(dirfd, tmp, dirfd, name) < 0)
+	if (renameat(dirfd, tmp, dirfd, name) < 0) {
+		int e = errno;
+
+		unlinkat(dirfd, tmp, 0);
+		errno = e;
 		die_errno("renaming %s/%s", opt_bundle, tmp);
+	}
 }
 
 static int wait_child(pid_t pid)

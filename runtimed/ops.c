@@ -281,6 +281,20 @@ static void exec_started(struct launch *l, pid_t pid, const struct crisp_error *
 		evtimer_add(j->timer, &tv);
 }
 
+/* The exec program's own failure for want of space: status 255 (crisp-exec's
+ * EXEC_EXIT_FAILED, runc's), no pid file (no process was started), and
+ * ENOSPC's or EDQUOT's text (strerror's, or Go's in lower case) on stderr,
+ * which then holds only the program's message. */
+static bool exec_no_space(struct exec_job *j, int status)
+{
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != EXEC_EXIT_FAILED ||
+	    access(j->pid_path, F_OK) == 0 || errno != ENOENT)
+		return false;
+	j->ebuf[j->elen] = '\0'; /* ebuf holds exec_output_max + 1 bytes */
+	return strcasestr((char *)j->ebuf, strerror(ENOSPC)) ||
+	       strcasestr((char *)j->ebuf, strerror(EDQUOT));
+}
+
 static void exec_exited(struct launch *l, int status, void *arg)
 {
 	struct exec_job *j = arg;
@@ -308,6 +322,14 @@ static void exec_exited(struct launch *l, int status, void *arg)
 		/* crisp-exec's own status (no process was started, so no pid
 		 * file): the init it was to enter is gone */
 		err_set(&err, CRISP_E_PRECONDITION, "container %s is not running", j->id);
+		child_reply_error(&j->d, &err);
+	} else if (exec_no_space(j, status)) {
+		/* crisp-exec or runc could not start the process for want of
+		 * space (its pid file, on state_dir's tmpfs): an error of the
+		 * call, as a full disk is everywhere else, not an exit code
+		 * 255 of a command that never ran */
+		err_set(&err, CRISP_E_RESOURCE, "exec in %.12s: %.*s", j->id,
+			(int)strcspn((char *)j->ebuf, "\n"), (char *)j->ebuf);
 		child_reply_error(&j->d, &err);
 	} else {
 		reply.stdout.data = j->obuf;
@@ -405,7 +427,7 @@ int exec_process(const char *id, const CrispIpc__ExecSyncRequest *r, bool termin
 		return err_set(err, CRISP_E_INVALID, "exec: command is not valid UTF-8");
 	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0)
-		return err_set_errno(err, CRISP_E_INTERNAL, errno, "%s", path);
+		return err_set_errno(err, CRISP_E_INTERNAL, errno, "creating %s", path);
 	for (len = strlen(text); off < len;) {
 		ssize_t n = write(fd, text + off, len - off);
 		if (n < 0 && errno == EINTR)

@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -294,6 +295,24 @@ static enum crisp_errcode space_error(const char *msg)
 		       : CRISP_E_INTERNAL;
 }
 
+/* runc 1.1 loses the cause when it cannot write its state.json under its
+ * root, on state_dir's tmpfs ("unable to store init state: %!w(<nil>)",
+ * opencontainers/runc#3659, fixed in 1.2 only): a start that failed while
+ * that filesystem has next to no room or inodes left failed for want of
+ * them. Next to none, as runc's clean-up gave back what it had taken by
+ * then: 64 KiB is more than a state.json takes (a few KiB), 16 inodes more
+ * than runc makes there (its directory, exec.fifo, state.json and its
+ * temporary file); both far less than a filesystem in use keeps free. */
+bool runc_root_full(void)
+{
+	struct statvfs sv;
+
+	if (statvfs(rt.runc_root, &sv) < 0)
+		return false;
+	return (uint64_t)sv.f_bavail * sv.f_frsize < (64u << 10) ||
+	       (sv.f_files > 0 && sv.f_favail < 16);
+}
+
 /* Parse the sync line: {"pid": N, ...} or {"error": "..."}. */
 static void mon_finish(struct mon_job *j, const char *why)
 {
@@ -316,8 +335,13 @@ static void mon_finish(struct mon_job *j, const char *why)
 				"monitor of %.12s: no valid sync line (got '%.200s')", j->id,
 				j->buf);
 		} else if ((v = json_object_get(o, "error")) && json_is_string(v)) {
-			err_set(&err, space_error(json_string_value(v)), "%s",
-				json_string_value(v));
+			const char *msg = json_string_value(v);
+
+			if (space_error(msg) == CRISP_E_INTERNAL && runc_root_full())
+				err_set(&err, CRISP_E_RESOURCE, "%s (%s is full: %s)", msg,
+					rt.runc_root, strerror(ENOSPC));
+			else
+				err_set(&err, space_error(msg), "%s", msg);
 		} else if ((v = json_object_get(o, "pid")) && json_is_integer(v) &&
 			   json_integer_value(v) > 1 && json_integer_value(v) < (1 << 22)) {
 			pid = (pid_t)json_integer_value(v);

@@ -158,6 +158,9 @@ int runc_run(const struct rt_handler *h, const char *const *args, runc_done_fn d
 /* Ask the handler's runtime what it supports (`features`), in the
  * background; h->rro_mounts is set when it answers. */
 void runc_probe_features(struct rt_handler *h);
+/* runc's root (state_dir) has next to no room or inodes left: the likely
+ * cause of a failure whose message does not say (runc.c). */
+bool runc_root_full(void);
 typedef void (*monitor_done_fn)(pid_t pid, const struct crisp_error *err, void *arg);
 /* Start a detached monitor that creates the container of bundle `id`;
  * done gets the container's init pid from its sync line, or an error. */

@@ -44,6 +44,7 @@
 
 #include "common/launcher.h"
 #include "common/log.h"
+#include "runtimed/exec.h"
 #include "runtimed/monitor.h"
 #include "runtimed/runtimed.h"
 
@@ -63,6 +64,7 @@ struct rt_exec {
 	struct child_deferred start; /* the ExecStart reply, sent once it started */
 	struct child_deferred wait;
 	bool waiting, exited, started;
+	bool no_space;    /* the exec program could not start it for want of room */
 	int status;       /* the exit code once exited */
 	int child_fds[3]; /* crisp-exec's or runc's stdio, closed once it started */
 	int our_fds[3];   /* for the reply */
@@ -174,10 +176,32 @@ static void exec_started(struct launch *l, pid_t pid, const struct crisp_error *
 	}
 }
 
+/* The ExecWait answer of an exited exec, which then goes: to the deferred
+ * wait (chan NULL) or to msg. */
+static void exec_wait_reply(struct rt_exec *e, struct ipc_chan *chan, struct ipc_msg *msg)
+{
+	CrispIpc__ExecWaitReply reply = CRISP_IPC__EXEC_WAIT_REPLY__INIT;
+	struct crisp_error err = { 0 };
+
+	if (e->no_space)
+		err_set(&err, CRISP_E_RESOURCE,
+			"exec in %.12s: the process could not be started: %s is full: %s",
+			e->ctr_id, rt.runc_root, strerror(ENOSPC));
+	reply.exit_code = e->status;
+	if (!chan && e->no_space)
+		child_reply_error(&e->wait, &err);
+	else if (!chan)
+		child_reply(&e->wait, &reply.base);
+	else if (e->no_space)
+		ipc_reply_error(chan, msg, &err);
+	else
+		ipc_reply(chan, msg, &reply.base, NULL, 0);
+	exec_free(e);
+}
+
 static void exec_exited(struct launch *l, int status, void *arg)
 {
 	struct rt_exec *e = arg;
-	CrispIpc__ExecWaitReply reply = CRISP_IPC__EXEC_WAIT_REPLY__INIT;
 	struct timeval tv = { EXEC_FORGET_S, 0 };
 
 	e->l = NULL;
@@ -186,14 +210,18 @@ static void exec_exited(struct launch *l, int status, void *arg)
 		    : WIFEXITED(status)   ? WEXITSTATUS(status)
 		    : WIFSIGNALED(status) ? 128 + WTERMSIG(status)
 					  : 255;
+	/* crisp-exec's or runc's own failure (its status, no pid file: no
+	 * process was started) on a full state_dir: its message went to the
+	 * client's stderr, the wait answers the error as ExecSync does,
+	 * rather than an exit code 255 of a command that never ran. */
+	e->no_space = status >= 0 && WIFEXITED(status) && WEXITSTATUS(status) == EXEC_EXIT_FAILED &&
+		      access(e->pid_path, F_OK) < 0 && errno == ENOENT && runc_root_full();
 	e->slave = safe_close(e->slave);
 	if (e->timer)
 		event_free(e->timer);
 	e->timer = NULL;
 	if (e->waiting) {
-		reply.exit_code = e->status;
-		child_reply(&e->wait, &reply.base);
-		exec_free(e);
+		exec_wait_reply(e, NULL, NULL);
 		return;
 	}
 	e->timer = evtimer_new(child_base(), exec_forget, e);
@@ -349,7 +377,6 @@ fail:
 void on_exec_wait(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessage *req, void *arg)
 {
 	const CrispIpc__ExecWaitRequest *r = (const CrispIpc__ExecWaitRequest *)req;
-	CrispIpc__ExecWaitReply reply = CRISP_IPC__EXEC_WAIT_REPLY__INIT;
 	struct crisp_error err = { 0 };
 	struct rt_exec *e = exec_find(r->exec_id);
 
@@ -366,9 +393,7 @@ void on_exec_wait(struct ipc_chan *chan, struct ipc_msg *msg, ProtobufCMessage *
 		return;
 	}
 	if (e->exited) {
-		reply.exit_code = e->status;
-		ipc_reply(chan, msg, &reply.base, NULL, 0);
-		exec_free(e);
+		exec_wait_reply(e, chan, msg);
 		return;
 	}
 	e->waiting = true;
