@@ -31,12 +31,12 @@ import grpc
 import pytest
 
 import harness
+from space import assert_alive, attempt, ok, space_error
 import images
 from harness import container_config, pod_config
 
 MiB = 1 << 20
 FS_MB = 96
-SPACE_WORDS = ("No space left on device", "disk is full", "Disk quota exceeded")
 
 
 class SmallFs:
@@ -121,40 +121,6 @@ def env_on(fs, pod_env_factory, config=None):
     env = pod_env_factory(config=cfg)
     env.pids = env.c.children()
     return env
-
-
-def assert_alive(env):
-    """No crisp process died or was restarted, and crisp still answers."""
-    assert env.c.running(), "crispd exited"
-    assert env.c.children() == env.pids, "a crisp process was restarted: %r -> %r" % (
-        env.pids, env.c.children())
-    assert env.c.call("Version", timeout=5).runtime_name == "crisp"
-    env.c.status()
-
-
-def space_error(e, what):
-    """e is the RpcError of a call that needed space: it must say so."""
-    assert e.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, "%s: %s %s" % (
-        what, e.code(), e.details())
-    # runc, a Go program, says "no space left on device"
-    assert any(w.lower() in e.details().lower() for w in SPACE_WORDS), "%s: %s" % (
-        what, e.details())
-
-
-FAILED = object()
-
-
-def attempt(what, fn, *args, **kw):
-    """fn's result, or FAILED after checking that its failure is about space."""
-    try:
-        return fn(*args, **kw)
-    except grpc.RpcError as e:
-        space_error(e, what)
-        return FAILED
-
-
-def ok(x):
-    return x is not FAILED
 
 
 def tree(path, skip=()):

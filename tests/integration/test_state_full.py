@@ -39,12 +39,12 @@ import grpc
 import pytest
 
 import harness
+from space import FAILED, SPACE_WORDS, assert_alive, attempt, ok, space_error
 import spdy_client as sc
 from harness import container_config, pod_config
 
 FS_SIZE = "24m"
 FS_INODES = 2000
-SPACE_WORDS = ("No space left on device", "Disk quota exceeded")
 
 
 class StateFs:
@@ -194,36 +194,6 @@ def env_on(fs, pod_env_factory):
     k.stop_pod(pod)
     k.remove_pod(pod)
     return env
-
-
-def assert_alive(env):
-    assert env.c.running(), "crispd exited"
-    assert env.c.children() == env.pids, "a crisp process was restarted: %r -> %r" % (
-        env.pids, env.c.children())
-    assert env.c.call("Version", timeout=5).runtime_name == "crisp"
-    env.c.status()
-
-
-def space_error(e, what):
-    assert e.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, "%s: %s %s" % (
-        what, e.code(), e.details())
-    assert any(w.lower() in e.details().lower() for w in SPACE_WORDS), "%s: %s" % (
-        what, e.details())
-
-
-FAILED = object()
-
-
-def attempt(what, fn, *args, **kw):
-    try:
-        return fn(*args, **kw)
-    except grpc.RpcError as e:
-        space_error(e, what)
-        return FAILED
-
-
-def ok(x):
-    return x is not FAILED
 
 
 def net_pod(name):
