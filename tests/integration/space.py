@@ -4,6 +4,8 @@ and no crisp process died meanwhile."""
 
 import grpc
 
+import harness
+
 # strerror's texts, SQLite's, and runc's (a Go program: "no space left on
 # device"); compared without case
 SPACE_WORDS = ("No space left on device", "disk is full", "Disk quota exceeded")
@@ -40,3 +42,24 @@ def attempt(what, fn, *args, **kw):
 
 def ok(x):
     return x is not FAILED
+
+
+def remove_everything(env, pods, ctrs):
+    """Stop and remove the containers and pods once room is back: nothing
+    is listed, and nothing of them is left on the host."""
+    k = env.cri
+    for x in ctrs:
+        k.stop(x, timeout=0)
+        k.remove(x)
+    for p in pods:
+        k.stop_pod(p)
+        k.remove_pod(p)
+    assert not k.list_pods() and not k.list_containers()
+    assert not harness.leftovers(env.c, list(pods) + list(ctrs), env.baseline_mounts)
+
+
+def listed(k):
+    """The pods' and containers' ids and states, to compare across a
+    restart."""
+    return (sorted((p.id, p.state) for p in k.list_pods()),
+            sorted((x.id, x.state) for x in k.list_containers()))

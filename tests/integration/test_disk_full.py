@@ -31,7 +31,7 @@ import grpc
 import pytest
 
 import harness
-from space import assert_alive, attempt, ok, space_error
+from space import assert_alive, attempt, ok, remove_everything, space_error
 import images
 from harness import container_config, pod_config
 
@@ -302,14 +302,7 @@ def test_space_coming_back_bit_by_bit(small_fs, pod_env_factory):
     assert_alive(env)
 
     small_fs.unfill()
-    for x in ctrs:
-        k.stop(x, timeout=0)
-        k.remove(x)
-    for p in pods:
-        k.stop_pod(p)
-        k.remove_pod(p)
-    assert not k.list_pods() and not k.list_containers()
-    assert not harness.leftovers(c, list(pods) + list(ctrs), env.baseline_mounts)
+    remove_everything(env, pods, ctrs)
     assert set(harness.mounts_under(small_fs.mnt)) == baseline
     harness.wait_for(lambda: {d: sorted(os.listdir(os.path.join(root, d))) for d in
                               dirs_before} == dirs_before or None, 10,

@@ -39,7 +39,8 @@ import grpc
 import pytest
 
 import harness
-from space import FAILED, SPACE_WORDS, assert_alive, attempt, ok, space_error
+from space import (FAILED, SPACE_WORDS, assert_alive, attempt, listed, ok, remove_everything,
+                   space_error)
 import spdy_client as sc
 from harness import container_config, pod_config
 
@@ -246,16 +247,7 @@ def check_consistent(env, fs, pods, ctrs):
 
 
 def remove_all(env, fs, pods, ctrs):
-    k = env.cri
-    for x in ctrs:
-        k.stop(x, timeout=0)
-        k.remove(x)
-    for p in pods:
-        k.stop_pod(p)
-        k.remove_pod(p)
-    assert not k.list_pods() and not k.list_containers()
-    ids = list(pods) + list(ctrs)
-    assert not harness.leftovers(env.c, ids, env.baseline_mounts)
+    remove_everything(env, pods, ctrs)
     assert set(harness.mounts_under(fs.mnt)) == env.baseline
     assert {d: set(v) for d, v in entries(fs).items()} == env.before
     assert env.cni.allocated() == []
@@ -376,14 +368,12 @@ def test_calls_on_full_state_dir(state_fs, pod_env_factory):
     assert_alive(env)
 
     # A restart finds the same.
-    lists = (sorted((p.id, p.state) for p in k.list_pods()),
-             sorted((x.id, x.state) for x in k.list_containers()))
+    lists = listed(k)
     c.stop()
     c.start()
     env.pids = c.children()
-    harness.wait_for(lambda: (sorted((p.id, p.state) for p in k.list_pods()),
-                              sorted((x.id, x.state) for x in k.list_containers())) == lists
-                     or None, 10, what="the same pods and containers after a restart")
+    harness.wait_for(lambda: listed(k) == lists or None, 10,
+                     what="the same pods and containers after a restart")
     assert exec_sync(env, running) == "hi\n"
     remove_all(env, state_fs, pods, ctrs)
     assert_alive(env)
@@ -447,15 +437,13 @@ def test_restart_while_full(state_fs, pod_env_factory):
     pod = k.run_pod(net_pod("statefull-restart"))
     running = k.run(pod, container_config("running", busybox))
     pods, ctrs = {pod: False}, {running}
-    lists = (sorted((p.id, p.state) for p in k.list_pods()),
-             sorted((x.id, x.state) for x in k.list_containers()))
+    lists = listed(k)
     state_fs.fill()
     c.stop()
     c.start()
     env.pids = c.children()
-    harness.wait_for(lambda: (sorted((p.id, p.state) for p in k.list_pods()),
-                              sorted((x.id, x.state) for x in k.list_containers())) == lists
-                     or None, 10, what="the same pods and containers after a restart")
+    harness.wait_for(lambda: listed(k) == lists or None, 10,
+                     what="the same pods and containers after a restart")
     p = attempt("RunPodSandbox", k.run_pod, net_pod("statefull-restart-b"))
     if ok(p):
         pods[p] = False
