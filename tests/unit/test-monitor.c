@@ -277,25 +277,29 @@ static int ctl_connect(void)
 	return fd;
 }
 
-/* Sends one request, returns the reply packet (static). */
-static const char *request(int fd, const char *req)
+/* The reply packet to a request sent on fd (static). */
+static const char *reply_of(int fd)
 {
 	static char buf[MONITOR_PACKET_MAX + 1];
-	ssize_t n;
+	ssize_t n = recv(fd, buf, sizeof(buf) - 1, 0);
 
-	if (fd < 0 || send(fd, req, strlen(req), 0) < 0)
-		return "(send failed)";
-	n = recv(fd, buf, sizeof(buf) - 1, 0);
 	if (n < 0)
 		return "(no reply)";
 	buf[n] = '\0';
 	return buf;
 }
 
+/* Sends one request, returns the reply packet (static). */
+static const char *request(int fd, const char *req)
+{
+	if (fd < 0 || send(fd, req, strlen(req), 0) < 0)
+		return "(send failed)";
+	return reply_of(fd);
+}
+
 /* The same with one fd in SCM_RIGHTS, as runtimed sends reopen-fd. */
 static const char *request_fd(int fd, const char *req, int pass_fd)
 {
-	static char buf[MONITOR_PACKET_MAX + 1];
 	union {
 		struct cmsghdr align;
 		char buf[CMSG_SPACE(sizeof(int))];
@@ -306,7 +310,6 @@ static const char *request_fd(int fd, const char *req, int pass_fd)
 			     .msg_control = control.buf,
 			     .msg_controllen = sizeof(control.buf) };
 	struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
-	ssize_t n;
 
 	cm->cmsg_level = SOL_SOCKET;
 	cm->cmsg_type = SCM_RIGHTS;
@@ -314,11 +317,7 @@ static const char *request_fd(int fd, const char *req, int pass_fd)
 	memcpy(CMSG_DATA(cm), &pass_fd, sizeof(int));
 	if (fd < 0 || sendmsg(fd, &mh, 0) < 0)
 		return "(send failed)";
-	n = recv(fd, buf, sizeof(buf) - 1, 0);
-	if (n < 0)
-		return "(no reply)";
-	buf[n] = '\0';
-	return buf;
+	return reply_of(fd);
 }
 
 static bool wait_for_file(const char *path, const char *needle)
