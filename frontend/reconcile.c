@@ -6,7 +6,9 @@
  * restart) once all three are up, a few seconds after a CRI call's undo
  * step failed (reconcile_soon), and every PERIOD_MS: an undo that failed,
  * or a removal that a helper finished after the frontend gave up on it,
- * must not wait for the next restart.
+ * must not wait for the next restart. A pass whose removals fail (a full
+ * disk fails them all) brings the next one forward: RERUN_MS, doubling
+ * with each such pass in a row, up to the period.
  *
  * Order matters, because the lists are not taken at one instant: netd's and
  * imaged's lists first, runtimed's after. RunPodSandbox reserves the sandbox
@@ -30,9 +32,10 @@
 /* After a pass that failed to list: a helper that cannot answer (or dies
  * answering) is not asked again at each of its restarts. */
 #define FAILED_PAUSE_MS 30000
-/* A reserved sandbox whose removal keeps failing is retried after
- * RERUN_MS, then twice as long each time, up to the period. */
-#define UNRESERVE_BACKOFF_MAX_MS PERIOD_MS
+/* What keeps failing (a reserved sandbox's removal; any removal, on a
+ * full disk say) is retried after RERUN_MS, then twice as long each time,
+ * up to the period: leftovers go within seconds of the cause going. */
+#define BACKOFF_MAX_MS PERIOD_MS
 
 enum {
 	R_NETWORKS,
@@ -49,6 +52,8 @@ static struct {
 	uint64_t quiet_until;        /* now_ms() before which no pass starts */
 	struct fetch *first;         /* netd's and imaged's lists, kept for the second step */
 	unsigned unreserve_failures; /* in a row, for the backoff */
+	unsigned removal_failures;   /* passes in a row with a failed removal */
+	uint64_t passes, removal_failed_pass;
 } rc;
 
 /* A pass in ms (not before quiet_until); one already due sooner stays. */
@@ -74,6 +79,15 @@ void reconcile_soon(void)
 	schedule(RERUN_MS);
 }
 
+/* The next delay of a backoff that has failed *failures times in a row. */
+static uint64_t backoff_ms(unsigned *failures)
+{
+	unsigned n = *failures < 16 ? (*failures)++ : 16;
+	uint64_t ms = (uint64_t)RERUN_MS << n;
+
+	return ms > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : ms;
+}
+
 static bool all_ready(void)
 {
 	for (int h = 0; h < HELPER__MAX; h++)
@@ -87,9 +101,18 @@ static void on_removed(ProtobufCMessage *reply, struct ipc_msg *msg, const struc
 {
 	char *what = arg;
 
-	if (err && err->code != CRISP_E_NOT_FOUND)
+	if (err && err->code != CRISP_E_NOT_FOUND) {
+		/* One backoff step per pass, however many of its removals
+		 * failed (a full disk fails them all). */
+		if (rc.removal_failed_pass != rc.passes) {
+			rc.removal_failed_pass = rc.passes;
+			schedule((unsigned)backoff_ms(&rc.removal_failures));
+		}
 		log_warn("reconcile: removing %s failed: %s (retried at the next pass)", what,
 			 err->msg);
+	} else {
+		rc.removal_failures = 0;
+	}
 	free(what);
 }
 
@@ -110,11 +133,9 @@ static void on_unreserved_record(ProtobufCMessage *reply, struct ipc_msg *msg,
 		/* Busy: its start is still undoing itself in runtimed, which
 		 * the first retry finds done. Anything else may last: retry
 		 * less and less often, and say so louder. */
-		unsigned n = rc.unreserve_failures < 16 ? rc.unreserve_failures++ : 16;
-		uint64_t ms = (uint64_t)RERUN_MS << n;
+		unsigned n = rc.unreserve_failures;
+		uint64_t ms = backoff_ms(&rc.unreserve_failures);
 
-		if (ms > UNRESERVE_BACKOFF_MAX_MS)
-			ms = UNRESERVE_BACKOFF_MAX_MS;
 		if (n < 3)
 			log_info("reconcile: removing sandbox %s, left reserved: %s (retried in "
 				 "%u s)",
@@ -291,6 +312,7 @@ static void pass_start(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	rc.running = true;
+	rc.passes++;
 	rc.generation = inflight_generation();
 	f = fetch_new(on_resources, NULL);
 	fetch_add(f, R_NETWORKS, HELPER_NETD, IPC_NETD_POD_NETWORK_LIST, &empty.base,
