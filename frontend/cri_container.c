@@ -541,11 +541,6 @@ void cri_list_containers(struct rpc *rpc)
 	list_answer(&containers_list, rpc);
 }
 
-void cri_stream_containers(struct rpc *rpc)
-{
-	list_answer(&containers_list, rpc);
-}
-
 /* ---- UpdateContainerResources --------------------------------------------------------- */
 
 void cri_update_container_resources(struct rpc *rpc)

@@ -132,11 +132,6 @@ void cri_list_images(struct rpc *rpc)
 		    &crisp_ipc__image_list_reply__descriptor, 0, on_list, rpc);
 }
 
-void cri_stream_images(struct rpc *rpc)
-{
-	cri_list_images(rpc);
-}
-
 /* ---- ImageStatus ------------------------------------------------------------ */
 
 static void on_status(ProtobufCMessage *reply, struct ipc_msg *msg, const struct crisp_error *err,

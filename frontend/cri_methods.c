@@ -26,13 +26,13 @@ struct cri_method cri_methods[] = {
 	{ RT, "RemovePodSandbox", M, cri_remove_pod_sandbox },
 	{ RT, "PodSandboxStatus", 0, cri_pod_sandbox_status },
 	{ RT, "ListPodSandbox", 0, cri_list_pod_sandbox },
-	{ RT, "StreamPodSandboxes", S, cri_stream_pod_sandboxes },
+	{ RT, "StreamPodSandboxes", S, cri_list_pod_sandbox }, /* the same handler */
 	{ RT, "CreateContainer", M, cri_create_container },
 	{ RT, "StartContainer", M, cri_start_container },
 	{ RT, "StopContainer", M, cri_stop_container },
 	{ RT, "RemoveContainer", M, cri_remove_container },
 	{ RT, "ListContainers", 0, cri_list_containers },
-	{ RT, "StreamContainers", S, cri_stream_containers },
+	{ RT, "StreamContainers", S, cri_list_containers }, /* the same handler */
 	{ RT, "ContainerStatus", 0, cri_container_status },
 	{ RT, "UpdateContainerResources", M, cri_update_container_resources },
 	{ RT, "ReopenContainerLog", M, cri_reopen_container_log },
@@ -42,10 +42,10 @@ struct cri_method cri_methods[] = {
 	{ RT, "PortForward", M, cri_port_forward },
 	{ RT, "ContainerStats", 0, cri_container_stats },
 	{ RT, "ListContainerStats", 0, cri_list_container_stats },
-	{ RT, "StreamContainerStats", S, cri_stream_container_stats },
+	{ RT, "StreamContainerStats", S, cri_list_container_stats }, /* the same handler */
 	{ RT, "PodSandboxStats", 0, cri_pod_sandbox_stats },
 	{ RT, "ListPodSandboxStats", 0, cri_list_pod_sandbox_stats },
-	{ RT, "StreamPodSandboxStats", S, cri_stream_pod_sandbox_stats },
+	{ RT, "StreamPodSandboxStats", S, cri_list_pod_sandbox_stats }, /* the same handler */
 	{ RT, "UpdateRuntimeConfig", M, cri_update_runtime_config },
 	{ RT, "Status", 0, cri_status },
 	{ RT, "CheckpointContainer", M, NULL },
@@ -54,11 +54,11 @@ struct cri_method cri_methods[] = {
 	{ RT, "GetContainerEvents", S, cri_get_container_events },
 	{ RT, "ListMetricDescriptors", 0, cri_list_metric_descriptors },
 	{ RT, "ListPodSandboxMetrics", 0, cri_list_pod_sandbox_metrics },
-	{ RT, "StreamPodSandboxMetrics", S, cri_stream_pod_sandbox_metrics },
+	{ RT, "StreamPodSandboxMetrics", S, cri_list_pod_sandbox_metrics }, /* the same handler */
 	{ RT, "RuntimeConfig", 0, cri_runtime_config },
 	{ RT, "UpdatePodSandboxResources", M, cri_update_pod_sandbox_resources },
 	{ IM, "ListImages", 0, cri_list_images },
-	{ IM, "StreamImages", S, cri_stream_images },
+	{ IM, "StreamImages", S, cri_list_images }, /* the same handler */
 	{ IM, "ImageStatus", 0, cri_image_status },
 	{ IM, "PullImage", M, cri_pull_image },
 	{ IM, "RemoveImage", M, cri_remove_image },

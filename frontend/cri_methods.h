@@ -68,7 +68,6 @@ void cri_update_runtime_config(struct rpc *rpc);
 
 /* Handlers (frontend/cri_image.c). */
 void cri_list_images(struct rpc *rpc);
-void cri_stream_images(struct rpc *rpc);
 void cri_image_status(struct rpc *rpc);
 void cri_pull_image(struct rpc *rpc);
 void cri_remove_image(struct rpc *rpc);
@@ -85,7 +84,6 @@ void cri_stop_pod_sandbox(struct rpc *rpc);
 void cri_remove_pod_sandbox(struct rpc *rpc);
 void cri_pod_sandbox_status(struct rpc *rpc);
 void cri_list_pod_sandbox(struct rpc *rpc);
-void cri_stream_pod_sandboxes(struct rpc *rpc);
 void cri_update_pod_sandbox_resources(struct rpc *rpc);
 
 /* Handlers (frontend/cri_container.c). */
@@ -95,7 +93,6 @@ void cri_stop_container(struct rpc *rpc);
 void cri_remove_container(struct rpc *rpc);
 void cri_container_status(struct rpc *rpc);
 void cri_list_containers(struct rpc *rpc);
-void cri_stream_containers(struct rpc *rpc);
 void cri_update_container_resources(struct rpc *rpc);
 void cri_reopen_container_log(struct rpc *rpc);
 void cri_exec_sync(struct rpc *rpc);
@@ -103,13 +100,10 @@ void cri_exec_sync(struct rpc *rpc);
 /* Handlers (frontend/cri_stats.c). */
 void cri_container_stats(struct rpc *rpc);
 void cri_list_container_stats(struct rpc *rpc);
-void cri_stream_container_stats(struct rpc *rpc);
 void cri_pod_sandbox_stats(struct rpc *rpc);
 void cri_list_pod_sandbox_stats(struct rpc *rpc);
-void cri_stream_pod_sandbox_stats(struct rpc *rpc);
 void cri_list_metric_descriptors(struct rpc *rpc);
 void cri_list_pod_sandbox_metrics(struct rpc *rpc);
-void cri_stream_pod_sandbox_metrics(struct rpc *rpc);
 
 /* Handlers (frontend/events.c): server-streaming. */
 void cri_get_container_events(struct rpc *rpc);

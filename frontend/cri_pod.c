@@ -833,11 +833,6 @@ void cri_list_pod_sandbox(struct rpc *rpc)
 	list_answer(&pods_list, rpc);
 }
 
-void cri_stream_pod_sandboxes(struct rpc *rpc)
-{
-	list_answer(&pods_list, rpc);
-}
-
 /* ---- UpdatePodSandboxResources ----------------------------------------------------- */
 
 static void on_sandbox_updated(ProtobufCMessage *reply, struct ipc_msg *msg,

@@ -268,11 +268,6 @@ void cri_list_container_stats(struct rpc *rpc)
 			      flt && cri_id_valid(flt->pod_sandbox_id) ? flt->pod_sandbox_id : "");
 }
 
-void cri_stream_container_stats(struct rpc *rpc)
-{
-	cri_list_container_stats(rpc);
-}
-
 /* ---- PodSandboxStats, ListPodSandboxStats, ListPodSandboxMetrics ------------------ */
 
 /* ListPodSandboxStats and StreamPodSandboxStats ask with the same filter. */
@@ -389,11 +384,6 @@ void cri_list_pod_sandbox_stats(struct rpc *rpc)
 	const Runtime__V1__PodSandboxStatsFilter *flt = pod_stats_filter(rpc);
 
 	pod_stats_fetch(rpc, flt && cri_id_valid(flt->id) ? flt->id : "", false, on_pod_stats);
-}
-
-void cri_stream_pod_sandbox_stats(struct rpc *rpc)
-{
-	cri_list_pod_sandbox_stats(rpc);
 }
 
 /* ---- metrics ------------------------------------------------------------------------ */
@@ -833,9 +823,4 @@ static void on_pod_metrics(struct fetch *f, void *arg)
 void cri_list_pod_sandbox_metrics(struct rpc *rpc)
 {
 	pod_stats_fetch(rpc, "", true, on_pod_metrics);
-}
-
-void cri_stream_pod_sandbox_metrics(struct rpc *rpc)
-{
-	cri_list_pod_sandbox_metrics(rpc);
 }
